@@ -1,0 +1,1 @@
+../../src/misattribution/metric_module/misattribution.py

@@ -1,0 +1,70 @@
+"""Packaging for misattribution: the core library and the `misattribution` CLI.
+
+Extras:
+    train  -- TRL, PEFT and accelerate for fine-tuning the judge (see trl_recipes/).
+    deepspeed -- DeepSpeed ZeRO-3; install with DS_BUILD_OPS=0 on machines without CUDA.
+    space  -- Gradio, BERTopic and sentence-transformers for issue discovery and the Space.
+    vllm   -- the vLLM offline batch backend (needs a GPU).
+    dev    -- everything the test suite and the linters need.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def read_version() -> str:
+    for line in (HERE / "src" / "misattribution" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("__version__ not found")
+
+
+EXTRAS = {
+    "train": ["trl>=1.0", "peft>=0.13", "accelerate>=1.0"],
+    "deepspeed": ["deepspeed>=0.15"],
+    "space": ["gradio>=5.0", "bertopic>=0.16", "sentence-transformers>=3.0"],
+    "vllm": ["vllm>=0.6"],
+    "dev": [
+        "pytest>=8.0",
+        "pytest-timeout>=2.3",
+        "scikit-learn>=1.3",
+        "ruff>=0.6",
+    ],
+}
+
+setup(
+    name="misattribution",
+    version=read_version(),
+    description="Tell why your LLM's answers fail: error taxonomy, judge, metric and issue discovery.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_packages("src"),
+    package_data={"misattribution": ["taxonomies/*.yaml", "metric_module/*"]},
+    include_package_data=True,
+    install_requires=[
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "pyarrow>=14",
+        "scipy>=1.10",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "httpx>=0.25",
+        "datasets>=3.0",
+        "evaluate>=0.4.3",
+        "huggingface_hub>=0.25",
+        "transformers>=4.45",
+        "torch>=2.1",
+    ],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["misattribution=misattribution.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,324 @@
+"""The ``misattribution`` command line.
+
+    misattribution judge rows.jsonl --model path/to/judge -o judged.jsonl
+    misattribution judge rows.csv --endpoint http://127.0.0.1:8000/v1 -o judged.jsonl --export judged.parquet
+    misattribution agreement judged.parquet --human human_score --human-labels human_misattribution
+    misattribution install-metric
+
+Every subcommand has ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from misattribution import __version__
+from misattribution.tables import InputError, read_table
+
+EXPORT_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
+def _add_judge_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "judge",
+        help="judge every row of a table with a local model or an endpoint",
+        description=(
+            "Render the judge prompt for every row, generate, parse, and append each result to OUTPUT "
+            "(JSONL) as soon as its batch is done. Rerunning the same command resumes: rows already "
+            "judged are skipped, rows that failed are tried again."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("input", help="rows to judge: .jsonl, .json, .csv, .tsv or .parquet")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="local path or Hub id of the judge (transformers); 'vllm:<model>' for vLLM")
+    source.add_argument(
+        "--endpoint",
+        action="append",
+        help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (repeat to spread the load)",
+    )
+    parser.add_argument("-o", "--output", required=True, help="results file (JSONL), appended as the run goes")
+    parser.add_argument("--export", help=f"also write the input rows with their judgments ({', '.join(EXPORT_SUFFIXES)})")
+    columns = parser.add_argument_group("input columns")
+    columns.add_argument("--question-column", default="question")
+    columns.add_argument("--answer-column", default="answer")
+    columns.add_argument("--reference-column", default="reference", help="used when present")
+    columns.add_argument("--criteria-column", default="criteria", help="used when present")
+    columns.add_argument("--id-column", default="id", help="used when present; part of each row's cache key")
+    prompt = parser.add_argument_group("prompt")
+    prompt.add_argument("--taxonomy", default=None, help="shipped taxonomy name or YAML path (default attridata-v1)")
+    prompt.add_argument("--language", default="en", choices=["en", "zh", "auto"], help="prompt language")
+    gen = parser.add_argument_group("generation (defaults: the paper's sampling)")
+    gen.add_argument("--greedy", action="store_true", help="deterministic decoding")
+    gen.add_argument("--temperature", type=float, default=0.8)
+    gen.add_argument("--top-p", type=float, default=0.8)
+    gen.add_argument("--top-k", type=int, default=20)
+    gen.add_argument("--repetition-penalty", type=float, default=1.03)
+    gen.add_argument("--max-new-tokens", type=int, default=512)
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument("--batch-size", type=int, default=None, help="prompts per batch (default: 8 local, 64 endpoint)")
+    local = parser.add_argument_group("local model")
+    local.add_argument("--device", default=None, help="cpu, cuda, cuda:1 or auto")
+    local.add_argument("--dtype", default="auto", help="auto, float32, bfloat16 or float16")
+    local.add_argument("--trust-remote-code", action="store_true", help="run the model repository's own code")
+    remote = parser.add_argument_group("endpoint")
+    remote.add_argument("--served-model", default=None, help="model name to send (default: ask /v1/models)")
+    remote.add_argument("--concurrency", type=int, default=16)
+    remote.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    remote.add_argument("--max-retries", type=int, default=5)
+    remote.add_argument(
+        "--api-key-env", default="MISATTRIBUTION_API_KEY", help="environment variable holding the API key"
+    )
+    parser.add_argument("--no-resume", action="store_true", help="start OUTPUT afresh instead of resuming")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run_judge)
+
+
+def _add_agreement_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "agreement",
+        help="agreement of judged results with human scores and labels",
+        description=(
+            "Correlations (Pearson, Spearman, Kendall, with bootstrap 95%% intervals) of judge scores with "
+            "human scores, and, given human labels, error-detection precision / recall / F1 and category "
+            "micro / macro F1. Prints a table and writes the figures as JSON."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("results", help="judged results: the OUTPUT or --export of 'misattribution judge', or any table")
+    parser.add_argument(
+        "--human",
+        required=True,
+        help="a column of RESULTS with human scores, or a file (.jsonl/.csv/.parquet) of human labels",
+    )
+    parser.add_argument("--human-labels", default=None, help="column with human misattribution lists")
+    parser.add_argument("--human-score-column", default="score", help="score column when --human is a file")
+    parser.add_argument("--on", default=None, help="column joining RESULTS and a --human file (default: row order)")
+    parser.add_argument("--score-column", default="score", help="judge score column of RESULTS")
+    parser.add_argument("--labels-column", default="misattribution", help="judge misattribution column of RESULTS")
+    parser.add_argument("--taxonomy", default=None)
+    parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-o", "--output", default=None, help="JSON file (default: RESULTS.agreement.json)")
+    parser.set_defaults(func=_run_agreement)
+
+
+def _add_install_metric_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "install-metric",
+        help="make evaluate.load('misattribution') work offline",
+        description="Copy the metric script into evaluate's modules cache, where a bare evaluate.load() finds it.",
+    )
+    parser.add_argument("--modules-cache", default=None, help="HF_MODULES_CACHE folder (default: evaluate's)")
+    parser.set_defaults(func=_run_install_metric)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="misattribution",
+        description="Tell why your LLM's answers fail: judge, attribute errors, measure agreement.",
+    )
+    parser.add_argument("--version", action="version", version=f"misattribution {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_judge_parser(subparsers)
+    _add_agreement_parser(subparsers)
+    _add_install_metric_parser(subparsers)
+    return parser
+
+
+# -- judge ------------------------------------------------------------------------------------------
+def _run_judge(args: argparse.Namespace) -> int:
+    from misattribution.evaluation import summarize
+    from misattribution.judges import SamplingParams, load_judge
+    from misattribution.runner import judge_dataset
+
+    sampling = SamplingParams(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        greedy=args.greedy,
+        seed=args.seed,
+    )
+    if args.endpoint:
+        judge = load_judge(
+            ",".join(args.endpoint),
+            sampling=sampling,
+            model=args.served_model,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            api_key_env=args.api_key_env,
+        )
+        batch_size = args.batch_size or max(64, 2 * args.concurrency)
+    else:
+        options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+        if args.trust_remote_code:
+            options["trust_remote_code"] = True
+        judge = load_judge(args.model, sampling=sampling, **options)
+        batch_size = args.batch_size or 8
+    columns = {
+        "question": args.question_column,
+        "answer": args.answer_column,
+        "reference": args.reference_column,
+        "criteria": args.criteria_column,
+        "id": args.id_column,
+    }
+    judged = judge_dataset(
+        args.input,
+        judge,
+        args.output,
+        columns=columns,
+        taxonomy=args.taxonomy,
+        language=args.language,
+        batch_size=batch_size,
+        resume=not args.no_resume,
+        progress=not args.quiet,
+    )
+    if args.export:
+        export(judged, args.export)
+    summary = summarize(judged, args.taxonomy)
+    print(_format_summary(summary, args.output, args.export))
+    return 0
+
+
+def export(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write judged rows as Parquet, CSV (lists as JSON text) or JSONL, by the file's suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise InputError(f"{path}: cannot export to {suffix or 'a file without a suffix'}; use {EXPORT_SUFFIXES}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        flat = frame.copy()
+        for column in ("misattribution", "problems"):
+            if column in flat:
+                flat[column] = [json.dumps(list(v), ensure_ascii=False) if v is not None else "" for v in flat[column]]
+        flat.to_csv(path, index=False)
+    return path
+
+
+def _format_summary(summary: dict[str, Any], output: str, exported: str | None) -> str:
+    lines = [
+        f"judged rows       {summary['n']}",
+        f"parsed completely {summary['parse_rate']:.1%}",
+        f"generation errors {summary['generation_error_rate']:.1%}",
+        f"mean score        {summary['mean_score']:.3f}",
+        f"rows with errors  {summary['error_rate']:.1%}",
+        "categories:",
+    ]
+    width = max((len(c) for c in summary["category_distribution"]), default=0)
+    lines += [f"  {cid:<{width}}  {count}" for cid, count in summary["category_distribution"].items() if count]
+    lines.append(f"results: {output}" + (f"  export: {exported}" if exported else ""))
+    return "\n".join(lines)
+
+
+# -- agreement --------------------------------------------------------------------------------------
+def _read_results(path: str) -> pd.DataFrame:
+    """A judged table; a raw results JSONL is reduced to its latest record per key, in row order."""
+    frame, _ = read_table(path)
+    if {"key", "row", "status"} <= set(frame.columns):
+        frame = frame.drop_duplicates("key", keep="last").sort_values("row", kind="stable").reset_index(drop=True)
+    return frame
+
+
+def _labels(value: Any) -> list[str] | None:
+    """A misattribution cell: a list, a JSON list, or text separated by ';' or ','."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return [str(v) for v in json.loads(text)]
+            except ValueError:
+                pass
+        parts = [p.strip() for p in text.replace(",", ";").split(";")]
+        return [p for p in parts if p and p.lower() not in ("none", "无")]
+    return [str(v) for v in value]
+
+
+def _column(frame: pd.DataFrame, name: str, label: str) -> pd.Series:
+    if name not in frame.columns:
+        raise InputError(f"{label}: no column {name!r} (columns: {', '.join(map(str, frame.columns))})")
+    return frame[name]
+
+
+def _run_agreement(args: argparse.Namespace) -> int:
+    from misattribution.evaluation import agreement
+    from misattribution.stats import format_report
+
+    results = _read_results(args.results)
+    human_path = Path(args.human)
+    if human_path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv", ".parquet") and human_path.is_file():
+        human, human_label = read_table(human_path)
+        if args.on:
+            _column(results, args.on, args.results)
+            _column(human, args.on, human_label)
+            human = results[[args.on]].merge(human, on=args.on, how="left", validate="one_to_one")
+        elif len(human) != len(results):
+            raise InputError(
+                f"{human_label} has {len(human)} rows but {args.results} has {len(results)}; pass --on COLUMN to join"
+            )
+        human_scores = _column(human, args.human_score_column, human_label)
+        human_labels = _column(human, args.human_labels, human_label) if args.human_labels else None
+    else:
+        human_scores = _column(results, args.human, args.results)
+        human_labels = _column(results, args.human_labels, args.results) if args.human_labels else None
+    scores = pd.to_numeric(_column(results, args.score_column, args.results), errors="coerce")
+    pred_labels = None
+    if human_labels is not None:
+        pred_labels = [_labels(v) for v in _column(results, args.labels_column, args.results)]
+    report = agreement(
+        [None if pd.isna(s) else float(s) for s in scores],
+        [None if pd.isna(s) else float(s) for s in pd.to_numeric(human_scores, errors="coerce")],
+        predicted_misattribution=pred_labels,
+        human_misattribution=[_labels(v) for v in human_labels] if human_labels is not None else None,
+        taxonomy=args.taxonomy,
+        n_resamples=args.n_resamples,
+        seed=args.seed,
+    )
+    output = Path(args.output or f"{args.results}.agreement.json")
+    output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(format_report(report))
+    print(f"written: {output}")
+    return 0
+
+
+# -- install-metric ---------------------------------------------------------------------------------
+def _run_install_metric(args: argparse.Namespace) -> int:
+    from misattribution.metric_install import install_metric
+
+    target = install_metric(args.modules_cache)
+    print(f"installed: {target}")
+    print('evaluate.load("misattribution") now resolves to it when the Hub has no such module or is offline.')
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (InputError, FileNotFoundError, KeyError, ValueError) as err:
+        print(f"misattribution {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,392 @@
+"""The judge's output format: render it (training targets) and parse it back (model outputs).
+
+A judgment is three labelled fields, in the paper's order by default::
+
+    Feedback: The final answer 18 is wrong: 3 x 4 = 12, not 14, so the total is 16.
+    Misattribution: Process Error; Result Error
+    Score: 1
+
+or in Chinese ``反馈：`` / ``错误归因：`` / ``分数：``. :func:`render_target` writes it — the training
+formatter and the prompt's format instructions both use it, so what the judge learns is what the
+parser reads. :func:`parse_judgment` reads what a model actually wrote, leniently, and never raises.
+
+Example:
+    >>> from misattribution import parse_judgment
+    >>> j = parse_judgment("**Feedback**: Wrong sum.\\n**Misattribution**: 结果错误\\n**Score**: 1/3")
+    >>> j.misattribution, j.score, j.status
+    (['result_error'], 1, 'ok')
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from misattribution.taxonomy import Category, Taxonomy, load_taxonomy, normalize_name
+
+FIELDS = ("feedback", "misattribution", "score")
+DEFAULT_ORDER: tuple[str, ...] = FIELDS
+
+# The labels the renderer writes.
+LABELS = {
+    "en": {"feedback": "Feedback", "misattribution": "Misattribution", "score": "Score"},
+    "zh": {"feedback": "反馈", "misattribution": "错误归因", "score": "分数"},
+}
+NO_ERROR = {"en": "None", "zh": "无"}
+# The sentence that introduces the output skeleton in the judge prompt. The parser only reads what
+# follows its last occurrence, so a model that echoes its prompt is never scored from the prompt.
+FORMAT_HEADINGS = {
+    "en": "Answer in exactly this format, with nothing before or after:",
+    "zh": "请严格按以下格式回答，前后不要有其他内容：",
+}
+PLACEHOLDERS = {
+    "en": {
+        "feedback": "<your analysis of the answer>",
+        "misattribution": "<the error categories, separated by semicolons, or None>",
+        "score": "<one integer from {min} to {max}>",
+    },
+    "zh": {
+        "feedback": "<你对回答的分析>",
+        "misattribution": "<错误类别，用分号分隔；没有错误写 无>",
+        "score": "<{min} 到 {max} 之间的一个整数>",
+    },
+}
+
+# The labels the parser accepts (besides the rendered ones), case-insensitive.
+_LABEL_ALIASES = {
+    "feedback": [
+        "feedback", "explanation", "rationale", "reasoning", "critique", "evaluation", "comments",
+        "comment", "analysis", "justification", "反馈", "评价", "点评", "分析", "解释", "评语", "理由",
+    ],
+    "misattribution": [
+        "misattribution", "misattributions", "mis-attribution", "error attribution", "error attributions",
+        "error types", "error type", "error categories", "error category", "errors", "attribution",
+        "错误归因", "错误类型", "错误类别", "错误分类", "归因",
+    ],
+    "score": [
+        "final score", "overall score", "score", "rating", "grade", "result", "分数", "得分", "评分",
+        "最终得分", "最终分数", "打分",
+    ],
+}
+_LABEL_FIELD = {alias: name for name, aliases in _LABEL_ALIASES.items() for alias in aliases}
+_LABEL_ALT = "|".join(re.escape(a) for a in sorted(_LABEL_FIELD, key=len, reverse=True))
+_EMPH = r"[*_~`]{0,3}"
+# A label starts a line (after quote marks, a heading, a bullet or a number) and is followed by a
+# colon (ASCII or full width), or closes a heading line, or is a bracketed tag like [RESULT] / 【分数】.
+_LABEL_RE = re.compile(
+    rf"""^[ \t>]*(?:\#{{1,6}}[ \t]*)?(?:[-*+•][ \t]+)?(?:\d+[.)、][ \t]*)?{_EMPH}[ \t]*
+    (?:
+        (?P<label>{_LABEL_ALT})[ \t]*{_EMPH}[ \t]*(?:[:：]|(?=[ \t]*{_EMPH}[ \t]*$))
+      | [\[【](?P<tag>{_LABEL_ALT})[\]】][ \t]*[:：]?
+    )[ \t]*{_EMPH}""",
+    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
+)
+_NONE_WORDS = {
+    "none", "no error", "no errors", "no error found", "n/a", "na", "null", "nil", "nothing", "no",
+    "not applicable", "[]", "无", "没有", "没有错误", "无错误", "无错误归因", "不适用", "无明显错误",
+}
+_ITEM_SPLIT = re.compile(r"\n|[,;，；、|]|\s+and\s+|\s*&\s*|和|以及|及")
+_PART_SPLIT = re.compile(r"\s*(?:[-–—>›→:：/·]|\bunder\b)\s*")
+_NUMBER = r"[-+]?\d+(?:\.\d+)?"
+_SCORE_RE = re.compile(
+    rf"^[\s*_`\[【(（\"']*(?P<value>{_NUMBER})[\s*_`]*"
+    rf"(?:(?:/|out of|of|分?满分为?|／)\s*(?P<denominator>{_NUMBER}))?",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Judgment:
+    """A parsed judge output.
+
+    Attributes:
+        feedback: the judge's explanation, or ``None`` when it is missing.
+        misattribution: secondary category ids (``[]`` = no error), or ``None`` when missing.
+            Where the output names only a primary category with several children, its id is kept
+            and a problem is recorded.
+        score: an integer on the taxonomy's scale, or ``None`` when missing or invalid.
+        status: ``"ok"`` (every expected field read), ``"partial"`` (some), ``"failed"`` (none), or
+            ``"error"`` (the backend produced no text; set by the runner).
+        problems: human-readable notes on everything that was not clean.
+        raw: the text that was parsed, kept verbatim.
+    """
+
+    feedback: str | None = None
+    misattribution: list[str] | None = None
+    score: int | None = None
+    status: str = "failed"
+    problems: list[str] = field(default_factory=list)
+    raw: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- rendering --------------------------------------------------------------------------------------
+def _check_order(order: Sequence[str]) -> tuple[str, ...]:
+    order = tuple(order)
+    if not order or len(set(order)) != len(order) or not set(order) <= set(FIELDS):
+        raise ValueError(f"order must list distinct fields among {FIELDS}, got {order!r}")
+    return order
+
+
+def _language(language: str) -> str:
+    return "zh" if language.lower().startswith("zh") else "en"
+
+
+def _line(name: str, content: str, language: str) -> str:
+    separator = "：" if language == "zh" else ": "
+    return f"{LABELS[language][name]}{separator}{content}"
+
+
+def render_target(
+    feedback: str,
+    misattribution: Sequence[str] | None,
+    score: int,
+    *,
+    taxonomy: Taxonomy | str | None = None,
+    language: str = "en",
+    order: Sequence[str] = DEFAULT_ORDER,
+) -> str:
+    """The text a judge should write for one row: the training target.
+
+    Args:
+        feedback: the explanation.
+        misattribution: secondary category ids or names; empty or ``None`` for no error.
+        score: an integer on the taxonomy's scale.
+        taxonomy: a :class:`Taxonomy` or the name of a shipped one (default ``attridata-v1``).
+        language: ``"en"`` or ``"zh"`` (labels and category names).
+        order: the fields and their order; leave out ``"misattribution"`` for the paper's ablation.
+
+    >>> print(render_target("3 x 4 is 12, not 14.", ["result_error"], 1))
+    Feedback: 3 x 4 is 12, not 14.
+    Misattribution: Result Error
+    Score: 1
+    """
+    tax = load_taxonomy(taxonomy)
+    language = _language(language)
+    if score not in tax.scale:
+        raise ValueError(f"score {score!r} is not on the scale {tax.scale.min}-{tax.scale.max}")
+    ids = tax.normalize_labels(list(misattribution or []))
+    names = "; ".join(tax.get(cid).name(language) for cid in ids) or NO_ERROR[language]
+    contents = {"feedback": feedback.strip(), "misattribution": names, "score": str(int(score))}
+    return "\n".join(_line(name, contents[name], language) for name in _check_order(order))
+
+
+def format_instructions(
+    *, taxonomy: Taxonomy | str | None = None, language: str = "en", order: Sequence[str] = DEFAULT_ORDER
+) -> str:
+    """The output skeleton shown in the judge prompt, with placeholders instead of content."""
+    tax = load_taxonomy(taxonomy)
+    language = _language(language)
+    return "\n".join(
+        _line(name, PLACEHOLDERS[language][name].format(min=tax.scale.min, max=tax.scale.max), language)
+        for name in _check_order(order)
+    )
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+def _strip_emphasis(text: str) -> str:
+    text = re.sub(r"^[\s*_~`>]+|[\s*_~`]+$", "", text)
+    return text.strip()
+
+
+def _is_placeholder(content: str) -> bool:
+    """Content of an echoed prompt skeleton, e.g. ``<one integer from 0 to 3>``."""
+    return bool(re.fullmatch(r"[\s*_`]*<[^<>]*>[\s*_`]*", content))
+
+
+def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """The unlabelled preamble and the (field, content) sections, in order of appearance."""
+    matches = list(_LABEL_RE.finditer(text))
+    sections = []
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        label = (match.group("label") or match.group("tag")).lower()
+        sections.append((_LABEL_FIELD[label], text[match.end() : end].strip()))
+    preamble = text[: matches[0].start()].strip() if matches else text.strip()
+    return preamble, sections
+
+
+def _parse_score(content: str, tax: Taxonomy, problems: list[str]) -> int | None:
+    folded = unicodedata.normalize("NFKC", content)
+    match = _SCORE_RE.match(folded)
+    if not match:
+        problems.append(f"score: no number in {content[:40]!r}")
+        return None
+    value = float(match.group("value"))
+    denominator = match.group("denominator")
+    if denominator is not None and float(denominator) != tax.scale.max:
+        problems.append(f"score: written as {match.group(0).strip()!r}, expected out of {tax.scale.max}")
+        return None
+    if not value.is_integer():
+        problems.append(f"score: {match.group('value')} is not a whole number")
+        return None
+    if int(value) not in tax.scale:
+        problems.append(f"score: {int(value)} is outside the scale {tax.scale.min}-{tax.scale.max}")
+        return None
+    return int(value)
+
+
+def _name_index(tax: Taxonomy) -> list[tuple[re.Pattern[str], Category]]:
+    keys: dict[str, Category] = {}
+    for category in (*tax.primaries, *tax.secondaries):
+        for key in (category.id, category.name_en, category.name_zh, *category.aliases):
+            keys.setdefault(normalize_name(key), category)
+    patterns = []
+    for key in sorted(keys, key=len, reverse=True):
+        body = re.escape(key).replace(r"\ ", r"\s+")
+        ascii_key = key.isascii()
+        patterns.append((re.compile(rf"\b{body}\b" if ascii_key else body), keys[key]))
+    return patterns
+
+
+_INDEX_CACHE: dict[int, list[tuple[re.Pattern[str], Category]]] = {}
+
+
+def _find_categories(item: str, tax: Taxonomy) -> list[Category]:
+    """Category names mentioned anywhere in ``item``, longest first, without overlaps."""
+    index = _INDEX_CACHE.setdefault(id(tax), _name_index(tax))
+    folded = normalize_name(item)
+    taken: list[tuple[int, int]] = []
+    found: list[Category] = []
+    for pattern, category in index:
+        for match in pattern.finditer(folded):
+            span = match.span()
+            if any(span[0] < end and start < span[1] for start, end in taken):
+                continue
+            taken.append(span)
+            found.append(category)
+    return found
+
+
+def _resolve_item(item: str, tax: Taxonomy) -> list[Category]:
+    whole = tax.resolve(item)
+    if whole is not None:
+        return [whole]
+    parts = [tax.resolve(p) for p in _PART_SPLIT.split(item) if p.strip()]
+    resolved = [c for c in parts if c is not None]
+    return resolved or _find_categories(item, tax)
+
+
+def _parse_misattribution(content: str, tax: Taxonomy, problems: list[str]) -> list[str] | None:
+    content = _strip_emphasis(content)
+    if not content:
+        problems.append("misattribution: empty")
+        return None
+    if normalize_name(content) in _NONE_WORDS or normalize_name(content.rstrip("。.")) in _NONE_WORDS:
+        return []
+    items: list[str] = []
+    if content.startswith("["):
+        try:
+            loaded = json.loads(content)
+            if isinstance(loaded, list):
+                items = [str(x) for x in loaded]
+        except ValueError:
+            pass
+    if not items:
+        items = [p for p in _ITEM_SPLIT.split(content) if p and p.strip()]
+    chosen: dict[str, Category] = {}
+    for raw_item in items:
+        item = re.sub(r"^\s*(?:[-*+•]|\d+[.)、])\s+", "", raw_item)
+        item = re.sub(r"[\[\]【】\"'“”‘’`*_]", "", item).strip(" \t.。")
+        if not item or normalize_name(item) in _NONE_WORDS:
+            continue
+        categories = _resolve_item(item, tax)
+        if not categories:
+            problems.append(f"misattribution: unknown category {item[:60]!r}")
+            continue
+        for category in categories:
+            chosen[category.id] = category
+    # A primary named next to one of its own secondaries adds nothing.
+    secondary_parents = {c.primary for c in chosen.values() if not c.is_primary}
+    ids: list[str] = []
+    for category in chosen.values():
+        if category.is_primary:
+            if category.id in secondary_parents:
+                continue
+            children = tax.children(category.id)
+            if len(children) == 1:
+                ids.append(children[0].id)
+                continue
+            problems.append(f"misattribution: only the primary category {category.id!r} was named")
+        ids.append(category.id)
+    order = {cid: i for i, cid in enumerate(tax.primary_ids + tax.secondary_ids)}
+    ids = sorted(set(ids), key=lambda cid: (not tax.get(cid).is_primary, order[cid]))
+    if not ids and any(p.startswith("misattribution: unknown") for p in problems):
+        return None
+    return ids
+
+
+def parse_judgment(
+    text: str | None,
+    taxonomy: Taxonomy | str | None = None,
+    *,
+    fields: Sequence[str] = DEFAULT_ORDER,
+) -> Judgment:
+    """Read a judge's output into a :class:`Judgment`. Never raises on model text.
+
+    Accepts English or Chinese labels, markdown emphasis, headings and bullets, full-width colons,
+    categories by id or by English or Chinese name (primary or secondary, several at once),
+    ``None`` / ``无`` for no error, and scores such as ``2``, ``2.0``, ``2/3`` or ``Score: 2 (good)``.
+    When a label appears several times (an echoed prompt followed by the answer) the last real
+    occurrence wins; a placeholder such as ``<one integer from 0 to 3>`` is never read as a score.
+
+    Args:
+        text: the model's output.
+        taxonomy: the taxonomy (or its name) whose categories and scale apply.
+        fields: the fields the judge was asked for (a subset of ``feedback``, ``misattribution``,
+            ``score``); only these decide between ``ok`` and ``partial``.
+    """
+    raw = text
+    tax = load_taxonomy(taxonomy)
+    expected = _check_order(fields)
+    if not isinstance(text, str) or not text.strip():
+        return Judgment(status="failed", problems=["empty output"], raw=raw)
+    problems: list[str] = []
+    echo_end = max((text.rfind(h) + len(h) for h in FORMAT_HEADINGS.values() if h in text), default=-1)
+    if echo_end >= 0:
+        problems.append("the output echoes the prompt; only the text after the echo is read")
+        text = text[echo_end:]
+    preamble, sections = _sections(text)
+    latest: dict[str, str] = {}
+    for name, content in sections:
+        if not _is_placeholder(content):
+            latest[name] = content
+    if not latest:
+        return Judgment(status="failed", problems=["no field label found"], raw=raw)
+
+    judgment = Judgment(raw=raw, problems=problems)
+    feedback = latest.get("feedback")
+    if feedback is None and preamble and "feedback" in expected:
+        feedback = preamble
+        problems.append("feedback: taken from the unlabelled text before the first field")
+    if feedback is not None:
+        judgment.feedback = _strip_emphasis(feedback) or None
+    if "misattribution" in latest:
+        judgment.misattribution = _parse_misattribution(latest["misattribution"], tax, problems)
+    if "score" in latest:
+        judgment.score = _parse_score(latest["score"], tax, problems)
+
+    values = {"feedback": judgment.feedback, "misattribution": judgment.misattribution, "score": judgment.score}
+    for name in expected:
+        if values[name] is None and name not in latest:
+            problems.append(f"{name}: missing")
+    complete = all(values[name] is not None for name in expected)
+    clean = not any(p.startswith("misattribution: unknown") or "only the primary" in p for p in problems)
+    judgment.status = "ok" if complete and clean else "partial"
+    if judgment.score is not None and judgment.misattribution is not None:
+        wants_error = tax.scale.expects_error(judgment.score)
+        if wants_error and not judgment.misattribution:
+            problems.append(f"inconsistent: score {judgment.score} but no misattribution")
+        elif not wants_error and judgment.misattribution:
+            problems.append(f"inconsistent: score {judgment.score} with a misattribution")
+    return judgment

@@ -1,0 +1,225 @@
+"""MisAttribution: an LLM judge's feedback, error attribution and score, and its agreement with humans.
+
+This file is the ``evaluate`` module. It is a thin shell over the ``misattribution`` package:
+judging lives in ``misattribution.evaluation.judge_rows``, agreement in
+``misattribution.evaluation.agreement``.
+"""
+
+import hashlib
+
+import datasets
+import evaluate
+
+import misattribution
+from misattribution.evaluation import agreement, judge_rows
+from misattribution.judges import SamplingParams, load_judge
+
+_CITATION = """\
+@article{xu2025diagnosing,
+  title   = {Diagnosing Failures in Large Language Models' Answers: Integrating Error Attribution into
+             Evaluation Framework},
+  author  = {Xu, Zishan and Xie, Shuyi and Lv, Qingsong and Xiao, Shupei and Song, Linlin and
+             Sui, Wenjuan and Lin, Fan},
+  journal = {arXiv preprint arXiv:2507.08459},
+  year    = {2025}
+}
+@misc{misattributionllm2024,
+  title  = {MisAttributionLLM: Integrating Error Attribution Capability into LLM Evaluation},
+  author = {Anonymous},
+  note   = {ICLR 2025 conference submission, OpenReview id Q5eo3VMxF6},
+  year   = {2024}
+}
+"""
+
+_DESCRIPTION = """\
+MisAttribution asks an LLM judge *why* an answer fails, not only how well it does. For each
+(question, answer, optional reference) the judge writes feedback, attributes every error to a
+two-level taxonomy (6 primary / 15 secondary categories by default) and gives a score from 0 to 3.
+
+Two modes:
+
+* **judge mode** (text references or none): `predictions` are the answers to judge, `questions`
+  the questions, `references` optional reference answers. Returns per-row feedback,
+  misattribution, score and parse status, and the category distribution.
+* **agreement mode** (numeric references): `predictions` are judge outputs (raw texts or scores),
+  `references` human scores. Returns Pearson, Spearman and Kendall correlations with bootstrap
+  intervals and, given `human_misattribution`, error-detection precision / recall / F1 and category
+  micro / macro F1.
+
+The judge is chosen by `config_name` (`evaluate.load("misattribution", "path/or/hub-id")`) or by
+the `judge` argument: a local path or Hub id (transformers), `vllm:<model>`, an OpenAI-compatible
+URL (`http://host:8000/v1`), or a `misattribution.judges.Judge` object.
+"""
+
+_KWARGS_DESCRIPTION = """
+Args:
+    predictions (`list` of `str` or of numbers): judge mode: the answers to judge. Agreement mode:
+        raw judge outputs (parsed here) or judge scores.
+    references (`list` of `str`, or of numbers): judge mode: reference answers ("" for none), or
+        leave out. Agreement mode: human scores.
+    questions (`list` of `str`): judge mode: the questions.
+    judge (`str` or `Judge`, *optional*): overrides the judge chosen by `config_name`.
+    criteria (`list` of `str`, *optional*): judge mode: per-row evaluation criteria.
+    human_scores (`list` of numbers, *optional*): judge mode: also report agreement with these.
+    human_misattribution (`list` of `list` of `str`, *optional*): human category lists (ids or
+        names); enables detection and category scores.
+    predicted_misattribution (`list` of `list` of `str`, *optional*): agreement mode with judge
+        scores: the judge's category lists.
+    taxonomy (`str`, *optional*): a shipped taxonomy name or a YAML path (default `attridata-v1`).
+    language (`str`, *optional*): prompt language, "en", "zh" or "auto" (default "en").
+    greedy (`bool`, *optional*): deterministic decoding instead of the paper's sampling.
+    max_new_tokens (`int`, *optional*): generation budget per row (default 512).
+    batch_size (`int`, *optional*): prompts per batch (default 16).
+    device (`str`, *optional*): transformers device, e.g. "cpu", "cuda", "auto".
+    n_resamples (`int`, *optional*): bootstrap resamples for correlation intervals (default 1000).
+    seed (`int`, *optional*): seed of the bootstrap and of sampling.
+
+Returns:
+    judge mode: `feedback`, `misattribution`, `score`, `status`, `problems` (one entry per row),
+        `n`, `parse_rate`, `generation_error_rate`, `mean_score`, `error_rate`,
+        `category_distribution`, and the agreement figures when `human_scores` is given.
+    agreement mode: `pearson`, `spearman`, `kendall` with `*_ci_low` / `*_ci_high`, `n`, and with
+        categories `detection_precision`, `detection_recall`, `detection_f1`, `detection_accuracy`,
+        `micro_f1`, `macro_f1`; `parse_failures` counts judge texts that did not parse completely.
+
+Examples:
+    Agreement of raw judge outputs with human scores and labels:
+
+    >>> metric = evaluate.load("misattribution")
+    >>> outputs = [
+    ...     "Feedback: Correct.\\nMisattribution: None\\nScore: 3",
+    ...     "Feedback: 3 x 4 is 12, not 14.\\nMisattribution: Result Error\\nScore: 1",
+    ...     "Feedback: Right result, but a wrong step.\\nMisattribution: Process Error\\nScore: 2",
+    ...     "Feedback: It answers another question.\\nMisattribution: Irrelevance\\nScore: 0",
+    ... ]
+    >>> results = metric.compute(
+    ...     predictions=outputs,
+    ...     references=[3, 1, 1, 0],
+    ...     human_misattribution=[[], ["result_error"], ["process_error", "result_error"], ["irrelevance"]],
+    ...     n_resamples=0,
+    ... )
+    >>> round(results["spearman"], 4), results["detection_f1"], round(results["micro_f1"], 4)
+    (0.9487, 1.0, 0.8571)
+
+    Judging with an OpenAI-compatible server (here the package's local stand-in, which answers the
+    same judgment to every request):
+
+    >>> from misattribution.testing.fake_openai import FakeOpenAIServer
+    >>> with FakeOpenAIServer(responder=lambda messages: "Feedback: 5 is wrong.\\nMisattribution: 结果错误\\nScore: 1") as server:
+    ...     results = metric.compute(
+    ...         questions=["What is 2 + 2?"], predictions=["5"], references=["4"], judge=server.url, greedy=True
+    ...     )
+    >>> results["misattribution"], results["score"], results["status"], results["parse_rate"]
+    ([['result_error']], [1], ['ok'], 1.0)
+"""
+
+_JUDGE_KWARGS = ("device", "dtype", "model", "concurrency", "timeout", "max_retries", "api_key")
+
+
+def _safe_config_name(config_name):
+    """evaluate builds its cache path from config_name, so a path or URL must not be used verbatim."""
+    if not config_name or config_name == "default":
+        return "default"
+    return "judge-" + hashlib.sha256(config_name.encode("utf-8")).hexdigest()[:16]
+
+
+@evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
+class Misattribution(evaluate.Metric):
+    def __init__(self, config_name=None, **kwargs):
+        self.judge_spec = None if config_name in (None, "default") else config_name
+        self._judges = {}
+        super().__init__(config_name=_safe_config_name(config_name), **kwargs)
+
+    def _info(self):
+        return evaluate.MetricInfo(
+            module_type="metric",
+            description=_DESCRIPTION,
+            citation=_CITATION,
+            inputs_description=_KWARGS_DESCRIPTION,
+            features=[
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("float64")}),
+                datasets.Features({"predictions": datasets.Value("float64"), "references": datasets.Value("float64")}),
+            ],
+            reference_urls=["https://arxiv.org/abs/2507.08459", "https://openreview.net/forum?id=Q5eo3VMxF6"],
+        )
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        # evaluate needs both inputs; judge mode without references means empty references.
+        if references is None and predictions is not None:
+            references = [""] * len(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
+    def _judge(self, spec, sampling, judge_kwargs):
+        spec = spec if spec is not None else self.judge_spec
+        if spec is None:
+            raise ValueError(
+                "no judge: load the metric with a judge, e.g. evaluate.load('misattribution', 'path/or/hub-id'), "
+                "or pass judge='path/or/hub-id' | 'http://host:8000/v1' | a misattribution Judge to compute()"
+            )
+        if not isinstance(spec, str):
+            return load_judge(spec)
+        key = (spec, sampling, tuple(sorted(judge_kwargs.items())))
+        if key not in self._judges:  # load the model once, not at every compute()
+            self._judges[key] = load_judge(spec, sampling=sampling, **judge_kwargs)
+        return self._judges[key]
+
+    def _compute(
+        self,
+        predictions,
+        references,
+        questions=None,
+        judge=None,
+        criteria=None,
+        human_scores=None,
+        human_misattribution=None,
+        predicted_misattribution=None,
+        taxonomy=None,
+        language="en",
+        greedy=False,
+        max_new_tokens=512,
+        batch_size=16,
+        n_resamples=1000,
+        seed=0,
+        **judge_kwargs,
+    ):
+        unknown = set(judge_kwargs) - set(_JUDGE_KWARGS)
+        if unknown:
+            raise TypeError(f"unexpected arguments {sorted(unknown)}")
+        numeric_references = len(references) > 0 and not isinstance(references[0], str)
+        if numeric_references:
+            return agreement(
+                predictions,
+                references,
+                predicted_misattribution=predicted_misattribution,
+                human_misattribution=human_misattribution,
+                taxonomy=taxonomy,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+        if questions is None:
+            raise ValueError("judge mode needs questions=[...] (agreement mode needs numeric references)")
+        sampling = SamplingParams(greedy=greedy, max_new_tokens=max_new_tokens, seed=seed)
+        results = judge_rows(
+            questions,
+            predictions,
+            references,
+            judge=self._judge(judge, sampling, judge_kwargs),
+            criteria=criteria,
+            taxonomy=taxonomy,
+            language=language,
+            batch_size=batch_size,
+        )
+        if human_scores is not None:
+            report = agreement(
+                [s for s in results["score"]],
+                human_scores,
+                predicted_misattribution=results["misattribution"],
+                human_misattribution=human_misattribution,
+                taxonomy=taxonomy,
+                n_resamples=n_resamples,
+                seed=seed,
+            )
+            results.update({f"agreement_{k}": v for k, v in report.items()})
+        results["misattribution_version"] = misattribution.__version__
+        return results
