@@ -13,6 +13,8 @@ __version__ = "0.1.0.dev0"
 
 from misattribution.format import Judgment, parse_judgment, render_target
 from misattribution.prompts import build_messages, get_prompt_template
+from misattribution.runner import judge_dataset
+from misattribution.stats import agreement_report
 from misattribution.taxonomy import Category, ScoreScale, Taxonomy, TaxonomyError, available_taxonomies, load_taxonomy
 
 __all__ = [
@@ -22,9 +24,11 @@ __all__ = [
     "Taxonomy",
     "TaxonomyError",
     "__version__",
+    "agreement_report",
     "available_taxonomies",
     "build_messages",
     "get_prompt_template",
+    "judge_dataset",
     "load_taxonomy",
     "parse_judgment",
     "render_target",

@@ -1,0 +1,1 @@
+"""Test helpers that ship with the package: a tiny offline model and a fake OpenAI server."""
