@@ -24,7 +24,10 @@ def corpus(n: int, seed: int) -> list[str]:
         score = rng.choice(tax.scale.values)
         labels = [] if score == 3 else rng.sample(tax.secondary_ids, rng.randint(1, 3))
         language = rng.choice(["en", "zh"])
-        feedback = " ".join(rng.choice(["The answer", "skips a step", "and the total", "is wrong", "because", "3 x 4 = 12."]) for _ in range(rng.randint(8, 40)))
+        feedback = " ".join(
+            rng.choice(["The answer", "skips a step", "and the total", "is wrong", "because", "3 x 4 = 12."])
+            for _ in range(rng.randint(8, 40))
+        )
         clean = render_target(feedback, labels, score, language=language)
         kind = rng.random()
         if kind < 0.6:

@@ -14,9 +14,30 @@ from misattribution.testing.fake_openai import FakeOpenAIServer
 
 ROWS = [
     {"id": "a", "question": "What is 2 + 2?", "answer": "4", "reference": "4", "human_score": 3, "human_labels": ""},
-    {"id": "b", "question": "What is 3 x 4?", "answer": "14", "reference": "12", "human_score": 1, "human_labels": "result_error"},
-    {"id": "c", "question": "Capital of France?", "answer": "Lyon", "reference": "Paris", "human_score": 0, "human_labels": "Incorrect Answers"},
-    {"id": "d", "question": "Name a prime.", "answer": "9", "reference": "", "human_score": 1, "human_labels": "incorrect_answers;result_error"},
+    {
+        "id": "b",
+        "question": "What is 3 x 4?",
+        "answer": "14",
+        "reference": "12",
+        "human_score": 1,
+        "human_labels": "result_error",
+    },
+    {
+        "id": "c",
+        "question": "Capital of France?",
+        "answer": "Lyon",
+        "reference": "Paris",
+        "human_score": 0,
+        "human_labels": "Incorrect Answers",
+    },
+    {
+        "id": "d",
+        "question": "Name a prime.",
+        "answer": "9",
+        "reference": "",
+        "human_score": 1,
+        "human_labels": "incorrect_answers;result_error",
+    },
 ]
 
 
@@ -24,7 +45,11 @@ def responder(messages):
     """A judge that marks an answer right exactly when it equals the reference."""
     user = messages[-1]["content"]
     answer = user.rsplit("### Answer\n", 1)[1].strip()
-    reference = user.split("### Reference answer\n", 1)[1].split("\n\n", 1)[0].strip() if "### Reference answer" in user else None
+    reference = (
+        user.split("### Reference answer\n", 1)[1].split("\n\n", 1)[0].strip()
+        if "### Reference answer" in user
+        else None
+    )
     if reference is not None and answer == reference:
         return "Feedback: Matches the reference.\nMisattribution: None\nScore: 3"
     return "Feedback: Does not match.\nMisattribution: Result Error\nScore: 1"
@@ -56,7 +81,9 @@ def test_every_subcommand_has_useful_help(capsys):
 def test_judge_export_then_agreement(tmp_path, rows_csv, capsys):
     out, export = tmp_path / "judged.jsonl", tmp_path / "judged.parquet"
     with FakeOpenAIServer(responder=responder) as server:
-        code = main(["judge", str(rows_csv), "--endpoint", server.url, "-o", str(out), "--export", str(export), "--quiet"])
+        code = main(
+            ["judge", str(rows_csv), "--endpoint", server.url, "-o", str(out), "--export", str(export), "--quiet"]
+        )
         assert code == 0
         # served model name asked from /v1/models
         assert any(r.path.endswith("/v1/models") for r in server.requests)
@@ -68,7 +95,20 @@ def test_judge_export_then_agreement(tmp_path, rows_csv, capsys):
     assert list(judged["human_score"]) == ["3", "1", "0", "1"]  # CSV cells stay text
 
     report_path = tmp_path / "agreement.json"
-    code = main(["agreement", str(export), "--human", "human_score", "--human-labels", "human_labels", "-o", str(report_path), "--n-resamples", "100"])
+    code = main(
+        [
+            "agreement",
+            str(export),
+            "--human",
+            "human_score",
+            "--human-labels",
+            "human_labels",
+            "-o",
+            str(report_path),
+            "--n-resamples",
+            "100",
+        ]
+    )
     assert code == 0
     report = json.loads(report_path.read_text())
     assert report["spearman"] == pytest.approx(scipy_stats.spearmanr([3, 1, 1, 1], [3, 1, 0, 1])[0], abs=1e-9)
@@ -88,7 +128,10 @@ def test_agreement_with_a_separate_human_file_joined_on_id(tmp_path, rows_csv):
     human.write_text("".join(json.dumps({"id": r["id"], "score": r["human_score"]}) + "\n" for r in shuffled))
     # The raw results file has no input columns: join on its id column.
     report_path = tmp_path / "a.json"
-    assert main(["agreement", str(out), "--human", str(human), "--on", "id", "-o", str(report_path), "--n-resamples", "0"]) == 0
+    assert (
+        main(["agreement", str(out), "--human", str(human), "--on", "id", "-o", str(report_path), "--n-resamples", "0"])
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert report["pearson"] == pytest.approx(scipy_stats.pearsonr([3, 1, 1, 1], [3, 1, 0, 1])[0], abs=1e-9)
 
@@ -97,7 +140,9 @@ def test_errors_name_the_file_and_field(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": "q2"}\n')
     with FakeOpenAIServer() as server:
-        code = main(["judge", str(bad), "--endpoint", server.url, "--served-model", "m", "-o", str(tmp_path / "o.jsonl")])
+        code = main(
+            ["judge", str(bad), "--endpoint", server.url, "--served-model", "m", "-o", str(tmp_path / "o.jsonl")]
+        )
         assert server.chat_requests == []
     assert code == 2
     err = capsys.readouterr().err

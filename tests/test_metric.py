@@ -10,13 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import evaluate
 import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.preprocessing import MultiLabelBinarizer
-
-import evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 METRIC_DIR = REPO / "metric" / "misattribution"
@@ -115,8 +114,12 @@ def test_judge_mode_with_the_tiny_model(tiny_model_dir):
     assert set(result["category_distribution"]) >= {"result_error", "irrelevance"}
     # Greedy decoding is repeatable, and the model is loaded once per metric object.
     again = metric.compute(
-        questions=["What is 2 + 2?", "3 乘 4 等于多少？"], predictions=["5", "十二"], references=["4", None],
-        greedy=True, max_new_tokens=12, batch_size=2,
+        questions=["What is 2 + 2?", "3 乘 4 等于多少？"],
+        predictions=["5", "十二"],
+        references=["4", None],
+        greedy=True,
+        max_new_tokens=12,
+        batch_size=2,
     )
     assert again["feedback"] == result["feedback"] and len(metric._judges) == 1
 
@@ -163,13 +166,22 @@ def test_bare_name_works_offline_after_install_metric(tmp_path):
         "r = m.compute(predictions=[3.0, 1.0, 2.0, 0.0], references=[3.0, 1.0, 1.0, 0.0], n_resamples=0)\n"
         "print(round(r['spearman'], 4))\n"
     )
-    before = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    before = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120
+    )
     assert before.returncode != 0, "the bare name must not resolve before the install step"
     installed = subprocess.run(
-        [sys.executable, "-m", "misattribution.cli", "install-metric"], cwd=work, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "misattribution.cli", "install-metric"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert installed.returncode == 0, installed.stderr
     assert str(tmp_path / "hf_home") in installed.stdout
-    after = subprocess.run([sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    after = subprocess.run(
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120
+    )
     assert after.returncode == 0, after.stderr
     assert after.stdout.strip().splitlines()[-1] == "0.9487"

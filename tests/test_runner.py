@@ -135,7 +135,15 @@ def test_corrupt_line_names_file_and_line(tmp_path):
 
 def test_bad_input_lists_every_problem_with_row_and_field(tmp_path, server):
     path = tmp_path / "rows.jsonl"
-    _write_jsonl(path, [{"question": "q", "answer": "a"}, {"question": "", "answer": "a"}, {"question": "q", "answer": None}, {"question": "q", "answer": 7}])
+    _write_jsonl(
+        path,
+        [
+            {"question": "q", "answer": "a"},
+            {"question": "", "answer": "a"},
+            {"question": "q", "answer": None},
+            {"question": "q", "answer": 7},
+        ],
+    )
     with pytest.raises(InputError) as info:
         judge_dataset(path, _judge(server), progress=False)
     message = str(info.value)
@@ -152,7 +160,10 @@ def test_missing_column_and_column_mapping(tmp_path, server):
     with pytest.raises(InputError, match=r"(?s)rows.csv.*no column 'question'.*instruction, response, gold"):
         judge_dataset(path, _judge(server), progress=False)
     judged = judge_dataset(
-        path, _judge(server), columns={"question": "instruction", "answer": "response", "reference": "gold"}, progress=False
+        path,
+        _judge(server),
+        columns={"question": "instruction", "answer": "response", "reference": "gold"},
+        progress=False,
     )
     assert judged.loc[0, "score"] == 1
     user = server.chat_requests[-1].body["messages"][-1]["content"]
@@ -183,8 +194,22 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     out = tmp_path / "judged.jsonl"
     with FakeOpenAIServer(responder=echo_score_responder, latency=0.05) as srv:
         command = [
-            sys.executable, "-m", "misattribution.cli", "judge", str(data), "--endpoint", srv.url,
-            "--served-model", "fake-judge", "-o", str(out), "--batch-size", "4", "--concurrency", "4", "--quiet",
+            sys.executable,
+            "-m",
+            "misattribution.cli",
+            "judge",
+            str(data),
+            "--endpoint",
+            srv.url,
+            "--served-model",
+            "fake-judge",
+            "-o",
+            str(out),
+            "--batch-size",
+            "4",
+            "--concurrency",
+            "4",
+            "--quiet",
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -46,7 +46,9 @@ def _add_judge_parser(subparsers: Any) -> None:
         help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (repeat to spread the load)",
     )
     parser.add_argument("-o", "--output", required=True, help="results file (JSONL), appended as the run goes")
-    parser.add_argument("--export", help=f"also write the input rows with their judgments ({', '.join(EXPORT_SUFFIXES)})")
+    parser.add_argument(
+        "--export", help=f"also write the input rows with their judgments ({', '.join(EXPORT_SUFFIXES)})"
+    )
     columns = parser.add_argument_group("input columns")
     columns.add_argument("--question-column", default="question")
     columns.add_argument("--answer-column", default="answer")
@@ -93,7 +95,9 @@ def _add_agreement_parser(subparsers: Any) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("results", help="judged results: the OUTPUT or --export of 'misattribution judge', or any table")
+    parser.add_argument(
+        "results", help="judged results: the OUTPUT or --export of 'misattribution judge', or any table"
+    )
     parser.add_argument(
         "--human",
         required=True,
@@ -312,7 +316,9 @@ def _run_install_metric(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.func(args)
     except (InputError, FileNotFoundError, KeyError, ValueError) as err:

@@ -24,7 +24,9 @@ from misattribution.stats import agreement_report
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 
-def category_distribution(misattributions: Sequence[Sequence[str] | None], taxonomy: Taxonomy | str | None = None) -> dict[str, int]:
+def category_distribution(
+    misattributions: Sequence[Sequence[str] | None], taxonomy: Taxonomy | str | None = None
+) -> dict[str, int]:
     """How many rows name each secondary category (every category listed, zeros included).
 
     >>> category_distribution([["result_error"], [], ["result_error", "typos"]])["result_error"]
@@ -130,7 +132,9 @@ def agreement(
     pred_labels = ref_labels = None
     if human_misattribution is not None:
         if predicted_misattribution is None:
-            raise ValueError("human_misattribution needs the judge's categories: pass raw judge texts or predicted_misattribution")
+            raise ValueError(
+                "human_misattribution needs the judge's categories: pass raw judge texts or predicted_misattribution"
+            )
         ref_labels = [_normalize(labels, tax) for labels in human_misattribution]
         pred_labels = [_normalize(labels, tax) for labels in predicted_misattribution]
     report = agreement_report(pred, ref, pred_labels, ref_labels, n_resamples=n_resamples, seed=seed)

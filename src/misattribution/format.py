@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from misattribution.taxonomy import Category, Taxonomy, load_taxonomy, normalize_name
@@ -71,31 +72,55 @@ _LABEL_ALIASES = {
         "final score", "overall score", "score", "rating", "grade", "result", "分数", "得分", "评分",
         "最终得分", "最终分数", "打分",
     ],
-}
+}  # fmt: skip
 _LABEL_FIELD = {alias: name for name, aliases in _LABEL_ALIASES.items() for alias in aliases}
 _LABEL_ALT = "|".join(re.escape(a) for a in sorted(_LABEL_FIELD, key=len, reverse=True))
-_EMPH = r"[*_~`]{0,3}"
-# A label starts a line (after quote marks, a heading, a bullet or a number) and is followed by a
-# colon (ASCII or full width), or closes a heading line, or is a bracketed tag like [RESULT] / 【分数】.
+# Optional emphasis with the blanks after it. Every blank run below follows a non-blank token, so no
+# two runs of blanks are adjacent: the regex stays linear on lines of thousands of spaces.
+_EMPH = r"(?:[*_~`]{1,3}[ \t]*)?"
+_INLINE_ALT = "|".join(re.escape(label) for language in LABELS.values() for label in language.values())
+# A label starts a line (after quote marks, a heading, a bullet or a number), may carry a short
+# parenthetical ("Score (0-3)"), and is followed by a colon (ASCII or full width) or closes its line.
+# A bracketed tag ([RESULT] 2, 【分数】2) is read anywhere: Prometheus-style judges write it mid-line.
+# The rendered labels are also read right after a sentence ("Feedback: Fine. Score: 3" on one line);
+# aliases are not, as "result:" or "analysis:" are common inside a sentence.
 _LABEL_RE = re.compile(
-    rf"""^[ \t>]*(?:\#{{1,6}}[ \t]*)?(?:[-*+•][ \t]+)?(?:\d+[.)、][ \t]*)?{_EMPH}[ \t]*
-    (?:
-        (?P<label>{_LABEL_ALT})[ \t]*{_EMPH}[ \t]*(?:[:：]|(?=[ \t]*{_EMPH}[ \t]*$))
-      | [\[【](?P<tag>{_LABEL_ALT})[\]】][ \t]*[:：]?
-    )[ \t]*{_EMPH}""",
+    rf"""^[ \t>]*(?:\#{{1,6}}[ \t]*)?(?:[-*+•][ \t]+)?(?:\d+[.)、][ \t]*)?{_EMPH}
+        (?P<label>{_LABEL_ALT})[ \t]*{_EMPH}(?:[(（][^()（）\n]{{0,30}}[)）][ \t]*{_EMPH})?(?:[:：][ \t]*{_EMPH}|$)
+      | [\[【](?P<tag>{_LABEL_ALT})[\]】][ \t]*(?:[:：][ \t]*)?
+      | [.。!！?？;；][ \t]*{_EMPH}(?P<inline>{_INLINE_ALT})[ \t]*{_EMPH}[:：][ \t]*{_EMPH}""",
     re.IGNORECASE | re.MULTILINE | re.VERBOSE,
 )
 _NONE_WORDS = {
-    "none", "no error", "no errors", "no error found", "n/a", "na", "null", "nil", "nothing", "no",
-    "not applicable", "[]", "无", "没有", "没有错误", "无错误", "无错误归因", "不适用", "无明显错误",
-}
-_ITEM_SPLIT = re.compile(r"\n|[,;，；、|]|\s+and\s+|\s*&\s*|和|以及|及")
-_PART_SPLIT = re.compile(r"\s*(?:[-–—>›→:：/·]|\bunder\b)\s*")
+    "none", "no error", "no errors", "no error found", "no errors found", "none found", "none identified",
+    "n/a", "na", "null", "nil", "nothing", "no", "not applicable", "[]", "无", "没有", "没有错误", "无错误",
+    "无错误归因", "不适用", "无明显错误", "没有发现错误", "未发现错误", "无误",
+}  # fmt: skip
+# Where a "no error" word stops and its explanation starts: "None (the answer is correct)".
+_NONE_HEAD_END = re.compile(r"[(（.。,，;；:：!！]|(?<=\s)[-–—]+(?=\s)")
+# Between categories (outside parentheses); "and" / 和 / 及 only split inside an item, see _PART_SPLIT.
+_ITEM_SEPARATORS = frozenset(",;，；、|")
+# Inside one item: "Primary - Secondary", "Primary > Secondary", "A and B". A hyphen splits only when
+# blanks surround it, so "Long-term" and "Multi-Turn" stay whole.
+_PART_SPLIT = re.compile(r"(?<=\s)[-–—]+(?=\s)|[>›→:：/·&]|\b(?:under|and)\b|以及|和|及")
+_ITEM_MARKS = " \t*_`\"'“”‘’[]【】"
 _NUMBER = r"[-+]?\d+(?:\.\d+)?"
 _SCORE_RE = re.compile(
-    rf"^[\s*_`\[【(（\"']*(?P<value>{_NUMBER})[\s*_`]*"
+    rf"^[\s*_`\[【(（\"']*(?P<value>{_NUMBER})[ \t*_`]*"
     rf"(?:(?:/|out of|of|分?满分为?|／)\s*(?P<denominator>{_NUMBER}))?",
     re.IGNORECASE,
+)
+# "1-2", "2 or 3": a range is not a score.
+_SCORE_RANGE_RE = re.compile(r"[ \t]*(?:[-–~～]|to\b|or\b|或|至|到)[ \t]*\d")
+# The prompt skeleton's placeholders (see PLACEHOLDERS), with any scale bounds.
+_PLACEHOLDER_RE = re.compile(
+    r"[\s*_`]*(?:"
+    + "|".join(
+        re.escape(text).replace(re.escape("{min}"), r"-?\d+").replace(re.escape("{max}"), r"-?\d+")
+        for language in PLACEHOLDERS.values()
+        for text in language.values()
+    )
+    + r"|<[^<>\n]*>[\s*_`]*(?:\n|$))"
 )
 
 
@@ -195,25 +220,57 @@ def format_instructions(
 
 # -- parsing ----------------------------------------------------------------------------------------
 def _strip_emphasis(text: str) -> str:
-    text = re.sub(r"^[\s*_~`>]+|[\s*_~`]+$", "", text)
+    """``text`` without surrounding blanks, emphasis marks and (leading) quote marks."""
+    text = text.strip().lstrip("*_~`> \t\n").rstrip("*_~` \t\n")
     return text.strip()
 
 
 def _is_placeholder(content: str) -> bool:
-    """Content of an echoed prompt skeleton, e.g. ``<one integer from 0 to 3>``."""
-    return bool(re.fullmatch(r"[\s*_`]*<[^<>]*>[\s*_`]*", content))
+    """Content of an echoed prompt skeleton, e.g. ``<one integer from 0 to 3>``, whatever follows it."""
+    return _PLACEHOLDER_RE.match(content) is not None
 
 
 def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
     """The unlabelled preamble and the (field, content) sections, in order of appearance."""
     matches = list(_LABEL_RE.finditer(text))
+    # An inline label's match begins with the sentence's final mark, which stays with that sentence.
+    starts = [match.start() + (match.group("inline") is not None) for match in matches]
     sections = []
     for i, match in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        label = (match.group("label") or match.group("tag")).lower()
+        end = starts[i + 1] if i + 1 < len(matches) else len(text)
+        label = (match.group("label") or match.group("tag") or match.group("inline")).lower()
         sections.append((_LABEL_FIELD[label], text[match.end() : end].strip()))
-    preamble = text[: matches[0].start()].strip() if matches else text.strip()
+    preamble = text[: starts[0]].strip() if matches else text.strip()
     return preamble, sections
+
+
+def _json_sections(text: str) -> list[tuple[str, str]]:
+    """The sections of an output written as one JSON object (``{"score": 2, ...}``), else ``[]``."""
+    body = text.strip()
+    if body.startswith("```"):  # a fenced block: ```json ... ```
+        body = body.partition("\n")[2].rstrip().removesuffix("```")
+    body = body.strip()
+    if not (body.startswith("{") and body.endswith("}")):
+        return []
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    sections = []
+    for key, value in data.items():
+        name = _LABEL_FIELD.get(str(key).strip().lower().replace("_", " "))
+        if name is None:
+            continue
+        if value is None or value == []:
+            content = NO_ERROR["en"] if name == "misattribution" else ""
+        elif isinstance(value, (list, dict)):
+            content = json.dumps(value, ensure_ascii=False)
+        else:
+            content = str(value)
+        sections.append((name, content))
+    return sections
 
 
 def _parse_score(content: str, tax: Taxonomy, problems: list[str]) -> int | None:
@@ -227,6 +284,9 @@ def _parse_score(content: str, tax: Taxonomy, problems: list[str]) -> int | None
     if denominator is not None and float(denominator) != tax.scale.max:
         problems.append(f"score: written as {match.group(0).strip()!r}, expected out of {tax.scale.max}")
         return None
+    if denominator is None and _SCORE_RANGE_RE.match(folded, match.end("value")):
+        problems.append(f"score: {folded[: match.end() + 8].strip()!r} is a range, not one score")
+        return None
     if not value.is_integer():
         problems.append(f"score: {match.group('value')} is not a whole number")
         return None
@@ -236,7 +296,9 @@ def _parse_score(content: str, tax: Taxonomy, problems: list[str]) -> int | None
     return int(value)
 
 
+@lru_cache(maxsize=32)
 def _name_index(tax: Taxonomy) -> list[tuple[re.Pattern[str], Category]]:
+    # Cached by value, not by id(): a collected taxonomy's id can be reused by a different one.
     keys: dict[str, Category] = {}
     for category in (*tax.primaries, *tax.secondaries):
         for key in (category.id, category.name_en, category.name_zh, *category.aliases):
@@ -244,21 +306,16 @@ def _name_index(tax: Taxonomy) -> list[tuple[re.Pattern[str], Category]]:
     patterns = []
     for key in sorted(keys, key=len, reverse=True):
         body = re.escape(key).replace(r"\ ", r"\s+")
-        ascii_key = key.isascii()
-        patterns.append((re.compile(rf"\b{body}\b" if ascii_key else body), keys[key]))
+        patterns.append((re.compile(rf"\b{body}\b" if key.isascii() else body), keys[key]))
     return patterns
-
-
-_INDEX_CACHE: dict[int, list[tuple[re.Pattern[str], Category]]] = {}
 
 
 def _find_categories(item: str, tax: Taxonomy) -> list[Category]:
     """Category names mentioned anywhere in ``item``, longest first, without overlaps."""
-    index = _INDEX_CACHE.setdefault(id(tax), _name_index(tax))
     folded = normalize_name(item)
     taken: list[tuple[int, int]] = []
     found: list[Category] = []
-    for pattern, category in index:
+    for pattern, category in _name_index(tax):
         for match in pattern.finditer(folded):
             span = match.span()
             if any(span[0] < end and start < span[1] for start, end in taken):
@@ -268,13 +325,49 @@ def _find_categories(item: str, tax: Taxonomy) -> list[Category]:
     return found
 
 
+def _lookup(name: str, tax: Taxonomy) -> Category | None:
+    """A category by id, name or alias, also in the other grammatical number ("Hallucinations")."""
+    category = tax.resolve(name)
+    folded = normalize_name(name)
+    if category is None and folded.isascii() and len(folded) > 2:
+        category = tax.resolve(folded[:-1] if folded.endswith("s") else folded + "s")
+    return category
+
+
 def _resolve_item(item: str, tax: Taxonomy) -> list[Category]:
-    whole = tax.resolve(item)
+    whole = _lookup(item, tax)
     if whole is not None:
         return [whole]
-    parts = [tax.resolve(p) for p in _PART_SPLIT.split(item) if p.strip()]
+    parts = [_lookup(p.strip(), tax) for p in _PART_SPLIT.split(item) if p.strip()]
     resolved = [c for c in parts if c is not None]
     return resolved or _find_categories(item, tax)
+
+
+def _split_items(content: str) -> list[str]:
+    """Split a misattribution at newlines and at separators outside parentheses.
+
+    >>> _split_items("Result Error (16, not 18); Typos")
+    ['Result Error (16, not 18)', ' Typos']
+    """
+    items, start, depth = [], 0, 0
+    for i, char in enumerate(content):
+        if char in "(（":
+            depth += 1
+        elif char in ")）":
+            depth = max(depth - 1, 0)
+        elif char == "\n" or (depth == 0 and char in _ITEM_SEPARATORS):
+            items.append(content[start:i])
+            start, depth = i + 1, 0
+    items.append(content[start:])
+    return items
+
+
+def _means_no_error(item: str) -> bool:
+    """``None``, ``无``, or one of them followed by an explanation: ``None (the answer is right)``."""
+    if normalize_name(item.rstrip("。.")) in _NONE_WORDS:
+        return True
+    head = _NONE_HEAD_END.split(item, maxsplit=1)[0]
+    return normalize_name(head) in _NONE_WORDS
 
 
 def _parse_misattribution(content: str, tax: Taxonomy, problems: list[str]) -> list[str] | None:
@@ -282,8 +375,6 @@ def _parse_misattribution(content: str, tax: Taxonomy, problems: list[str]) -> l
     if not content:
         problems.append("misattribution: empty")
         return None
-    if normalize_name(content) in _NONE_WORDS or normalize_name(content.rstrip("。.")) in _NONE_WORDS:
-        return []
     items: list[str] = []
     if content.startswith("["):
         try:
@@ -293,17 +384,28 @@ def _parse_misattribution(content: str, tax: Taxonomy, problems: list[str]) -> l
         except ValueError:
             pass
     if not items:
-        items = [p for p in _ITEM_SPLIT.split(content) if p and p.strip()]
+        items = [p for p in _split_items(content) if p.strip()]
     chosen: dict[str, Category] = {}
     for raw_item in items:
-        item = re.sub(r"^\s*(?:[-*+•]|\d+[.)、])\s+", "", raw_item)
-        item = re.sub(r"[\[\]【】\"'“”‘’`*_]", "", item).strip(" \t.。")
-        if not item or normalize_name(item) in _NONE_WORDS:
+        item = re.sub(r"^[\s>]*(?:[-*+•]|\d+[.)、])\s+", "", raw_item.lstrip())
+        # Only surrounding marks go: an id such as result_error keeps its underscore.
+        item = item.strip(_ITEM_MARKS)
+        if _means_no_error(item) and not _find_categories(item, tax):
+            continue
+        item = item.strip(_ITEM_MARKS + ".。")
+        if not item:
             continue
         categories = _resolve_item(item, tax)
         if not categories:
             problems.append(f"misattribution: unknown category {item[:60]!r}")
             continue
+        secondaries = [c for c in categories if not c.is_primary]
+        if secondaries:
+            # In "Primary - Secondary" the primary only qualifies the secondary.
+            for primary in (c for c in categories if c.is_primary):
+                if all(c.primary != primary.id for c in secondaries):
+                    problems.append(f"misattribution: in {item[:60]!r}, {primary.id!r} is not the primary")
+            categories = secondaries
         for category in categories:
             chosen[category.id] = category
     # A primary named next to one of its own secondaries adds nothing.
@@ -334,17 +436,39 @@ def parse_judgment(
 ) -> Judgment:
     """Read a judge's output into a :class:`Judgment`. Never raises on model text.
 
-    Accepts English or Chinese labels, markdown emphasis, headings and bullets, full-width colons,
-    categories by id or by English or Chinese name (primary or secondary, several at once),
-    ``None`` / ``无`` for no error, and scores such as ``2``, ``2.0``, ``2/3`` or ``Score: 2 (good)``.
-    When a label appears several times (an echoed prompt followed by the answer) the last real
-    occurrence wins; a placeholder such as ``<one integer from 0 to 3>`` is never read as a score.
+    Accepts English or Chinese labels (also as markdown headings, bold, bullets, numbered items or
+    blockquotes), full-width colons, a Prometheus-style ``[RESULT] 2`` anywhere in a line, and an output
+    written as one JSON object with these keys. Categories may be given by id or by English or Chinese
+    name or alias, in any case or width, singular or plural, as ``Primary - Secondary`` or
+    ``Primary > Secondary``, several at once (``;``, ``,``, ``、``, ``and``, one per line, or a JSON
+    list). ``None`` / ``无`` (also ``None (the answer is right)``) means no error. Scores may read ``2``,
+    ``2.0``, ``2/3``, ``2 out of 3``, ``2分`` or ``Score: 2 (good)``.
+
+    Choices made for ambiguous text:
+
+    * When a label appears several times the last occurrence wins, except a placeholder of the prompt's
+      skeleton (``<one integer from 0 to 3>``); only the text after the last copy of the prompt's format
+      heading is read, so an echoed prompt alone gives ``status="failed"`` and never a score.
+    * Labels are read at the start of a line; the rendered ones (``Score:``, ``分数：``) also right after
+      a sentence, so a judgment written on one line still parses.
+    * A reasoning model's ``<think>...</think>`` block is skipped; an output that stops inside it is
+      read only before it (usually nothing: ``failed``), as a draft score is not a judgment.
+    * A score that is out of the scale, not whole, out of another total (``8/10``) or a range (``1-2``)
+      is ``None``, with a problem; the status is then ``partial``.
+    * A primary category with one secondary stands for that secondary; a primary with several is kept
+      as the primary's id, with a problem, and the status is ``partial``. Unknown categories are
+      dropped with a problem (``partial``); when nothing known remains the misattribution is ``None``.
+    * A score that contradicts the misattribution (3 with a category, 1 with ``None``) is kept as
+      written, with an ``inconsistent: ...`` problem; it does not change the status.
 
     Args:
         text: the model's output.
         taxonomy: the taxonomy (or its name) whose categories and scale apply.
         fields: the fields the judge was asked for (a subset of ``feedback``, ``misattribution``,
             ``score``); only these decide between ``ok`` and ``partial``.
+
+    >>> parse_judgment("## Feedback\\nOff by one.\\n## Misattribution\\n- 过程错误\\n## Score\\n**1**").score
+    1
     """
     raw = text
     tax = load_taxonomy(taxonomy)
@@ -352,17 +476,26 @@ def parse_judgment(
     if not isinstance(text, str) or not text.strip():
         return Judgment(status="failed", problems=["empty output"], raw=raw)
     problems: list[str] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "</think>" in text:  # a reasoning model's draft is not its judgment
+        text = text[text.rfind("</think>") + len("</think>") :]
+    elif "<think>" in text:
+        problems.append("the output stops inside its <think> block; the reasoning is not read")
+        text = text[: text.find("<think>")]
     echo_end = max((text.rfind(h) + len(h) for h in FORMAT_HEADINGS.values() if h in text), default=-1)
     if echo_end >= 0:
         problems.append("the output echoes the prompt; only the text after the echo is read")
         text = text[echo_end:]
-    preamble, sections = _sections(text)
+    sections = _json_sections(text)
+    preamble = ""
+    if not sections:
+        preamble, sections = _sections(text)
     latest: dict[str, str] = {}
     for name, content in sections:
         if not _is_placeholder(content):
             latest[name] = content
     if not latest:
-        return Judgment(status="failed", problems=["no field label found"], raw=raw)
+        return Judgment(status="failed", problems=[*problems, "no field label found"], raw=raw)
 
     judgment = Judgment(raw=raw, problems=problems)
     feedback = latest.get("feedback")
@@ -370,13 +503,17 @@ def parse_judgment(
         feedback = preamble
         problems.append("feedback: taken from the unlabelled text before the first field")
     if feedback is not None:
-        judgment.feedback = _strip_emphasis(feedback) or None
+        judgment.feedback = _strip_emphasis(re.sub(r"(?m)^[ \t]*>[ \t]?", "", feedback)) or None
     if "misattribution" in latest:
         judgment.misattribution = _parse_misattribution(latest["misattribution"], tax, problems)
     if "score" in latest:
         judgment.score = _parse_score(latest["score"], tax, problems)
 
-    values = {"feedback": judgment.feedback, "misattribution": judgment.misattribution, "score": judgment.score}
+    values = {
+        "feedback": judgment.feedback,
+        "misattribution": judgment.misattribution,
+        "score": judgment.score,
+    }
     for name in expected:
         if values[name] is None and name not in latest:
             problems.append(f"{name}: missing")

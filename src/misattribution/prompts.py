@@ -82,7 +82,11 @@ USER_TEMPLATE_ZH_REFERENCE = """\
 ### 回答
 {answer}"""
 
-_REFERENCE_NOTE = {"en": ", using the reference answer as the standard of correctness", "zh": "，以参考答案作为正确性的标准"}
+_REFERENCE_NOTE = {
+    "en": ", using the reference answer as the standard of correctness",
+    "zh": "，以参考答案作为正确性的标准",
+}
+_COLON = {"en": ": ", "zh": "："}
 _CRITERIA_HEADING = {"en": "### Evaluation criteria", "zh": "### 评估标准"}
 # The misattribution parts of the system message; left out for the ablation without misattribution.
 _ATTRIBUTION_STEP = {
@@ -137,11 +141,12 @@ def describe_taxonomy(taxonomy: Taxonomy | str | None = None, language: str = "e
     """The category list shown to the judge: each primary, then its secondaries with definitions."""
     tax = load_taxonomy(taxonomy)
     language = _language(language)
+    colon = _COLON[language]
     lines = []
     for primary in tax.primaries:
         lines.append(f"- {primary.name(language)}")
         for child in tax.children(primary.id):
-            lines.append(f"  - {child.name(language)}: {child.describe(language)}")
+            lines.append(f"  - {child.name(language)}{colon}{child.describe(language)}")
     return "\n".join(lines)
 
 
@@ -149,7 +154,8 @@ def describe_scale(taxonomy: Taxonomy | str | None = None, language: str = "en")
     """The score scale shown to the judge, highest level first."""
     tax = load_taxonomy(taxonomy)
     language = _language(language)
-    return "\n".join(f"- {lv.value} = {lv.name(language)}: {lv.describe(language)}" for lv in tax.scale.levels)
+    colon = _COLON[language]
+    return "\n".join(f"- {lv.value} = {lv.name(language)}{colon}{lv.describe(language)}" for lv in tax.scale.levels)
 
 
 def build_messages(
@@ -200,4 +206,3 @@ def build_messages(
         reference=str(reference).strip() if has_reference else "",
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-

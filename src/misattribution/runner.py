@@ -94,8 +94,9 @@ def load_results(path: str | Path) -> dict[str, dict[str, Any]]:
     return records
 
 
-def _record(key: str, row: int, row_id: Any, model_id: str, output: str | GenerationError, tax: Taxonomy,
-            order: Sequence[str]) -> dict[str, Any]:
+def _record(
+    key: str, row: int, row_id: Any, model_id: str, output: str | GenerationError, tax: Taxonomy, order: Sequence[str]
+) -> dict[str, Any]:
     base = {"key": key, "row": row, "id": row_id, "model": model_id}
     if isinstance(output, GenerationError):
         return {

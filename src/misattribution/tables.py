@@ -130,7 +130,7 @@ def check_columns(frame: pd.DataFrame, columns: ColumnMap, label: str, *, max_li
                     if role == "question":
                         problems.append(f"row {index}, field {column!r}: missing")
                     elif role == "answer":
-                        problems.append(f"row {index}, field {column!r}: missing (use \"\" for an empty answer)")
+                        problems.append(f'row {index}, field {column!r}: missing (use "" for an empty answer)')
                 elif not isinstance(value, str):
                     problems.append(f"row {index}, field {column!r}: expected text, got {type(value).__name__}")
                 elif role == "question" and not value.strip():

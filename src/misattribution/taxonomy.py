@@ -35,6 +35,10 @@ import yaml
 
 DEFAULT_TAXONOMY = "attridata-v1"
 _ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+_SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015]+")
+# A blank between two CJK characters is not a word break ("结果 错误" is "结果错误").
+_CJK = r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+_CJK_GAP = re.compile(rf"(?<={_CJK}) (?={_CJK})")
 
 
 class TaxonomyError(ValueError):
@@ -42,13 +46,15 @@ class TaxonomyError(ValueError):
 
 
 def normalize_name(text: str) -> str:
-    """Fold a category name for lookup: width (NFKC), case, and runs of space, ``_`` and ``-``.
+    """Fold a category name for lookup: width (NFKC), case, runs of blanks, ``_`` and dashes.
 
     >>> normalize_name("  Long-term_Memory   LOSS ")
     'long term memory loss'
+    >>> normalize_name("结果 错误")
+    '结果错误'
     """
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = re.sub(r"[\s_\-]+", " ", text)
+    text = _CJK_GAP.sub("", _SEPARATORS.sub(" ", text))
     return text.strip(" \t\n\"'`*.")
 
 
@@ -147,16 +153,20 @@ class Taxonomy:
 
     def __post_init__(self) -> None:
         index: dict[str, Category] = {}
+        origin: dict[str, str] = {}  # folded name -> the field it came from, for the error message
         for category in (*self.primaries, *self.secondaries):
-            for key in (category.id, category.name_en, category.name_zh, *category.aliases):
+            keys = [("id", category.id), ("name_en", category.name_en), ("name_zh", category.name_zh)]
+            keys += [("aliases", alias) for alias in category.aliases]
+            for field_name, key in keys:
                 folded = normalize_name(key)
                 other = index.get(folded)
                 if other is not None and other.id != category.id:
                     raise TaxonomyError(
-                        f"{self.source or self.name}: the name {key!r} is used by both "
-                        f"{other.id!r} and {category.id!r}"
+                        f"{self.source or self.name}: {category.id}.{field_name} {key!r} is the same name as "
+                        f"{other.id}.{origin[folded]} (names are compared ignoring case, width and spaces)"
                     )
                 index[folded] = category
+                origin.setdefault(folded, field_name)
         object.__setattr__(self, "_index", index)
 
     # -- lookup ---------------------------------------------------------------------------------
@@ -268,9 +278,7 @@ class Taxonomy:
                     for lv in self.scale.levels
                 ],
             },
-            "categories": [
-                {**entry(p), "children": [entry(c) for c in self.children(p.id)]} for p in self.primaries
-            ],
+            "categories": [{**entry(p), "children": [entry(c) for c in self.children(p.id)]} for p in self.primaries],
         }
 
     def save(self, path: str | Path) -> None:
@@ -283,7 +291,8 @@ def _require(mapping: Any, key: str, where: str, source: str, kind: type | tuple
     if not isinstance(mapping, dict) or key not in mapping:
         raise TaxonomyError(f"{source}: {where} is missing the field {key!r}")
     value = mapping[key]
-    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
+    wrong_type = not isinstance(value, kind) or (isinstance(value, bool) and kind is int)
+    if wrong_type or (isinstance(value, str) and not value.strip()):
         raise TaxonomyError(f"{source}: {where}.{key} must be a non-empty {getattr(kind, '__name__', kind)}")
     return value
 
@@ -312,10 +321,13 @@ def _scale(raw: Any, source: str) -> ScoreScale:
     if lo >= hi:
         raise TaxonomyError(f"{source}: scale.min ({lo}) must be below scale.max ({hi})")
     error_below = raw.get("error_below", hi)
-    if not isinstance(error_below, int) or not lo < error_below <= hi + 1:
+    if isinstance(error_below, bool) or not isinstance(error_below, int) or not lo < error_below <= hi + 1:
         raise TaxonomyError(f"{source}: scale.error_below must be an integer in ({lo}, {hi + 1}]")
+    raw_levels = raw.get("levels") or []
+    if not isinstance(raw_levels, list):
+        raise TaxonomyError(f"{source}: scale.levels must be a list")
     levels = []
-    for i, level in enumerate(raw.get("levels") or []):
+    for i, level in enumerate(raw_levels):
         where = f"scale.levels[{i}]"
         value = _require(level, "value", where, source, int)
         if not lo <= value <= hi:
@@ -340,6 +352,8 @@ def from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Taxonomy:
         raise TaxonomyError(f"{source}: the top level must be a mapping")
     name = _require(data, "name", "the file", source)
     raw_categories = _require(data, "categories", "the file", source, list)
+    if not raw_categories:
+        raise TaxonomyError(f"{source}: the field 'categories' is an empty list")
     primaries, secondaries, seen = [], [], set()
     for i, raw in enumerate(raw_categories):
         primary = _category(raw, f"categories[{i}]", source, None)
@@ -395,6 +409,8 @@ def load_taxonomy(name_or_path: str | Path | Taxonomy | None = None) -> Taxonomy
         )
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise TaxonomyError(f"{path}: not UTF-8 text: {err}") from err
     except yaml.YAMLError as err:
         raise TaxonomyError(f"{path}: not valid YAML: {err}") from err
     return from_dict(data, source=str(path))

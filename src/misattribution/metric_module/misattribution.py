@@ -145,6 +145,7 @@ class Misattribution(evaluate.Metric):
         )
 
     def compute(self, *, predictions=None, references=None, **kwargs):
+        """Judge the answers, or measure agreement with human scores (see the arguments below)."""
         # evaluate needs both inputs; judge mode without references means empty references.
         if references is None and predictions is not None:
             references = [""] * len(predictions)
