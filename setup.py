@@ -31,6 +31,7 @@ EXTRAS = {
         "pytest>=8.0",
         "pytest-timeout>=2.3",
         "scikit-learn>=1.3",
+        "statsmodels>=0.14",
         "ruff>=0.6",
     ],
 }
@@ -45,7 +46,15 @@ setup(
     python_requires=">=3.10",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"misattribution": ["taxonomies/*.yaml", "metric_module/*"]},
+    package_data={
+        "misattribution": [
+            "taxonomies/*.yaml",
+            "metric_module/*",
+            "templates/*.md",
+            "data/sample_data/*.jsonl",
+            "data/sample_data/exports/*",
+        ]
+    },
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",
