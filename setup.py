@@ -64,6 +64,7 @@ setup(
         "pyyaml>=6.0",
         "tqdm>=4.60",
         "httpx>=0.25",
+        "sniffio>=1.3",  # httpcore looks for it on every request; without it each lookup costs a sys.path scan
         "datasets>=3.0",
         "evaluate>=0.4.3",
         "huggingface_hub>=0.25",

@@ -144,8 +144,8 @@ def test_errors_name_the_file_and_field(tmp_path, capsys):
             ["judge", str(bad), "--endpoint", server.url, "--served-model", "m", "-o", str(tmp_path / "o.jsonl")]
         )
         assert server.chat_requests == []
-    assert code == 2
+    assert code == 1
     err = capsys.readouterr().err
     assert "bad.jsonl" in err and "row 1, field 'answer': missing" in err
     code = main(["agreement", str(bad), "--human", "nope"])
-    assert code == 2 and "no column 'nope'" in capsys.readouterr().err
+    assert code == 1 and "no column 'nope'" in capsys.readouterr().err

@@ -3,9 +3,12 @@
     misattribution judge rows.jsonl --model path/to/judge -o judged.jsonl
     misattribution judge rows.csv --endpoint http://127.0.0.1:8000/v1 -o judged.jsonl --export judged.parquet
     misattribution agreement judged.parquet --human human_score --human-labels human_misattribution
+    misattribution build-dataset --items items.jsonl --annotations ann_*.csv -o attridata/
+    misattribution push-dataset my-org/AttriData --data attridata/ --dry-run /tmp/attridata-repo
     misattribution install-metric
 
-Every subcommand has ``--help``.
+Every subcommand has ``--help``. ``scripts/build_attridata.py`` and ``scripts/push_dataset.py`` are
+the same commands as scripts.
 """
 
 from __future__ import annotations
@@ -115,6 +118,58 @@ def _add_agreement_parser(subparsers: Any) -> None:
     parser.set_defaults(func=_run_agreement)
 
 
+def _add_build_dataset_parser(subparsers: Any) -> None:
+    from misattribution.data.build import PAPER_TEST_SIZE
+
+    parser = subparsers.add_parser(
+        "build-dataset",
+        help="build AttriData from annotator exports",
+        description=(
+            "Aggregate per-annotator exports (majority vote; an adjudication row wins), compute Fleiss' kappa for "
+            "the score and each category decision, split train / test (stratified, no duplicate question across "
+            "the split) and write data/train.parquet, data/test.parquet and agreement.json. Nothing is written "
+            "unless every input is valid; every problem is listed with its file, row and field."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--items", required=True, type=Path, help="item table (JSONL, CSV or Parquet)")
+    parser.add_argument("--annotations", required=True, nargs="+", type=Path, help="annotator exports")
+    parser.add_argument("--adjudication", type=Path, default=None, help="adjudication table")
+    parser.add_argument("--taxonomy", default=None, help="taxonomy name or YAML path (default attridata-v1)")
+    parser.add_argument("--test-size", type=float, default=PAPER_TEST_SIZE, help="test share (the paper's)")
+    parser.add_argument("--seed", type=int, default=0, help="split seed")
+    parser.add_argument("--rule", choices=("error", "warning"), default="error", help="severity of the score rule")
+    parser.add_argument("-o", "--out-dir", type=Path, default=None, help="output folder (default: do not write)")
+    parser.set_defaults(func=_run_build_dataset)
+
+
+def _add_push_dataset_parser(subparsers: Any) -> None:
+    from misattribution.data.publish import DEFAULT_COMMIT_MESSAGE
+
+    parser = subparsers.add_parser(
+        "push-dataset",
+        help="push AttriData and its card to the Hub, or write the repository locally",
+        description=(
+            "Render the dataset card from the data and push the Parquet shards and the card with push_to_hub. "
+            "--dry-run DIR writes the exact repository instead (loadable with datasets.load_dataset(DIR)). "
+            "The token comes from HF_TOKEN or `hf auth login`; there is no --token flag on purpose."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("repo_id", help="the dataset repository, e.g. my-org/AttriData")
+    parser.add_argument("--data", nargs="+", required=True, help="the build-dataset output folder, or its files")
+    parser.add_argument("--dry-run", metavar="DIR", help="write the repository to DIR instead of pushing")
+    parser.add_argument("--overwrite", action="store_true", help="replace README.md and data/ in a non-empty DIR")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--taxonomy", help="taxonomy name or YAML path (default: the one matching the data)")
+    parser.add_argument("--pretty-name", default="AttriData")
+    parser.add_argument("--license", default="cc-by-4.0")
+    parser.add_argument("--annotation-process", metavar="FILE", help="Markdown file replacing the card's default")
+    parser.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
+    parser.add_argument("--max-shard-size", help='largest Parquet shard, e.g. "500MB" (the datasets default)')
+    parser.set_defaults(func=_run_push_dataset)
+
+
 def _add_install_metric_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "install-metric",
@@ -135,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_judge_parser(subparsers)
     _add_agreement_parser(subparsers)
+    _add_build_dataset_parser(subparsers)
+    _add_push_dataset_parser(subparsers)
     _add_install_metric_parser(subparsers)
     return parser
 
@@ -303,6 +360,68 @@ def _run_agreement(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- build-dataset / push-dataset -------------------------------------------------------------------
+def _run_build_dataset(args: argparse.Namespace) -> int:
+    from misattribution.data.build import build_attridata
+
+    result = build_attridata(
+        args.items,
+        args.annotations,
+        args.adjudication,
+        taxonomy=args.taxonomy,
+        test_size=args.test_size,
+        seed=args.seed,
+        rule=args.rule,
+        out_dir=args.out_dir,
+    )
+    stats, agreement = result.stats, result.agreement
+
+    def kappa(key: str) -> str:
+        return "n/a" if agreement.get(key) is None else f"{agreement[key]:.3f}"
+
+    print(
+        f"{stats['n_items']} items: {stats['n_train']} train / {stats['n_test']} test; "
+        f"{stats['n_annotations']} annotations by {stats['n_annotators']} annotators; "
+        f"{stats['n_adjudicated']} adjudicated"
+    )
+    print(f"Fleiss' kappa: score {kappa('score_kappa')}, misattribution {kappa('misattribution_kappa')} (pooled)")
+    for problem in result.validation.warnings:
+        print(f"warning: {problem}", file=sys.stderr)
+    for path in result.written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _run_push_dataset(args: argparse.Namespace) -> int:
+    from misattribution.cards import render_dataset_card
+    from misattribution.data.publish import load_built_dataset, push_dataset
+
+    dataset, agreement = load_built_dataset(args.data[0] if len(args.data) == 1 else args.data, taxonomy=args.taxonomy)
+    process = Path(args.annotation_process).read_text(encoding="utf-8") if args.annotation_process else None
+    card = render_dataset_card(
+        dataset,
+        agreement,
+        taxonomy=args.taxonomy,
+        repo_id=args.repo_id,
+        pretty_name=args.pretty_name,
+        license=args.license,
+        annotation_process=process,
+    )
+    where = push_dataset(
+        dataset,
+        card,
+        args.repo_id,
+        private=args.private,
+        dry_run_dir=args.dry_run,
+        overwrite=args.overwrite,
+        commit_message=args.commit_message,
+        max_shard_size=args.max_shard_size,
+    )
+    rows = ", ".join(f"{split} {len(part)}" for split, part in dataset.items())
+    print(f"{'wrote' if args.dry_run else 'pushed'} {args.repo_id} ({rows} rows): {where}")
+    return 0
+
+
 # -- install-metric ---------------------------------------------------------------------------------
 def _run_install_metric(args: argparse.Namespace) -> int:
     from misattribution.metric_install import install_metric
@@ -321,9 +440,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return args.func(args)
-    except (InputError, FileNotFoundError, KeyError, ValueError) as err:
-        print(f"misattribution {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except (InputError, FileNotFoundError, KeyError, ValueError, OSError) as err:
+        # Expected failures get one clear line (tokens are masked by the code that raises);
+        # anything else is a bug and keeps its traceback.
+        print(f"misattribution {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
