@@ -178,6 +178,9 @@ def test_the_token_never_leaks_when_the_hub_echoes_it(
 ):
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", echoing_hub)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", echoing_hub)
+    # CI runs with HF_HUB_OFFLINE=1 (read at import): this test talks to a loopback fake Hub on purpose.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN if source == "HF_TOKEN" else "hf_unused")
     token = FAKE_TOKEN if source == "argument" else None
     with pytest.raises(PublishError) as caught:
@@ -248,7 +251,8 @@ def test_script_dry_run_round_trips(attridata, built, tmp_path, capsys):
 
 
 def test_script_push_fails_without_printing_the_token(built, echoing_hub, tmp_path):
-    env = {**os.environ, "HF_TOKEN": FAKE_TOKEN, "HF_ENDPOINT": echoing_hub, "HF_HOME": str(tmp_path / "hf")}
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE")}  # CI sets HF_HUB_OFFLINE=1
+    env.update(HF_TOKEN=FAKE_TOKEN, HF_ENDPOINT=echoing_hub, HF_HOME=str(tmp_path / "hf"))
     done = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "push_dataset.py"), REPO_ID, "--data", str(built)],
         capture_output=True,
