@@ -7,10 +7,14 @@ skips every key already judged, so no row is judged twice and none is lost. A ro
 failed (after the backend's own retries) is recorded with ``status="error"`` and its error, and is
 tried again on the next run.
 
-Example:
-    >>> from misattribution.judges import load_judge            # doctest: +SKIP
-    >>> results = judge_dataset("rows.jsonl", load_judge("path/to/judge"), "judged.jsonl")  # doctest: +SKIP
-    >>> results[["score", "misattribution", "status"]].head()  # doctest: +SKIP
+Example (a local OpenAI-compatible stand-in as the judge; ``load_judge("path/or/url")`` gives a real one):
+    >>> from misattribution.judges.openai_http import OpenAIHTTPJudge
+    >>> from misattribution.testing.fake_openai import FakeOpenAIServer
+    >>> rows = [{"question": "What is 2 + 2?", "answer": "4", "reference": "4"}]
+    >>> with FakeOpenAIServer() as server:
+    ...     results = judge_dataset(rows, OpenAIHTTPJudge(server.url, model="fake-judge"), progress=False)
+    >>> results[["score", "misattribution", "status"]].to_dict("records")
+    [{'score': 3, 'misattribution': [], 'status': 'ok'}]
 """
 
 from __future__ import annotations
