@@ -16,6 +16,7 @@ from misattribution.data.build import (
     read_annotations,
     split_train_test,
 )
+from misattribution.data.importers import ImportResult, ZipLimits, import_clear, import_prometheus
 from misattribution.data.sample import build_sample, load_sample, sample_paths
 from misattribution.data.schema import COLUMNS, SCHEMA_VERSION, attridata_features
 from misattribution.data.validate import DataValidationError, Problem, ValidationReport, validate_rows
@@ -26,8 +27,10 @@ __all__ = [
     "SCHEMA_VERSION",
     "BuildResult",
     "DataValidationError",
+    "ImportResult",
     "Problem",
     "ValidationReport",
+    "ZipLimits",
     "agreement_report",
     "aggregate",
     "attridata_features",
@@ -35,6 +38,8 @@ __all__ = [
     "build_sample",
     "category_kappas",
     "fleiss_kappa",
+    "import_clear",
+    "import_prometheus",
     "load_sample",
     "misattribution_kappa",
     "normalize_question",
