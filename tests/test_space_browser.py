@@ -1,0 +1,391 @@
+"""The Space in a real browser: the app from ``build_app`` served on 127.0.0.1, driven by headless Debian
+Chromium through Playwright.
+
+Covered: loading the bundled sample, an AND + NOT + score-range filter whose count must equal
+:meth:`Explorer.mask`'s, opening an instance, the comparison views, exporting the filtered rows (the
+downloaded file is read back), bad uploads (a zip bomb, a path-traversal zip, a CSV without the
+required columns) each reported in the page while the app keeps working, and a valid upload after them.
+Screenshots of every view go to ``artifacts/screenshots/`` (gitignored).
+
+The sample's issues come from the deterministic rule detectors (what the app's "Load the bundled
+sample" button uses). The two-system report of the upload test is derived from the sample here: its
+systems, one extra issue and its human scores are synthetic and deterministic, made up for the test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import socket
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+TIMEOUT_MS = 30_000
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+
+from misattribution.discovery.report import Issue, IssueReport  # noqa: E402
+from misattribution.discovery.rules import run_rules  # noqa: E402
+from misattribution.explore import Explorer, Filters, export_bundle_zip  # noqa: E402
+from misattribution.space_app import build_app  # noqa: E402
+from misattribution.testing.fake_openai import FakeOpenAIServer  # noqa: E402
+from misattribution.uploads import load_sample_report  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+# -- fixtures -----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sample() -> Explorer:
+    """What the app's sample button loads, explored in-process to compute the expected numbers."""
+    return Explorer(load_sample_report().report)
+
+
+@pytest.fixture(scope="module")
+def two_systems_report(sample: Explorer) -> IssueReport:
+    """The sample split into two systems, with one extra issue on half of system-b's rows and synthetic
+    human scores (the judge's score, lowered by one on every fifth row)."""
+    report = sample.report
+    rows = report.rows.copy()
+    rows["system"] = np.where(np.arange(len(rows)) % 2 == 0, "system-a", "system-b")
+    rows["human_score"] = [max(0.0, s - 1) if i % 5 == 0 else s for i, s in enumerate(rows["score"])]
+    extra = Issue(id="test-long-answers", name="Test issue: long answer", provenance="test")
+    lengths = rows["answer"].str.len()
+    chosen = rows[(rows["system"] == "system-b") & (lengths > lengths.median())]["row_id"]
+    assignments = pd.concat(
+        [report.assignments, pd.DataFrame({"row_id": chosen, "issue_id": extra.id, "evidence": ""})],
+        ignore_index=True,
+    )
+    issues = [Issue(**{k: v for k, v in i.to_dict().items()}) for i in report.issues] + [extra]
+    return IssueReport(rows=rows, issues=issues, assignments=assignments, meta={"mode": "test"}).recompute()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory, two_systems_report: IssueReport) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("uploads")
+    bomb = folder / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("results.csv", b"0" * (20 * 1024 * 1024))  # 20 MB of zeros in ~20 kB
+    traversal = folder / "traversal.zip"
+    with zipfile.ZipFile(traversal, "w") as archive:
+        archive.writestr("../../outside/rows.parquet", b"not really parquet")
+        archive.writestr("meta.json", b"{}")
+    missing = folder / "missing_columns.csv"
+    missing.write_text("question,answer,points\nWhat is 2+2?,4,3\n", encoding="utf-8")
+    bundle = export_bundle_zip(two_systems_report, folder / "two_systems_bundle.zip")
+    return {"bomb": bomb, "traversal": traversal, "missing": missing, "bundle": bundle}
+
+
+@pytest.fixture(scope="module")
+def judge_server() -> Iterator[FakeOpenAIServer]:
+    """A loopback OpenAI-compatible judge that answers every request with one well-formed judgment."""
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(judge_server: FakeOpenAIServer) -> Iterator[str]:
+    app = build_app(None, max_upload_mb=50, judge_url=judge_server.url)
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page(server: str) -> Iterator[object]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+def _open(page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_selector("#status:has-text('Load a report first')")
+
+
+def _tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _load_sample(page, url: str, rows: int) -> None:
+    _open(page, url)
+    _tab(page, "Load")
+    page.locator("#load-sample").click()
+    page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+
+
+def _choose(page, elem_id: str, label: str) -> None:
+    """Pick an option of a multiselect dropdown by its label."""
+    field = page.locator(f"#{elem_id} input")
+    field.click()
+    listbox = field.get_attribute("aria-controls")
+    page.locator(f"#{listbox} [role=option][aria-label='{label}']").click()
+    page.locator("#title").click()  # close the list
+
+
+def _matched_rows(page) -> int:
+    text = page.inner_text("#filter-summary")
+    match = re.search(r"([\d,]+) of ([\d,]+) rows match", text)
+    assert match, text
+    return int(match[1].replace(",", ""))
+
+
+def _apply_and_count(page, expected: int) -> int:
+    """Apply the filters; the count the page shows once it equals ``expected`` (or after the timeout)."""
+    page.locator("#apply-filters").click()
+    try:
+        shown = re.compile(rf"(?<![\d,]){expected:,} of [\d,]+ rows match")
+        page.locator("#filter-summary").filter(has_text=shown).wait_for(timeout=15_000)
+    except sync_api.TimeoutError:
+        _shot(page, "failed-filter")  # the assertion below shows what the page says
+    return _matched_rows(page)
+
+
+def _shot(page, name: str) -> None:
+    page.wait_for_timeout(400)  # let plots finish their transition
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _upload(page, path: Path) -> None:
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+
+
+def _label(explorer: Explorer, issue_id: str) -> str:
+    count = int(explorer.matrix[:, explorer.issue_ids.index(issue_id)].sum())
+    return f"{explorer.issue_name(issue_id)} ({count:,})"
+
+
+def _and_not_filters(explorer: Explorer) -> Filters:
+    """ALL one issue, NONE an issue that co-occurs with it, and a score range, each of which removes rows."""
+    ids = explorer.issue_ids
+    for first in ids:
+        with_first = int(explorer.mask(Filters(all_issues=(first,))).sum())
+        for second in ids:
+            if second == first:
+                continue
+            without = int(explorer.mask(Filters(all_issues=(first,), none_issues=(second,))).sum())
+            if not 0 < without < with_first:
+                continue
+            for low, high in ((0, 2), (2, 3), (1, 3), (0, 1), (1, 2)):
+                filters = Filters(all_issues=(first,), none_issues=(second,), score_min=low, score_max=high)
+                if 0 < int(explorer.mask(filters).sum()) < without:
+                    return filters
+    raise AssertionError("no two co-occurring issues in the sample to test AND + NOT + score range with")
+
+
+# -- tests --------------------------------------------------------------------------------------------
+
+
+def test_load_sample_and_overview(browser_page, server: str, sample: Explorer) -> None:
+    page = browser_page
+    _load_sample(page, server, sample.n_rows)
+    assert "Loaded" in page.inner_text("#load-message")
+    _shot(page, "01-load")
+    _tab(page, "Overview")
+    page.wait_for_selector("#overview-histogram .js-plotly-plot")
+    overview = sample.overview()
+    stats = page.inner_text("#overview-stats")
+    assert f"{overview.rows:,}" in stats and f"{overview.failing:,}" in stats
+    page.wait_for_selector("#overview-categories .js-plotly-plot")  # the sample has misattributions
+    _shot(page, "02-overview")
+
+
+def test_and_not_score_filter_counts_match_explore(browser_page, server: str, sample: Explorer) -> None:
+    page = browser_page
+    _load_sample(page, server, sample.n_rows)
+    filters = _and_not_filters(sample)
+    expected = int(sample.mask(filters).sum())
+
+    _choose(page, "filter-all", _label(sample, filters.all_issues[0]))
+    _choose(page, "filter-none", _label(sample, filters.none_issues[0]))
+    page.locator("#filter-score-min input").fill(f"{filters.score_min:g}")
+    page.locator("#filter-score-max input").fill(f"{filters.score_max:g}")
+    assert _apply_and_count(page, expected) == expected
+
+    _tab(page, "Issues")
+    table = sample.issue_table(filters)
+    page.wait_for_selector("#issues-table [data-testid='cell-0-0']")
+    assert page.inner_text("#issues-table [data-testid='cell-0-0']").strip() == table["name"][0]
+    assert page.inner_text("#issues-table [data-testid='cell-0-1']").strip() == str(table["count"][0])
+    _shot(page, "03-issues-filtered")
+
+    _tab(page, "Instances")
+    first = sample.instances(filters, page_size=20)
+    page.wait_for_selector(f"#instances-caption:has-text('of {expected:,}')")
+    page.locator("#instances-table [data-testid='cell-0-0']").click()
+    row_id = first.rows["row_id"][0]
+    page.wait_for_selector(f"#detail-header:has-text('Row {row_id}')")
+    detail = sample.detail(row_id)
+    header = page.inner_text("#detail-header")
+    for issue in detail.issues:
+        assert issue["name"] in header
+    marked = [text for text, label in detail.feedback_segments + detail.answer_segments if label]
+    if marked:  # the evidence is highlighted where it was found
+        page.wait_for_selector("#detail-feedback .token, #detail-answer .token")
+    _shot(page, "04-instance")
+
+    _tab(page, "Comparison")
+    page.wait_for_selector("#compare-filtered [data-testid='cell-0-0']")
+    compared = sample.compare_filtered(filters)
+    assert page.inner_text("#compare-filtered [data-testid='cell-0-0']").strip() == compared["name"][0]
+    assert "Only one system" in page.inner_text("#compare-systems-note")
+    _shot(page, "05-comparison")
+
+
+def test_export_filtered_rows(browser_page, server: str, sample: Explorer) -> None:
+    page = browser_page
+    _load_sample(page, server, sample.n_rows)
+    expected = sample.filtered_rows(Filters(score_max=1))
+    page.locator("#filter-score-max input").fill("1")
+    assert _apply_and_count(page, len(expected)) == len(expected)
+
+    _tab(page, "Export")
+    for button, suffix in (("#export-csv", ".csv"), ("#export-jsonl", ".jsonl")):
+        page.locator(button).click()
+        link = page.locator(f"#export-file a[href*='{suffix}']")
+        link.wait_for()
+        with page.expect_download() as info:
+            link.click()
+        data = Path(info.value.path()).read_text(encoding="utf-8")
+        if suffix == ".csv":
+            exported = list(csv.DictReader(io.StringIO(data)))
+        else:
+            exported = [json.loads(line) for line in data.splitlines() if line.strip()]
+        assert [r["row_id"] for r in exported] == expected["row_id"].tolist()
+        assert {float(r["score"]) for r in exported} <= {0.0, 1.0}
+    assert f"{len(expected):,} filtered rows" in page.inner_text("#export-note")
+    _shot(page, "06-export")
+
+
+def test_bad_uploads_are_reported_and_the_app_keeps_working(
+    browser_page, server: str, sample: Explorer, files: dict[str, Path], two_systems_report: IssueReport
+) -> None:
+    page = browser_page
+    _load_sample(page, server, sample.n_rows)
+    _tab(page, "Load")
+    expectations = {
+        "bomb": ("bomb.zip", "zip bomb"),
+        "traversal": ("traversal.zip", "path traversal"),
+        "missing": ("missing_columns.csv", "missing required column(s) feedback, score"),
+    }
+    for kind, (name, problem) in expectations.items():
+        _upload(page, files[kind])
+        message = page.locator("#load-message")
+        message.filter(has_text=name).wait_for()
+        text = message.inner_text()
+        assert "Could not load" in text and problem in text, text
+        if kind == "missing":
+            assert "columns found: question, answer, points" in text
+            _shot(page, "07-upload-error")
+        # The report loaded before is still there.
+        assert _matched_rows(page) == sample.n_rows
+
+    page.locator("#hub-id input, #hub-id textarea").first.fill("../not a dataset")
+    page.locator("#load-hub").click()
+    page.locator("#load-message").filter(has_text="not a Hub dataset id").wait_for()
+    assert _matched_rows(page) == sample.n_rows
+
+    _upload(page, files["bundle"])
+    rows = len(two_systems_report.rows)
+    page.locator("#load-message").filter(has_text="two_systems_bundle.zip (bundle)").wait_for()
+    page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+
+    _tab(page, "Comparison")
+    page.locator("#compare-systems-note").filter(has_text="system-a").wait_for()
+    expected = Explorer(two_systems_report).compare_systems("system-a", "system-b")
+    assert expected["significant"].any()
+    note = page.inner_text("#compare-systems-note")
+    assert f"highlighted ({int(expected['significant'].sum())})" in note, note
+    for i, significant in enumerate(expected["significant"]):
+        cell = page.locator(f"#compare-systems [data-testid='cell-{i}-1']")
+        assert cell.inner_text().strip() == ("yes" if significant else ""), i
+    _shot(page, "08-comparison-systems")
+
+    _tab(page, "Agreement")
+    page.locator("#agreement-note").filter(has_text="paired rows").wait_for()
+    page.wait_for_selector("#agreement-table [data-testid='cell-0-0']")
+    assert page.inner_text("#agreement-table [data-testid='cell-0-0']").strip() == "pearson"
+    _shot(page, "09-agreement")
+
+
+def test_judge_then_discover_from_the_app(browser_page, server: str, tmp_path: Path, judge_server) -> None:
+    """Rows without judgments: the upload says what is missing, "Judge it" judges them through the
+    configured endpoint, and discovery (rules mode, fast and offline) runs on the judged rows."""
+    page = browser_page
+    _open(page, server)
+    _tab(page, "Load")
+    table = tmp_path / "questions.csv"
+    rows = pd.DataFrame(
+        {
+            "id": [f"q{i}" for i in range(5)],
+            "question": [f"What is {i} + {i}?" for i in range(5)],
+            "answer": [f"The answer is {2 * i + 1}." for i in range(5)],
+            "reference": [f"{2 * i}" for i in range(5)],
+        }
+    )
+    rows.to_csv(table, index=False)
+    _upload(page, table)
+    page.locator("#load-message").filter(has_text="missing required column(s) feedback, score").wait_for()
+
+    requests_before = len(judge_server.chat_requests)
+    page.locator("#judge").get_by_text("Judge the uploaded table").click()
+    page.locator("#run-judge").click()
+    page.locator("#load-message").filter(has_text="questions.csv (judged)").wait_for()
+    page.wait_for_selector("#filter-summary:has-text('5 of 5 rows match')")
+    assert len(judge_server.chat_requests) - requests_before == 5
+
+    page.locator("#discovery").get_by_text("Run discovery on the loaded rows").click()
+    field = page.locator("#discovery-mode input")
+    field.click()
+    page.locator(f"#{field.get_attribute('aria-controls')} [role=option][aria-label='rules']").click()
+    page.locator("#run-discovery").click()
+    page.locator("#load-message").filter(has_text="discovery (rules)").wait_for()
+    issues, _ = run_rules(rows.rename(columns={"id": "row_id"}))
+    assert issues, "the answers contradict their references: the rules should fire"
+    page.wait_for_selector(f"#status:has-text('{len(issues)} issues · mode rules')")
+    _shot(page, "10-judged-and-discovered")
