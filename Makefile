@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test bench lint clean demo
+.PHONY: install test bench lint clean demo zero3
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,13 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(CLI) discover $(DEMO)/attridata/data/train.parquet -o $(DEMO)/bundle
 	@echo "The Space: http://127.0.0.1:$(DEMO_PORT)/  (Ctrl-C to stop)"
 	GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 $(CLI) serve --bundle $(DEMO)/bundle --port $(DEMO_PORT)
+
+# ZeRO-3 for real on CPU: 2 processes, each holding half of every parameter (tests/test_recipes.py runs it too).
+zero3: $(STAMP)
+	$(PY) -m misattribution.testing.tiny_model build/tiny-judge/base
+	MISATTRIBUTION_ZERO3_REPORT=build/tiny-judge/zero3 $(VENV)/bin/accelerate launch \
+		--config_file trl_recipes/accelerate_configs/zero3_cpu.yaml trl_recipes/sft.py \
+		--config trl_recipes/tiny/sft/config_cpu.yaml --model_name_or_path build/tiny-judge/base
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests metric benchmarks scripts space trl_recipes

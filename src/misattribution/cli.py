@@ -170,6 +170,28 @@ def _add_push_dataset_parser(subparsers: Any) -> None:
     parser.set_defaults(func=_run_push_dataset)
 
 
+def _add_serve_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="serve the issue-browsing Space (Gradio) on 127.0.0.1",
+        description="Launch the Space: load a report bundle (or upload one in the page), filter, compare, read instances.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--bundle", default=None, help="an issue-report bundle folder or zip (from 'discover')")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 exposes it to the network)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--max-upload-mb", type=int, default=200, help="largest accepted upload")
+    parser.add_argument("--judge-url", default=None, help="OpenAI-compatible endpoint for judging from the page")
+    parser.set_defaults(func=_run_serve)
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    from misattribution.space_app import serve
+
+    serve(args.bundle, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, judge_url=args.judge_url)
+    return 0
+
+
 def _add_install_metric_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "install-metric",
@@ -178,6 +200,41 @@ def _add_install_metric_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--modules-cache", default=None, help="HF_MODULES_CACHE folder (default: evaluate's)")
     parser.set_defaults(func=_run_install_metric)
+
+
+def _add_discover_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "discover",
+        help="find recurring issues in judge feedback (no LLM calls) and write an issue-report bundle",
+        description=(
+            "Split the feedback of the failing rows into sentences, keep the critical ones, embed and cluster "
+            "them, name each cluster after its most central sentence, and map every row to every issue its "
+            "sentences fall in. Reads our judged results (JSONL or export), CLEAR bundles or results.parquet, "
+            "or any table with feedback and score columns. Prints the ranked issues and writes the bundle."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("input", help="judged results: .jsonl/.json/.csv/.tsv/.parquet, a CLEAR bundle folder or .zip")
+    parser.add_argument("-o", "--output", required=True, help="bundle folder to write")
+    parser.add_argument("--mode", default="clusters", help="discovery mode(s), e.g. clusters or clusters+rules")
+    parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
+    parser.add_argument("--max-issues", type=int, default=15)
+    parser.add_argument("--min-issues", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--fail-below", type=float, default=None, help="normalised score below which a row fails (default 1.0)"
+    )
+    parser.add_argument("--system-column", default=None, help="column naming the system of each row")
+    parser.add_argument("--feedback-column", default=None, help="column with the judge's feedback")
+    parser.add_argument("--score-column", default=None, help="column with the judge's score")
+    parser.add_argument(
+        "--fast",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="PCA + KMeans (--fast) or BERTopic (--no-fast); default: by input size",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=_run_discover)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -193,6 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_dataset_parser(subparsers)
     _add_push_dataset_parser(subparsers)
     _add_install_metric_parser(subparsers)
+    _add_discover_parser(subparsers)
+    _add_serve_parser(subparsers)
     return parser
 
 
@@ -429,6 +488,37 @@ def _run_install_metric(args: argparse.Namespace) -> int:
     target = install_metric(args.modules_cache)
     print(f"installed: {target}")
     print('evaluate.load("misattribution") now resolves to it when the Hub has no such module or is offline.')
+    return 0
+
+
+# -- discover ---------------------------------------------------------------------------------------
+def _run_discover(args: argparse.Namespace) -> int:
+    from misattribution.discovery.pipeline import discover, format_issue_table
+
+    columns = {
+        role: column
+        for role, column in (
+            ("system", args.system_column),
+            ("feedback", args.feedback_column),
+            ("score", args.score_column),
+        )
+        if column
+    }
+    report = discover(
+        args.input,
+        mode=args.mode,
+        embedding_model=args.embedding_model,
+        seed=args.seed,
+        max_issues=args.max_issues,
+        min_issues=args.min_issues,
+        fail_below=args.fail_below,
+        fast=args.fast,
+        progress=not args.quiet,
+        columns=columns or None,
+    )
+    folder = report.save(args.output)
+    print(format_issue_table(report))
+    print(f"bundle: {folder}")
     return 0
 
 

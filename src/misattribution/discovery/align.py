@@ -1,0 +1,206 @@
+"""Issues across runs and across systems.
+
+:func:`align_reports` maps a new run's issues onto an existing report, so that the same issue keeps
+the same id from run to run: issues with identical ids match first (rule and static issues, or an
+unchanged name), then the rest are paired by the Hungarian method on the cosine similarity of issue
+*profiles*, and a pair counts only above ``threshold``. A profile is the mean of three normalised
+embeddings: the name, the keywords, and the mean of the representative sentences (the evidence of the
+issue's example rows). New issues keep their own ids; old issues with no partner are "vanished".
+
+:func:`compare_systems` compares two systems of one report issue by issue: the share of each system's
+rows with the issue, the difference, and a seeded bootstrap interval of the difference.
+
+Example::
+
+    aligned = align_reports(IssueReport.load("run2"), IssueReport.load("run1"))
+    aligned.report.save("run2_aligned"); print(aligned.mapping)
+    compare_systems(report, "model-a", "model-b").query("flagged")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from misattribution.discovery.embed import embed, load_encoder
+from misattribution.discovery.report import Issue, IssueReport
+
+_EVIDENCE_SENTENCES = 5
+
+
+@dataclass
+class AlignedReport:
+    """A new report expressed in an old report's issue ids.
+
+    Attributes:
+        report: the new report, its matched issues renamed to the old ids (assignments too).
+        mapping: one line per new issue: ``name``, ``new_id`` (its id before alignment), ``id`` (after),
+            ``old_name``, ``similarity`` (1.0 for identical ids, NaN for new issues), ``status``
+            (``"matched"`` or ``"new"``), ``share`` and ``old_share``.
+        new_issues: issues of the new run with no partner in the old report.
+        vanished_issues: issues of the old report with no partner in the new run.
+        threshold: the least similarity of a match.
+    """
+
+    report: IssueReport
+    mapping: pd.DataFrame
+    new_issues: list[Issue]
+    vanished_issues: list[Issue]
+    threshold: float
+
+
+def issue_profiles(report: IssueReport, encoder: Any) -> np.ndarray:
+    """One normalised vector per issue of ``report``: the mean of its name, keywords and evidence embeddings."""
+    issues = report.issues
+    if not issues:
+        return np.zeros((0, 1), dtype=np.float32)
+    names = embed([i.name for i in issues], encoder)
+    parts = [names]
+    keywords = [", ".join(i.keywords) for i in issues]
+    if any(keywords):
+        vectors = embed([k or i.name for k, i in zip(keywords, issues)], encoder)
+        parts.append(vectors)
+    evidence = _representative_sentences(report)
+    if any(evidence):
+        flat = [s for sentences in evidence for s in sentences]
+        vectors = embed(flat, encoder)
+        bounds = np.cumsum([0] + [len(s) for s in evidence])
+        means = np.stack(
+            [vectors[a:b].mean(axis=0) if b > a else names[k] for k, (a, b) in enumerate(zip(bounds, bounds[1:]))]
+        )
+        parts.append(means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12))
+    profile = np.mean(parts, axis=0)
+    return profile / np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+
+
+def _representative_sentences(report: IssueReport) -> list[list[str]]:
+    """Per issue, the evidence lines of its example rows (else of any of its rows), at most a few."""
+    assignments = report.assignments.astype({"row_id": str})
+    found = []
+    for issue in report.issues:
+        mine = assignments[assignments["issue_id"] == issue.id]
+        examples = mine[mine["row_id"].isin(issue.examples)] if issue.examples else mine
+        lines = [
+            line.strip() for text in (examples if len(examples) else mine)["evidence"] for line in str(text).split("\n")
+        ]
+        found.append([line for line in dict.fromkeys(lines) if line][:_EVIDENCE_SENTENCES])
+    return found
+
+
+def align_reports(
+    new: IssueReport, old: IssueReport, *, encoder: Any | None = None, threshold: float = 0.6
+) -> AlignedReport:
+    """Map ``new``'s issues onto ``old``'s: same issue → same id (see the module docstring).
+
+    Args:
+        new: the report of the new run (not modified).
+        old: the existing report whose ids are kept.
+        encoder: a sentence-transformers model (default :func:`~.embed.load_encoder`).
+        threshold: the least profile similarity for two issues to be the same issue.
+    """
+    old_ids = {i.id for i in old.issues}
+    partner: dict[str, tuple[str, float]] = {i.id: (i.id, 1.0) for i in new.issues if i.id in old_ids}
+    rest_new = [k for k, i in enumerate(new.issues) if i.id not in partner]
+    rest_old = [k for k, i in enumerate(old.issues) if i.id not in partner]
+    if rest_new and rest_old:
+        encoder = encoder or load_encoder()
+        similarity = issue_profiles(new, encoder)[rest_new] @ issue_profiles(old, encoder)[rest_old].T
+        for a, b in zip(*linear_sum_assignment(-similarity)):
+            if similarity[a, b] >= threshold:
+                partner[new.issues[rest_new[a]].id] = (old.issues[rest_old[b]].id, float(similarity[a, b]))
+
+    renamed = {new_id: old_id for new_id, (old_id, _) in partner.items()}
+    issues = [replace(i, id=renamed.get(i.id, i.id)) for i in new.issues]
+    assignments = new.assignments.assign(issue_id=new.assignments["issue_id"].map(lambda v: renamed.get(v, v)))
+    report = IssueReport(new.rows, issues, assignments, {**new.meta, "aligned_to": old.meta.get("run", "previous")})
+
+    old_by_id = {i.id: i for i in old.issues}
+    lines = []
+    for issue in new.issues:
+        old_id, similarity = partner.get(issue.id, (None, float("nan")))
+        previous = old_by_id.get(old_id) if old_id else None
+        lines.append(
+            {
+                "name": issue.name,
+                "new_id": issue.id,
+                "id": renamed.get(issue.id, issue.id),
+                "old_name": previous.name if previous else None,
+                "similarity": similarity,
+                "status": "matched" if previous else "new",
+                "share": issue.share,
+                "old_share": previous.share if previous else float("nan"),
+            }
+        )
+    matched_old = set(renamed.values())
+    return AlignedReport(
+        report=report,
+        mapping=pd.DataFrame(
+            lines, columns=["name", "new_id", "id", "old_name", "similarity", "status", "share", "old_share"]
+        ),
+        new_issues=[i for i in issues if i.id not in old_ids and i.id not in matched_old],
+        vanished_issues=[i for i in old.issues if i.id not in matched_old],
+        threshold=threshold,
+    )
+
+
+def compare_systems(
+    report: IssueReport,
+    a: str,
+    b: str,
+    *,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Issue by issue, the share of system ``a``'s and ``b``'s rows with it, and their difference.
+
+    The interval is a seeded percentile bootstrap of ``share_a - share_b``, the rows of each system
+    resampled independently (the count of rows with the issue in a resample of ``n`` rows is drawn
+    from the binomial distribution, which is exactly the bootstrap distribution of a share). An issue is
+    ``flagged`` when the interval excludes 0. Systems that answered the same questions are treated as
+    independent samples, which makes the interval conservative.
+
+    Returns:
+        One line per issue in the report's order: ``issue_id, name, count_a, rows_a, share_a, count_b,
+        rows_b, share_b, difference, ci_low, ci_high, flagged``.
+    """
+    systems = report.rows.astype({"row_id": str}).set_index("row_id")["system"].astype(str)
+    sizes = {}
+    for name in (a, b):
+        sizes[name] = int((systems == name).sum())
+        if not sizes[name]:
+            raise ValueError(f"no rows of system {name!r}; the report has {sorted(systems.unique())}")
+    pairs = report.assignments[["row_id", "issue_id"]].astype({"row_id": str}).drop_duplicates()
+    pairs = pairs.assign(system=pairs["row_id"].map(systems))
+    counts = pairs.groupby(["issue_id", "system"]).size()
+    rng = np.random.default_rng(seed)
+    alpha = (1 - confidence) / 2
+    lines = []
+    for issue in report.issues:
+        count_a, count_b = (int(counts.get((issue.id, s), 0)) for s in (a, b))
+        share_a, share_b = count_a / sizes[a], count_b / sizes[b]
+        draws_a = rng.binomial(sizes[a], share_a, size=n_resamples) / sizes[a]
+        draws_b = rng.binomial(sizes[b], share_b, size=n_resamples) / sizes[b]
+        low, high = (float(v) for v in np.quantile(draws_a - draws_b, [alpha, 1 - alpha]))
+        lines.append(
+            {
+                "issue_id": issue.id,
+                "name": issue.name,
+                "count_a": count_a,
+                "rows_a": sizes[a],
+                "share_a": share_a,
+                "count_b": count_b,
+                "rows_b": sizes[b],
+                "share_b": share_b,
+                "difference": share_a - share_b,
+                "ci_low": low,
+                "ci_high": high,
+                "flagged": bool(low > 0 or high < 0),
+            }
+        )
+    columns = ["issue_id", "name", "count_a", "rows_a", "share_a", "count_b", "rows_b", "share_b"]
+    return pd.DataFrame(lines, columns=[*columns, "difference", "ci_low", "ci_high", "flagged"])

@@ -1,0 +1,332 @@
+"""Judged results of any origin → the rows of an :class:`~misattribution.discovery.report.IssueReport`.
+
+:func:`load_judged` reads
+
+* our own results: the JSONL that ``misattribution judge`` appends to (its latest record per key, in
+  row order) or its ``--export`` (input columns plus ``feedback``, ``misattribution``, ``score``,
+  ``status``);
+* IBM CLEAR results: a bundle (folder or ``.zip``, read by
+  :func:`misattribution.data.importers.import_clear`) or its ``results.parquet`` alone, or a table
+  with CLEAR's columns: feedback ``evaluation_text``, score in [0, 1], question ``question`` else
+  ``model_input``, answer ``response``, reference ``ground_truth``, id ``question_id``; CLEAR's own
+  issues (``recurring_issues_str``) are kept, parsed as a list of strings, in ``clear_issues``;
+* any table with a feedback and a score column (a ``columns`` mapping names them);
+* rows that already are IssueReport rows (``row_id``, ``score``, ``score_norm``, ``failing``, ``system``),
+  passed through.
+
+Scores are mapped to ``score_norm`` in [0, 1] (1 = best) from a range that is given, or inferred: our
+taxonomy's 0-3 when every score is an integer in it, else the data's [min, max]. A row fails when
+``score_norm < fail_below`` (default 1.0: anything below the top of the scale). A row without a score
+is not failing; the count is logged and kept in ``frame.attrs["n_null_scores"]``.
+
+Example:
+    >>> rows = load_judged([{"feedback": "Wrong sum.", "score": 1}, {"feedback": "Correct.", "score": 3}])
+    >>> rows[["row_id", "score", "score_norm", "failing", "system"]].to_dict("records")
+    [{'row_id': '0', 'score': 1.0, 'score_norm': 0.333..., 'failing': True, 'system': 'default'}, {'row_id': '1', 'score': 3.0, 'score_norm': 1.0, 'failing': False, 'system': 'default'}]
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from misattribution.discovery.report import REQUIRED_ROW_COLUMNS
+from misattribution.tables import InputError, read_table
+
+logger = logging.getLogger(__name__)
+
+#: The scale of our taxonomies (``attridata-v1``): scores that are integers in it are read on it.
+TAXONOMY_SCALE = (0.0, 3.0)
+#: Roles a ``columns`` mapping may name, and where each is looked for when it does not.
+ROLES: dict[str, tuple[str, ...]] = {
+    "id": ("row_id", "id", "question_id", "qid"),
+    "feedback": ("feedback", "evaluation_text", "critique", "rationale", "explanation"),
+    "score": ("score", "judge_score", "rating"),
+    "question": ("question", "instruction", "prompt", "model_input", "input"),
+    "answer": ("answer", "response", "output", "completion"),
+    "reference": ("reference", "ground_truth", "reference_answer", "gold"),
+    "system": ("system", "model_name", "system_name"),
+}
+TEXT_ROLES = ("question", "answer", "reference", "feedback")
+CLEAR_COLUMNS = {
+    "id": ("question_id", "id"),
+    "feedback": ("evaluation_text",),
+    "score": ("score",),
+    "question": ("question", "model_input"),
+    "answer": ("response",),
+    "reference": ("ground_truth",),
+    "system": ("system",),
+}
+
+
+def load_judged(
+    source: Any,
+    *,
+    columns: Mapping[str, str] | None = None,
+    score_range: tuple[float, float] | None = None,
+    fail_below: float | None = None,
+    system: str | None = None,
+) -> pd.DataFrame:
+    """Read judged results as IssueReport rows.
+
+    Args:
+        source: a path (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``, a CLEAR bundle folder or
+            ``.zip``), a DataFrame, a ``datasets.Dataset`` or records.
+        columns: role → column for the roles of :data:`ROLES` (``id``, ``feedback``, ``score``,
+            ``question``, ``answer``, ``reference``, ``system``), e.g. ``{"feedback": "critique"}``.
+        score_range: ``(worst, best)`` of the judge's scale (default: inferred, see the module docstring).
+        fail_below: a row fails when ``score_norm`` is below it (default 1.0, the top of the scale).
+        system: a system name for every row (when the table has no system column).
+
+    Returns:
+        ``row_id`` (str, unique), ``score`` (float, NaN when missing), ``score_norm``, ``failing``,
+        ``system``, then those of ``question``, ``answer``, ``reference``, ``feedback``,
+        ``misattribution``, ``clear_issues``, ``status`` the input has. ``frame.attrs`` holds
+        ``format``, ``score_range``, ``fail_below`` and ``n_null_scores``.
+
+    Raises:
+        InputError: no feedback or score column, a named column missing, duplicate ids, a score
+            outside a given range.
+    """
+    columns = dict(columns or {})
+    unknown = set(columns) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown column roles {sorted(unknown)}; known roles are {sorted(ROLES)}")
+    frame, label, kind = _read(source)
+    if kind == "rows" and not columns and score_range is None and fail_below is None:
+        return _passthrough(frame, label, system)
+    if kind in ("runner", "export"):
+        frame = _latest_results(frame) if kind == "runner" else frame
+    candidates = CLEAR_COLUMNS if kind == "clear" else ROLES
+    chosen = _resolve_columns(frame, label, candidates, columns)
+    rows = pd.DataFrame(index=frame.index)
+    rows["row_id"] = _row_ids(frame, chosen["id"], label, runner=kind == "runner")
+    score_column = "clear_score" if kind == "clear-bundle" and "score" not in columns else chosen["score"]
+    rows["score"] = _scores(frame[score_column], label, score_column)
+    lo, hi = _score_range(rows["score"], score_range, label, clear=kind.startswith("clear"))
+    rows["score_norm"] = ((rows["score"] - lo) / (hi - lo)).clip(0.0, 1.0)
+    threshold = 1.0 if fail_below is None else float(fail_below)
+    # A small tolerance: 2.9999999 on a 0-3 scale is the top score, not a failure.
+    rows["failing"] = (rows["score_norm"] < threshold - 1e-9).fillna(False).astype(bool)
+    rows["system"] = _systems(frame, chosen["system"], system)
+    for role in TEXT_ROLES:
+        if chosen[role] is not None:
+            rows[role] = [None if _missing(v) else str(v) for v in frame[chosen[role]]]
+    if "misattribution" in frame.columns:
+        rows["misattribution"] = list(frame["misattribution"])
+    issues_column = next((c for c in ("clear_issues", "recurring_issues_str") if c in frame.columns), None)
+    if issues_column is not None:
+        parsed = [_issue_list(v) for v in frame[issues_column]]
+        unreadable = sum(p is None for p in parsed)
+        if unreadable:
+            logger.warning("%s: %d %r cell(s) are not lists of strings: read as []", label, unreadable, issues_column)
+        rows["clear_issues"] = [p or [] for p in parsed]
+    if "status" in frame.columns and kind != "clear-bundle":
+        rows["status"] = [None if _missing(v) else str(v) for v in frame["status"]]
+    rows = rows.reset_index(drop=True)
+    n_null = int(rows["score"].isna().sum())
+    if n_null:
+        logger.warning("%s: %d row(s) without a score: kept, counted as not failing", label, n_null)
+    rows.attrs.update(
+        {"format": kind, "source": label, "score_range": [lo, hi], "fail_below": threshold, "n_null_scores": n_null}
+    )
+    return rows
+
+
+# -- reading -----------------------------------------------------------------------------------------
+def _read(source: Any) -> tuple[pd.DataFrame, str, str]:
+    """The table, a label, and its kind: ``rows``, ``runner``, ``export``, ``clear``, ``clear-bundle``, ``table``."""
+    if isinstance(source, (str, Path)) and (Path(source).is_dir() or str(source).lower().endswith(".zip")):
+        return _read_clear_bundle(Path(source))
+    frame, label = read_table(source)
+    names = set(frame.columns)
+    if set(REQUIRED_ROW_COLUMNS) <= names:
+        return frame, label, "rows"
+    if {"key", "row", "status"} <= names:
+        return frame, label, "runner"
+    if "evaluation_text" in names and "feedback" not in names:
+        return frame, label, "clear"
+    if {"feedback", "score", "status"} <= names:
+        return frame, label, "export"
+    return frame, label, "table"
+
+
+def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or folder")
+    try:
+        from misattribution.data.importers import import_clear
+    except ImportError:
+        import_clear = None
+    if import_clear is not None:
+        result = import_clear(path)
+        judged = result.to_judged()
+        for problem in result.report.errors:
+            logger.warning("%s", problem)
+        return judged.rename(columns={"id": "row_id"}), str(path), "clear-bundle"
+    if not path.is_dir():
+        raise InputError(f"{path}: reading a CLEAR .zip needs misattribution.data.importers")
+    found = sorted(path.glob("results*.parquet")) or sorted(path.glob("results*.csv"))
+    if not found:
+        raise InputError(f"{path}: no results*.parquet or results*.csv in this folder")
+    frame, label = read_table(found[0])
+    return frame, label, "clear"
+
+
+def _latest_results(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runner's JSONL keeps every attempt: its latest record per key, in row order."""
+    latest = frame.drop_duplicates("key", keep="last")
+    return latest.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _passthrough(frame: pd.DataFrame, label: str, system: str | None) -> pd.DataFrame:
+    rows = frame.reset_index(drop=True).copy()
+    rows["row_id"] = rows["row_id"].astype(str)
+    _check_unique(rows["row_id"], label)
+    rows["score"] = pd.to_numeric(rows["score"], errors="coerce").astype(float)
+    rows["score_norm"] = pd.to_numeric(rows["score_norm"], errors="coerce").astype(float)
+    rows["failing"] = rows["failing"].fillna(False).astype(bool)
+    if system is not None:
+        rows["system"] = system
+    rows["system"] = rows["system"].fillna("default").astype(str)
+    n_null = int(rows["score"].isna().sum())
+    rows.attrs.update({"format": "rows", "source": label, "score_range": None, "fail_below": None})
+    rows.attrs["n_null_scores"] = n_null
+    return rows
+
+
+def _resolve_columns(
+    frame: pd.DataFrame, label: str, candidates: Mapping[str, tuple[str, ...]], given: Mapping[str, str]
+) -> dict[str, str | None]:
+    present = ", ".join(map(str, frame.columns))
+    chosen: dict[str, str | None] = {}
+    for role in ROLES:
+        if role in given:
+            if given[role] not in frame.columns:
+                raise InputError(f"{label}: no column {given[role]!r} for the {role} (columns: {present})")
+            chosen[role] = given[role]
+        else:
+            chosen[role] = next((c for c in candidates.get(role, ()) if c in frame.columns), None)
+    for role in ("feedback", "score"):
+        if chosen[role] is None and not (role == "score" and "clear_score" in frame.columns):
+            looked = ", ".join(candidates.get(role, ()))
+            raise InputError(
+                f"{label}: no {role} column (looked for {looked}; columns: {present}); "
+                f"name it with columns={{{role!r}: ...}} or --{role}-column"
+            )
+    return chosen
+
+
+def _row_ids(frame: pd.DataFrame, column: str | None, label: str, *, runner: bool) -> list[str]:
+    positions = frame["row"].tolist() if runner else range(len(frame))
+    if column is None:
+        ids = [str(p) for p in positions]
+    else:
+        ids = [str(p) if _missing(v) else _id_text(v) for v, p in zip(frame[column], positions)]
+    _check_unique(pd.Series(ids), label)
+    return ids
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _check_unique(ids: pd.Series, label: str) -> None:
+    duplicated = ids[ids.duplicated(keep=False)]
+    if len(duplicated):
+        shown = ", ".join(repr(v) for v in dict.fromkeys(duplicated.tolist()).keys() if v is not None)
+        raise InputError(
+            f"{label}: duplicate row ids ({shown[:300]}); name a unique id column with columns={{'id': ...}}"
+        )
+
+
+def _scores(values: pd.Series, label: str, column: str) -> pd.Series:
+    numbers = pd.Series(
+        [np.nan if _missing(v) or (isinstance(v, str) and not v.strip()) else v for v in values], index=values.index
+    )
+    numbers = pd.to_numeric(numbers, errors="coerce").astype(float)
+    bad = [i for i, (v, n) in enumerate(zip(values, numbers)) if np.isnan(n) and not _missing(v) and str(v).strip()]
+    if bad:
+        logger.warning(
+            "%s: %d score(s) in %r are not numbers (rows %s): read as missing", label, len(bad), column, bad[:5]
+        )
+    return numbers
+
+
+def _score_range(
+    scores: pd.Series, given: tuple[float, float] | None, label: str, *, clear: bool
+) -> tuple[float, float]:
+    known = scores.dropna()
+    if given is not None:
+        lo, hi = (float(v) for v in given)
+        if not hi > lo:
+            raise ValueError(f"score_range must be (worst, best) with best > worst, got {given}")
+        outside = known[(known < lo) | (known > hi)]
+        if len(outside):
+            raise InputError(
+                f"{label}: {len(outside)} score(s) outside score_range {given}, e.g. row {outside.index[0]}: "
+                f"{outside.iloc[0]:g}"
+            )
+        return lo, hi
+    if clear:
+        return 0.0, 1.0
+    if known.empty:
+        return TAXONOMY_SCALE
+    values = known.to_numpy()
+    if np.all(values == np.round(values)) and values.min() >= TAXONOMY_SCALE[0] and values.max() <= TAXONOMY_SCALE[1]:
+        return TAXONOMY_SCALE
+    lo, hi = float(values.min()), float(values.max())
+    if hi == lo:
+        return (0.0, hi) if hi > 0 else (lo, lo + 1.0)
+    return lo, hi
+
+
+def _systems(frame: pd.DataFrame, column: str | None, constant: str | None) -> list[str]:
+    fallback = constant or "default"
+    if column is None:
+        return [fallback] * len(frame)
+    return [fallback if _missing(v) else str(v) for v in frame[column]]
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return value is pd.NA or value is pd.NaT
+
+
+def _issue_list(value: Any) -> list[str] | None:
+    """A CLEAR issue cell as a list of strings (``None``: not one). A literal is parsed, never evaluated:
+    only a list or tuple of string constants reaches :func:`ast.literal_eval`.
+
+    >>> _issue_list("['Calculation errors', 'Lack of clarity']"), _issue_list("[]"), _issue_list("__import__('os')")
+    (['Calculation errors', 'Lack of clarity'], [], None)
+    """
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(v, str) for v in value):
+            return None
+        return [v.strip() for v in value if v.strip()]
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
+        return []
+    if not isinstance(value, str) or len(value) > 100_000:
+        return None
+    try:
+        node = ast.parse(value.strip(), mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if not isinstance(node, (ast.List, ast.Tuple)):
+        return None
+    if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
+        return None
+    return [v.strip() for v in ast.literal_eval(node) if v.strip()]

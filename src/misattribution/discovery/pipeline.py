@@ -1,0 +1,677 @@
+"""``discover``: judged rows → an :class:`~misattribution.discovery.report.IssueReport`, with no LLM call.
+
+The built-in mode, ``"clusters"``, runs these steps on the feedback of the failing rows:
+
+1. **split** each critique into sentences and claims (:func:`.sentences.split_sentences`), and mask what
+   is specific to the row's question (:func:`.sentences.abstract_sentence`);
+2. **embed** each distinct masked sentence once (:func:`.embed.embed`; default all-MiniLM-L6-v2, offline);
+3. keep the **critical** ones (:class:`.sentences.CriticalityScorer`: a logistic regression over the
+   embedding and lexical cues, fitted on built-in example remarks);
+4. **cluster** them (:mod:`.cluster`: BERTopic for small inputs; above a threshold or with ``fast=True``,
+   PCA + KMeans with the number of clusters chosen by silhouette), merge near-duplicates, bound the
+   number of issues;
+5. **name** each issue after its most central sentence, with c-TF-IDF keywords;
+6. **map** every row to every issue one of its sentences falls in (the sentences are the ``evidence``),
+   and compute the statistics with :func:`.report.compute_statistics`.
+
+Past ``max_embedded`` distinct sentences (100,000-row inputs), a seeded sample is embedded and clustered
+and the other sentences get their issue (or none) from a linear TF-IDF classifier trained on the sample.
+
+Other modes plug in as *issue sources*: a callable ``source(rows, **options) -> (issues, assignments)``
+(or ``(issues, assignments, meta)``; ``meta["llm_calls"]`` is added up) over the IssueReport rows.
+Register one under a name with :func:`register_mode` (a module ``misattribution.discovery.<name>``,
+or the one :data:`MODE_MODULES` names, is imported on first use so that it can register itself), then
+``discover(rows, mode="clusters+static")`` runs both and pools their issues; or pass callables once
+with ``extra_issue_sources=[...]``.
+
+Example (needs the encoder; the unit tests run it)::
+
+    report = discover("judged.jsonl", max_issues=10)
+    print(report.table()[["name", "count", "share", "impact"]])
+    report.save("issues_bundle/")
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from misattribution.discovery import cluster as clustering
+from misattribution.discovery.embed import DEFAULT_MODEL, embed, load_encoder
+from misattribution.discovery.inputs import load_judged
+from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, compute_statistics, issue_id
+from misattribution.discovery.sentences import (
+    CriticalityScorer,
+    abstract_sentence,
+    content_words,
+    cue_score,
+    split_sentences,
+)
+
+logger = logging.getLogger(__name__)
+
+IssueSource = Callable[..., tuple]
+#: Registered issue sources by mode name (``"clusters"`` is built in).
+MODES: dict[str, IssueSource] = {}
+#: Modules imported on first use of a mode, where it registers itself (``"mode": "module"``).
+MODE_MODULES = {
+    "rules": "misattribution.discovery.rules",
+    "static": "misattribution.discovery.static",
+    "task": "misattribution.discovery.static",
+    "kpa": "misattribution.discovery.kpa_llm",
+}
+# Sources known by their function, for modules that do not register themselves.
+_MODE_FUNCTIONS = {"rules": "run_rules"}
+
+
+def register_mode(name: str, source: IssueSource) -> None:
+    """Make ``source`` available as ``discover(..., mode=name)`` (replacing an earlier one)."""
+    if not name or "+" in name:
+        raise ValueError(f"a mode name must be non-empty and without '+', got {name!r}")
+    MODES[name] = source
+
+
+def _mode_source(name: str) -> IssueSource:
+    if name not in MODES and name in MODE_MODULES:
+        try:
+            module = importlib.import_module(MODE_MODULES[name])
+        except ImportError as err:
+            raise ValueError(f"mode {name!r} needs {MODE_MODULES[name]}, which cannot be imported: {err}") from err
+        if name not in MODES and hasattr(module, _MODE_FUNCTIONS.get(name, "")):
+            register_mode(name, getattr(module, _MODE_FUNCTIONS[name]))
+    if name not in MODES:
+        known = sorted({"clusters", *MODES, *MODE_MODULES})
+        raise ValueError(f"unknown discovery mode {name!r}; known modes: {', '.join(known)}")
+    return MODES[name]
+
+
+# -- settings -------------------------------------------------------------------------------------------
+@dataclass
+class ClusterSettings:
+    """The knobs of the ``"clusters"`` mode (all recorded in the report's meta).
+
+    ``merge_threshold``: centroid cosine above which two issues merge; ``outlier_similarity``: HDBSCAN
+    noise joins its nearest issue above it; ``min_rows``: an issue needs this many rows (default
+    max(3, 0.5% of the failing rows)); ``criticality_threshold``: log-odds above which a sentence is
+    critical; ``choose_k``: the fast path picks its cluster count by silhouette (else ~sqrt(n / 2));
+    ``mask_question``: mask the row's question words before embedding; ``max_embedded``: distinct
+    sentences embedded at most, the rest classified (``None``: embed all).
+    """
+
+    embedding_model: str = DEFAULT_MODEL
+    seed: int = 0
+    min_issues: int = 3
+    max_issues: int = 15
+    fast: bool | None = None
+    merge_threshold: float = 0.8
+    outlier_similarity: float = 0.5
+    min_rows: int | None = None
+    criticality_threshold: float = 0.0
+    choose_k: bool = True
+    mask_question: bool = True
+    max_embedded: int | None = 20_000
+    batch_size: int = 64
+    devices: list[str] | None = None
+    progress: bool = True
+
+    def check(self) -> None:
+        if self.min_issues < 0 or self.max_issues < 1 or self.min_issues > self.max_issues:
+            raise ValueError(
+                f"need 0 <= min_issues <= max_issues and max_issues >= 1, got {self.min_issues}, {self.max_issues}"
+            )
+        if not 0 < self.merge_threshold <= 1:
+            raise ValueError(f"merge_threshold must be in (0, 1], got {self.merge_threshold}")
+        if self.max_embedded is not None and self.max_embedded < 100:
+            raise ValueError(f"max_embedded must be at least 100 (or None), got {self.max_embedded}")
+
+
+@dataclass
+class _Sentences:
+    """Every kept sentence occurrence of the failing rows, and its distinct masked form."""
+
+    row: np.ndarray  # position of the row in ``rows``
+    text: list[str]  # as split from the feedback (the evidence)
+    unique: list[str]  # distinct masked texts
+    inverse: np.ndarray  # occurrence → index in ``unique``
+
+
+# -- discover -------------------------------------------------------------------------------------------
+def discover(
+    source: Any,
+    *,
+    mode: str | Sequence[str] = "clusters",
+    embedding_model: str = DEFAULT_MODEL,
+    seed: int = 0,
+    max_issues: int = 15,
+    min_issues: int = 3,
+    fail_below: float | None = None,
+    fast: bool | None = None,
+    progress: bool = True,
+    columns: Mapping[str, str] | None = None,
+    score_range: tuple[float, float] | None = None,
+    system: str | None = None,
+    devices: Sequence[str] | None = None,
+    extra_issue_sources: Iterable[IssueSource] = (),
+    mode_options: Mapping[str, Mapping[str, Any]] | None = None,
+    **cluster_options: Any,
+) -> IssueReport:
+    """Find the recurring issues in judged results and quantify them; no LLM call in ``"clusters"`` mode.
+
+    Args:
+        source: judged results (anything :func:`.inputs.load_judged` reads) or IssueReport rows.
+        mode: ``"clusters"`` (built in), a registered mode, several joined by ``+`` or as a list.
+        embedding_model: sentence-transformers model name or path (default all-MiniLM-L6-v2, offline).
+        seed: seeds PCA, KMeans, UMAP, sampling and the bootstrap; same input + seed → same report.
+        max_issues, min_issues: bounds on the number of cluster issues.
+        fail_below: a row fails when ``score_norm`` is below it (default: below the top score).
+        fast: ``True`` PCA + KMeans, ``False`` BERTopic, ``None`` by size (see :mod:`.cluster`).
+        progress: show the embedding progress bar.
+        columns, score_range, system: passed to :func:`.inputs.load_judged`.
+        devices: encode on several processes, e.g. ``["cuda:0", "cuda:1"]``.
+        extra_issue_sources: more callables ``rows -> (issues, assignments[, meta])``, pooled.
+        mode_options: keyword arguments per registered mode, e.g. ``{"rules": {"detectors": [...]}}``.
+        **cluster_options: other fields of :class:`ClusterSettings` (``merge_threshold``, ...).
+
+    Returns:
+        The report: issues ranked by impact, assignments with evidence, ``meta`` with the mode,
+        settings, seed, model, sentence counts, timings (seconds) and ``llm_calls``.
+    """
+    from misattribution import __version__
+
+    started = time.perf_counter()
+    rows = load_judged(source, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
+    modes = [m.strip() for m in (mode.split("+") if isinstance(mode, str) else mode) if m.strip()]
+    if not modes:
+        raise ValueError("no discovery mode given")
+    settings = ClusterSettings(
+        embedding_model=embedding_model,
+        seed=seed,
+        min_issues=min_issues,
+        max_issues=max_issues,
+        fast=fast,
+        progress=progress,
+        devices=list(devices) if devices else None,
+        **cluster_options,
+    )
+    settings.check()
+    sources: list[tuple[str, Callable[[], tuple]]] = []
+    for name in dict.fromkeys(modes):
+        if name == "clusters":
+            sources.append((name, lambda: discover_clusters(rows, settings)))
+        else:
+            func, options = _mode_source(name), dict((mode_options or {}).get(name, {}))
+            sources.append((name, lambda func=func, options=options: func(rows, **options)))
+    for number, func in enumerate(extra_issue_sources):
+        label = getattr(func, "__name__", f"extra{number}")
+        sources.append((label, lambda func=func: func(rows)))
+
+    issues: list[Issue] = []
+    parts: list[pd.DataFrame] = []
+    meta_by_source: dict[str, Any] = {}
+    llm_calls = 0
+    seen: set[str] = set()
+    for name, run in sources:
+        found, assignments, source_meta = _unpack(run(), name)
+        fresh = [i for i in found if i.id not in seen]
+        seen.update(i.id for i in fresh)
+        issues += fresh
+        parts.append(assignments[list(ASSIGNMENT_COLUMNS)])
+        meta_by_source[name] = source_meta
+        llm_calls += int(source_meta.get("llm_calls", 0) or 0)
+    assignments = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
+    assignments = assignments.drop_duplicates(["row_id", "issue_id"], keep="first").reset_index(drop=True)
+    assignments["row_id"] = assignments["row_id"].astype(str)
+    issues = compute_statistics(rows, assignments, issues, seed=seed)
+    order = {issue.id: rank for rank, issue in enumerate(issues)}
+    position = pd.Series(np.arange(len(rows)), index=rows["row_id"].astype(str))
+    assignments = (
+        assignments.assign(
+            _row=position.reindex(assignments["row_id"]).to_numpy(), _rank=assignments["issue_id"].map(order)
+        )
+        .sort_values(["_row", "_rank"], kind="stable")
+        .drop(columns=["_row", "_rank"])
+        .reset_index(drop=True)
+    )
+    total = time.perf_counter() - started
+    clusters_meta = meta_by_source.get("clusters", {})
+    timings = {**clusters_meta.get("timings", {}), "total": total}
+    meta = {
+        "mode": "+".join(name for name, _ in sources),
+        "settings": _jsonable(asdict(settings)),
+        "seed": seed,
+        "model": embedding_model if "clusters" in modes else None,
+        "n_rows": len(rows),
+        "n_failing": int(rows["failing"].sum()),
+        "n_null_scores": int(rows.attrs.get("n_null_scores", rows["score"].isna().sum())),
+        "input": _jsonable({k: v for k, v in rows.attrs.items()}),
+        **{k: v for k, v in clusters_meta.items() if k not in ("timings", "llm_calls")},
+        "sources": {
+            k: _jsonable({kk: vv for kk, vv in v.items() if kk != "timings"}) for k, v in meta_by_source.items()
+        },
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "llm_calls": llm_calls,
+        "misattribution_version": __version__,
+    }
+    return IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta)
+
+
+def _unpack(result: tuple, name: str) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+    if not isinstance(result, tuple) or len(result) not in (2, 3):
+        raise TypeError(f"issue source {name!r} must return (issues, assignments) or (issues, assignments, meta)")
+    issues, assignments = list(result[0]), result[1]
+    missing = [c for c in ASSIGNMENT_COLUMNS if c not in assignments.columns]
+    if missing:
+        raise ValueError(f"issue source {name!r} returned assignments without the columns {missing}")
+    return issues, assignments, dict(result[2]) if len(result) == 3 else {}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return value
+
+
+# -- the clusters mode ----------------------------------------------------------------------------------
+def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = None) -> tuple:
+    """The ``"clusters"`` issue source: ``(issues, assignments, meta)`` for IssueReport rows (no statistics)."""
+    settings = settings or ClusterSettings()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    sentences = split_failing(rows, mask_question=settings.mask_question)
+    timings["split"] = time.perf_counter() - clock
+    n_unique = len(sentences.unique)
+    meta: dict[str, Any] = {"n_sentences": len(sentences.text), "n_unique_sentences": n_unique, "llm_calls": 0}
+    empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
+    if not n_unique:
+        return empty
+
+    clock = time.perf_counter()
+    encoder = load_encoder(settings.embedding_model)
+    rng = np.random.default_rng(settings.seed)
+    if settings.max_embedded is not None and n_unique > settings.max_embedded:
+        embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))
+    else:
+        embedded = np.arange(n_unique)
+    vectors = embed(
+        [sentences.unique[i] for i in embedded],
+        encoder,
+        batch_size=settings.batch_size,
+        progress=settings.progress,
+        devices=settings.devices,
+    )
+    timings["embed"] = time.perf_counter() - clock
+    meta["n_embedded"] = len(embedded)
+
+    clock = time.perf_counter()
+    scorer = CriticalityScorer(encoder, threshold=settings.criticality_threshold)
+    semantic = np.full(n_unique, np.nan)
+    semantic[embedded] = scorer.semantic(vectors)
+    cues = np.fromiter((cue_score(t) for t in sentences.text), dtype=np.float64, count=len(sentences.text))
+    critical = semantic[sentences.inverse] + scorer.cue_weight * cues > settings.criticality_threshold
+    in_sample = np.isin(sentences.inverse, embedded)
+    timings["criticality"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    weights = np.bincount(sentences.inverse[critical & in_sample], minlength=n_unique)[embedded].astype(float)
+    candidates = np.flatnonzero(weights > 0)  # positions in ``embedded`` / ``vectors``
+    method = clustering.choose_method(len(candidates), settings.fast)
+    labels_sample = np.full(len(embedded), -1, dtype=np.int64)
+    if len(candidates):
+        n_failing = int(rows["failing"].sum())
+        min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
+        labels_sample[candidates] = _cluster(
+            vectors[candidates],
+            weights[candidates],
+            [sentences.unique[embedded[i]] for i in candidates],
+            encoder,
+            settings,
+            method,
+            row_sets=_row_sets(sentences, embedded[candidates], critical),
+            min_rows=min_rows,
+        )
+    labels = np.full(n_unique, -1, dtype=np.int64)
+    labels[embedded] = labels_sample
+    meta.update(method=method, n_critical=int(critical.sum()), n_clustered=int(len(candidates)))
+    if len(embedded) < n_unique and labels_sample.max() >= 0:
+        # Unembedded sentences: a linear classifier on the sample's outcome (an issue, or none).
+        rest = np.setdiff1d(np.arange(n_unique), embedded)
+        labels[rest] = _classify_rest(sentences, embedded, labels_sample, rest, settings.seed)
+        critical = critical | ~in_sample
+    timings["cluster"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
+    issues, local_ids = _name_issues(sentences, embedded, vectors, labels_sample, occurrence_labels, rows)
+    assignments = _assignments(rows, sentences, occurrence_labels, local_ids)
+    timings["name"] = time.perf_counter() - clock
+    meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
+    return issues, assignments, {**meta, "timings": timings}
+
+
+def split_failing(rows: pd.DataFrame, *, mask_question: bool = True) -> _Sentences:
+    """The sentences of the failing rows' feedback, with their masked forms made distinct."""
+    failing = np.flatnonzero(rows["failing"].to_numpy(dtype=bool))
+    feedback = rows["feedback"] if "feedback" in rows.columns else pd.Series([None] * len(rows))
+    questions = rows["question"] if mask_question and "question" in rows.columns else None
+    specific_of = _question_specific_words(questions, failing) if questions is not None else {}
+    row_of: list[int] = []
+    texts: list[str] = []
+    masked: list[str] = []
+    for position in failing:
+        value = feedback.iat[position]
+        if not isinstance(value, str):
+            continue
+        specific = specific_of.get(position, frozenset())
+        for sentence in split_sentences(value):
+            row_of.append(position)
+            texts.append(sentence)
+            masked.append(abstract_sentence(sentence, specific))
+    codes, uniques = pd.factorize(pd.Series(masked, dtype=object), sort=False)
+    return _Sentences(
+        row=np.asarray(row_of, dtype=np.int64),
+        text=texts,
+        unique=[str(u) for u in uniques],
+        inverse=np.asarray(codes, dtype=np.int64),
+    )
+
+
+def _question_specific_words(
+    questions: pd.Series, positions: np.ndarray, max_df: float = 0.3
+) -> dict[int, frozenset[str]]:
+    """Per failing row, its question's content words that are rare across questions.
+
+    Words most questions share (a prompt template's "math word problem") say nothing about one
+    question and stay; with fewer than 10 questions every content word is specific.
+    """
+    words = [content_words(q) if isinstance(q, str) else frozenset() for q in questions]
+    n = sum(1 for w in words if w)
+    if n >= 10:
+        frequency: dict[str, int] = {}
+        for found in words:
+            for word in found:
+                frequency[word] = frequency.get(word, 0) + 1
+        limit = max_df * n
+        return {int(p): frozenset(w for w in words[p] if frequency[w] < limit) for p in positions}
+    return {int(p): words[p] for p in positions}
+
+
+def _row_sets(sentences: _Sentences, unique_ids: np.ndarray, critical: np.ndarray) -> list[np.ndarray]:
+    """For each distinct sentence in ``unique_ids``: the rows where it occurs as a critical sentence."""
+    where = {int(u): k for k, u in enumerate(unique_ids)}
+    found: list[list[int]] = [[] for _ in unique_ids]
+    for occurrence in np.flatnonzero(critical):
+        k = where.get(int(sentences.inverse[occurrence]))
+        if k is not None:
+            found[k].append(int(sentences.row[occurrence]))
+    return [np.unique(np.asarray(f, dtype=np.int64)) for f in found]
+
+
+def _cluster(
+    vectors: np.ndarray,
+    weights: np.ndarray,
+    texts: list[str],
+    encoder: Any,
+    settings: ClusterSettings,
+    method: str,
+    *,
+    row_sets: list[np.ndarray],
+    min_rows: int,
+) -> np.ndarray:
+    n = len(vectors)
+    if settings.choose_k and method == "kmeans":
+        low = max(2, settings.min_issues)
+        k = clustering.choose_n_clusters(
+            vectors, range(low, settings.max_issues + 1), seed=settings.seed, weights=weights
+        )
+    else:
+        k = clustering.default_n_clusters(n, settings.max_issues)
+    labels = clustering.cluster_vectors(
+        vectors,
+        method=method,
+        seed=settings.seed,
+        weights=weights,
+        texts=texts,
+        encoder=encoder,
+        n_clusters=k,
+        min_cluster_size=max(3, min(10, n // 40)),
+    )
+    if (labels < 0).any():
+        labels = clustering.attach_outliers(vectors, labels, settings.outlier_similarity)
+    labels = clustering.merge_similar(vectors, labels, settings.merge_threshold, weights)
+    labels = _drop_rare(labels, row_sets, min_rows)
+    if labels.max() < 0:
+        return labels
+    labels = clustering.bound_clusters(
+        vectors,
+        labels,
+        min_issues=settings.min_issues,
+        max_issues=settings.max_issues,
+        weights=weights,
+        seed=settings.seed,
+    )
+    return labels
+
+
+def _drop_rare(labels: np.ndarray, row_sets: list[np.ndarray], min_rows: int) -> np.ndarray:
+    """Clusters found in fewer than ``min_rows`` rows are not recurring: their sentences become noise."""
+    labels = labels.copy()
+    for c in [c for c in np.unique(labels) if c >= 0]:
+        members = np.flatnonzero(labels == c)
+        if len(np.unique(np.concatenate([row_sets[i] for i in members]))) < min_rows:
+            labels[members] = -1
+    return clustering.relabel(labels)
+
+
+def _classify_rest(
+    sentences: _Sentences, embedded: np.ndarray, labels_sample: np.ndarray, rest: np.ndarray, seed: int
+) -> np.ndarray:
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.linear_model import SGDClassifier
+
+    hashing = HashingVectorizer(n_features=2**18, ngram_range=(1, 2), alternate_sign=False, norm=None)
+    tfidf = TfidfTransformer(sublinear_tf=True)
+    train = tfidf.fit_transform(hashing.transform([sentences.unique[i] for i in embedded]))
+    model = SGDClassifier(loss="hinge", alpha=1e-5, max_iter=15, tol=None, random_state=seed)
+    model.fit(train, labels_sample)
+    predicted = np.empty(len(rest), dtype=np.int64)
+    for start in range(0, len(rest), 50_000):
+        chunk = rest[start : start + 50_000]
+        predicted[start : start + len(chunk)] = model.predict(
+            tfidf.transform(hashing.transform([sentences.unique[i] for i in chunk]))
+        )
+    return predicted
+
+
+def _name_issues(
+    sentences: _Sentences,
+    embedded: np.ndarray,
+    vectors: np.ndarray,
+    labels_sample: np.ndarray,
+    occurrence_labels: np.ndarray,
+    rows: pd.DataFrame,
+) -> tuple[list[Issue], dict[int, str]]:
+    if labels_sample.max() < 0:
+        return [], {}
+    cents = clustering.centroids(vectors, labels_sample)
+    first_text: dict[int, str] = {}
+    for occurrence, u in enumerate(sentences.inverse):
+        first_text.setdefault(int(u), sentences.text[occurrence])
+    weights = np.bincount(sentences.inverse[occurrence_labels >= 0], minlength=len(sentences.unique))[embedded]
+    keywords = clustering.ctfidf_keywords(
+        [sentences.unique[i] for i in embedded], labels_sample, weights=weights.astype(float)
+    )
+    row_ids = rows["row_id"].astype(str).to_numpy()
+    issues: list[Issue] = []
+    local_ids: dict[int, str] = {}
+    used: set[str] = set()
+    for c in range(int(labels_sample.max()) + 1):
+        members = np.flatnonzero(labels_sample == c)
+        centrality = vectors[members] @ cents[c]
+        order = members[np.lexsort((members, -centrality))]
+        top = order[:30]
+        name = _pick_name(
+            [first_text[int(embedded[i])] for i in top],
+            vectors[top] @ cents[c],
+            [_masked_share(sentences.unique[int(embedded[i])]) for i in top],
+            used,
+        )
+        name = name or f"Issue {c + 1}"
+        used.add(name.casefold())
+        central = first_text[int(embedded[order[0]])]
+        in_cluster = occurrence_labels == c
+        example_rows = _typical_rows(sentences, in_cluster, vectors, embedded, cents[c])
+        identifier = issue_id(name, "cluster")
+        local_ids[c] = identifier
+        issues.append(
+            Issue(
+                id=identifier,
+                name=name,
+                description=f"{int(in_cluster.sum())} feedback sentences like: “{central}”",
+                keywords=keywords.get(c, []),
+                provenance="cluster",
+                examples=[str(row_ids[r]) for r in example_rows[:5]],
+            )
+        )
+    return issues, local_ids
+
+
+_DIGIT = re.compile(r"\d")
+# A name that starts like a subordinate clause is a fragment ("Given the mistake in ...").
+_FRAGMENT = re.compile(
+    r"^(?:given|with|and|or|as|due|despite|considering|since|because|which|while|although|though|this|that)\b", re.I
+)
+
+
+def _masked_share(text: str) -> float:
+    """The share of a masked sentence's tokens that were question-specific words or numbers."""
+    tokens = text.split()
+    return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
+
+
+def _pick_name(sentences: Sequence[str], centrality: np.ndarray, specificity: Sequence[float], used: set[str]) -> str:
+    """The cleaned name of a central sentence that reads as a general criticism.
+
+    Among the most central sentences, prefer names that are critical (cue score), short, and free of
+    numbers, quotes and words of one particular question (which belong to an instance, not the issue).
+    """
+    best, best_score = "", -math.inf
+    for sentence, similarity, masked in zip(sentences, centrality, specificity):
+        name = clustering.issue_name(sentence)
+        if name.casefold() in used:
+            continue
+        words = len(name.split())
+        score = (
+            float(similarity)
+            - masked
+            + 0.1 * cue_score(name)
+            - 0.15 * bool(_DIGIT.search(name))
+            - 0.1 * bool(re.search(r"[\"“”(]", name))
+            - 0.02 * max(0, words - 8)
+            - 0.1 * (words < 3)
+            - 0.1 * bool(_FRAGMENT.match(name))
+        )
+        if score > best_score:
+            best, best_score = name, score
+    return best
+
+
+def _typical_rows(
+    sentences: _Sentences, in_cluster: np.ndarray, vectors: np.ndarray, embedded: np.ndarray, centroid: np.ndarray
+) -> list[int]:
+    """Rows of the issue, the one with the most central sentence first."""
+    position = {int(u): k for k, u in enumerate(embedded)}
+    best: dict[int, float] = {}
+    for occurrence in np.flatnonzero(in_cluster):
+        k = position.get(int(sentences.inverse[occurrence]))
+        score = float(vectors[k] @ centroid) if k is not None else -math.inf
+        row = int(sentences.row[occurrence])
+        best[row] = max(best.get(row, -math.inf), score)
+    return sorted(best, key=lambda r: (-best[r], r))
+
+
+def _assignments(
+    rows: pd.DataFrame, sentences: _Sentences, occurrence_labels: np.ndarray, local_ids: Mapping[int, str]
+) -> pd.DataFrame:
+    """One line per (row, issue); the evidence is the row's sentences in that issue, one per line."""
+    kept = np.flatnonzero(occurrence_labels >= 0)
+    row_ids = rows["row_id"].astype(str).to_numpy()
+    grouped: dict[tuple[int, int], list[str]] = {}
+    for occurrence in kept:
+        key = (int(sentences.row[occurrence]), int(occurrence_labels[occurrence]))
+        texts = grouped.setdefault(key, [])
+        if sentences.text[occurrence] not in texts:
+            texts.append(sentences.text[occurrence])
+    lines = [(row_ids[r], local_ids[c], "\n".join(texts)) for (r, c), texts in sorted(grouped.items())]
+    return pd.DataFrame(lines, columns=list(ASSIGNMENT_COLUMNS))
+
+
+# -- presenting -----------------------------------------------------------------------------------------
+def impact_intervals(
+    report: IssueReport, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """A percentile bootstrap interval of each issue's impact, ``share * (1 - mean score)``.
+
+    Rows are resampled with Poisson(1) weights (the usual large-sample stand-in for multinomial
+    resampling), drawn only for the issue's own rows, so the cost does not grow with the report.
+    """
+    rows = report.rows
+    n = len(rows)
+    scores = pd.Series(pd.to_numeric(rows["score_norm"], errors="coerce").to_numpy(), index=rows["row_id"].astype(str))
+    members = report.assignments.groupby("issue_id")["row_id"].agg(lambda ids: sorted(set(map(str, ids))))
+    rng = np.random.default_rng(seed)
+    alpha = (1 - confidence) / 2
+    intervals: dict[str, tuple[float, float]] = {}
+    for issue in report.issues:
+        values = scores.reindex(members.get(issue.id, [])).to_numpy(dtype=float)
+        if not n or not len(values) or n_resamples <= 0:
+            intervals[issue.id] = (float("nan"), float("nan"))
+            continue
+        weights = rng.poisson(1.0, size=(n_resamples, len(values))).astype(float)
+        known = ~np.isnan(values)
+        share = weights.sum(axis=1) / n
+        total = weights[:, known].sum(axis=1)
+        mean = np.divide(weights[:, known] @ values[known], total, out=np.full(n_resamples, np.nan), where=total > 0)
+        impact = share * (1.0 - np.nan_to_num(mean, nan=1.0))
+        low, high = np.quantile(impact, [alpha, 1 - alpha])
+        intervals[issue.id] = (float(low), float(high))
+    return intervals
+
+
+def format_issue_table(report: IssueReport, *, width: int = 60) -> str:
+    """The ranked issues as a text table: name, rows, share, failing share, mean score, impact [95% CI]."""
+    meta = report.meta
+    head = (
+        f"{meta.get('n_rows', len(report.rows))} rows, {meta.get('n_failing', int(report.rows['failing'].sum()))} failing"
+        f"; {meta.get('n_sentences', 0)} sentences, {meta.get('n_critical', 0)} critical"
+        f"; mode {meta.get('mode')}, {meta.get('method', '-')}; LLM calls {meta.get('llm_calls', 0)}"
+        f"; {meta.get('timings', {}).get('total', float('nan')):.1f} s"
+    )
+    if not report.issues:
+        return head + "\nno recurring issue found"
+    intervals = impact_intervals(report, seed=int(meta.get("seed", 0) or 0))
+    lines = [
+        head,
+        f"{'#':>3}  {'issue':<{width}}  {'rows':>5}  {'share':>6}  {'of failing':>10}  {'mean score':>10}  "
+        f"{'impact [95% CI]':>24}",
+    ]
+    for rank, issue in enumerate(report.issues, start=1):
+        name = issue.name if len(issue.name) <= width else issue.name[: width - 1] + "…"
+        low, high = intervals[issue.id]
+        lines.append(
+            f"{rank:>3}  {name:<{width}}  {issue.count:>5}  {issue.share:>6.1%}  {issue.failing_share:>10.1%}  "
+            f"{issue.mean_score:>10.3f}  {issue.impact:>7.4f} [{low:.4f}, {high:.4f}]"
+        )
+    return "\n".join(lines)
