@@ -31,6 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from misattribution.citations import CITATIONS
 from misattribution.taxonomy import Taxonomy, available_taxonomies, load_taxonomy
 
 # The paper's figures (Xu et al., 2025), quoted next to ours; never used as data.
@@ -88,26 +89,6 @@ FIELD_DESCRIPTIONS = {
     "misattribution_agreement": "share of the row's annotators whose category set equals the final one",
     "adjudicated": "whether an adjudicator's decision replaced the majority",
 }
-
-CITATIONS = (
-    """@article{xu2025diagnosing,
-  title   = {Diagnosing Failures in Large Language Models' Answers: Integrating Error Attribution into
-             Evaluation Framework},
-  author  = {Xu, Zishan and Xie, Shuyi and Lv, Qingsong and Xiao, Shupei and Song, Linlin and
-             Sui, Wenjuan and Lin, Fan},
-  journal = {arXiv preprint arXiv:2507.08459},
-  year    = {2025},
-  url     = {https://arxiv.org/abs/2507.08459}
-}""",
-    """@inproceedings{anonymous2024misattributionllm,
-  title     = {MisAttributionLLM: Integrating Error Attribution Capability into LLM Evaluation},
-  author    = {Anonymous},
-  booktitle = {Submitted to the Thirteenth International Conference on Learning Representations (ICLR 2025)},
-  year      = {2024},
-  url       = {https://openreview.net/forum?id=Q5eo3VMxF6},
-  note      = {OpenReview submission Q5eo3VMxF6}
-}""",
-)
 
 
 def size_category(n_rows: int) -> str:

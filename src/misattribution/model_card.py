@@ -28,6 +28,7 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
+from misattribution.citations import BIBTEX
 from misattribution.format import DEFAULT_ORDER, render_target
 from misattribution.prompts import build_messages
 from misattribution.taxonomy import Taxonomy, load_taxonomy
@@ -97,15 +98,7 @@ _HYPERPARAMETERS = (
     ("load_in_4bit", "4-bit base (QLoRA)"),
 )
 _LORA_KEYS = {"lora_r", "lora_alpha", "lora_dropout", "lora_target_modules", "load_in_4bit"}
-_CITATION = """\
-@article{xu2025diagnosing,
-  title   = {Diagnosing Failures in Large Language Models' Answers: Integrating Error Attribution into
-             Evaluation Framework},
-  author  = {Xu, Zishan and Xie, Shuyi and Lv, Qingsong and Xiao, Shupei and Song, Linlin and
-             Sui, Wenjuan and Lin, Fan},
-  journal = {arXiv preprint arXiv:2507.08459},
-  year    = {2025}
-}"""
+_CITATION = BIBTEX
 
 
 def _template_path() -> str:

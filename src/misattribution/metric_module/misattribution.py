@@ -11,25 +11,11 @@ import datasets
 import evaluate
 
 import misattribution
+from misattribution.citations import BIBTEX
 from misattribution.evaluation import agreement, judge_rows
 from misattribution.judges import SamplingParams, load_judge
 
-_CITATION = """\
-@article{xu2025diagnosing,
-  title   = {Diagnosing Failures in Large Language Models' Answers: Integrating Error Attribution into
-             Evaluation Framework},
-  author  = {Xu, Zishan and Xie, Shuyi and Lv, Qingsong and Xiao, Shupei and Song, Linlin and
-             Sui, Wenjuan and Lin, Fan},
-  journal = {arXiv preprint arXiv:2507.08459},
-  year    = {2025}
-}
-@misc{misattributionllm2024,
-  title  = {MisAttributionLLM: Integrating Error Attribution Capability into LLM Evaluation},
-  author = {Anonymous},
-  note   = {ICLR 2025 conference submission, OpenReview id Q5eo3VMxF6},
-  year   = {2024}
-}
-"""
+_CITATION = BIBTEX
 
 _DESCRIPTION = """\
 MisAttribution asks an LLM judge *why* an answer fails, not only how well it does. For each
