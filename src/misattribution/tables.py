@@ -62,12 +62,12 @@ def read_table(source: Any, *, name: str | None = None) -> tuple[pd.DataFrame, s
             raise FileNotFoundError(f"{label}: no such file")
         suffix = path.suffix.lower()
         if suffix == ".jsonl":
-            return _read_jsonl(path), label
+            return read_jsonl(path), label
         if suffix == ".json":
             try:
                 return pd.read_json(path), label
             except ValueError:
-                return _read_jsonl(path), label
+                return read_jsonl(path), label
         if suffix in (".csv", ".tsv"):
             # Keep text as text: "001" or "NA" in a question must not turn into numbers or NaN.
             sep = "\t" if suffix == ".tsv" else ","
@@ -84,18 +84,27 @@ def read_table(source: Any, *, name: str | None = None) -> tuple[pd.DataFrame, s
     raise TypeError(f"cannot read a table from {type(source).__name__}")
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def read_jsonl(path: str | Path, *, label: str | None = None, max_rows: int | None = None) -> pd.DataFrame:
+    """A JSONL file of objects as a DataFrame; blank lines are skipped.
+
+    Raises :class:`InputError` naming ``label`` (default: the path) and the line for a line that is not a
+    JSON object, and, with ``max_rows``, as soon as the file holds more rows than that.
+    """
+    path = Path(path)
+    label = label or str(path)
     records = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
+            if max_rows is not None and len(records) >= max_rows:
+                raise InputError(f"{label}: more than the {max_rows:,} rows allowed")
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                raise InputError(f"{path}: line {number} is not valid JSON ({err.msg})") from None
+                raise InputError(f"{label}: line {number} is not valid JSON ({err.msg})") from None
             if not isinstance(record, dict):
-                raise InputError(f"{path}: line {number} is a JSON {type(record).__name__}, not an object")
+                raise InputError(f"{label}: line {number} is a JSON {type(record).__name__}, not an object")
             records.append(record)
     return pd.DataFrame.from_records(records)
 

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, issue_id
+from misattribution.tables import InputError, read_jsonl
 
 __all__ = [
     "ALIASES",
@@ -417,21 +418,10 @@ def read_table_limited(path: str | Path, name: str, limits: UploadLimits, *, suf
 
 
 def _read_jsonl_limited(path: Path, name: str, max_rows: int) -> pd.DataFrame:
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            if len(records) >= max_rows:
-                raise UploadError(f"{name}: more than the {max_rows:,} rows allowed")
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise UploadError(f"{name}: line {number} is not valid JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise UploadError(f"{name}: line {number} is a JSON {type(record).__name__}, not an object")
-            records.append(record)
-    return pd.DataFrame.from_records(records)
+    try:
+        return read_jsonl(path, label=name, max_rows=max_rows)
+    except InputError as err:
+        raise UploadError(str(err)) from None
 
 
 def _check_row_count(frame: pd.DataFrame, name: str, limits: UploadLimits) -> None:
