@@ -79,7 +79,9 @@ def load_adjudication(path: Path = ADJUDICATION) -> pd.DataFrame:
     table = pd.read_csv(path, dtype=str)
     bad = table[~table["verdict"].isin(["correct", "wrong"])]
     if len(bad):
-        raise ValueError(f"{path}: row {bad.index[0] + 2}, field 'verdict': {bad['verdict'].iat[0]!r} is not correct/wrong")
+        raise ValueError(
+            f"{path}: row {bad.index[0] + 2}, field 'verdict': {bad['verdict'].iat[0]!r} is not correct/wrong"
+        )
     return table.set_index("question_id")
 
 
@@ -153,7 +155,12 @@ def in_some_issue(figures: dict[str, Any], folder: Path, seed: int = 0) -> dict[
     in_issue = set(report.assignments["row_id"].astype(str))
     flagged = rows["row_id"].isin(in_issue)
     recall, precision = recall_precision(flagged, rows["d3"])
-    return {"issues": len(report.issues), "rows_in_issues": int(flagged.sum()), "recall": recall, "precision": precision}
+    return {
+        "issues": len(report.issues),
+        "rows_in_issues": int(flagged.sum()),
+        "recall": recall,
+        "precision": precision,
+    }
 
 
 def _kind_of_miss(row: Any) -> str:

@@ -437,4 +437,6 @@ def test_adjudication_file_matches_the_data():
         assert row["reference"].split("####")[-1].strip().replace(",", "") == entry["reference"], question_id
         if entry["verdict"] == "correct" and entry["stated_answer"] == entry["reference"]:
             # A "right after all" verdict: the stated answer is in the response's conclusion.
-            assert any(n.value == float(entry["reference"]) for n in bench.conclusion_numbers(row["answer"])), question_id
+            assert any(n.value == float(entry["reference"]) for n in bench.conclusion_numbers(row["answer"])), (
+                question_id
+            )
