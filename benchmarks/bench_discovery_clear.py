@@ -6,6 +6,17 @@ Prints: the time of ``discover`` (offline, 0 LLM calls) next to the bare embeddi
 sentences (goal: at most 1.5x), then for each of CLEAR's issues our best-overlapping issue and the
 Jaccard index of their row sets (goal: at least 0.3 for each). Exits with a message when the data
 is absent.
+
+Then, unless ``--no-ceilings``, what the data allows, per CLEAR issue, so that our figure can be read:
+
+* ``score<=t``: the rows whose judge score is at most t, for the best t (no text at all);
+* ``static``: our static mode given CLEAR's 8 issue names as text (calibrated thresholds, no answers);
+* ``names*``: rows with a critical feedback sentence at cosine >= tau to CLEAR's issue name, with the
+  tau that maximises the Jaccard, i.e. chosen *with* the answers (an optimistic bound for any
+  mapping of sentences to that name);
+* ``supervised*``: a TF-IDF + score logistic regression trained on CLEAR's own row labels, 5-fold
+  cross-validated predictions on the failing rows, with the probability cut that maximises the Jaccard
+  (again chosen with the answers): how far the critique text determines CLEAR's mapping at all.
 """
 
 from __future__ import annotations
@@ -28,6 +39,9 @@ def main() -> int:
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None, help="force a clusterer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-issues", type=int, default=15)
+    parser.add_argument(
+        "--ceilings", action=argparse.BooleanOptionalAction, default=True, help="print what the data allows"
+    )
     args = parser.parse_args()
     if not (args.data / "results.parquet").is_file():
         print(f"clear_gsm8k not found at {args.data}: nothing to benchmark (pass --data)")
@@ -100,7 +114,84 @@ def main() -> int:
     print(
         f"Jaccard: min {min(scores):.2f}, mean {sum(scores) / len(scores):.2f}; >= 0.3 for {sum(s >= 0.3 for s in scores)} of {len(scores)}"
     )
+    if args.ceilings:
+        print()
+        print_ceilings(rows, theirs, dict(zip(sorted(theirs, key=lambda k: (-len(theirs[k]), k)), scores)), encoder)
     return 0
+
+
+def _jaccard(a: set, b: set) -> float:
+    return len(a & b) / len(a | b) if a | b else 0.0
+
+
+def _best_cut(values, row_ids, members: set, cuts) -> float:
+    """The best Jaccard of {rows with value >= cut} against ``members`` over ``cuts``."""
+    import numpy as np
+
+    return max((_jaccard(set(row_ids[np.asarray(values) >= cut]), members) for cut in cuts), default=0.0)
+
+
+def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], encoder) -> None:
+    """Per CLEAR issue: ours next to a score baseline, our static mode and two answer-tuned bounds."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    from misattribution.discovery.embed import embed
+    from misattribution.discovery.pipeline import split_failing
+    from misattribution.discovery.sentences import CriticalityScorer, cue_score
+    from misattribution.discovery.static import static_issues
+
+    names = sorted(theirs, key=lambda k: (-len(theirs[k]), k))
+    row_ids = rows["row_id"].astype(str).to_numpy()
+    score = rows["score_norm"].astype(float).to_numpy()
+    failing = rows["failing"].to_numpy(dtype=bool)
+
+    issues, assignments, _ = static_issues(rows, names, encoder=encoder)
+    static_rows = assignments.groupby("issue_id")["row_id"].agg(set).to_dict()
+    static_of = {issue.name: static_rows.get(issue.id, set()) for issue in issues}
+
+    sentences = split_failing(rows)
+    vectors = embed(sentences.unique, encoder, progress=False)
+    scorer = CriticalityScorer(encoder)
+    cues = np.array([cue_score(t) for t in sentences.text])
+    critical = scorer.semantic(vectors)[sentences.inverse] + scorer.cue_weight * cues > scorer.threshold
+    similarity = vectors[sentences.inverse[critical]] @ embed(names, encoder, progress=False).T
+    sentence_rows = row_ids[sentences.row[critical]]
+
+    text = rows.loc[failing, "feedback"].fillna("").to_numpy()
+    features = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(text)
+    features = hstack([features, csr_matrix(score[failing, None])]).tocsr()
+    failing_ids = row_ids[failing]
+    cuts = np.arange(0.05, 0.95, 0.05)
+
+    print(
+        f"{'CLEAR issue':<60} {'rows':>4}  {'ours':>5}  {'score<=t':>8}  {'static':>6}  {'names*':>6}  {'supervised*':>11}"
+    )
+    counts = {"ours": 0, "score": 0, "static": 0, "names": 0, "supervised": 0}
+    for j, name in enumerate(names):
+        members = theirs[name]
+        by_score = max(_jaccard(set(row_ids[score <= t]), members) for t in np.unique(score[~np.isnan(score)]))
+        static = _jaccard(static_of.get(name, set()), members)
+        by_name = _best_cut(similarity[:, j], sentence_rows, members, np.arange(0.2, 0.8, 0.025))
+        labels = np.isin(failing_ids, list(members))
+        model = LogisticRegression(C=10, max_iter=2000, class_weight="balanced")
+        folds = StratifiedKFold(5, shuffle=True, random_state=0)
+        probability = cross_val_predict(model, features, labels, cv=folds, method="predict_proba")[:, 1]
+        supervised = _best_cut(probability, failing_ids, members, cuts)
+        line = {"ours": ours[name], "score": by_score, "static": static, "names": by_name, "supervised": supervised}
+        counts = {k: counts[k] + (line[k] >= 0.3) for k in counts}
+        print(
+            f"{name[:60]:<60} {len(members):4d}  {ours[name]:5.2f}  {by_score:8.2f}  {static:6.2f}  {by_name:6.2f}  "
+            f"{supervised:11.2f}"
+        )
+    print(
+        "issues with Jaccard >= 0.3: "
+        + ", ".join(f"{k} {v} of {len(names)}" for k, v in counts.items())
+        + "\n(* = threshold chosen with CLEAR's answers: an optimistic bound, not a method)"
+    )
 
 
 if __name__ == "__main__":
