@@ -427,6 +427,28 @@ def test_issue_names_are_short_and_general():
         "Could have been much shorter"
     )
     assert clustering.tokenize("The model's calculation is wrong") == ["calculation", "wrong"]
+    # A name cut at the word limit does not end on a function word.
+    cut = clustering.issue_name(
+        "There is a moment of confusion in the explanation regarding the calculation of the cost."
+    )
+    assert cut.split()[-1] == "calculation"
+
+
+def test_issue_name_avoids_references_to_a_missing_context():
+    from misattribution.discovery.pipeline import _pick_name
+
+    # Equally central: the name that says what is omitted wins over "this detail".
+    picked = _pick_name(
+        ["The response omits this detail.", "The response omits the units of the result."],
+        np.array([0.80, 0.78]),
+        [0.0, 0.0],
+        set(),
+    )
+    assert picked == "Omits the units of the result"
+    # ... but not against a much more central sentence.
+    assert _pick_name(["Omits this detail.", "Units are missing."], np.array([0.95, 0.55]), [0.0, 0.0], set()) == (
+        "Omits this detail"
+    )
 
 
 # -- the pipeline ---------------------------------------------------------------------------------------

@@ -304,11 +304,19 @@ def _third_person(match: re.Match[str]) -> str:
     return verb + "s"
 
 
+_DANGLING = re.compile(
+    r"(?:\s+(?:of|the|a|an|to|in|for|with|and|or|but|regarding|on|by|at|from|that|which|as|its|their|is|are))+\s*$",
+    re.I,
+)
+
+
 def issue_name(sentence: str, *, max_words: int = _NAME_WORDS) -> str:
     """A short issue name from a feedback sentence: no opener, subject, hedges or trailing clause.
 
     >>> issue_name("However, the model's response seems to contain a calculation error, which leads to a wrong total.")
     'Contains a calculation error'
+    >>> issue_name("There is a moment of confusion in the explanation regarding the calculation of the total cost.")
+    'There is a moment of confusion in the explanation regarding the calculation'
     >>> issue_name("但是最终答案错误，因为单位换算出错。")
     '最终答案错误'
     """
@@ -326,6 +334,7 @@ def issue_name(sentence: str, *, max_words: int = _NAME_WORDS) -> str:
         head = " ".join(words[:max_words])
         cut = head.rfind(",")
         text = head[:cut] if cut > len(head) // 2 else head
+        text = _DANGLING.sub("", text)  # a cut name does not end on "of", "the", "and" ...
     text = text.strip(" ,.;:!?-–—\"'")
     if len(text.split()) < 2:
         text = sentence.strip().rstrip(".")

@@ -555,6 +555,10 @@ _FRAGMENT = re.compile(
 )
 
 
+# A name that points back at a sentence it no longer has ("Omits this detail") names nothing.
+_ANAPHORA = re.compile(r"\b(?:this|that|these|those|such|above|aforementioned)\b", re.I)
+
+
 def _masked_share(text: str) -> float:
     """The share of a masked sentence's tokens that were question-specific words or numbers."""
     tokens = text.split()
@@ -565,7 +569,8 @@ def _pick_name(sentences: Sequence[str], centrality: np.ndarray, specificity: Se
     """The cleaned name of a central sentence that reads as a general criticism.
 
     Among the most central sentences, prefer names that are critical (cue score), short, and free of
-    numbers, quotes and words of one particular question (which belong to an instance, not the issue).
+    numbers, quotes, words of one particular question (which belong to an instance, not the issue) and
+    references to a context the name does not carry ("this detail").
     """
     best, best_score = "", -math.inf
     for sentence, similarity, masked in zip(sentences, centrality, specificity):
@@ -582,6 +587,7 @@ def _pick_name(sentences: Sequence[str], centrality: np.ndarray, specificity: Se
             - 0.02 * max(0, words - 8)
             - 0.1 * (words < 3)
             - 0.1 * bool(_FRAGMENT.match(name))
+            - 0.15 * bool(_ANAPHORA.search(name))
         )
         if score > best_score:
             best, best_score = name, score
