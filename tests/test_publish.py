@@ -17,9 +17,9 @@ from pathlib import Path
 import datasets
 import huggingface_hub
 import pytest
+from attridata_small import AGREEMENT, REPO_ID, build_attridata
 from datasets.arrow_dataset import PUSH_TO_HUB_WITHOUT_METADATA_CONFIGS_SPLIT_PATTERN_SHARDED
 from datasets.utils.py_utils import glob_pattern_to_regex
-from test_dataset_card import AGREEMENT, REPO_ID, build_attridata
 
 from misattribution.cards import render_dataset_card
 from misattribution.data import publish
