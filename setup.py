@@ -10,7 +10,7 @@ Extras:
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -60,7 +60,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     package_dir={"": "src"},
-    packages=find_packages("src"),
+    # Data folders (taxonomies, templates, sample data) are namespace packages so setuptools ships them
+    # without its "importable package absent from packages" warning.
+    packages=find_namespace_packages("src", include=["misattribution*"], exclude=["*.__pycache__"]),
     package_data={
         "misattribution": [
             "taxonomies/*.yaml",
