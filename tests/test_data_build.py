@@ -283,6 +283,23 @@ def test_split_strata_get_their_share() -> None:
     assert ((shares - 0.2).abs() < 0.01).all(), shares
 
 
+def test_split_gives_rare_categories_test_rows() -> None:
+    """A secondary category on 1% of the rows gets its test rows, whatever stratum its rows are in."""
+    rng = np.random.default_rng(7)
+    frame = synthetic_frame(2000, seed=5, mixed_strata=False)
+    secondaries = list(TAX.secondary_ids)
+    common, rare = secondaries[:-1], secondaries[-1]
+    labels = [[common[int(rng.integers(len(common)))]] for _ in range(len(frame))]
+    for position in rng.choice(len(frame), size=20, replace=False):
+        labels[position] = [labels[position][0], rare]
+    frame["misattribution"] = labels
+    for seed in range(5):
+        train, test = split_train_test(frame, test_size=0.1, seed=seed)
+        in_test = sum(rare in frame["misattribution"].iat[i] for i in test)
+        assert in_test >= 2, (seed, in_test)  # demand 0.1 x 20 = 2; a random split misses it often
+        assert len(test) == 200 and sorted(train + test) == list(range(len(frame)))
+
+
 def test_split_rejects_bad_sizes_and_keeps_cross_language_duplicates_together() -> None:
     frame = pd.DataFrame(
         {
@@ -380,6 +397,9 @@ def test_load_sample_covers_every_category() -> None:
     names = sample["train"].features["misattribution"].feature.names
     seen = {names[i] for split in sample.values() for labels in split["misattribution"] for i in labels}
     assert seen == set(TAX.secondary_ids)
+    # The test split alone holds every category too (the split balances secondary categories).
+    in_test = {names[i] for labels in sample["test"]["misattribution"] for i in labels}
+    assert in_test == set(TAX.secondary_ids)
     assert set(sample["train"]["language"]) == {"en", "zh"}
     result = build_sample()
     assert result.agreement["raters_per_item"] == 3 and result.stats["n_adjudicated"] > 0

@@ -434,6 +434,25 @@ def test_issue_names_are_short_and_general():
     assert cut.split()[-1] == "calculation"
 
 
+def test_sentences_are_embedded_without_their_consequence():
+    from misattribution.discovery.pipeline import split_failing
+
+    rows = load_judged(
+        [
+            {"feedback": "The model miscalculates the total, which affects the accuracy.", "score": 1},
+            {"feedback": "The model miscalculates the total, leading to a wrong final answer.", "score": 0},
+            {"feedback": "The model miscalculates the total because of a carry error.", "score": 1},
+            {"feedback": "Fine.", "score": 3},
+        ]
+    )
+    sentences = split_failing(rows)
+    assert sentences.unique == ["Miscalculates the total", "Miscalculates the total because of a carry error."]
+    assert sentences.inverse.tolist() == [0, 0, 1]
+    # The evidence keeps the whole sentence; without core_clause the consequences stay apart.
+    assert sentences.text[1] == "The model miscalculates the total, leading to a wrong final answer."
+    assert len(split_failing(rows, core_clause=False).unique) == 3
+
+
 def test_issue_name_avoids_references_to_a_missing_context():
     from misattribution.discovery.pipeline import _pick_name
 

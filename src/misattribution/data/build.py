@@ -485,6 +485,15 @@ def _stratum(row: dict[str, Any]) -> tuple[str, str]:
     return str(first), "" if is_missing(language) else str(language)
 
 
+def _labels(row: dict[str, Any]) -> list[str]:
+    """The labels a split balances beyond its strata: the secondary categories (else the primaries)."""
+    for column in ("misattribution", "primary"):
+        value = row.get(column)
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value):
+            return [str(v) for v in dict.fromkeys(value)]
+    return []
+
+
 def _quotas(sizes: dict[Any, int], total: int, test_size: float, rng: np.random.Generator) -> dict[Any, int]:
     """Test rows per stratum: floors of the ideal shares, the rest by largest remainder (seeded ties)."""
     keys = sorted(sizes)
@@ -506,7 +515,11 @@ def split_train_test(
     wholly to one side. Strata are (first primary category or ``"none"``, language); a group belongs
     to the stratum of its first row. Each stratum gives the test side its share of
     ``round(test_size * len(frame))`` rows (largest remainder), filled with whole groups in a seeded
-    random order.
+    random order, except that a group carrying a label the test side still lacks goes first: with a
+    ``misattribution`` column (secondary categories; else all primaries), each label's test demand
+    is ``test_size`` times its rows, and the next group taken is the one that most serves the label
+    furthest below its demand (relative to its size), so that a small dataset's test side still holds
+    every category that is frequent enough to have a test row.
 
     Returns:
         ``(train, test)``: sorted row positions (usable with ``frame.iloc`` and ``Dataset.select``).
@@ -533,17 +546,38 @@ def split_train_test(
     rng = np.random.default_rng(seed)
     sizes = {stratum: sum(len(groups[k]) for k in keys) for stratum, keys in strata.items()}
     quotas = _quotas(sizes, len(records), test_size, rng)
+    labels_of = {
+        key: Counter(label for p in members for label in _labels(records[p])) for key, members in groups.items()
+    }
+    label_rows = Counter()
+    for found in labels_of.values():
+        label_rows.update(found)
+    demand = {label: test_size * count for label, count in label_rows.items()}
     test: list[int] = []
     for stratum in sorted(strata):
-        keys = sorted(strata[stratum])
+        keys = [sorted(strata[stratum])[i] for i in rng.permutation(len(strata[stratum]))]
         filled = 0
-        for index in rng.permutation(len(keys)):
-            members = groups[keys[index]]
-            if filled + len(members) <= quotas[stratum]:
-                test.extend(members)
-                filled += len(members)
-            if filled == quotas[stratum]:
+        while filled < quotas[stratum]:
+            fitting = [k for k in keys if filled + len(groups[k]) <= quotas[stratum]]
+            if not fitting:
                 break
+            # The group that most serves a label still short of its test demand; else the next in random order.
+            gains = [
+                max((demand[label] / label_rows[label] for label in labels_of[k] if demand[label] >= 0.5), default=0.0)
+                for k in fitting
+            ]
+            if max(gains) <= 0:  # every label has its test rows: the rest in random order
+                for key in fitting:
+                    if filled + len(groups[key]) <= quotas[stratum]:
+                        test.extend(groups[key])
+                        filled += len(groups[key])
+                break
+            key = fitting[int(np.argmax(gains))]
+            keys.remove(key)
+            test.extend(groups[key])
+            filled += len(groups[key])
+            for label, count in labels_of[key].items():
+                demand[label] -= count
     chosen = set(test)
     return [p for p in range(len(records)) if p not in chosen], sorted(chosen)
 

@@ -2,8 +2,9 @@
 
 The built-in mode, ``"clusters"``, runs these steps on the feedback of the failing rows:
 
-1. **split** each critique into sentences and claims (:func:`.sentences.split_sentences`), and mask what
-   is specific to the row's question (:func:`.sentences.abstract_sentence`);
+1. **split** each critique into sentences and claims (:func:`.sentences.split_sentences`), mask what
+   is specific to the row's question (:func:`.sentences.abstract_sentence`) and keep the clause that
+   names the problem, not its consequence (:func:`core_of`; the evidence keeps the whole sentence);
 2. **embed** each distinct masked sentence once (:func:`.embed.embed`; default all-MiniLM-L6-v2, offline);
 3. keep the **critical** ones (:class:`.sentences.CriticalityScorer`: a logistic regression over the
    embedding and lexical cues, fitted on built-in example remarks);
@@ -103,7 +104,8 @@ class ClusterSettings:
     noise joins its nearest issue above it; ``min_rows``: an issue needs this many rows (default
     max(3, 0.5% of the failing rows)); ``criticality_threshold``: log-odds above which a sentence is
     critical; ``choose_k``: the fast path picks its cluster count by silhouette (else ~sqrt(n / 2));
-    ``mask_question``: mask the row's question words before embedding; ``max_embedded``: distinct
+    ``mask_question``: mask the row's question words before embedding; ``core_clause``: embed a
+    sentence without its trailing consequence (:func:`core_of`); ``max_embedded``: distinct
     sentences embedded at most, the rest classified (``None``: embed all).
     """
 
@@ -118,6 +120,7 @@ class ClusterSettings:
     criticality_threshold: float = 0.0
     choose_k: bool = True
     mask_question: bool = True
+    core_clause: bool = True
     max_embedded: int | None = 20_000
     batch_size: int = 64
     devices: list[str] | None = None
@@ -290,7 +293,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     settings = settings or ClusterSettings()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    sentences = split_failing(rows, mask_question=settings.mask_question)
+    sentences = split_failing(rows, mask_question=settings.mask_question, core_clause=settings.core_clause)
     timings["split"] = time.perf_counter() - clock
     n_unique = len(sentences.unique)
     meta: dict[str, Any] = {"n_sentences": len(sentences.text), "n_unique_sentences": n_unique, "llm_calls": 0}
@@ -361,7 +364,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     return issues, assignments, {**meta, "timings": timings}
 
 
-def split_failing(rows: pd.DataFrame, *, mask_question: bool = True) -> _Sentences:
+def split_failing(rows: pd.DataFrame, *, mask_question: bool = True, core_clause: bool = True) -> _Sentences:
     """The sentences of the failing rows' feedback, with their masked forms made distinct."""
     failing = np.flatnonzero(rows["failing"].to_numpy(dtype=bool))
     feedback = rows["feedback"] if "feedback" in rows.columns else pd.Series([None] * len(rows))
@@ -378,7 +381,8 @@ def split_failing(rows: pd.DataFrame, *, mask_question: bool = True) -> _Sentenc
         for sentence in split_sentences(value):
             row_of.append(position)
             texts.append(sentence)
-            masked.append(abstract_sentence(sentence, specific))
+            text = abstract_sentence(sentence, specific)
+            masked.append(core_of(text) if core_clause else text)
     codes, uniques = pd.factorize(pd.Series(masked, dtype=object), sort=False)
     return _Sentences(
         row=np.asarray(row_of, dtype=np.int64),
@@ -386,6 +390,39 @@ def split_failing(rows: pd.DataFrame, *, mask_question: bool = True) -> _Sentenc
         unique=[str(u) for u in uniques],
         inverse=np.asarray(codes, dtype=np.int64),
     )
+
+
+# What a sentence's problem led to, or an illustration of it, follows one of these; its cause ("because
+# ...", "due to ...") is the problem itself and stays.
+_CONSEQUENCE = re.compile(
+    r"(?:,\s*|\s+)(?:which|leading|resulting|making|so that|so|thus|hence|therefore|thereby|indicating|"
+    r"suggesting|e\.g\.|i\.e\.|for example|for instance|such as)\b.*$"
+    r"|(?:,\s*|\s+)(?:this|that|it)\s+(?:affects?|impacts?|leads?|results?|reduces?|lowers?|detracts?)\b.*$"
+    r"|\s*[(:;].*$",
+    re.IGNORECASE,
+)
+
+
+def core_of(text: str) -> str:
+    """The clause that names the problem: ``text`` without a trailing consequence or illustration.
+
+    What follows "which", "so", "leading to", "for example", a colon ... says what the problem caused
+    or shows an instance, and is shared across problems ("..., which affects the accuracy of the
+    response"): clustering on it groups consequences instead of causes. A cause ("because of an
+    addition error") is the problem and stays. Kept whole when the cut would leave under 3 words.
+
+    >>> core_of("Miscalculates the total cost, which affects the accuracy of the response.")
+    'Miscalculates the total cost'
+    >>> core_of("Computed # … instead of # because of an addition error.")
+    'Computed # … instead of # because of an addition error.'
+    >>> core_of("Wrong, so the answer is off.")
+    'Wrong, so the answer is off.'
+    """
+    core = _CONSEQUENCE.sub("", text)
+    if core == text:
+        return text
+    core = core.strip(" ,.;:!?-–—")
+    return core if len(core.split()) >= 3 else text
 
 
 def _question_specific_words(
