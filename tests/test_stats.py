@@ -534,3 +534,29 @@ def test_format_report_shows_missing_values_as_na():
         warnings.simplefilter("ignore", DegenerateInputWarning)
         text = format_report(agreement_report([1, 1], [0, 1], n_resamples=0))
     assert "pearson" in text and "n/a" in text
+
+
+def test_missing_labels_drop_leaves_unknown_rows_out_of_the_label_part():
+    pred = [["a"], None, [], ["b"]]
+    ref = [["a"], ["a"], [], ["b"]]
+    scores = [1, 2, 3, 1]
+    as_no_error = agreement_report(scores, scores, pred, ref, n_resamples=0)
+    dropped = agreement_report(scores, scores, pred, ref, n_resamples=0, missing_labels="drop")
+    # Read as "no error", the unparsed row is a missed detection; dropped, it is not counted at all.
+    assert as_no_error["n_labelled"] == 4 and as_no_error["detection_fn"] == 1
+    assert as_no_error["detection_recall"] == pytest.approx(2 / 3)
+    assert dropped["n_labelled"] == 3 and dropped["detection_fn"] == 0 and dropped["detection_recall"] == 1.0
+    assert dropped["micro_f1"] == 1.0 and dropped["n"] == 4  # the scores are untouched
+    with pytest.raises(ValueError, match="missing_labels"):
+        agreement_report(scores, scores, pred, ref, missing_labels="zero")
+
+
+def test_metric_agreement_does_not_read_an_unparsed_output_as_no_error():
+    from misattribution.evaluation import agreement
+
+    good = "Feedback: The sum is wrong.\nMisattribution: result_error\nScore: 1"
+    report = agreement(
+        [good, "<garbage, no fields at all>", good], [1, 1, 1], human_misattribution=[["result_error"]] * 3
+    )
+    assert report["parse_failures"] == 1
+    assert report["n_labelled"] == 2 and report["detection_recall"] == 1.0 and report["micro_f1"] == 1.0

@@ -137,7 +137,11 @@ def agreement(
             )
         ref_labels = [_normalize(labels, tax) for labels in human_misattribution]
         pred_labels = [_normalize(labels, tax) for labels in predicted_misattribution]
-    report = agreement_report(pred, ref, pred_labels, ref_labels, n_resamples=n_resamples, seed=seed)
+    # A judge text whose categories did not parse, or a row with no human categories, is unknown, not
+    # "no error": it drops out of the detection and category scores (``n_labelled`` says how many stay).
+    report = agreement_report(
+        pred, ref, pred_labels, ref_labels, n_resamples=n_resamples, seed=seed, missing_labels="drop"
+    )
     report["parse_failures"] = parse_failures
     return report
 

@@ -777,6 +777,7 @@ def agreement_report(
     n_resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    missing_labels: str = "no_error",
 ) -> dict[str, float | int | None]:
     """Every agreement statistic in one flat, strict-JSON dict (undefined values are None).
 
@@ -787,13 +788,17 @@ def agreement_report(
     ``micro_recall``, ``micro_f1``, the same for ``macro_``; and per category ``category.<id>.precision``,
     ``.recall``, ``.f1``, ``.support``. Each part uses every row where its own inputs are present: a
     row with a missing score still counts for the labels. Confusion tables are not included; see
-    :func:`score_confusion` and :func:`category_confusion`.
+    :func:`score_confusion` and :func:`category_confusion`. ``n_labelled`` is the number of rows the
+    label part used.
 
     Args:
         pred_scores, ref_scores: judge and reference scores (see :func:`correlations`).
         pred_labels, ref_labels: judge and reference misattributions (both or neither), one per row.
         categories: categories to score (see ``labels`` in :func:`category_scores`).
         n_resamples, confidence, seed: bootstrap settings (see :func:`correlations`).
+        missing_labels: what a ``None`` label row means: ``"no_error"`` (an empty list, the default),
+            or ``"drop"`` (unknown, e.g. a judge output that did not parse: the row is left out of
+            the label part, as a missing score is left out of the correlations).
 
     Example:
         >>> report = agreement_report([0, 1, 2, 3], [0, 1, 3, 3], [[], ["a"], [], ["b"]],
@@ -806,11 +811,17 @@ def agreement_report(
     pred_values = _as_scores(pred_scores, "pred_scores")
     ref_values = _as_scores(ref_scores, "ref_scores")
     _check_lengths(pred_values, ref_values, "pred_scores", "ref_scores")
+    if missing_labels not in ("no_error", "drop"):
+        raise ValueError(f"missing_labels must be 'no_error' or 'drop', got {missing_labels!r}")
     label_sets = None
     if pred_labels is not None:
         # Checked before the bootstrap so that malformed labels fail fast.
+        pred_labels, ref_labels = list(pred_labels), list(ref_labels)
         label_sets = _paired_label_sets(pred_labels, ref_labels)
         _check_lengths(label_sets[0], pred_values, "pred_labels", "pred_scores")
+        if missing_labels == "drop":
+            keep = [not (_is_missing(p) or _is_missing(r)) for p, r in zip(pred_labels, ref_labels)]
+            label_sets = tuple([s for s, k in zip(sets, keep) if k] for sets in label_sets)
     report: dict[str, Any] = {
         "n_rows": len(pred_values),
         "confidence": confidence,
@@ -825,6 +836,7 @@ def agreement_report(
         report[f"{name}_ci_low"] = result.ci_low
         report[f"{name}_ci_high"] = result.ci_high
     if label_sets is not None:
+        report["n_labelled"] = len(label_sets[0])
         report.update(_label_report(*label_sets, categories))
     return {key: _json_value(value) for key, value in report.items()}
 

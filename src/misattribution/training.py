@@ -361,8 +361,8 @@ def evaluate_judge(
 
     Prompts go through :func:`~misattribution.runner.judge_dataset`, exactly as at inference; outputs
     are parsed with the order the judge was trained on. A row whose output did not parse has no score
-    (it drops out of the correlations) and no categories (it counts as "no error" for detection): the
-    ``parse_rate`` says how many rows that is.
+    (it drops out of the correlations) and no categories (it drops out of the detection and category
+    scores, ``n_labelled``): the ``parse_rate`` says how many rows that is.
 
     Returns:
         A flat, strict-JSON dict: ``n`` (rows judged), ``parse_rate`` (share with status ``ok``),
@@ -407,7 +407,13 @@ def evaluate_judge(
         gold_labels = [misattribution_ids(v, taxonomy=tax, features=features) for v in subset["misattribution"]]
         pred_labels = [list(m) if isinstance(m, list) else None for m in judged["misattribution"]]
         report = agreement_report(
-            pred_scores, gold_scores, pred_labels, gold_labels, categories=tax.secondary_ids, n_resamples=n_resamples
+            pred_scores,
+            gold_scores,
+            pred_labels,
+            gold_labels,
+            categories=tax.secondary_ids,
+            n_resamples=n_resamples,
+            missing_labels="drop",
         )
     else:
         report = agreement_report(pred_scores, gold_scores, n_resamples=n_resamples)

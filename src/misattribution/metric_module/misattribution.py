@@ -66,7 +66,9 @@ Returns:
         `category_distribution`, and the agreement figures when `human_scores` is given.
     agreement mode: `pearson`, `spearman`, `kendall` with `*_ci_low` / `*_ci_high`, `n`, and with
         categories `detection_precision`, `detection_recall`, `detection_f1`, `detection_accuracy`,
-        `micro_f1`, `macro_f1`; `parse_failures` counts judge texts that did not parse completely.
+        `micro_f1`, `macro_f1`, `n_labelled`; `parse_failures` counts judge texts that did not parse
+        completely. A row whose score did not parse drops out of the correlations, one whose categories
+        did not parse out of the category scores (`n`, `n_labelled`): never read as a 0 or "no error".
 
 Examples:
     Agreement of raw judge outputs with human scores and labels:
