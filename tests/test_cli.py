@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from misattribution.cli import build_parser, main
+from misattribution.format import FORMAT_HEADINGS
 from misattribution.testing.fake_openai import FakeOpenAIServer
 
 ROWS = [
@@ -149,3 +150,47 @@ def test_errors_name_the_file_and_field(tmp_path, capsys):
     assert "bad.jsonl" in err and "row 1, field 'answer': missing" in err
     code = main(["agreement", str(bad), "--human", "nope"])
     assert code == 1 and "no column 'nope'" in capsys.readouterr().err
+
+
+def ablation_responder(messages):
+    """A judge trained on the paper's "score, feedback" ablation: it writes only those two fields."""
+    user = messages[-1]["content"]
+    assert "Misattribution:" not in user.split(FORMAT_HEADINGS["en"])[-1]  # the skeleton asks for 2 fields
+    return "Score: 2\nFeedback: Partly right."
+
+
+def test_judge_with_an_ablation_order(tmp_path, rows_csv, capsys):
+    out, export = tmp_path / "judged.jsonl", tmp_path / "judged.parquet"
+    with FakeOpenAIServer(responder=ablation_responder) as server:
+        code = main(
+            [
+                "judge",
+                str(rows_csv),
+                "--endpoint",
+                server.url,
+                "-o",
+                str(out),
+                "--export",
+                str(export),
+                "--quiet",
+                "--order",
+                "score,feedback",
+            ]  # fmt: skip
+        )
+        assert code == 0 and len(server.requests) >= 4
+    judged = pd.read_parquet(export)
+    assert list(judged["score"]) == [2, 2, 2, 2] and set(judged["status"]) == {"ok"}
+    assert set(judged["feedback"]) == {"Partly right."}
+    # With the default order the same outputs lack a field: kept, flagged partial, never "no error".
+    with FakeOpenAIServer(responder=lambda m: "Score: 2\nFeedback: Partly right.") as server:
+        assert main(["judge", str(rows_csv), "--endpoint", server.url, "-o", str(tmp_path / "d.jsonl"),
+                     "--export", str(tmp_path / "d.parquet"), "--quiet"]) == 0  # fmt: skip
+    default = pd.read_parquet(tmp_path / "d.parquet")
+    assert set(default["status"]) == {"partial"} and default["misattribution"].isna().all()
+
+
+def test_judge_rejects_a_bad_order_before_loading_a_model(tmp_path, rows_csv, capsys):
+    code = main(["judge", str(rows_csv), "--model", str(tmp_path / "absent"), "-o", str(tmp_path / "o.jsonl"),
+                 "--order", "feedback,misattribution"])  # fmt: skip
+    assert code == 1
+    assert "include 'score'" in capsys.readouterr().err

@@ -92,6 +92,14 @@ def test_agreement_mode_parses_raw_judge_texts(metric):
     assert result["pearson"] == pytest.approx(scipy_stats.pearsonr([3, 1, 2], [3, 1, 2])[0])
 
 
+def test_agreement_mode_reads_an_ablation_order(metric):
+    texts = ["Score: 3\nFeedback: fine", "Score: 1\nFeedback: wrong sum", "Score: 2\nFeedback: a slip"]
+    result = metric.compute(predictions=texts, references=[3, 1, 2], order="score,feedback", n_resamples=0)
+    assert result["parse_failures"] == 0 and result["n"] == 3 and result["spearman"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="include 'score'"):
+        metric.compute(predictions=texts, references=[3, 1, 2], order="feedback")
+
+
 def test_judge_mode_with_the_tiny_model(tiny_model_dir):
     metric = evaluate.load(str(METRIC_DIR), config_name=str(tiny_model_dir))
     # config_name is a path: evaluate's cache folder must not be built from it verbatim.

@@ -61,6 +61,11 @@ def _add_judge_parser(subparsers: Any) -> None:
     prompt = parser.add_argument_group("prompt")
     prompt.add_argument("--taxonomy", default=None, help="shipped taxonomy name or YAML path (default attridata-v1)")
     prompt.add_argument("--language", default="en", choices=["en", "zh", "auto"], help="prompt language")
+    prompt.add_argument(
+        "--order",
+        default="feedback,misattribution,score",
+        help="the output fields, in the order the judge was trained on (e.g. 'score,feedback' for an ablation)",
+    )
     gen = parser.add_argument_group("generation (defaults: the paper's sampling)")
     gen.add_argument("--greedy", action="store_true", help="deterministic decoding")
     gen.add_argument("--temperature", type=float, default=0.8)
@@ -258,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
 # -- judge ------------------------------------------------------------------------------------------
 def _run_judge(args: argparse.Namespace) -> int:
     from misattribution.evaluation import summarize
+    from misattribution.format import parse_order
     from misattribution.judges import SamplingParams, load_judge
     from misattribution.runner import judge_dataset
 
+    order = parse_order(args.order)  # before a model is loaded: a bad order fails at once
     sampling = SamplingParams(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -301,6 +308,7 @@ def _run_judge(args: argparse.Namespace) -> int:
         columns=columns,
         taxonomy=args.taxonomy,
         language=args.language,
+        order=order,
         batch_size=batch_size,
         resume=not args.no_resume,
         progress=not args.quiet,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misattribution.format import DEFAULT_ORDER, parse_judgment
+from misattribution.format import DEFAULT_ORDER, parse_judgment, parse_order
 from misattribution.judges import Judge
 from misattribution.runner import judge_dataset
 from misattribution.stats import agreement_report
@@ -63,7 +63,7 @@ def judge_rows(
     criteria: Sequence[str | None] | None = None,
     taxonomy: Taxonomy | str | None = None,
     language: str = "en",
-    order: Sequence[str] = DEFAULT_ORDER,
+    order: str | Sequence[str] = DEFAULT_ORDER,
     batch_size: int = 16,
     output: str | None = None,
     progress: bool = False,
@@ -83,7 +83,7 @@ def judge_rows(
         output,
         taxonomy=taxonomy,
         language=language,
-        order=order,
+        order=parse_order(order),
         batch_size=batch_size,
         progress=progress,
     )
@@ -106,6 +106,7 @@ def agreement(
     taxonomy: Taxonomy | str | None = None,
     n_resamples: int = 1000,
     seed: int = 0,
+    order: str | Sequence[str] = DEFAULT_ORDER,
 ) -> dict[str, Any]:
     """Agreement of judge outputs with human labels, as one flat dict.
 
@@ -116,14 +117,16 @@ def agreement(
         human_misattribution: the human category lists (ids or names); enables detection and
             category scores.
         n_resamples: bootstrap resamples for the correlation intervals (0 = none).
+        order: the fields raw judge texts hold, in order (see :func:`~misattribution.format.parse_order`).
     """
     tax = load_taxonomy(taxonomy)
+    fields = parse_order(order)
     parse_failures = 0
     if len(predictions) and all(isinstance(p, str) or p is None for p in predictions):
-        judgments = [parse_judgment(p, tax) for p in predictions]
+        judgments = [parse_judgment(p, tax, fields=fields) for p in predictions]
         scores = [j.score for j in judgments]
         parse_failures = sum(j.status != "ok" for j in judgments)
-        if predicted_misattribution is None:
+        if predicted_misattribution is None and "misattribution" in fields:
             predicted_misattribution = [j.misattribution for j in judgments]
     else:
         scores = list(predictions)

@@ -32,6 +32,26 @@ from misattribution.taxonomy import Category, Taxonomy, load_taxonomy, normalize
 FIELDS = ("feedback", "misattribution", "score")
 DEFAULT_ORDER: tuple[str, ...] = FIELDS
 
+
+def parse_order(order: str | Sequence[str]) -> tuple[str, ...]:
+    """The output fields from ``"feedback,misattribution,score"`` (or a sequence), checked.
+
+    Any order of distinct fields among ``feedback``, ``misattribution`` and ``score`` that keeps the
+    score (the evaluation needs it); leaving out ``misattribution`` is the paper's ablation.
+
+    >>> parse_order("score, feedback")
+    ('score', 'feedback')
+    >>> parse_order("feedback,feedback,score")
+    Traceback (most recent call last):
+    ...
+    ValueError: output order must list distinct fields among (...) and include 'score', got ('feedback', ...)
+    """
+    fields = tuple(p.strip() for p in order.split(",") if p.strip()) if isinstance(order, str) else tuple(order)
+    if len(set(fields)) != len(fields) or not set(fields) <= set(FIELDS) or "score" not in fields:
+        raise ValueError(f"output order must list distinct fields among {FIELDS} and include 'score', got {fields!r}")
+    return fields
+
+
 # The labels the renderer writes.
 LABELS = {
     "en": {"feedback": "Feedback", "misattribution": "Misattribution", "score": "Score"},

@@ -257,7 +257,7 @@ def render_model_card(
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from misattribution.training import parse_order
+    from misattribution.format import parse_order
 
     tax = load_taxonomy(taxonomy)
     fields = parse_order(order)

@@ -39,7 +39,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from misattribution.format import DEFAULT_ORDER, FIELDS, render_target
+from misattribution.format import DEFAULT_ORDER, parse_order, render_target
 from misattribution.prompts import build_messages
 from misattribution.runner import detect_language
 from misattribution.tables import optional_text
@@ -57,25 +57,6 @@ _LANGUAGES = ("auto", "en", "zh")
 
 
 # -- options --------------------------------------------------------------------------------------
-
-
-def parse_order(order: str | Sequence[str]) -> tuple[str, ...]:
-    """The output fields from ``"feedback,misattribution,score"`` (or a sequence), checked.
-
-    Any order of distinct fields among ``feedback``, ``misattribution`` and ``score`` that keeps the
-    score (the evaluation needs it); leaving out ``misattribution`` is the paper's ablation.
-
-    >>> parse_order("score, feedback")
-    ('score', 'feedback')
-    >>> parse_order("feedback,feedback,score")
-    Traceback (most recent call last):
-    ...
-    ValueError: output order must list distinct fields among (...) and include 'score', got ('feedback', ...)
-    """
-    fields = tuple(p.strip() for p in order.split(",") if p.strip()) if isinstance(order, str) else tuple(order)
-    if len(set(fields)) != len(fields) or not set(fields) <= set(FIELDS) or "score" not in fields:
-        raise ValueError(f"output order must list distinct fields among {FIELDS} and include 'score', got {fields!r}")
-    return fields
 
 
 def prompt_language(language: str, question: str, answer: str) -> str:

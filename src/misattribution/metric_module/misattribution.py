@@ -53,6 +53,9 @@ Args:
         scores: the judge's category lists.
     taxonomy (`str`, *optional*): a shipped taxonomy name or a YAML path (default `attridata-v1`).
     language (`str`, *optional*): prompt language, "en", "zh" or "auto" (default "en").
+    order (`str`, *optional*): the output fields in the order the judge was trained on (default
+        "feedback,misattribution,score"; e.g. "score,feedback" for the paper's ablation judges). Also
+        how raw judge texts are read in agreement mode.
     greedy (`bool`, *optional*): deterministic decoding instead of the paper's sampling.
     max_new_tokens (`int`, *optional*): generation budget per row (default 512).
     batch_size (`int`, *optional*): prompts per batch (default 16).
@@ -165,6 +168,7 @@ class Misattribution(evaluate.Metric):
         predicted_misattribution=None,
         taxonomy=None,
         language="en",
+        order="feedback,misattribution,score",
         greedy=False,
         max_new_tokens=512,
         batch_size=16,
@@ -185,6 +189,7 @@ class Misattribution(evaluate.Metric):
                 taxonomy=taxonomy,
                 n_resamples=n_resamples,
                 seed=seed,
+                order=order,
             )
         if questions is None:
             raise ValueError("judge mode needs questions=[...] (agreement mode needs numeric references)")
@@ -197,6 +202,7 @@ class Misattribution(evaluate.Metric):
             criteria=criteria,
             taxonomy=taxonomy,
             language=language,
+            order=order,
             batch_size=batch_size,
         )
         if human_scores is not None:
