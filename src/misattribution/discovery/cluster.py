@@ -282,9 +282,18 @@ _HEDGES = re.compile(
 )
 _TRAILING = re.compile(
     r"(?:,\s*|\s+)(?:which|as|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
-    r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|given|considering|indicating|suggesting)\b.*$"
+    r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
+    r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
     r"|\s*[(:;].*$"
     r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$",
+    re.IGNORECASE,
+)
+# "... affects the accuracy of the response": what the problem did to the grade, not the problem.
+_EFFECT = re.compile(
+    r"\s+(?:(?:significantly|greatly|negatively|seriously|also)\s+)?(?:affects?|affected|impacts?|impacted|"
+    r"detracts?\s+from|undermines?|compromises?|reduces?|lowers?|diminish(?:es)?|hurts?)\s+(?:the|its|their)?\s*"
+    r"(?:overall\s+)?(?:(?:response|answer|model|solution)(?:'s|’s)?\s+)?(?:quality|accuracy|clarity|completeness|"
+    r"correctness|coherence|score|evaluation|reliability|rating|validity|usefulness|helpfulness|overall)\b.*$",
     re.IGNORECASE,
 )
 _NAME_WORDS = 12
@@ -315,8 +324,12 @@ def issue_name(sentence: str, *, max_words: int = _NAME_WORDS) -> str:
 
     >>> issue_name("However, the model's response seems to contain a calculation error, which leads to a wrong total.")
     'Contains a calculation error'
+    >>> issue_name("The mistake in the calculation significantly affects the accuracy of the response.")
+    'The mistake in the calculation'
     >>> issue_name("There is a moment of confusion in the explanation regarding the calculation of the total cost.")
     'There is a moment of confusion in the explanation regarding the calculation'
+    >>> issue_name("No units are given for the total cost.")
+    'No units are given for the total cost'
     >>> issue_name("但是最终答案错误，因为单位换算出错。")
     '最终答案错误'
     """
@@ -329,12 +342,15 @@ def issue_name(sentence: str, *, max_words: int = _NAME_WORDS) -> str:
     text = strip_subject(_SEEMS.sub(_third_person, text))
     text = re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", _HEDGES.sub("", _HEDGE_WORDS.sub("", text)))
     text = _TRAILING.sub("", text).strip(" ,.;:!?-–—\"'")
+    without_effect = _EFFECT.sub("", text)
+    if len(without_effect.split()) >= 3:
+        text = without_effect
     words = text.split()
     if len(words) > max_words:
         head = " ".join(words[:max_words])
         cut = head.rfind(",")
         text = head[:cut] if cut > len(head) // 2 else head
-        text = _DANGLING.sub("", text)  # a cut name does not end on "of", "the", "and" ...
+    text = _DANGLING.sub("", text.strip(" ,.;:!?-–—\"'"))  # a cut name does not end on "of", "the", "are" ...
     text = text.strip(" ,.;:!?-–—\"'")
     if len(text.split()) < 2:
         text = sentence.strip().rstrip(".")

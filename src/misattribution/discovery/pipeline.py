@@ -403,6 +403,17 @@ _CONSEQUENCE = re.compile(
 )
 
 
+# Where in the answer a problem sits ("in step #", "in the final line", "near the end") is not what the
+# problem is.
+_LOCATOR = re.compile(
+    r"\s*,?\s*\b(?:in|at|near|during|halfway through|towards?)\s+(?:the\s+|its\s+|their\s+)?"
+    r"(?:(?:#|first|second|third|fourth|fifth|last|final|next|previous|initial|later|earlier|same|very)\s+)*"
+    r"(?:step|line|paragraph|sentence|part|section|stage|end|beginning|middle|solution|explanation)s?\b"
+    r"(?:\s+#)?(?:\s+of the (?:solution|response|answer|explanation)\b)?",
+    re.IGNORECASE,
+)
+
+
 def core_of(text: str) -> str:
     """The clause that names the problem: ``text`` without a trailing consequence or illustration.
 
@@ -413,12 +424,16 @@ def core_of(text: str) -> str:
 
     >>> core_of("Miscalculates the total cost, which affects the accuracy of the response.")
     'Miscalculates the total cost'
+    >>> core_of("The mistake in the calculation affects the quality of the response.")
+    'The mistake in the calculation'
+    >>> core_of("Makes an arithmetic mistake in step #, so the total is off.")
+    'Makes an arithmetic mistake'
     >>> core_of("Computed # … instead of # because of an addition error.")
     'Computed # … instead of # because of an addition error.'
     >>> core_of("Wrong, so the answer is off.")
     'Wrong, so the answer is off.'
     """
-    core = _CONSEQUENCE.sub("", text)
+    core = _LOCATOR.sub("", clustering._EFFECT.sub("", _CONSEQUENCE.sub("", text)))
     if core == text:
         return text
     core = core.strip(" ,.;:!?-–—")

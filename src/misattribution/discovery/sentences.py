@@ -378,6 +378,12 @@ NEUTRAL_EXAMPLES = (
     "John drives for three hours at 60 miles per hour.",
     "题目问的是一共需要多少钱。",
     "下面从准确性和完整性两个方面进行评价。",
+    # Scoring rationale: it names the grade, and only restates a problem another sentence states.
+    "Considering the evaluation criteria and the calculation mistake, the score is 2.",
+    "The score should reflect the error in the final calculation.",
+    "Given the mistake, a score of 3 out of 5 is appropriate.",
+    "Because of this error, the response cannot receive a perfect score.",
+    "考虑到计算错误，评分为2分。",
 )
 
 # Lexical cues, each with a weight: error words (1), negated praise (1), suggestions (2: "could be more
