@@ -611,3 +611,34 @@ def test_clear_gsm8k_whole_file_overlap_with_clears_issues_does_not_regress():
     largest = max(theirs, key=lambda name: len(theirs[name]))
     assert best[largest] >= 0.45, best
     assert sum(j >= 0.3 for j in best.values()) >= 3, best
+
+
+def test_clear_mode_reads_clears_own_issues_next_to_ours(planted):
+    frame, truth = planted
+    frame = frame.assign(
+        recurring_issues_str=[
+            "['Missing units']" if row_id in truth["units"] else "['No Issues']" if score == 3 else "[]"
+            for row_id, score in zip(frame["id"], frame["score"])
+        ]
+    )
+    report = discover(frame, mode="clear", progress=False)
+    assert [(i.name, i.provenance, i.count) for i in report.issues] == [("Missing units", "clear", len(truth["units"]))]
+    assert set(report.assignments["row_id"]) == truth["units"] and report.meta["llm_calls"] == 0
+    both = discover(frame, mode="clusters+clear", fast=True, progress=False, max_issues=10)
+    assert {i.provenance for i in both.issues} == {"cluster", "clear"}
+    ours = max(
+        (i for i in both.issues if i.provenance == "cluster"),
+        key=lambda i: _jaccard(truth["units"], _rows_of(both)[i.id]),
+    )
+    assert _jaccard(truth["units"], _rows_of(both)[ours.id]) >= 0.8  # CLEAR's issue and ours, same rows
+    with pytest.raises(ValueError, match="mode 'clear' needs CLEAR's issues"):
+        discover(frame.drop(columns="recurring_issues_str"), mode="clear", progress=False)
+
+
+@pytest.mark.skipif(not (CLEAR_DATA / "results.parquet").is_file(), reason="clear_gsm8k is not beside the project")
+def test_clear_mode_on_clear_gsm8k_counts_clears_issues(tmp_path):
+    out = tmp_path / "clear_bundle"
+    assert main(["discover", str(CLEAR_DATA), "--mode", "clear", "-o", str(out), "--quiet"]) == 0
+    report = IssueReport.load(out)
+    assert sorted((i.count for i in report.issues), reverse=True) == [69, 51, 34, 33, 32, 28, 18, 14]
+    assert report.assignments["row_id"].nunique() == 160 and report.meta["llm_calls"] == 0

@@ -221,7 +221,11 @@ def _add_discover_parser(subparsers: Any) -> None:
     )
     parser.add_argument("input", help="judged results: .jsonl/.json/.csv/.tsv/.parquet, a CLEAR bundle folder or .zip")
     parser.add_argument("-o", "--output", required=True, help="bundle folder to write")
-    parser.add_argument("--mode", default="clusters", help="discovery mode(s), e.g. clusters or clusters+rules")
+    parser.add_argument(
+        "--mode",
+        default="clusters",
+        help="discovery mode(s): clusters, rules, static, task, kpa, clear, joined by + (e.g. clusters+rules)",
+    )
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
     parser.add_argument("--max-issues", type=int, default=15)
     parser.add_argument("--min-issues", type=int, default=3)

@@ -44,7 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, issue_id
+from misattribution.discovery.clear import clear_issues
+from misattribution.discovery.report import ASSIGNMENT_COLUMNS, IssueReport
 from misattribution.tables import InputError, read_jsonl
 
 __all__ = [
@@ -348,19 +349,9 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
     result = report_from_table(
         frame, name=label, mapping={"row_id": "id", "score": "clear_score"}, score_range=(0.0, 1.0), kind="clear"
     )
-    rows = result.report.rows
-    names_per_row = [
-        [str(n) for n in (v if _is_listlike(v) else []) if str(n) != "No Issues"] for v in frame["clear_issues"]
-    ]
-    names = sorted({n for row in names_per_row for n in row})
-    ids = {n: issue_id(n, "clear") for n in names}
-    assignments = pd.DataFrame(
-        [(rid, ids[n], "") for rid, row in zip(rows["row_id"], names_per_row) for n in dict.fromkeys(row)],
-        columns=list(ASSIGNMENT_COLUMNS),
-    )
-    issues = [
-        Issue(id=ids[n], name=n, provenance="clear", description="A recurring issue found by CLEAR.") for n in names
-    ]
+    rows = result.report.rows.assign(clear_issues=[list(v) if _is_listlike(v) else [] for v in frame["clear_issues"]])
+    issues, assignments, _ = clear_issues(rows)
+    rows = rows.drop(columns="clear_issues")
     meta = {**result.report.meta, "source": label, "mode": "clear", "clear_metadata": imported.metadata}
     # The views compute intervals; a bootstrap over every row here would only delay the upload.
     result.report = IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta).recompute(n_resamples=0)

@@ -69,6 +69,7 @@ MODE_MODULES = {
     "static": "misattribution.discovery.static",
     "task": "misattribution.discovery.static",
     "kpa": "misattribution.discovery.kpa_llm",
+    "clear": "misattribution.discovery.clear",
 }
 # Sources known by their function, for modules that do not register themselves.
 _MODE_FUNCTIONS = {"rules": "run_rules"}
