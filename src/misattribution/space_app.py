@@ -2,8 +2,9 @@
 
 Every filter, aggregate and comparison is a call into :mod:`misattribution.explore`; every way to load
 data is a call into :mod:`misattribution.uploads`; discovery is
-:func:`misattribution.discovery.discover`; judging is :func:`misattribution.runner.judge_dataset`. This
-module only turns widget values into those calls and their results into widgets and figures.
+:func:`misattribution.discovery.discover`; judging is :func:`misattribution.runner.judge_dataset`; the
+text, tables and figures shown come from :mod:`misattribution.space_views`. This module only turns
+widget values into those calls and their results into widgets.
 
 Reports live in a small server-side store (the session holds only a key), so a 100,000-row report is
 never copied per visitor. Importing this module does no network I/O; Gradio's analytics are off.
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
+from misattribution import space_views  # noqa: E402
 from misattribution.discovery.report import IssueReport  # noqa: E402
 from misattribution.explore import Explorer, Filters, export_bundle_zip  # noqa: E402
 from misattribution.uploads import (  # noqa: E402
@@ -123,7 +125,7 @@ def build_app(
             "Load a report, filter, compare, read the instances.",
             elem_id="title",
         )
-        status = gr.Markdown(_describe(initial) if initial else _EMPTY, elem_id="status")
+        status = gr.Markdown(space_views.describe(initial) if initial else _EMPTY, elem_id="status")
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 gr.Markdown("### Filters\nApplied to every view.")
@@ -379,10 +381,10 @@ def _load(key: str | None, loader: Any) -> list[Any]:
         result: LoadResult = loader()
     except UploadError as err:
         gr.Warning(str(err))
-        return [key, f"**Could not load.** {_escape(str(err))}", gr.update(), *([gr.update()] * 10)]
+        return [key, f"**Could not load.** {space_views.escape_markdown(str(err))}", gr.update(), *([gr.update()] * 10)]
     explorer = Explorer(result.report)
     new_key = _STORE.put(explorer)
-    return [new_key, result.message, _describe(explorer), *_choices(explorer)]
+    return [new_key, result.message, space_views.describe(explorer), *_choices(explorer)]
 
 
 def _choices(explorer: Explorer | None) -> list[Any]:
@@ -441,19 +443,19 @@ def _views(
     try:
         mask = explorer.mask(filters)
     except KeyError as err:  # e.g. an issue of a previous report still selected
-        return _blank_views(f"**Filter error:** {_escape(str(err))}")
+        return _blank_views(f"**Filter error:** {space_views.escape_markdown(str(err))}")
     overview = explorer.overview(mask)
     table = explorer.issue_table(mask)
     compared = explorer.compare_filtered(mask)
     return [
-        _filter_summary(overview),
-        _overview_text(explorer, overview, len(table)),
-        _histogram_figure(overview.score_histogram),
-        _treemap_figure(overview.category_tree),
-        _issues_display(table),
-        _issues_figure(table),
-        _compare_figure(compared),
-        _compare_display(compared),
+        space_views.filter_summary(overview),
+        space_views.overview_text(explorer, overview, len(table)),
+        space_views.histogram_figure(overview.score_histogram),
+        space_views.treemap_figure(overview.category_tree),
+        space_views.issues_display(table),
+        space_views.issues_figure(table),
+        space_views.compare_figure(compared),
+        space_views.compare_display(compared),
         *_system_views(explorer, system_a, system_b, mask),
         *_instances(explorer, mask, page, page_size),
         *_agreement_views(explorer, mask),
@@ -469,7 +471,7 @@ def _system_views(explorer: Explorer | None, system_a: Any, system_b: Any, filte
     if explorer is None:
         return ["", None, None]
     if len(explorer.systems) < 2:
-        only = _escape(explorer.systems[0]) if explorer.systems else "—"
+        only = space_views.escape_markdown(explorer.systems[0]) if explorer.systems else "—"
         return [f"Only one system in this report ({only}).", None, None]
     if not system_a or not system_b or system_a == system_b:
         return ["Choose two different systems.", None, None]
@@ -478,7 +480,7 @@ def _system_views(explorer: Explorer | None, system_a: Any, system_b: Any, filte
         f"**{system_a}**: {table.attrs['rows_a']:,} rows · **{system_b}**: {table.attrs['rows_b']:,} rows. "
         f"Differences whose 95% bootstrap interval excludes 0 are highlighted ({int(table['significant'].sum())})."
     )
-    return [note, _systems_display(table), _systems_figure(table)]
+    return [note, space_views.systems_display(table), space_views.systems_figure(table)]
 
 
 def _instances(explorer: Explorer | None, filters: Filters | Any, page: int, page_size: int) -> list[Any]:
@@ -506,7 +508,7 @@ def _agreement_views(explorer: Explorer, mask: Any) -> list[Any]:
     confusion = result["confusion"].copy()
     confusion.insert(0, "human \\ judge", [str(v) for v in confusion.index])
     confusion.columns = [str(c) for c in confusion.columns]
-    return [note, _agreement_figure(result["points"]), table, confusion.reset_index(drop=True)]
+    return [note, space_views.agreement_figure(result["points"]), table, confusion.reset_index(drop=True)]
 
 
 def _issue_clicked(key: str | None, selected: list[str] | None, row: list[Any] | None) -> list[str]:
@@ -530,19 +532,22 @@ def _detail(explorer: Explorer | None, row_id: str) -> list[Any]:
     try:
         detail = explorer.detail(row_id)
     except KeyError:
-        return [row_id, f"No row **{_escape(row_id)}** in this report.", "", "", None, None]
+        return [row_id, f"No row **{space_views.escape_markdown(row_id)}** in this report.", "", "", None, None]
     fields = detail.fields
     score = fields.get("score")
     lines = [
-        f"### Row {_escape(detail.row_id)}",
-        f"Score **{'—' if score is None else f'{score:g}'}** · system **{_escape(str(fields.get('system', '')))}** · "
+        f"### Row {space_views.escape_markdown(detail.row_id)}",
+        f"Score **{'—' if score is None else f'{score:g}'}** · system **{space_views.escape_markdown(str(fields.get('system', '')))}** · "
         f"{'failing' if fields.get('failing') else 'passing'}",
     ]
     if detail.misattribution:
-        lines.append("Misattribution: " + "; ".join(_escape(m) for m in detail.misattribution))
+        lines.append("Misattribution: " + "; ".join(space_views.escape_markdown(m) for m in detail.misattribution))
     if detail.issues:
         lines.append("Issues:")
-        lines += [f"- **{_escape(i['name'])}**: {_escape(i['evidence']) or '(no evidence)'}" for i in detail.issues]
+        lines += [
+            f"- **{space_views.escape_markdown(i['name'])}**: {space_views.escape_markdown(i['evidence']) or '(no evidence)'}"
+            for i in detail.issues
+        ]
     else:
         lines.append("No issue assigned to this row.")
     return [
@@ -608,226 +613,6 @@ def _judge(file: str | None, judge_url: str | None, mapping: dict[str, str], lim
 
 def _mapping(names: Any) -> dict[str, str]:
     return {role: name.strip() for role, name in zip(_MAPPED_ROLES, names) if name and name.strip()}
-
-
-# -- text and tables ----------------------------------------------------------------------------------
-
-
-def _escape(text: str) -> str:
-    """Markdown-inert text: user data must not become links, HTML or emphasis."""
-    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|~" else c for c in str(text))
-
-
-def _describe(explorer: Explorer) -> str:
-    meta = explorer.report.meta
-    mode = meta.get("mode", "")
-    return (
-        f"**{explorer.n_rows:,}** rows · **{len(explorer.issue_ids)}** issues"
-        + (f" · mode {_escape(str(mode))}" if mode else "")
-        + (f" · systems: {', '.join(_escape(s) for s in explorer.systems)}" if len(explorer.systems) > 1 else "")
-    )
-
-
-def _filter_summary(overview: Any) -> str:
-    share = f"{overview.failing_share:.1%}" if overview.rows else "—"
-    return f"**{overview.rows:,}** of {overview.total_rows:,} rows match · {overview.failing:,} failing ({share})"
-
-
-def _overview_text(explorer: Explorer, overview: Any, n_issues: int) -> str:
-    share = f"{overview.failing_share:.1%}" if overview.rows else "—"
-    mean = "—" if pd.isna(overview.mean_score_norm) else f"{overview.mean_score_norm:.2f}"
-    return (
-        f"| rows | failing | failing share | mean normalised score | issues |\n|---:|---:|---:|---:|---:|\n"
-        f"| {overview.rows:,} | {overview.failing:,} | {share} | {mean} | {n_issues} |"
-    )
-
-
-def _percent(value: float) -> str:
-    return "—" if pd.isna(value) else f"{100 * value:.1f}%"
-
-
-def _interval(low: float, high: float, scale: float = 100, digits: int = 1) -> str:
-    if pd.isna(low) or pd.isna(high):
-        return "—"
-    return f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
-
-
-def _issues_display(table: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "issue": table["name"],
-            "rows": table["count"],
-            "share": table["share"].map(_percent),
-            "share 95% CI (%)": [_interval(a, b) for a, b in zip(table["share_ci_low"], table["share_ci_high"])],
-            "mean score": table["mean_score"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}"),
-            "impact": table["impact"].map(lambda v: "—" if pd.isna(v) else f"{v:.4f}"),
-            "impact 95% CI": [_interval(a, b, 1, 4) for a, b in zip(table["impact_ci_low"], table["impact_ci_high"])],
-            "source": table["provenance"],
-            "id": table["issue_id"],
-        }
-    )
-
-
-def _compare_display(compared: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "issue": compared["name"],
-            "share, full": compared["share_full"].map(_percent),
-            "share, filtered": compared["share_filtered"].map(_percent),
-            "difference (points)": compared["difference"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:+.1f}"),
-        }
-    )
-
-
-def _systems_display(table: pd.DataFrame) -> Any:
-    a, b = table.attrs["system_a"], table.attrs["system_b"]
-    shown = pd.DataFrame(
-        {
-            "issue": table["name"],
-            "significant": table["significant"].map(lambda v: "yes" if v else ""),
-            f"share {a}": table["share_a"].map(_percent),
-            f"share {b}": table["share_b"].map(_percent),
-            "difference (points)": table["difference"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:+.1f}"),
-            "95% CI (points)": [_interval(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"])],
-        }
-    )
-    highlight = table["significant"].to_numpy()
-    return shown.style.apply(
-        lambda row: ["background-color: #fde68a; font-weight: 600" if highlight[row.name] else "" for _ in row], axis=1
-    )
-
-
-# -- figures (plotly) ---------------------------------------------------------------------------------
-
-
-def _layout(figure: Any, height: int = 360) -> Any:
-    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, template="plotly_white")
-    return figure
-
-
-def _histogram_figure(histogram: pd.DataFrame) -> Any:
-    import plotly.graph_objects as go
-
-    figure = go.Figure(go.Bar(x=histogram["score"], y=histogram["rows"], marker_color="#4f46e5"))
-    figure.update_xaxes(title="score", type="category")
-    figure.update_yaxes(title="rows")
-    return _layout(figure)
-
-
-def _treemap_figure(tree: pd.DataFrame | None) -> Any:
-    if tree is None or not int(tree["rows"].sum()):
-        return None
-    import plotly.graph_objects as go
-
-    tree = tree[tree["rows"] > 0]
-    primaries = tree.groupby(["primary", "primary_name"], as_index=False)["rows"].sum()
-    figure = go.Figure(
-        go.Treemap(
-            ids=[*primaries["primary"], *(tree["primary"] + "/" + tree["category"])],
-            labels=[*primaries["primary_name"], *tree["category_name"]],
-            parents=[*([""] * len(primaries)), *tree["primary"]],
-            values=[*primaries["rows"], *tree["rows"]],
-            branchvalues="total",
-            textinfo="label+value",
-        )
-    )
-    return _layout(figure)
-
-
-def _issues_figure(table: pd.DataFrame, top: int = 30) -> Any:
-    if table.empty:
-        return None
-    import plotly.graph_objects as go
-
-    shown = table.head(top).iloc[::-1]
-    figure = go.Figure(
-        go.Bar(
-            y=shown["name"],
-            x=100 * shown["share"],
-            orientation="h",
-            marker_color="#4f46e5",
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": 100 * (shown["share_ci_high"] - shown["share"]).fillna(0),
-                "arrayminus": 100 * (shown["share"] - shown["share_ci_low"]).fillna(0),
-            },
-        )
-    )
-    figure.update_xaxes(title="% of filtered rows")
-    return _layout(figure, height=max(300, 26 * len(shown) + 80))
-
-
-def _compare_figure(compared: pd.DataFrame, top: int = 30) -> Any:
-    if compared.empty:
-        return None
-    import plotly.graph_objects as go
-
-    shown = compared.head(top).iloc[::-1]
-    figure = go.Figure(
-        [
-            go.Bar(
-                y=shown["name"],
-                x=100 * shown["share_full"],
-                name="full report",
-                orientation="h",
-                marker_color="#94a3b8",
-            ),
-            go.Bar(
-                y=shown["name"],
-                x=100 * shown["share_filtered"],
-                name="filtered",
-                orientation="h",
-                marker_color="#4f46e5",
-            ),
-        ]
-    )
-    figure.update_layout(barmode="group")
-    figure.update_xaxes(title="% of rows")
-    return _layout(figure, height=max(300, 34 * len(shown) + 80))
-
-
-def _systems_figure(table: pd.DataFrame, top: int = 30) -> Any:
-    import plotly.graph_objects as go
-
-    shown = table.head(top).iloc[::-1]
-    figure = go.Figure(
-        go.Bar(
-            y=shown["name"],
-            x=100 * shown["difference"],
-            orientation="h",
-            marker_color=["#d97706" if s else "#cbd5e1" for s in shown["significant"]],
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": 100 * (shown["ci_high"] - shown["difference"]).fillna(0),
-                "arrayminus": 100 * (shown["difference"] - shown["ci_low"]).fillna(0),
-            },
-        )
-    )
-    figure.update_xaxes(title=f"share {table.attrs['system_a']} − share {table.attrs['system_b']} (points)")
-    return _layout(figure, height=max(300, 26 * len(shown) + 80))
-
-
-def _agreement_figure(points: pd.DataFrame) -> Any:
-    if points.empty:
-        return None
-    import plotly.graph_objects as go
-
-    size = 12 + 40 * (points["rows"] / points["rows"].max()) ** 0.5
-    figure = go.Figure(
-        go.Scatter(
-            x=points["human_score"],
-            y=points["score"],
-            mode="markers+text",
-            text=points["rows"],
-            textposition="middle center",
-            marker={"size": size, "color": "#4f46e5", "opacity": 0.6},
-        )
-    )
-    figure.update_xaxes(title="human score")
-    figure.update_yaxes(title="judge score")
-    return _layout(figure)
 
 
 # -- serving ------------------------------------------------------------------------------------------
