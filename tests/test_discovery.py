@@ -642,3 +642,15 @@ def test_clear_mode_on_clear_gsm8k_counts_clears_issues(tmp_path):
     report = IssueReport.load(out)
     assert sorted((i.count for i in report.issues), reverse=True) == [69, 51, 34, 33, 32, 28, 18, 14]
     assert report.assignments["row_id"].nunique() == 160 and report.meta["llm_calls"] == 0
+
+
+def test_multi_process_embedding_equals_one_process():
+    """The multi-process pool path (``devices``), on two CPU processes: same vectors as one process."""
+    from misattribution.discovery.embed import embed, load_encoder
+
+    encoder = load_encoder()
+    texts = [f"The response makes mistake number {i} in the calculation." for i in range(40)] + ["Too long."] * 3
+    single = embed(texts, encoder, progress=False)
+    pooled = embed(texts, encoder, progress=False, devices=["cpu", "cpu"])
+    assert pooled.shape == single.shape == (43, 384)
+    np.testing.assert_allclose(pooled, single, atol=1e-5)
