@@ -654,3 +654,37 @@ def test_multi_process_embedding_equals_one_process():
     pooled = embed(texts, encoder, progress=False, devices=["cpu", "cpu"])
     assert pooled.shape == single.shape == (43, 384)
     np.testing.assert_allclose(pooled, single, atol=1e-5)
+
+
+def test_each_language_is_clustered_on_its_own():
+    """MiniLM knows no Chinese: clustered with English, Chinese critiques would form one issue per language."""
+    from misattribution.runner import detect_language
+
+    frame, _ = _planted_rows(n_rows=120, seed=11)
+    zh_feedback = [
+        "回答的计算有误，总数算错了。",
+        "回答没有给出单位。",
+        "回答误解了题目的要求。",
+        "回答过于冗长，重复了很多内容。",
+        "回答编造了一个不存在的事实。",
+    ]
+    rng = random.Random(3)
+    rows = frame.to_dict("records")
+    for k in range(60):  # 60 Chinese rows, failing, with one or two of the critiques above
+        picked = rng.sample(zh_feedback, rng.choice([1, 2]))
+        rows.append({"id": f"z{k}", "question": "题目", "feedback": "".join(picked), "score": 1, "system": "model-a"})
+    mixed = pd.DataFrame(rows)
+    report = discover(mixed, fast=True, progress=False, max_issues=10)
+    languages = {}
+    for issue_id, evidence in zip(report.assignments["issue_id"], report.assignments["evidence"]):
+        for sentence in evidence.splitlines():
+            languages.setdefault(issue_id, set()).add(detect_language(sentence))
+    assert all(len(found) == 1 for found in languages.values()), languages
+    assert {next(iter(found)) for found in languages.values()} == {"en", "zh"}
+    assert report.meta["settings"]["by_language"] is True
+    zh_issues = {i for i, found in languages.items() if found == {"zh"}}
+    assert len(zh_issues) >= 2  # the five Chinese critiques are not one issue
+    pooled = discover(mixed, fast=True, progress=False, max_issues=10, by_language=False)
+    assert pooled.meta["settings"]["by_language"] is False
+    pooled_zh = {i for i, e in zip(pooled.assignments["issue_id"], pooled.assignments["evidence"]) if "回答" in e}
+    assert len(pooled_zh) == 1  # what by_language prevents: every Chinese critique in one issue

@@ -106,7 +106,8 @@ class ClusterSettings:
     max(3, 0.5% of the failing rows)); ``criticality_threshold``: log-odds above which a sentence is
     critical; ``choose_k``: the fast path picks its cluster count by silhouette (else ~sqrt(n / 2));
     ``mask_question``: mask the row's question words before embedding; ``core_clause``: embed a
-    sentence without its trailing consequence (:func:`core_of`); ``max_embedded``: distinct
+    sentence without its trailing consequence (:func:`core_of`); ``by_language``: cluster each language
+    on its own (:func:`_language_parts`); ``max_embedded``: distinct
     sentences embedded at most, the rest classified (``None``: embed all).
     """
 
@@ -122,6 +123,7 @@ class ClusterSettings:
     choose_k: bool = True
     mask_question: bool = True
     core_clause: bool = True
+    by_language: bool = True
     max_embedded: int | None = 20_000
     batch_size: int = 64
     devices: list[str] | None = None
@@ -336,16 +338,23 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     if len(candidates):
         n_failing = int(rows["failing"].sum())
         min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
-        labels_sample[candidates] = _cluster(
-            vectors[candidates],
-            weights[candidates],
-            [sentences.unique[embedded[i]] for i in candidates],
-            encoder,
-            settings,
-            method,
-            row_sets=_row_sets(sentences, embedded[candidates], critical),
-            min_rows=min_rows,
-        )
+        offset, methods = 0, []
+        for part, part_settings in _language_parts(candidates, sentences, embedded, settings):
+            part_method = clustering.choose_method(len(part), settings.fast)
+            methods.append(part_method)
+            found = _cluster(
+                vectors[part],
+                weights[part],
+                [sentences.unique[embedded[i]] for i in part],
+                encoder,
+                part_settings,
+                part_method,
+                row_sets=_row_sets(sentences, embedded[part], critical),
+                min_rows=min_rows,
+            )
+            labels_sample[part] = np.where(found >= 0, found + offset, -1)
+            offset = int(labels_sample.max()) + 1
+        method = "+".join(dict.fromkeys(methods))
     labels = np.full(n_unique, -1, dtype=np.int64)
     labels[embedded] = labels_sample
     meta.update(method=method, n_critical=int(critical.sum()), n_clustered=int(len(candidates)))
@@ -516,6 +525,35 @@ def _cluster(
         seed=settings.seed,
     )
     return labels
+
+
+def _language_parts(
+    candidates: np.ndarray, sentences: _Sentences, embedded: np.ndarray, settings: ClusterSettings
+) -> list[tuple[np.ndarray, ClusterSettings]]:
+    """The candidate sentences split by language, each with its share of ``max_issues``.
+
+    An encoder that does not know a language embeds its sentences near each other whatever they say
+    (all-MiniLM-L6-v2 and Chinese): clustered together with English they would form one issue per
+    language. Each language is clustered on its own; with ``by_language=False``, or one language,
+    everything is one part.
+    """
+    from dataclasses import replace
+
+    from misattribution.runner import detect_language
+
+    if not settings.by_language:
+        return [(candidates, settings)]
+    language = np.array([detect_language(sentences.unique[embedded[i]]) for i in candidates])
+    names = sorted(set(language), key=lambda name: (-int((language == name).sum()), name))
+    if len(names) == 1:
+        return [(candidates, settings)]
+    parts = []
+    for name in names:
+        part = candidates[language == name]
+        share = len(part) / len(candidates)
+        max_issues = max(1, round(settings.max_issues * share))
+        parts.append((part, replace(settings, max_issues=max_issues, min_issues=min(settings.min_issues, max_issues))))
+    return parts
 
 
 def _drop_rare(labels: np.ndarray, row_sets: list[np.ndarray], min_rows: int) -> np.ndarray:

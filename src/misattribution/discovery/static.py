@@ -46,7 +46,7 @@ from misattribution.discovery.embed import embed, load_encoder
 from misattribution.discovery.pipeline import discover_clusters, register_mode
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 from misattribution.discovery.sentences import CriticalityScorer, split_sentences
-from misattribution.taxonomy import Category, Taxonomy
+from misattribution.taxonomy import Category, Taxonomy, load_taxonomy
 
 IssuesText = str | Taxonomy | Sequence[str | tuple[str, str] | Category]
 DiscoverFn = Callable[[pd.DataFrame], tuple[list[Issue], pd.DataFrame]]
@@ -67,8 +67,8 @@ class GivenIssue:
         return f"{self.name}: {self.definition}" if self.definition else self.name
 
 
-def parse_issues(issues_text: IssuesText, *, language: str = "en") -> list[GivenIssue]:
-    """The user's issues from text, a list, or a taxonomy (its secondary categories).
+def parse_issues(issues_text: IssuesText | None, *, language: str = "en") -> list[GivenIssue]:
+    """The user's issues from text, a list, or a taxonomy (its secondary categories; ``None``: the default one).
 
     Text is one issue per line, ``name: definition`` or just a name; blank lines and ``#`` comments are
     skipped; list markers are removed. Duplicated names are kept once.
@@ -76,6 +76,8 @@ def parse_issues(issues_text: IssuesText, *, language: str = "en") -> list[Given
     >>> [i.text for i in parse_issues("- Calculation error: an arithmetic step is wrong\\n\\nMissing units")]
     ['Calculation error: an arithmetic step is wrong', 'Missing units']
     """
+    if issues_text is None:
+        issues_text = load_taxonomy()
     if isinstance(issues_text, Taxonomy):
         items: list[Any] = list(issues_text.secondaries)
     elif isinstance(issues_text, str):
@@ -119,7 +121,7 @@ class _Match:
 
 def _match(
     rows: pd.DataFrame,
-    issues_text: IssuesText,
+    issues_text: IssuesText | None,
     *,
     encoder: Any,
     fpr: float,
@@ -226,7 +228,7 @@ def _thresholds(
 
 def static_issues(
     rows: pd.DataFrame,
-    issues_text: IssuesText,
+    issues_text: IssuesText | None = None,
     *,
     encoder: Any | None = None,
     fpr: float = 0.05,
@@ -242,7 +244,8 @@ def static_issues(
     Args:
         rows: IssueReport rows (``row_id``, ``failing``, ``feedback``; more columns are ignored).
         issues_text: text (one ``name: definition`` per line), a list of names, ``(name, definition)``
-            pairs or :class:`~misattribution.taxonomy.Category`, or a whole taxonomy.
+            pairs or :class:`~misattribution.taxonomy.Category`, or a whole taxonomy; ``None``: the
+            default taxonomy's secondary categories (:func:`~misattribution.taxonomy.load_taxonomy`).
         encoder: a sentence-transformers model (default :func:`~.embed.load_encoder`).
         fpr: the share of passing rows (the null) each issue's threshold lets through.
         min_similarity: no threshold goes below this.
@@ -275,7 +278,7 @@ def static_issues(
 
 def task_specific_issues(
     rows: pd.DataFrame,
-    issues_text: IssuesText,
+    issues_text: IssuesText | None = None,
     discover_fn: DiscoverFn | None = None,
     *,
     encoder: Any | None = None,
