@@ -688,3 +688,45 @@ def test_each_language_is_clustered_on_its_own():
     assert pooled.meta["settings"]["by_language"] is False
     pooled_zh = {i for i, e in zip(pooled.assignments["issue_id"], pooled.assignments["evidence"]) if "回答" in e}
     assert len(pooled_zh) == 1  # what by_language prevents: every Chinese critique in one issue
+
+
+def test_cli_static_mode_with_the_taxonomy_or_an_issues_file(planted, tmp_path, capsys):
+    frame, truth = planted
+    frame.to_csv(tmp_path / "judged.csv", index=False)
+    # Without --issues: the default taxonomy's 15 categories (this used to crash with a TypeError).
+    assert (
+        main(["discover", str(tmp_path / "judged.csv"), "-o", str(tmp_path / "tax"), "--mode", "static", "--quiet"])
+        == 0
+    )
+    assert len(IssueReport.load(tmp_path / "tax").issues) == 15
+    issues = tmp_path / "issues.txt"
+    issues.write_text(
+        "# ours\nMissing units: the final number has no unit\nArithmetic error: a sum or product is wrong\n"
+    )
+    out = tmp_path / "given"
+    assert (
+        main(
+            [
+                "discover",
+                str(tmp_path / "judged.csv"),
+                "-o",
+                str(out),
+                "--mode",
+                "static",
+                "--issues",
+                str(issues),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    report = IssueReport.load(out)
+    assert {i.name for i in report.issues} == {"Missing units", "Arithmetic error"}
+    units = next(i for i in report.issues if i.name == "Missing units")
+    assert _jaccard(_rows_of(report)[units.id], truth["units"]) >= 0.6
+    capsys.readouterr()
+    assert (
+        main(["discover", str(tmp_path / "judged.csv"), "-o", str(out), "--mode", "static", "--issues", "nope.txt"])
+        == 1
+    )
+    assert "not a shipped taxonomy" in capsys.readouterr().err

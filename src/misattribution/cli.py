@@ -227,6 +227,12 @@ def _add_discover_parser(subparsers: Any) -> None:
         help="discovery mode(s): clusters, rules, static, task, kpa, clear, joined by + (e.g. clusters+rules)",
     )
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
+    parser.add_argument(
+        "--issues",
+        default=None,
+        help="static / task modes: the issues to map rows to: a text file (one 'name: definition' per line), a "
+        "taxonomy YAML or a shipped taxonomy name (default: the default taxonomy's categories)",
+    )
     parser.add_argument("--max-issues", type=int, default=15)
     parser.add_argument("--min-issues", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
@@ -516,9 +522,14 @@ def _run_discover(args: argparse.Namespace) -> int:
         )
         if column
     }
+    mode_options = None
+    if args.issues is not None:
+        given = _given_issues(args.issues)
+        mode_options = {"static": {"issues_text": given}, "task": {"issues_text": given}}
     report = discover(
         args.input,
         mode=args.mode,
+        mode_options=mode_options,
         embedding_model=args.embedding_model,
         seed=args.seed,
         max_issues=args.max_issues,
@@ -532,6 +543,20 @@ def _run_discover(args: argparse.Namespace) -> int:
     print(format_issue_table(report))
     print(f"bundle: {folder}")
     return 0
+
+
+def _given_issues(value: str) -> Any:
+    """``--issues``: a taxonomy (shipped name or YAML file) or the text of an issues file."""
+    from misattribution.taxonomy import available_taxonomies, load_taxonomy
+
+    path = Path(value)
+    if value in available_taxonomies() or path.suffix.lower() in (".yaml", ".yml"):
+        return load_taxonomy(value)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--issues {value}: no such file, and not a shipped taxonomy ({', '.join(available_taxonomies())})"
+        )
+    return path.read_text(encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
