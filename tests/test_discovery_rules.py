@@ -395,15 +395,19 @@ def test_run_rules_without_text_columns():
 
 
 # -- the figure on clear_gsm8k ------------------------------------------------------------------------
-
-
-@pytest.mark.skipif(not (CLEAR_GSM8K / "results.parquet").is_file(), reason="clear_gsm8k is not on this machine")
-def test_reference_detector_on_clear_gsm8k():
+@pytest.fixture(scope="module")
+def bench():
+    """benchmarks/bench_reference_detector.py, imported as a module (its figures are the ones tested)."""
     spec = importlib.util.spec_from_file_location(
         "bench_reference_detector", ROOT / "benchmarks" / "bench_reference_detector.py"
     )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(not (CLEAR_GSM8K / "results.parquet").is_file(), reason="clear_gsm8k is not on this machine")
+def test_reference_detector_on_clear_gsm8k(bench):
     figures = bench.evaluate(CLEAR_GSM8K)
     assert figures["rows"] == 1317 and figures["d1"] == 299
     # CLEAR's own figure, recomputed from recurring_issues_str.
@@ -421,13 +425,8 @@ def test_reference_detector_on_clear_gsm8k():
 
 
 @pytest.mark.skipif(not (CLEAR_GSM8K / "results.parquet").is_file(), reason="clear_gsm8k is not on this machine")
-def test_adjudication_file_matches_the_data():
+def test_adjudication_file_matches_the_data(bench):
     """Each hand verdict is about the row it names: D1's last number and the reference are the data's."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_reference_detector", ROOT / "benchmarks" / "bench_reference_detector.py"
-    )
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     rows = bench.load_rows(CLEAR_GSM8K).set_index("row_id")
     table = bench.load_adjudication()
     assert len(table) == 121 and set(table.index) <= set(rows.index)
