@@ -367,7 +367,9 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
 
     clock = time.perf_counter()
     occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
-    issues, local_ids = _name_issues(sentences, embedded, vectors, labels_sample, occurrence_labels, rows)
+    issues, local_ids = _name_issues(
+        sentences, embedded, vectors, labels_sample, occurrence_labels, rows, criticality=semantic[embedded]
+    )
     assignments = _assignments(rows, sentences, occurrence_labels, local_ids)
     timings["name"] = time.perf_counter() - clock
     meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
@@ -405,7 +407,9 @@ def split_failing(rows: pd.DataFrame, *, mask_question: bool = True, core_clause
 # What a sentence's problem led to, or an illustration of it, follows one of these; its cause ("because
 # ...", "due to ...") is the problem itself and stays.
 _CONSEQUENCE = re.compile(
-    r"(?:,\s*|\s+)(?:which|leading|resulting|making|so that|so|thus|hence|therefore|thereby|indicating|"
+    r"(?:,\s*|\s+)which\s+(?:in turn\s+|then\s+|also\s+)?(?:affects?|impacts?|leads?|results?|makes?|causes?|"
+    r"reduces?|lowers?|changes?|means?|detracts?|undermines?|could|may|might|would|can)\b.*$"
+    r"|(?:,\s*|\s+)(?:leading|resulting|making|so that|so|thus|hence|therefore|thereby|indicating|"
     r"suggesting|e\.g\.|i\.e\.|for example|for instance|such as)\b.*$"
     r"|(?:,\s*|\s+)(?:this|that|it)\s+(?:affects?|impacts?|leads?|results?|reduces?|lowers?|detracts?)\b.*$"
     r"|\s*[(:;].*$",
@@ -427,10 +431,11 @@ _LOCATOR = re.compile(
 def core_of(text: str) -> str:
     """The clause that names the problem: ``text`` without a trailing consequence or illustration.
 
-    What follows "which", "so", "leading to", "for example", a colon ... says what the problem caused
-    or shows an instance, and is shared across problems ("..., which affects the accuracy of the
-    response"): clustering on it groups consequences instead of causes. A cause ("because of an
-    addition error") is the problem and stays. Kept whole when the cut would leave under 3 words.
+    What follows "which leads to", "so", "leading to", "for example", a colon ... says what the problem
+    caused or shows an instance, and is shared across problems ("..., which affects the accuracy of
+    the response"): clustering on it groups consequences instead of causes. A cause ("because of an
+    addition error") is the problem and stays, and so does a verdict ("..., which is not what was
+    asked"). Kept whole when the cut would leave under 3 words.
 
     >>> core_of("Miscalculates the total cost, which affects the accuracy of the response.")
     'Miscalculates the total cost'
@@ -438,6 +443,8 @@ def core_of(text: str) -> str:
     'The mistake in the calculation'
     >>> core_of("Makes an arithmetic mistake in step #, so the total is off.")
     'Makes an arithmetic mistake'
+    >>> core_of("Explains how forecasts are made, which is not what was asked.")
+    'Explains how forecasts are made, which is not what was asked.'
     >>> core_of("Computed # … instead of # because of an addition error.")
     'Computed # … instead of # because of an addition error.'
     >>> core_of("Wrong, so the answer is off.")
@@ -593,6 +600,8 @@ def _name_issues(
     labels_sample: np.ndarray,
     occurrence_labels: np.ndarray,
     rows: pd.DataFrame,
+    *,
+    criticality: np.ndarray | None = None,
 ) -> tuple[list[Issue], dict[int, str]]:
     if labels_sample.max() < 0:
         return [], {}
@@ -618,6 +627,7 @@ def _name_issues(
             vectors[top] @ cents[c],
             [_masked_share(sentences.unique[int(embedded[i])]) for i in top],
             used,
+            criticality=None if criticality is None else criticality[top],
         )
         name = name or f"Issue {c + 1}"
         used.add(name.casefold())
@@ -656,15 +666,24 @@ def _masked_share(text: str) -> float:
     return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
 
 
-def _pick_name(sentences: Sequence[str], centrality: np.ndarray, specificity: Sequence[float], used: set[str]) -> str:
+def _pick_name(
+    sentences: Sequence[str],
+    centrality: np.ndarray,
+    specificity: Sequence[float],
+    used: set[str],
+    *,
+    criticality: np.ndarray | None = None,
+) -> str:
     """The cleaned name of a central sentence that reads as a general criticism.
 
-    Among the most central sentences, prefer names that are critical (cue score), short, and free of
+    Among the most central sentences, prefer names that are critical (cue score, and the criticality
+    classifier's log-odds when given), short, and free of
     numbers, quotes, words of one particular question (which belong to an instance, not the issue) and
     references to a context the name does not carry ("this detail").
     """
     best, best_score = "", -math.inf
-    for sentence, similarity, masked in zip(sentences, centrality, specificity):
+    critical = np.zeros(len(centrality)) if criticality is None else np.clip(np.nan_to_num(criticality), -4, 4)
+    for sentence, similarity, masked, log_odds in zip(sentences, centrality, specificity, critical):
         name = clustering.issue_name(sentence)
         if name.casefold() in used:
             continue
@@ -673,6 +692,7 @@ def _pick_name(sentences: Sequence[str], centrality: np.ndarray, specificity: Se
             float(similarity)
             - masked
             + 0.1 * cue_score(name)
+            + 0.05 * float(log_odds)  # how critical the whole sentence reads (the classifier's log-odds)
             - 0.15 * bool(_DIGIT.search(name))
             - 0.1 * bool(re.search(r"[\"“”(]", name))
             - 0.02 * max(0, words - 8)
