@@ -104,14 +104,15 @@ def test_judge_mode_with_the_tiny_model(tiny_model_dir):
     metric = evaluate.load(str(METRIC_DIR), config_name=str(tiny_model_dir))
     # config_name is a path: evaluate's cache folder must not be built from it verbatim.
     assert metric.config_name.startswith("judge-") and str(tiny_model_dir) not in metric.data_dir
-    result = metric.compute(
-        questions=["What is 2 + 2?", "3 乘 4 等于多少？"],
-        predictions=["5", "十二"],
-        references=["4", None],
-        greedy=True,
-        max_new_tokens=12,
-        batch_size=2,
-    )
+    call = {
+        "questions": ["What is 2 + 2?", "3 乘 4 等于多少？"],
+        "predictions": ["5", "十二"],
+        "references": ["4", None],
+        "greedy": True,
+        "max_new_tokens": 12,
+        "batch_size": 2,
+    }
+    result = metric.compute(**call)
     assert result["n"] == 2 and len(result["feedback"]) == len(result["score"]) == len(result["status"]) == 2
     # A random model writes noise: nothing may be invented from it.
     for status, score, problems in zip(result["status"], result["score"], result["problems"]):
@@ -121,14 +122,7 @@ def test_judge_mode_with_the_tiny_model(tiny_model_dir):
     assert result["parse_rate"] == pytest.approx(np.mean([s == "ok" for s in result["status"]]))
     assert set(result["category_distribution"]) >= {"result_error", "irrelevance"}
     # Greedy decoding is repeatable, and the model is loaded once per metric object.
-    again = metric.compute(
-        questions=["What is 2 + 2?", "3 乘 4 等于多少？"],
-        predictions=["5", "十二"],
-        references=["4", None],
-        greedy=True,
-        max_new_tokens=12,
-        batch_size=2,
-    )
+    again = metric.compute(**call)
     assert again["feedback"] == result["feedback"] and len(metric._judges) == 1
 
 
