@@ -731,3 +731,17 @@ def test_cli_static_mode_with_the_taxonomy_or_an_issues_file(planted, tmp_path, 
         == 1
     )
     assert "not a shipped taxonomy" in capsys.readouterr().err
+
+
+def test_a_language_with_one_distinct_sentence_clusters_without_warnings():
+    import warnings
+
+    frame, _ = _planted_rows(n_rows=120, seed=11)
+    extra = [
+        {"id": f"z{k}", "question": "题目", "feedback": "回答的计算有误，总数算错了。", "score": 1} for k in range(2)
+    ]
+    mixed = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # PCA on one sentence divided by zero
+        report = discover(mixed, fast=True, progress=False, max_issues=10)
+    assert len(report.issues) >= 3 and not report.assignments["row_id"].isin(["z0", "z1"]).any()  # 2 rows < min_rows

@@ -118,10 +118,10 @@ def choose_n_clusters(
     """The KMeans cluster count among ``candidates`` with the best silhouette (cosine, on a seeded sample)."""
     from sklearn.metrics import silhouette_score
 
-    reduced = _reduce(vectors, seed)
     candidates = sorted({k for k in candidates if 2 <= k < len(vectors)})
     if not candidates:
         return 1
+    reduced = _reduce(vectors, seed)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(vectors), size=min(sample_size, len(vectors)), replace=False))
     best_k, best = candidates[-1], -np.inf
