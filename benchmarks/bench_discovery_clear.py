@@ -140,8 +140,8 @@ def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], en
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     from misattribution.discovery.embed import embed
-    from misattribution.discovery.pipeline import split_failing
-    from misattribution.discovery.sentences import CriticalityScorer, cue_score
+    from misattribution.discovery.pipeline import criticality, split_failing
+    from misattribution.discovery.sentences import CriticalityScorer
     from misattribution.discovery.static import static_issues
 
     names = sorted(theirs, key=lambda k: (-len(theirs[k]), k))
@@ -156,8 +156,7 @@ def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], en
     sentences = split_failing(rows)
     vectors = embed(sentences.unique, encoder, progress=False)
     scorer = CriticalityScorer(encoder)
-    cues = np.array([cue_score(t) for t in sentences.text])
-    critical = scorer.semantic(vectors)[sentences.inverse] + scorer.cue_weight * cues > scorer.threshold
+    critical = criticality(sentences, scorer.semantic(vectors), scorer) > scorer.threshold
     similarity = vectors[sentences.inverse[critical]] @ embed(names, encoder, progress=False).T
     sentence_rows = row_ids[sentences.row[critical]]
 

@@ -325,8 +325,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     scorer = CriticalityScorer(encoder, threshold=settings.criticality_threshold)
     semantic = np.full(n_unique, np.nan)
     semantic[embedded] = scorer.semantic(vectors)
-    cues = np.fromiter((cue_score(t) for t in sentences.text), dtype=np.float64, count=len(sentences.text))
-    critical = semantic[sentences.inverse] + scorer.cue_weight * cues > settings.criticality_threshold
+    critical = criticality(sentences, semantic, scorer) > settings.criticality_threshold
     in_sample = np.isin(sentences.inverse, embedded)
     timings["criticality"] = time.perf_counter() - clock
 
@@ -374,6 +373,13 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     timings["name"] = time.perf_counter() - clock
     meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
     return issues, assignments, {**meta, "timings": timings}
+
+
+def criticality(sentences: _Sentences, semantic: np.ndarray, scorer: CriticalityScorer) -> np.ndarray:
+    """Each sentence occurrence's log-odds of criticising the answer: the classifier's score of its
+    distinct masked form (``semantic``, one per ``sentences.unique``) plus its lexical cues."""
+    cues = np.fromiter((cue_score(t) for t in sentences.text), dtype=np.float64, count=len(sentences.text))
+    return semantic[sentences.inverse] + scorer.cue_weight * cues
 
 
 def split_failing(rows: pd.DataFrame, *, mask_question: bool = True, core_clause: bool = True) -> _Sentences:
