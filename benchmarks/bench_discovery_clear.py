@@ -142,7 +142,7 @@ def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], en
     from misattribution.discovery.embed import embed
     from misattribution.discovery.pipeline import criticality, split_failing
     from misattribution.discovery.sentences import CriticalityScorer
-    from misattribution.discovery.static import static_issues
+    from misattribution.discovery.modes.static import static_issues
 
     names = sorted(theirs, key=lambda k: (-len(theirs[k]), k))
     row_ids = rows["row_id"].astype(str).to_numpy()

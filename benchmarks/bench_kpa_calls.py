@@ -1,6 +1,6 @@
-"""LLM calls, calls per row and time of the LLM key-point analysis (``kpa_llm``), against CLEAR's cost.
+"""LLM calls, calls per row and time of the LLM key-point analysis (``kpa`` mode), against CLEAR's cost.
 
-Runs :func:`misattribution.discovery.kpa_llm.kpa_issues` on the judge feedback of
+Runs :func:`misattribution.discovery.modes.kpa.kpa_issues` on the judge feedback of
 ``../shared/data/clear_gsm8k`` (failing = score below 1), or on a synthetic set of critiques when that
 data is absent, against the loopback fake OpenAI server. The fake server answers like an LLM would
 (numbered shortcomings per critique, a list of issues), from the critique text itself, so the counts
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from misattribution.discovery.kpa_llm import RETRY_PROMPT, kpa_issues
+from misattribution.discovery.modes.kpa import RETRY_PROMPT, kpa_issues
 from misattribution.discovery.sentences import cue_score, split_sentences, strip_opener
 from misattribution.judges.base import SamplingParams
 from misattribution.judges.openai_http import OpenAIHTTPJudge

@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from misattribution.discovery.rules import (
+from misattribution.discovery.modes.rules import (
     check_reference_mismatch,
     extract_final_answer,
     extract_reference_answer,

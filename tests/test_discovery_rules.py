@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from misattribution.discovery import compute_statistics
-from misattribution.discovery.rules import (
+from misattribution.discovery.modes.rules import (
     DETECTORS,
     check_json_format,
     check_length,

@@ -12,8 +12,8 @@ import pytest
 from misattribution.discovery import Issue, IssueReport, compute_statistics, issue_id
 from misattribution.discovery.align import align_reports, compare_systems
 from misattribution.discovery.embed import load_encoder
-from misattribution.discovery.kpa_llm import RETRY_PROMPT, kpa_issues, parse_issue_list, parse_mapping, parse_sections
-from misattribution.discovery.static import parse_issues, static_issues, task_specific_issues
+from misattribution.discovery.modes.kpa import RETRY_PROMPT, kpa_issues, parse_issue_list, parse_mapping, parse_sections
+from misattribution.discovery.modes.static import parse_issues, static_issues, task_specific_issues
 from misattribution.judges.base import SamplingParams
 from misattribution.judges.openai_http import OpenAIHTTPJudge
 from misattribution.taxonomy import load_taxonomy

@@ -50,7 +50,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
 
 from misattribution.discovery.report import Issue, IssueReport  # noqa: E402
-from misattribution.discovery.rules import run_rules  # noqa: E402
+from misattribution.discovery.modes.rules import run_rules  # noqa: E402
 from misattribution.explore import Explorer, Filters, export_bundle_zip  # noqa: E402
 from misattribution.space_app import build_app  # noqa: E402
 from misattribution.testing.fake_openai import FakeOpenAIServer  # noqa: E402

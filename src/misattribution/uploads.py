@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misattribution.discovery.clear import clear_issues
+from misattribution.discovery.modes.clear import clear_issues
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, IssueReport
 from misattribution.tables import InputError, read_jsonl
 
@@ -577,9 +577,9 @@ def load_sample_report() -> LoadResult:
     """The bundled attridata-sample (197 hand-written judged rows, en + zh) with rule-based issues.
 
     Its scores and misattributions are the sample's labels; its issues come from the deterministic
-    detectors of :mod:`misattribution.discovery.rules`, so it loads in a second, offline.
+    detectors of :mod:`misattribution.discovery.modes.rules`, so it loads in a second, offline.
     """
-    from misattribution.discovery.rules import run_rules
+    from misattribution.discovery.modes.rules import run_rules
 
     folder = resources.files("misattribution") / "data" / "sample_data"
     records = []

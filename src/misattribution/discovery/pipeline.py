@@ -65,11 +65,11 @@ IssueSource = Callable[..., tuple]
 MODES: dict[str, IssueSource] = {}
 #: Modules imported on first use of a mode, where it registers itself (``"mode": "module"``).
 MODE_MODULES = {
-    "rules": "misattribution.discovery.rules",
-    "static": "misattribution.discovery.static",
-    "task": "misattribution.discovery.static",
-    "kpa": "misattribution.discovery.kpa_llm",
-    "clear": "misattribution.discovery.clear",
+    "rules": "misattribution.discovery.modes.rules",
+    "static": "misattribution.discovery.modes.static",
+    "task": "misattribution.discovery.modes.static",
+    "kpa": "misattribution.discovery.modes.kpa",
+    "clear": "misattribution.discovery.modes.clear",
 }
 # Sources known by their function, for modules that do not register themselves.
 _MODE_FUNCTIONS = {"rules": "run_rules"}
