@@ -168,6 +168,8 @@ def discover(
     devices: Sequence[str] | None = None,
     extra_issue_sources: Iterable[IssueSource] = (),
     mode_options: Mapping[str, Mapping[str, Any]] | None = None,
+    taxonomy: Any = None,
+    tree: bool = True,
     **cluster_options: Any,
 ) -> IssueReport:
     """Find the recurring issues in judged results and quantify them; no LLM call in ``"clusters"`` mode.
@@ -185,6 +187,10 @@ def discover(
         devices: encode on several processes, e.g. ``["cuda:0", "cuda:1"]``.
         extra_issue_sources: more callables ``rows -> (issues, assignments[, meta])``, pooled.
         mode_options: keyword arguments per registered mode, e.g. ``{"rules": {"detectors": [...]}}``.
+        taxonomy: the taxonomy whose categories form the upper levels of the issue tree (a
+            :class:`~misattribution.taxonomy.Taxonomy`, a shipped name or a YAML path; default: the
+            default taxonomy). See :mod:`.tree`.
+        tree: build the issue tree (``False``: a flat list of issues, no category nodes).
         **cluster_options: other fields of :class:`ClusterSettings` (``merge_threshold``, ...).
 
     Returns:
@@ -237,6 +243,9 @@ def discover(
     assignments = assignments.drop_duplicates(["row_id", "issue_id"], keep="first").reset_index(drop=True)
     assignments["row_id"] = assignments["row_id"].astype(str)
     issues = compute_statistics(rows, assignments, issues, seed=seed)
+    nodes, tree_meta = [], None
+    if tree and issues:
+        nodes, tree_meta = _attach_tree(rows, issues, assignments, taxonomy, embedding_model, seed)
     order = {issue.id: rank for rank, issue in enumerate(issues)}
     position = pd.Series(np.arange(len(rows)), index=rows["row_id"].astype(str))
     assignments = (
@@ -265,9 +274,35 @@ def discover(
         },
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "llm_calls": llm_calls,
+        "tree": tree_meta,
         "misattribution_version": __version__,
     }
-    return IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta)
+    return IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta, nodes=nodes)
+
+
+def _attach_tree(
+    rows: pd.DataFrame, issues: list[Issue], assignments: pd.DataFrame, taxonomy: Any, model: str, seed: int
+) -> tuple[list, dict[str, Any]]:
+    """Parent every issue under a taxonomy category (:func:`.tree.attach_to_taxonomy`), in place."""
+    from misattribution.discovery.tree import attach_to_taxonomy
+
+    clock = time.perf_counter()
+    language = _majority_language(rows)
+    nodes, parents, meta = attach_to_taxonomy(
+        rows, issues, assignments, taxonomy, encoder=load_encoder(model), language=language, seed=seed
+    )
+    for issue in issues:
+        issue.parent = parents[issue.id]
+    meta["seconds"] = round(time.perf_counter() - clock, 3)
+    return nodes, meta
+
+
+def _majority_language(rows: pd.DataFrame) -> str:
+    from misattribution.runner import detect_language
+
+    texts = [t for t in rows.get("feedback", pd.Series(dtype=object)).head(200) if isinstance(t, str)]
+    languages = [detect_language(t) for t in texts]
+    return max(set(languages), key=languages.count) if languages else "en"
 
 
 def _unpack(result: tuple, name: str) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:

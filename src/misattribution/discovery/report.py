@@ -9,7 +9,10 @@ An :class:`IssueReport` holds
 * ``issues``: the :class:`Issue` list, ranked by impact;
 * ``assignments``: the row × issue matrix in long form, one line per (row, issue) with the sentence(s)
   of the feedback behind it (``row_id``, ``issue_id``, ``evidence``) so a viewer can highlight them;
-* ``meta``: how the report was made (mode, settings, seed, model names, timings, LLM calls, version).
+* ``meta``: how the report was made (mode, settings, seed, model names, timings, LLM calls, version);
+* ``nodes``: the category nodes of the issue tree (:mod:`.tree`): primary → secondary category →
+  the issues (each :class:`Issue` names its ``parent`` node) → rows. :meth:`IssueReport.tree` gives
+  every node with its statistics, :meth:`IssueReport.node_rows` the rows under a node.
 
 Statistics (count, shares, mean score, impact, bootstrap interval, per-system breakdown) are computed
 from ``rows`` and ``assignments`` by :func:`compute_statistics`, never entered by hand, so a filtered
@@ -22,6 +25,7 @@ The bundle (``save`` / ``load``) is a folder of Parquet files and one JSON file:
       rows.parquet
       assignments.parquet
       issues.parquet     # the statistics table, for tools that only read Parquet
+      tree.parquet       # every node of the issue tree with its statistics (meta.json keeps the nodes)
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ class Issue:
         keywords: c-TF-IDF keywords or the detector's terms.
         provenance: ``"cluster"``, ``"llm"``, ``"static"`` or ``"rule:<detector>"``.
         examples: representative ``row_id`` values, most typical first.
+        parent: the id of its category node in the issue tree (:mod:`.tree`), ``None`` when the
+            report has no tree.
+        rare: found in fewer rows than a recurring issue needs, kept because its shortcoming is clear.
         count, share, failing_share, mean_score, impact, share_ci_low, share_ci_high: statistics.
     """
 
@@ -74,6 +81,8 @@ class Issue:
     keywords: list[str] = field(default_factory=list)
     provenance: str = "cluster"
     examples: list[str] = field(default_factory=list)
+    parent: str | None = None
+    rare: bool = False
     count: int = 0
     share: float = float("nan")
     failing_share: float = float("nan")
@@ -137,6 +146,79 @@ def compute_statistics(
     return sorted(issues, key=lambda i: (-(i.impact if not np.isnan(i.impact) else -1), -i.count, i.name))
 
 
+NODE_STAT_FIELDS = (
+    "count",
+    "share",
+    "failing_share",
+    "mean_score",
+    "impact",
+    "impact_ci_low",
+    "impact_ci_high",
+    "share_ci_low",
+    "share_ci_high",
+)
+
+
+def membership_statistics(
+    rows: pd.DataFrame,
+    membership: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The statistics of row sets (one boolean row mask per line of ``membership``), one line each.
+
+    The same quantities as :func:`compute_statistics` (count, share, share of the failing rows, mean
+    ``score_norm``, impact = share * (1 - mean score), share interval), plus a percentile bootstrap
+    interval of the impact: rows resampled with Poisson(1) weights (the large-sample stand-in for
+    multinomial resampling), drawn for the set's own rows only, so the cost grows with the set, not
+    the report. Used for every node of the issue tree.
+    """
+    n = len(rows)
+    failing = rows["failing"].to_numpy(dtype=bool)
+    n_failing = int(failing.sum())
+    scores = pd.to_numeric(rows["score_norm"], errors="coerce").to_numpy(dtype=float)
+    rng = np.random.default_rng(seed)
+    alpha = (1 - confidence) / 2
+    lines = []
+    for mask in np.atleast_2d(membership).astype(bool):
+        count = int(mask.sum())
+        share = count / n if n else float("nan")
+        values = scores[mask]
+        known = values[~np.isnan(values)]
+        mean = float(known.mean()) if len(known) else float("nan")
+        impact = share * (1.0 - mean) if len(known) else 0.0
+        low = high = share_low = share_high = float("nan")
+        if n and n_resamples and count:
+            weights = rng.poisson(1.0, size=(n_resamples, count)).astype(float)
+            drawn = weights.sum(axis=1) / n
+            finite = ~np.isnan(values)
+            total = weights[:, finite].sum(axis=1)
+            means = np.divide(
+                weights[:, finite] @ values[finite], total, out=np.full(n_resamples, np.nan), where=total > 0
+            )
+            low, high = (
+                float(v) for v in np.quantile(drawn * (1.0 - np.nan_to_num(means, nan=1.0)), [alpha, 1 - alpha])
+            )
+            shares = rng.binomial(n, share, size=n_resamples) / n
+            share_low, share_high = (float(v) for v in np.quantile(shares, [alpha, 1 - alpha]))
+        lines.append(
+            {
+                "count": count,
+                "share": share,
+                "failing_share": float((mask & failing).sum() / n_failing) if n_failing else float("nan"),
+                "mean_score": mean,
+                "impact": impact,
+                "impact_ci_low": low,
+                "impact_ci_high": high,
+                "share_ci_low": share_low,
+                "share_ci_high": share_high,
+            }
+        )
+    return pd.DataFrame(lines, columns=list(NODE_STAT_FIELDS))
+
+
 def per_system(rows: pd.DataFrame, assignments: pd.DataFrame, issues: list[Issue]) -> pd.DataFrame:
     """Issue share and mean score per system: columns ``system, issue_id, count, rows, share, mean_score``."""
     systems = rows[["row_id", "system", "score_norm"]].astype({"row_id": str})
@@ -165,6 +247,7 @@ class IssueReport:
     issues: list[Issue]
     assignments: pd.DataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    nodes: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         missing = [c for c in REQUIRED_ROW_COLUMNS if c not in self.rows.columns]
@@ -179,6 +262,10 @@ class IssueReport:
         unknown = set(self.assignments["issue_id"]) - known
         if unknown:
             raise ValueError(f"assignments name issues that are not in the report: {sorted(unknown)[:5]}")
+        node_ids = {node.id for node in self.nodes}
+        orphans = [i.id for i in self.issues if i.parent is not None and i.parent not in node_ids]
+        if self.nodes and orphans:
+            raise ValueError(f"issues name parent nodes that are not in the tree: {orphans[:5]}")
 
     # -- views --------------------------------------------------------------------------------------
     def issue(self, issue_id: str) -> Issue:
@@ -201,6 +288,84 @@ class IssueReport:
     def per_system(self) -> pd.DataFrame:
         return per_system(self.rows, self.assignments, self.issues)
 
+    # -- the issue tree -------------------------------------------------------------------------------
+    def _tree_order(self) -> list[tuple[str, str, str | None, str, int]]:
+        """(id, name, parent, level, depth) of every node, depth first: categories, then their issues."""
+        leaves_of: dict[str | None, list[Issue]] = {}
+        for issue in self.issues:  # ranked order
+            leaves_of.setdefault(issue.parent, []).append(issue)
+        order: list[tuple[str, str, str | None, str, int]] = []
+        depth = {None: -1}
+        for node in self.nodes:
+            depth[node.id] = depth.get(node.parent, -1) + 1
+            order.append((node.id, node.name, node.parent, node.level, depth[node.id]))
+            if node.level != "primary":
+                order += [(i.id, i.name, node.id, "issue", depth[node.id] + 1) for i in leaves_of.get(node.id, [])]
+        order += [(i.id, i.name, None, "issue", 0) for i in leaves_of.get(None, [])]
+        return order
+
+    def node_rows(self, node_id: str) -> list[str]:
+        """The row ids under a node of the tree (an issue id, a category node id, or ``unattributed``)."""
+        leaves = self._leaves_under(node_id)
+        ids = self.assignments.loc[self.assignments["issue_id"].isin(leaves), "row_id"].astype(str)
+        return list(dict.fromkeys(ids))
+
+    def _leaves_under(self, node_id: str) -> set[str]:
+        if any(i.id == node_id for i in self.issues):
+            return {node_id}
+        below = {node_id}
+        for node in self.nodes:  # parents come before their children
+            if node.parent in below:
+                below.add(node.id)
+        if not any(node.id == node_id for node in self.nodes):
+            raise KeyError(f"no node {node_id!r} in this report's tree")
+        return {i.id for i in self.issues if i.parent in below}
+
+    def _tree_membership(self) -> tuple[list[tuple[str, str, str | None, str, int]], np.ndarray]:
+        order = self._tree_order()
+        positions = pd.Index(self.rows["row_id"].astype(str))
+        leaf_rows = {
+            issue_id: positions.get_indexer(group.astype(str).unique())
+            for issue_id, group in self.assignments.groupby("issue_id")["row_id"]
+        }
+        membership = np.zeros((len(order), len(self.rows)), dtype=bool)
+        for k, (node_id, _, _, level, _) in enumerate(order):
+            leaves = {node_id} if level == "issue" else self._leaves_under(node_id)
+            for leaf in leaves:
+                found = leaf_rows.get(leaf)
+                if found is not None:
+                    membership[k, found[found >= 0]] = True
+        return order, membership
+
+    def tree(self, *, n_resamples: int = 1000, seed: int | None = None) -> pd.DataFrame:
+        """Every node of the issue tree, depth first, with its statistics.
+
+        Columns: ``id, name, parent, level`` (``primary``, ``secondary``, ``unattributed`` or
+        ``issue``), ``depth``, ``n_issues`` (leaves under it) and :data:`NODE_STAT_FIELDS` (a node's rows
+        are the union of its leaves' rows: a row with two issues counts once). A report without
+        category nodes gives its issues at depth 0.
+        """
+        order, membership = self._tree_membership()
+        seed = int(self.meta.get("seed", 0) or 0) if seed is None else seed
+        stats = membership_statistics(self.rows, membership, n_resamples=n_resamples, seed=seed)
+        frame = pd.DataFrame(order, columns=["id", "name", "parent", "level", "depth"])
+        frame["n_issues"] = [1 if level == "issue" else len(self._leaves_under(i)) for i, _, _, level, _ in order]
+        return pd.concat([frame, stats], axis=1)
+
+    def tree_per_system(self) -> pd.DataFrame:
+        """Per system, every node's rows and share: ``system, id, count, rows, share``."""
+        order, membership = self._tree_membership()
+        systems = self.rows["system"].astype(str).to_numpy()
+        lines = []
+        for system in sorted(set(systems)):
+            mine = systems == system
+            counts = membership[:, mine].sum(axis=1)
+            lines += [
+                {"system": system, "id": node[0], "count": int(c), "rows": int(mine.sum()), "share": c / mine.sum()}
+                for node, c in zip(order, counts)
+            ]
+        return pd.DataFrame(lines, columns=["system", "id", "count", "rows", "share"])
+
     def recompute(self, **bootstrap: Any) -> IssueReport:
         """Statistics recomputed (e.g. after rows or assignments changed), ranking refreshed."""
         self.issues = compute_statistics(self.rows, self.assignments, self.issues, **bootstrap)
@@ -214,7 +379,13 @@ class IssueReport:
         self.rows.to_parquet(folder / "rows.parquet", index=False)
         self.assignments[list(ASSIGNMENT_COLUMNS)].to_parquet(folder / "assignments.parquet", index=False)
         self.table().to_parquet(folder / "issues.parquet", index=False)
-        meta = {"bundle_version": BUNDLE_VERSION, **self.meta, "issues": [_strict(i.to_dict()) for i in self.issues]}
+        self.tree(n_resamples=0).to_parquet(folder / "tree.parquet", index=False)
+        meta = {
+            "bundle_version": BUNDLE_VERSION,
+            **self.meta,
+            "issues": [_strict(i.to_dict()) for i in self.issues],
+            "tree": [node.to_dict() for node in self.nodes],
+        }
         (folder / "meta.json").write_text(
             json.dumps(meta, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8"
         )
@@ -234,9 +405,14 @@ class IssueReport:
                 value = getattr(issue, name)
                 setattr(issue, name, float("nan") if value is None else value)
         meta.pop("bundle_version", None)
+        from misattribution.discovery.tree import TreeNode
+
+        nodes = [
+            TreeNode(**{k: v for k, v in d.items() if k in TreeNode.__dataclass_fields__}) for d in meta.pop("tree", [])
+        ]
         rows = pd.read_parquet(folder / "rows.parquet")
         assignments = pd.read_parquet(folder / "assignments.parquet")
-        return cls(rows=rows, issues=issues, assignments=assignments, meta=meta)
+        return cls(rows=rows, issues=issues, assignments=assignments, meta=meta, nodes=nodes)
 
 
 def _strict(record: dict[str, Any]) -> dict[str, Any]:
