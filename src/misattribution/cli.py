@@ -208,14 +208,19 @@ def _add_install_metric_parser(subparsers: Any) -> None:
 
 
 def _add_discover_parser(subparsers: Any) -> None:
+    from misattribution.discovery.modes import list_modes
+
+    modes = list_modes()
     parser = subparsers.add_parser(
         "discover",
-        help="find recurring issues in judge feedback (no LLM calls) and write an issue-report bundle",
+        help="find recurring issues in judge feedback and write an issue-report bundle (no LLM call unless a "
+        "mode needs one, as kpa)",
         description=(
-            "Split the feedback of the failing rows into sentences, keep the critical ones, embed and cluster "
-            "them, name each cluster after its most central sentence, and map every row to every issue its "
-            "sentences fall in. Reads our judged results (JSONL or export), CLEAR bundles or results.parquet, "
-            "or any table with feedback and score columns. Prints the ranked issues and writes the bundle."
+            "Find the recurring issues of the failing rows with one or more modes (each mode's options are "
+            "listed below, under its name) and map every row to its issues. The default mode, clusters, splits "
+            "the feedback into sentences, keeps the critical ones, embeds and clusters them, with no LLM call. "
+            "Reads our judged results (JSONL or export), CLEAR bundles or results.parquet, or any table with "
+            "feedback and score columns. Prints the ranked issues and the number of LLM calls, and writes the bundle."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -224,17 +229,12 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--mode",
         default="clusters",
-        help="discovery mode(s): clusters, rules, static, task, kpa, clear, joined by + (e.g. clusters+rules)",
+        help="discovery mode(s), joined by + (e.g. clusters+rules): "
+        + ", ".join(m.name + (" (needs an LLM)" if m.needs_llm else "") for m in modes),
     )
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
-    parser.add_argument(
-        "--issues",
-        default=None,
-        help="static / task modes: the issues to map rows to: a text file (one 'name: definition' per line), a "
-        "taxonomy YAML or a shipped taxonomy name (default: the default taxonomy's categories)",
-    )
-    parser.add_argument("--max-issues", type=int, default=15)
-    parser.add_argument("--min-issues", type=int, default=3)
+    parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
+    parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--fail-below", type=float, default=None, help="normalised score below which a row fails (default 1.0)"
@@ -246,10 +246,58 @@ def _add_discover_parser(subparsers: Any) -> None:
         "--fast",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="PCA + KMeans (--fast) or BERTopic (--no-fast); default: by input size",
+        help="clusters: PCA + KMeans (--fast) or BERTopic (--no-fast); default: by input size",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_run_discover)
+    parser.set_defaults(func=_run_discover, mode_flags=_add_mode_flags(parser, modes))
+
+
+def _add_mode_flags(parser: argparse.ArgumentParser, modes: Sequence[Any]) -> list[tuple[str, str, list]]:
+    """One flag per declared option of every mode: ``[(dest, flag, [(mode name, option), ...])]``.
+
+    A flag is ``--<option>``; modes declaring the same option share it (static and task: ``--issues``); an
+    option declared differently by several modes, or clashing with a flag of ``discover`` itself, becomes
+    ``--<mode>-<option>`` (``--kpa-max-issues``).
+    """
+    by_flag: dict[str, list[tuple[str, Any]]] = {}
+    for mode in modes:
+        for option in mode.options:
+            if option.cli:
+                by_flag.setdefault(option.cli_flag, []).append((mode.name, option))
+    taken = set(parser._option_string_actions)
+    flags: dict[str, list[tuple[str, Any]]] = {}
+    for flag, owners in by_flag.items():
+        if flag not in taken and all(option == owners[0][1] for _, option in owners):
+            flags[flag] = owners
+        else:
+            flags.update({f"--{name}-{flag[2:]}": [(name, option)] for name, option in owners})
+    groups = {}
+    for mode in modes:
+        shared = [(flag, owners[0][0]) for flag, owners in flags.items() if mode.name in [n for n, _ in owners[1:]]]
+        note = "" if any(o.cli for o in mode.options) else " (no options)"
+        if shared:
+            note = f" (also {', '.join(flag for flag, _ in shared)}: see mode {shared[0][1]})"
+        title = f"mode {mode.name}" + (" (needs an LLM)" if mode.needs_llm else "")
+        groups[mode.name] = parser.add_argument_group(title, (mode.help or "") + note)
+    declared = []
+    for number, (flag, owners) in enumerate(flags.items()):
+        option, dest = owners[0][1], f"mode_option_{number}"
+        also = f" (also mode {', '.join(name for name, _ in owners[1:])})" if len(owners) > 1 else ""
+        help_text = (option.describe() + also).replace("%", "%%")
+        group = groups[owners[0][0]]
+        if option.type is bool:
+            group.add_argument(
+                flag, dest=dest, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text
+            )
+        else:
+            metavar = option.cli_flag[2:].upper().replace("-", "_")
+            if option.type is list:
+                metavar = f"{metavar}[,...]"
+            elif option.choices:
+                metavar = "|".join(map(str, option.choices))
+            group.add_argument(flag, dest=dest, default=argparse.SUPPRESS, metavar=metavar, help=help_text)
+        declared.append((dest, flag, owners))
+    return declared
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -511,6 +559,7 @@ def _run_install_metric(args: argparse.Namespace) -> int:
 
 # -- discover ---------------------------------------------------------------------------------------
 def _run_discover(args: argparse.Namespace) -> int:
+    from misattribution.discovery.modes import MissingDependencyError
     from misattribution.discovery.pipeline import discover, format_issue_table
 
     columns = {
@@ -522,41 +571,60 @@ def _run_discover(args: argparse.Namespace) -> int:
         )
         if column
     }
-    mode_options = None
-    if args.issues is not None:
-        given = _given_issues(args.issues)
-        mode_options = {"static": {"issues_text": given}, "task": {"issues_text": given}}
-    report = discover(
-        args.input,
-        mode=args.mode,
-        mode_options=mode_options,
-        embedding_model=args.embedding_model,
-        seed=args.seed,
-        max_issues=args.max_issues,
-        min_issues=args.min_issues,
-        fail_below=args.fail_below,
-        fast=args.fast,
-        progress=not args.quiet,
-        columns=columns or None,
-    )
+    try:
+        report = discover(
+            args.input,
+            mode=args.mode,
+            mode_options=_mode_options(args),
+            embedding_model=args.embedding_model,
+            seed=args.seed,
+            max_issues=args.max_issues,
+            min_issues=args.min_issues,
+            fail_below=args.fail_below,
+            fast=args.fast,
+            progress=not args.quiet,
+            columns=columns or None,
+        )
+    except MissingDependencyError as err:
+        print(f"misattribution discover: error: {err}", file=sys.stderr)
+        return 1
     folder = report.save(args.output)
     print(format_issue_table(report))
+    print(_llm_calls_line(report.meta))
     print(f"bundle: {folder}")
     return 0
 
 
-def _given_issues(value: str) -> Any:
-    """``--issues``: a taxonomy (shipped name or YAML file) or the text of an issues file."""
-    from misattribution.taxonomy import available_taxonomies, load_taxonomy
+def _mode_options(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The mode flags given, parsed and sent to the chosen modes that declare them."""
+    chosen = [m.strip() for m in args.mode.split("+") if m.strip()]
+    options: dict[str, dict[str, Any]] = {}
+    for dest, flag, owners in args.mode_flags:
+        if not hasattr(args, dest):
+            continue
+        targets = [(name, option) for name, option in owners if name in chosen]
+        if not targets:
+            names = " and ".join(name for name, _ in owners)
+            raise ValueError(f"{flag} is an option of mode {names}, which is not among the modes run ({args.mode})")
+        text = getattr(args, dest)
+        try:
+            value = text if isinstance(text, bool) else targets[0][1].from_text(text)
+        except (ValueError, OSError) as err:
+            raise ValueError(f"{flag} {text}: {err}") from None
+        for name, option in targets:
+            options.setdefault(name, {})[option.name] = value
+    return options
 
-    path = Path(value)
-    if value in available_taxonomies() or path.suffix.lower() in (".yaml", ".yml"):
-        return load_taxonomy(value)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"--issues {value}: no such file, and not a shipped taxonomy ({', '.join(available_taxonomies())})"
-        )
-    return path.read_text(encoding="utf-8")
+
+def _llm_calls_line(meta: dict[str, Any]) -> str:
+    """``LLM calls: 4 (kpa: summarise 3, synthesise 1; 0 cached answers)``."""
+    parts = []
+    for name, source in (meta.get("sources") or {}).items():
+        if "calls_by_stage" in source or source.get("llm_calls"):
+            stages = ", ".join(f"{stage} {n}" for stage, n in (source.get("calls_by_stage") or {}).items())
+            cached = f"{source['cache_hits']} cached answers" if "cache_hits" in source else ""
+            parts.append(f"{name}: " + ("; ".join(p for p in (stages, cached) if p) or str(source.get("llm_calls", 0))))
+    return f"LLM calls: {meta.get('llm_calls', 0)}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

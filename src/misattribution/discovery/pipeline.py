@@ -18,12 +18,12 @@ The built-in mode, ``"clusters"``, runs these steps on the feedback of the faili
 Past ``max_embedded`` distinct sentences (100,000-row inputs), a seeded sample is embedded and clustered
 and the other sentences get their issue (or none) from a linear TF-IDF classifier trained on the sample.
 
-Other modes plug in as *issue sources*: a callable ``source(rows, **options) -> (issues, assignments)``
-(or ``(issues, assignments, meta)``; ``meta["llm_calls"]`` is added up) over the IssueReport rows.
-Register one under a name with :func:`register_mode` (a module ``misattribution.discovery.<name>``,
-or the one :data:`MODE_MODULES` names, is imported on first use so that it can register itself), then
-``discover(rows, mode="clusters+static")`` runs both and pools their issues; or pass callables once
-with ``extra_issue_sources=[...]``.
+Other modes are plug-ins, one module each in :mod:`misattribution.discovery.modes` (``rules``, ``static``,
+``task``, ``kpa``, ``clear``; ``clusters`` too), registered with their declared options by
+:func:`~.modes.register_mode` and imported on first use: ``discover(rows, mode="clusters+static")`` runs
+both and pools their issues, ``mode_options={"static": {...}}`` gives each its options (checked against
+its declaration before anything runs; ``meta["llm_calls"]`` is added up). Or pass callables
+``rows -> (issues, assignments[, meta])`` once with ``extra_issue_sources=[...]``.
 
 Example (needs the encoder; the unit tests run it)::
 
@@ -34,7 +34,6 @@ Example (needs the encoder; the unit tests run it)::
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 import re
@@ -49,6 +48,7 @@ import pandas as pd
 from misattribution.discovery import cluster as clustering
 from misattribution.discovery.embed import DEFAULT_MODEL, embed, load_encoder
 from misattribution.discovery.inputs import load_judged
+from misattribution.discovery.modes._base import MODES, check_mode_options, get_mode, register_mode  # noqa: F401
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, compute_statistics, issue_id
 from misattribution.discovery.sentences import (
     CriticalityScorer,
@@ -61,39 +61,6 @@ from misattribution.discovery.sentences import (
 logger = logging.getLogger(__name__)
 
 IssueSource = Callable[..., tuple]
-#: Registered issue sources by mode name (``"clusters"`` is built in).
-MODES: dict[str, IssueSource] = {}
-#: Modules imported on first use of a mode, where it registers itself (``"mode": "module"``).
-MODE_MODULES = {
-    "rules": "misattribution.discovery.modes.rules",
-    "static": "misattribution.discovery.modes.static",
-    "task": "misattribution.discovery.modes.static",
-    "kpa": "misattribution.discovery.modes.kpa",
-    "clear": "misattribution.discovery.modes.clear",
-}
-# Sources known by their function, for modules that do not register themselves.
-_MODE_FUNCTIONS = {"rules": "run_rules"}
-
-
-def register_mode(name: str, source: IssueSource) -> None:
-    """Make ``source`` available as ``discover(..., mode=name)`` (replacing an earlier one)."""
-    if not name or "+" in name:
-        raise ValueError(f"a mode name must be non-empty and without '+', got {name!r}")
-    MODES[name] = source
-
-
-def _mode_source(name: str) -> IssueSource:
-    if name not in MODES and name in MODE_MODULES:
-        try:
-            module = importlib.import_module(MODE_MODULES[name])
-        except ImportError as err:
-            raise ValueError(f"mode {name!r} needs {MODE_MODULES[name]}, which cannot be imported: {err}") from err
-        if name not in MODES and hasattr(module, _MODE_FUNCTIONS.get(name, "")):
-            register_mode(name, getattr(module, _MODE_FUNCTIONS[name]))
-    if name not in MODES:
-        known = sorted({"clusters", *MODES, *MODE_MODULES})
-        raise ValueError(f"unknown discovery mode {name!r}; known modes: {', '.join(known)}")
-    return MODES[name]
 
 
 # -- settings -------------------------------------------------------------------------------------------
@@ -176,7 +143,8 @@ def discover(
 
     Args:
         source: judged results (anything :func:`.inputs.load_judged` reads) or IssueReport rows.
-        mode: ``"clusters"`` (built in), a registered mode, several joined by ``+`` or as a list.
+        mode: a mode of :mod:`.modes` (``"clusters"``, ``"rules"``, ``"static"``, ``"task"``, ``"kpa"``,
+            ``"clear"``) or another registered one; several joined by ``+`` or as a list.
         embedding_model: sentence-transformers model name or path (default all-MiniLM-L6-v2, offline).
         seed: seeds PCA, KMeans, UMAP, sampling and the bootstrap; same input + seed → same report.
         max_issues, min_issues: bounds on the number of cluster issues.
@@ -186,7 +154,8 @@ def discover(
         columns, score_range, system: passed to :func:`.inputs.load_judged`.
         devices: encode on several processes, e.g. ``["cuda:0", "cuda:1"]``.
         extra_issue_sources: more callables ``rows -> (issues, assignments[, meta])``, pooled.
-        mode_options: keyword arguments per registered mode, e.g. ``{"rules": {"detectors": [...]}}``.
+        mode_options: options per mode, as each declares them (:func:`.modes.list_modes`), e.g.
+            ``{"rules": {"detectors": [...]}, "kpa": {"endpoint": "http://localhost:8000/v1"}}``.
         taxonomy: the taxonomy whose categories form the upper levels of the issue tree (a
             :class:`~misattribution.taxonomy.Taxonomy`, a shipped name or a YAML path; default: the
             default taxonomy). See :mod:`.tree`.
@@ -200,10 +169,11 @@ def discover(
     from misattribution import __version__
 
     started = time.perf_counter()
-    rows = load_judged(source, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
-    modes = [m.strip() for m in (mode.split("+") if isinstance(mode, str) else mode) if m.strip()]
+    modes = list(dict.fromkeys(m.strip() for m in (mode.split("+") if isinstance(mode, str) else mode) if m.strip()))
     if not modes:
         raise ValueError("no discovery mode given")
+    options_by_mode = check_mode_options(modes, mode_options)  # before any work: unknown modes, options, packages
+    rows = load_judged(source, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
     settings = ClusterSettings(
         embedding_model=embedding_model,
         seed=seed,
@@ -212,16 +182,16 @@ def discover(
         fast=fast,
         progress=progress,
         devices=list(devices) if devices else None,
-        **cluster_options,
+        **{**cluster_options, **options_by_mode.get("clusters", {})},
     )
     settings.check()
     sources: list[tuple[str, Callable[[], tuple]]] = []
-    for name in dict.fromkeys(modes):
-        if name == "clusters":
+    for name in modes:
+        if name == "clusters":  # its options are in ``settings``, with discover's own arguments
             sources.append((name, lambda: discover_clusters(rows, settings)))
         else:
-            func, options = _mode_source(name), dict((mode_options or {}).get(name, {}))
-            sources.append((name, lambda func=func, options=options: func(rows, **options)))
+            run_mode, options = get_mode(name), options_by_mode[name]
+            sources.append((name, lambda m=run_mode, options=options: m(rows, **options)))
     for number, func in enumerate(extra_issue_sources):
         label = getattr(func, "__name__", f"extra{number}")
         sources.append((label, lambda func=func: func(rows)))

@@ -14,18 +14,16 @@ assignments' evidence is empty.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from misattribution.discovery.pipeline import register_mode
+from misattribution.discovery.modes._base import ModeResult, register_mode
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 
 PROVENANCE = "clear"
 NO_ISSUES = "No Issues"
 
 
-def clear_issues(rows: pd.DataFrame) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+def clear_issues(rows: pd.DataFrame) -> ModeResult:
     """CLEAR's issues of IssueReport ``rows`` (their ``clear_issues`` lists) as ``(issues, assignments, meta)``.
 
     Raises:
@@ -57,7 +55,9 @@ def clear_issues(rows: pd.DataFrame) -> tuple[list[Issue], pd.DataFrame, dict[st
         for name in names
     ]
     meta = {"llm_calls": 0, "n_clear_issues": len(issues), "n_rows_with_issues": sum(bool(f) for f in per_row)}
-    return issues, assignments, meta
+    return ModeResult(issues, assignments, meta)
 
 
-register_mode("clear", clear_issues)
+register_mode(
+    "clear", clear_issues, help="the issues a CLEAR results bundle already holds, with our statistics; no LLM"
+)

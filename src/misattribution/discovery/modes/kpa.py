@@ -43,11 +43,11 @@ import numpy as np
 import pandas as pd
 
 from misattribution.discovery.embed import embed, load_encoder
-from misattribution.discovery.pipeline import register_mode
+from misattribution.discovery.modes._base import ModeOption, ModeResult, register_mode
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 from misattribution.discovery.sentences import split_sentences
 from misattribution.judges import load_judge
-from misattribution.judges.base import GenerationError, Judge, Messages
+from misattribution.judges.base import GenerationError, Judge, Messages, SamplingParams
 
 PROVENANCE = "llm"
 _MAX_EXAMPLES = 5
@@ -322,7 +322,7 @@ def kpa_issues(
     map_batch_size: int = 10,
     cache_path: str | Path | None = None,
     encoder: Any | None = None,
-) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+) -> ModeResult:
     """Discover issues in the feedback of failing rows with an LLM (see the module docstring).
 
     Args:
@@ -373,7 +373,7 @@ def kpa_issues(
         ranked = matches[matches["issue"] == issue.id].sort_values("similarity", ascending=False, kind="stable")
         issue.examples = ranked["row_id"].drop_duplicates().head(_MAX_EXAMPLES).tolist()
     meta = {
-        "mode": "kpa_llm",
+        "mode": "kpa",
         "model": judge.model_id,
         "judge_settings": judge.settings(),
         "llm_calls": llm.total,
@@ -402,7 +402,7 @@ def kpa_issues(
         },
         "seconds": time.perf_counter() - started,
     }
-    return [i for i in issues if i.id in used], assignments, meta
+    return ModeResult([i for i in issues if i.id in used], assignments, meta)
 
 
 def _summarise(
@@ -566,4 +566,57 @@ def _evidence(
     return pd.DataFrame(lines, columns=list(ASSIGNMENT_COLUMNS))
 
 
-register_mode("kpa", kpa_issues)
+def kpa_mode(
+    rows: pd.DataFrame,
+    endpoint: str | None = None,
+    model: str | None = None,
+    judge: Judge | None = None,
+    greedy: bool = True,
+    **options: Any,
+) -> ModeResult:
+    """The ``"kpa"`` mode: :func:`kpa_issues` with the LLM at ``endpoint`` (or ``judge``)."""
+    if judge is None:
+        sampling = SamplingParams(greedy=greedy)
+        judge = load_judge(str(endpoint), sampling=sampling, **({"model": model} if model else {}))
+    return kpa_issues(rows, judge, **options)
+
+
+def _one_llm(options: dict[str, Any]) -> None:
+    if (options.get("endpoint") is None) == (options.get("judge") is None):
+        raise ValueError(
+            "mode 'kpa' needs one LLM: its option 'endpoint' (--endpoint http://host:port/v1, an OpenAI-compatible "
+            "server; or vllm:<model>, or a local model path) or 'judge' (a Judge object), not both"
+        )
+
+
+register_mode(
+    "kpa",
+    kpa_mode,
+    options=[
+        ModeOption(
+            "endpoint",
+            str,
+            None,
+            "the LLM: an OpenAI-compatible URL (several comma-separated), vllm:<model> or a local model path",
+            llm=True,
+        ),
+        ModeOption("model", str, None, "the served model name (default: the first the endpoint lists)", llm=True),
+        ModeOption("judge", Judge, None, "a Judge object instead of an endpoint (Python only)", llm=True, cli=False),
+        ModeOption("greedy", bool, True, "deterministic decoding (--no-greedy: the judge's sampling settings)"),
+        ModeOption("batch_size", int, 8, "critiques per summarise call"),
+        ModeOption("max_issues", int, 15, "issues asked for per synthesis call"),
+        ModeOption("synthesis_items", int, 150, "distinct shortcomings per synthesis call"),
+        ModeOption("max_synthesis_calls", int, 3, "synthesis calls at most"),
+        ModeOption("dedupe_threshold", float, 0.8, "issue names at least this similar are one issue"),
+        ModeOption(
+            "mapping", str, "embedding", "rows to issues by embedding (no LLM) or by LLM", choices=("embedding", "llm")
+        ),
+        ModeOption("map_threshold", float, 0.45, "least similarity of a shortcoming to its issue (embedding mapping)"),
+        ModeOption("map_batch_size", int, 10, "rows per mapping call (LLM mapping)"),
+        ModeOption("cache_path", str, None, "JSONL cache of the LLM's answers: a rerun makes no call"),
+        ModeOption("encoder", object, None, "a sentence-transformers model (Python only)", cli=False),
+    ],
+    help="CLEAR's key-point analysis with an LLM: batched, cached, every call counted",
+    requires=("sentence_transformers",),
+    validate=_one_llm,
+)

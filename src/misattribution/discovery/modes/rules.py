@@ -41,6 +41,7 @@ from fractions import Fraction
 
 import pandas as pd
 
+from misattribution.discovery.modes._base import ModeOption, ModeResult, register_mode
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 
 TEXT_COLUMNS = ("question", "answer", "reference", "feedback", "instruction")
@@ -1160,3 +1161,22 @@ def run_rules(
             issues.append(detector.issue(examples=[rid for rid, _ in hits[:_MAX_EXAMPLES]]))
         lines += [(rid, detector.issue_id, evidence) for rid, evidence in hits]
     return issues, pd.DataFrame(lines, columns=list(ASSIGNMENT_COLUMNS))
+
+
+def rules_mode(rows: pd.DataFrame, detectors: Sequence[str] | None = None, keep_empty: bool = False) -> ModeResult:
+    """The ``"rules"`` mode: :func:`run_rules`, with the detectors run in ``meta``."""
+    issues, assignments = run_rules(rows, detectors, keep_empty=keep_empty)
+    return ModeResult(issues, assignments, {"llm_calls": 0, "detectors": list(detectors or DETECTORS)})
+
+
+register_mode(
+    "rules",
+    rules_mode,
+    options=[
+        ModeOption(
+            "detectors", list, None, "detectors to run, comma-separated (default: all)", choices=tuple(DETECTORS)
+        ),
+        ModeOption("keep_empty", bool, False, "also report the detectors that found nothing (count 0)"),
+    ],
+    help="deterministic detectors: " + ", ".join(DETECTORS) + "; no model",
+)

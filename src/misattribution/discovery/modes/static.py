@@ -37,13 +37,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from misattribution.discovery.embed import embed, load_encoder
-from misattribution.discovery.pipeline import discover_clusters, register_mode
+from misattribution.discovery.modes._base import ModeOption, ModeResult, register_mode
+from misattribution.discovery.pipeline import discover_clusters
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 from misattribution.discovery.sentences import CriticalityScorer, split_sentences
 from misattribution.taxonomy import Category, Taxonomy, load_taxonomy
@@ -238,7 +240,7 @@ def static_issues(
     critical_only: bool = True,
     failing_only: bool = True,
     language: str = "en",
-) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+) -> ModeResult:
     """Map rows to the issues the user gives, by feedback-sentence similarity with calibrated thresholds.
 
     Args:
@@ -273,7 +275,7 @@ def static_issues(
         failing_only=failing_only,
         language=language,
     )
-    return match.issues, match.assignments, match.calibration
+    return ModeResult(match.issues, match.assignments, match.calibration)
 
 
 def task_specific_issues(
@@ -288,7 +290,7 @@ def task_specific_issues(
     min_null_rows: int = 20,
     critical_only: bool = True,
     language: str = "en",
-) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+) -> ModeResult:
     """The given issues (as :func:`static_issues`) plus new ones found among the sentences they miss.
 
     ``discover_fn(leftover_rows) -> (issues, assignments)`` (or ``(issues, assignments, meta)``) is any
@@ -332,12 +334,63 @@ def task_specific_issues(
         "llm_calls": (result[2] if len(result) > 2 else {}).get("llm_calls", 0),
     }
     assignments = pd.concat([match.assignments, found[list(ASSIGNMENT_COLUMNS)]], ignore_index=True)
-    return match.issues + kept, assignments, meta
+    return ModeResult(match.issues + kept, assignments, meta)
 
 
 def _empty_assignments() -> pd.DataFrame:
     return pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
 
 
-register_mode("static", static_issues)
-register_mode("task", task_specific_issues)
+def read_issues(value: str) -> IssuesText:
+    """The ``--issues`` flag: a shipped taxonomy's name, a taxonomy YAML file, or a text file of issues."""
+    from misattribution.taxonomy import available_taxonomies
+
+    path = Path(value)
+    if value in available_taxonomies() or path.suffix.lower() in (".yaml", ".yml"):
+        return load_taxonomy(value)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file, and not a shipped taxonomy ({', '.join(available_taxonomies())})")
+    return path.read_text(encoding="utf-8")
+
+
+_SHARED = (
+    ModeOption(
+        "issues_text",
+        str,
+        None,
+        "the issues to map rows to: a text file (one 'name: definition' per line), a taxonomy YAML or a shipped "
+        "taxonomy's name (default: the default taxonomy's categories)",
+        flag="--issues",
+        parse=read_issues,
+    ),
+    ModeOption("fpr", float, 0.05, "share of the passing rows (the null) each issue's threshold lets through"),
+    ModeOption("min_similarity", float, 0.4, "no issue's threshold goes below this cosine similarity"),
+    ModeOption("fallback_threshold", float, 0.5, "the fixed threshold when there are too few passing rows"),
+    ModeOption("min_null_rows", int, 20, "passing rows needed to calibrate the thresholds"),
+    ModeOption("critical_only", bool, True, "match only the sentences that criticise the answer"),
+    ModeOption("language", str, "en", "which names and definitions of a taxonomy to use", choices=("en", "zh")),
+    ModeOption("encoder", object, None, "a sentence-transformers model (Python only)", cli=False),
+)
+
+register_mode(
+    "static",
+    static_issues,
+    options=(
+        *_SHARED,
+        ModeOption("failing_only", bool, True, "map failing rows only (passing rows form the null)"),
+    ),
+    help="rows mapped to the issues you name, by sentence similarity with calibrated thresholds; no LLM",
+    requires=("sentence_transformers",),
+)
+register_mode(
+    "task",
+    task_specific_issues,
+    options=(
+        *_SHARED,
+        ModeOption(
+            "discover_fn", object, None, "finds new issues among the unmatched sentences (Python only)", cli=False
+        ),
+    ),
+    help="the static mode, then the sentences no given issue matches clustered into new issues; no LLM",
+    requires=("sentence_transformers", "sklearn"),
+)
