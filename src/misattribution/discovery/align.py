@@ -1,11 +1,14 @@
 """Issues across runs and across systems.
 
 :func:`align_reports` maps a new run's issues onto an existing report, so that the same issue keeps
-the same id from run to run: issues with identical ids match first (rule and static issues, or an
-unchanged name), then the rest are paired by the Hungarian method on the cosine similarity of issue
-*profiles*, and a pair counts only above ``threshold``. A profile is the mean of three normalised
-embeddings: the name, the keywords, and the mean of the representative sentences (the evidence of the
-issue's example rows). New issues keep their own ids; old issues with no partner are "vanished".
+the same id from run to run: issues whose name is their meaning (static, rule and CLEAR issues) match
+on identical ids; the rest are paired by the Hungarian method on the cosine similarity of issue
+*profiles* plus the overlap of their rows (on the rows both runs hold), and a pair counts only when it
+is close enough (see :func:`align_reports`). A profile is the mean of three normalised embeddings: the
+name, the keywords, and the mean of the representative sentences (the evidence of the issue's example
+rows). New issues keep their own ids unless an old issue already has that id (then they get a fresh
+one); old issues with no partner are "vanished". The aligned report's ``meta["identity"]`` records the
+status of every issue and the vanished ones.
 
 :func:`compare_systems` compares two systems of one report issue by issue: the share of each system's
 rows with the issue, the difference, and a seeded bootstrap interval of the difference.
@@ -91,34 +94,87 @@ def _representative_sentences(report: IssueReport) -> list[list[str]]:
     return found
 
 
+#: Provenances whose name is the issue's meaning (a given issue text, a detector, CLEAR's own issue):
+#: for these an identical id is the same issue whatever its evidence.
+NAMED_PROVENANCES = ("static", "clear")
+
+
+def _named(issue: Issue) -> bool:
+    return issue.provenance in NAMED_PROVENANCES or issue.provenance.startswith("rule")
+
+
+def row_jaccard(new: IssueReport, old: IssueReport) -> np.ndarray:
+    """Jaccard of every (new issue, old issue) pair's rows, counted on the rows both reports hold."""
+    shared = set(new.rows["row_id"].astype(str)) & set(old.rows["row_id"].astype(str))
+
+    def sets(report: IssueReport) -> list[set[str]]:
+        pairs = report.assignments.astype({"row_id": str})
+        pairs = pairs[pairs["row_id"].isin(shared)]
+        grouped = pairs.groupby("issue_id")["row_id"].agg(set)
+        return [grouped.get(i.id, set()) for i in report.issues]
+
+    a, b = sets(new), sets(old)
+    out = np.zeros((len(a), len(b)))
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            union = len(x | y)
+            out[i, j] = len(x & y) / union if union else 0.0
+    return out
+
+
 def align_reports(
-    new: IssueReport, old: IssueReport, *, encoder: Any | None = None, threshold: float = 0.6
+    new: IssueReport,
+    old: IssueReport,
+    *,
+    encoder: Any | None = None,
+    threshold: float = 0.6,
+    min_row_jaccard: float = 0.4,
+    min_similarity_with_rows: float = 0.4,
 ) -> AlignedReport:
-    """Map ``new``'s issues onto ``old``'s: same issue → same id (see the module docstring).
+    """Map ``new``'s issues onto ``old``'s: the same issue keeps its id, an id never names two issues.
+
+    Two issues are the same when their profiles (name, keywords, evidence; :func:`issue_profiles`)
+    have cosine similarity at least ``threshold``, or when they share rows (Jaccard of their rows
+    counted on the rows both reports hold, :func:`row_jaccard`, at least ``min_row_jaccard``) and
+    their profiles still agree (at least ``min_similarity_with_rows``). Pairs are chosen by the
+    Hungarian method on similarity + row Jaccard. An identical id counts as the same issue at once only
+    for issues whose name is their meaning (static, rule and CLEAR issues); for discovered issues it
+    must pass the same test, and a new issue that keeps an old id it does not match gets a fresh one,
+    so no id names two different issues.
 
     Args:
         new: the report of the new run (not modified).
         old: the existing report whose ids are kept.
         encoder: a sentence-transformers model (default :func:`~.embed.load_encoder`).
-        threshold: the least profile similarity for two issues to be the same issue.
+        threshold, min_row_jaccard, min_similarity_with_rows: when two issues are the same (above).
     """
-    old_ids = {i.id for i in old.issues}
-    partner: dict[str, tuple[str, float]] = {i.id: (i.id, 1.0) for i in new.issues if i.id in old_ids}
+    old_by_id = {i.id: i for i in old.issues}
+    partner: dict[str, tuple[str, float]] = {
+        i.id: (i.id, 1.0) for i in new.issues if i.id in old_by_id and _named(i) and _named(old_by_id[i.id])
+    }
     rest_new = [k for k, i in enumerate(new.issues) if i.id not in partner]
     rest_old = [k for k, i in enumerate(old.issues) if i.id not in partner]
     if rest_new and rest_old:
         encoder = encoder or load_encoder()
         similarity = issue_profiles(new, encoder)[rest_new] @ issue_profiles(old, encoder)[rest_old].T
-        for a, b in zip(*linear_sum_assignment(-similarity)):
-            if similarity[a, b] >= threshold:
+        overlap = row_jaccard(new, old)[np.ix_(rest_new, rest_old)]
+        same = (similarity >= threshold) | ((overlap >= min_row_jaccard) & (similarity >= min_similarity_with_rows))
+        for a, b in zip(*linear_sum_assignment(-(similarity + overlap))):
+            if same[a, b]:
                 partner[new.issues[rest_new[a]].id] = (old.issues[rest_old[b]].id, float(similarity[a, b]))
 
     renamed = {new_id: old_id for new_id, (old_id, _) in partner.items()}
+    taken = set(old_by_id) | set(renamed.values())
+    for issue in new.issues:  # an unmatched issue may not keep an id the old report gave another issue
+        if issue.id not in renamed and issue.id in taken:
+            suffix = 2
+            while f"{issue.id}-{suffix}" in taken:
+                suffix += 1
+            renamed[issue.id] = f"{issue.id}-{suffix}"
+            taken.add(renamed[issue.id])
     issues = [replace(i, id=renamed.get(i.id, i.id)) for i in new.issues]
     assignments = new.assignments.assign(issue_id=new.assignments["issue_id"].map(lambda v: renamed.get(v, v)))
-    report = IssueReport(new.rows, issues, assignments, {**new.meta, "aligned_to": old.meta.get("run", "previous")})
 
-    old_by_id = {i.id: i for i in old.issues}
     lines = []
     for issue in new.issues:
         old_id, similarity = partner.get(issue.id, (None, float("nan")))
@@ -135,14 +191,21 @@ def align_reports(
                 "old_share": previous.share if previous else float("nan"),
             }
         )
-    matched_old = set(renamed.values())
+    matched_old = {old_id for old_id, _ in partner.values()}
+    vanished = [i for i in old.issues if i.id not in matched_old]
+    identity = {
+        "aligned_to": old.meta.get("run") or old.meta.get("input", {}).get("source") or "previous",
+        "status": {line["id"]: line["status"] for line in lines},
+        "vanished": [{"id": i.id, "name": i.name, "count": i.count} for i in vanished],
+    }
+    report = IssueReport(new.rows, issues, assignments, {**new.meta, "identity": identity}, nodes=list(new.nodes))
     return AlignedReport(
         report=report,
         mapping=pd.DataFrame(
             lines, columns=["name", "new_id", "id", "old_name", "similarity", "status", "share", "old_share"]
         ),
-        new_issues=[i for i in issues if i.id not in old_ids and i.id not in matched_old],
-        vanished_issues=[i for i in old.issues if i.id not in matched_old],
+        new_issues=[i for i, line in zip(issues, lines) if line["status"] == "new"],
+        vanished_issues=vanished,
         threshold=threshold,
     )
 

@@ -111,7 +111,7 @@ def load_judged(
     rows["score"] = _scores(frame[score_column], label, score_column)
     lo, hi = _score_range(rows["score"], score_range, label, clear=kind.startswith("clear"))
     rows["score_norm"] = ((rows["score"] - lo) / (hi - lo)).clip(0.0, 1.0)
-    threshold = 1.0 if fail_below is None else float(fail_below)
+    threshold, threshold_source = _fail_threshold(fail_below, frame.attrs.get("clear_threshold"), (lo, hi))
     # A small tolerance: 2.9999999 on a 0-3 scale is the top score, not a failure.
     rows["failing"] = (rows["score_norm"] < threshold - 1e-9).fillna(False).astype(bool)
     rows["system"] = _systems(frame, chosen["system"], system)
@@ -134,7 +134,14 @@ def load_judged(
     if n_null:
         logger.warning("%s: %d row(s) without a score: kept, counted as not failing", label, n_null)
     rows.attrs.update(
-        {"format": kind, "source": label, "score_range": [lo, hi], "fail_below": threshold, "n_null_scores": n_null}
+        {
+            "format": kind,
+            "source": label,
+            "score_range": [lo, hi],
+            "fail_below": threshold,
+            "fail_below_source": threshold_source,
+            "n_null_scores": n_null,
+        }
     )
     return rows
 
@@ -169,7 +176,11 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
         judged = result.to_judged()
         for problem in result.report.errors:
             logger.warning("%s", problem)
-        return judged.rename(columns={"id": "row_id"}), str(path), "clear-bundle"
+        judged = judged.rename(columns={"id": "row_id"})
+        threshold = _clear_threshold(result.metadata, str(path))
+        if threshold is not None:
+            judged.attrs["clear_threshold"] = threshold
+        return judged, str(path), "clear-bundle"
     if not path.is_dir():
         raise InputError(f"{path}: reading a CLEAR .zip needs misattribution.data.importers")
     found = sorted(path.glob("results*.parquet")) or sorted(path.glob("results*.csv"))
@@ -177,6 +188,24 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
         raise InputError(f"{path}: no results*.parquet or results*.csv in this folder")
     frame, label = read_table(found[0])
     return frame, label, "clear"
+
+
+def _clear_threshold(metadata: Mapping[str, Any], label: str) -> float | None:
+    """CLEAR's own failing-row threshold (``high_score_threshold`` in its metadata), when it has one.
+
+    CLEAR treats a row scoring at or above it as a high score (no issue is looked for), so a row fails
+    below it. A value that is not a number in (0, 1] is refused: CLEAR's scores are on 0..1.
+    """
+    value = metadata.get("high_score_threshold") if isinstance(metadata, Mapping) else None
+    if value is None:
+        return None
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{label}: metadata 'high_score_threshold' is not a number: {value!r}") from None
+    if not 0 < threshold <= 1 or np.isnan(threshold):
+        raise InputError(f"{label}: metadata 'high_score_threshold' must be in (0, 1], got {value!r}")
+    return threshold
 
 
 def _latest_results(frame: pd.DataFrame) -> pd.DataFrame:
@@ -287,6 +316,26 @@ def _score_range(
     if hi == lo:
         return (0.0, hi) if hi > 0 else (lo, lo + 1.0)
     return lo, hi
+
+
+def _fail_threshold(
+    given: float | None, clear_threshold: float | None, scale: tuple[float, float]
+) -> tuple[float, str]:
+    """The normalised score below which a row fails, and where it comes from.
+
+    In order: ``fail_below`` (the user's override), the input's own threshold (CLEAR's
+    ``high_score_threshold``), else the top of the scale (our judge's taxonomy: an error is attributed
+    exactly when the score is below the top).
+    """
+    if given is not None:
+        given = float(given)
+        if not 0 < given <= 1 or np.isnan(given):
+            raise ValueError(f"fail_below is a normalised score in (0, 1], got {given}")
+        return given, "fail_below given"
+    if clear_threshold is not None:
+        lo, hi = scale
+        return (clear_threshold - lo) / (hi - lo), "CLEAR's high_score_threshold"
+    return 1.0, "below the top of the scale"
 
 
 def _systems(frame: pd.DataFrame, column: str | None, constant: str | None) -> list[str]:

@@ -137,6 +137,7 @@ def discover(
     mode_options: Mapping[str, Mapping[str, Any]] | None = None,
     taxonomy: Any = None,
     tree: bool = True,
+    previous: Any = None,
     **cluster_options: Any,
 ) -> IssueReport:
     """Find the recurring issues in judged results and quantify them; no LLM call in ``"clusters"`` mode.
@@ -160,6 +161,9 @@ def discover(
             :class:`~misattribution.taxonomy.Taxonomy`, a shipped name or a YAML path; default: the
             default taxonomy). See :mod:`.tree`.
         tree: build the issue tree (``False``: a flat list of issues, no category nodes).
+        previous: an earlier report (an :class:`IssueReport` or its bundle folder): the same issues keep
+            its ids, new ones are marked, vanished ones listed in ``meta["identity"]``
+            (:func:`.align.align_reports`).
         **cluster_options: other fields of :class:`ClusterSettings` (``merge_threshold``, ...).
 
     Returns:
@@ -247,7 +251,13 @@ def discover(
         "tree": tree_meta,
         "misattribution_version": __version__,
     }
-    return IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta, nodes=nodes)
+    report = IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta, nodes=nodes)
+    if previous is not None:
+        from misattribution.discovery.align import align_reports
+
+        old = previous if isinstance(previous, IssueReport) else IssueReport.load(previous)
+        report = align_reports(report, old, encoder=load_encoder(embedding_model)).report
+    return report
 
 
 def _attach_tree(
@@ -645,7 +655,10 @@ def _name_issues(
         central = first_text[int(embedded[order[0]])]
         in_cluster = occurrence_labels == c
         example_rows = _typical_rows(sentences, in_cluster, vectors, embedded, cents[c])
-        identifier = issue_id(name, "cluster")
+        # The id names the meaning, not the string: the name's slug and a hash of the most central
+        # (masked) sentences, so that the same name over other evidence is another id.
+        central_texts = sorted(sentences.unique[int(embedded[i])] for i in order[:5])
+        identifier = issue_id(name, "cluster|" + "|".join(central_texts))
         local_ids[c] = identifier
         issues.append(
             Issue(
@@ -747,59 +760,65 @@ def _assignments(
 
 
 # -- presenting -----------------------------------------------------------------------------------------
-def impact_intervals(
-    report: IssueReport, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
-) -> dict[str, tuple[float, float]]:
-    """A percentile bootstrap interval of each issue's impact, ``share * (1 - mean score)``.
+def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int = 4) -> str:
+    """The issue tree as an indented text table (categories, then their issues, ranked by impact).
 
-    Rows are resampled with Poisson(1) weights (the usual large-sample stand-in for multinomial
-    resampling), drawn only for the issue's own rows, so the cost does not grow with the report.
+    Columns: rows, share of all rows, share of the failing rows, mean score, impact with its 95%
+    bootstrap interval, and the share of each system's rows when the report has 2 to ``max_systems``
+    systems. Rare issues (kept below the recurrence threshold) are marked ``(rare)``. The head says how
+    many rows failed and by which rule (the input's threshold).
     """
-    rows = report.rows
-    n = len(rows)
-    scores = pd.Series(pd.to_numeric(rows["score_norm"], errors="coerce").to_numpy(), index=rows["row_id"].astype(str))
-    members = report.assignments.groupby("issue_id")["row_id"].agg(lambda ids: sorted(set(map(str, ids))))
-    rng = np.random.default_rng(seed)
-    alpha = (1 - confidence) / 2
-    intervals: dict[str, tuple[float, float]] = {}
-    for issue in report.issues:
-        values = scores.reindex(members.get(issue.id, [])).to_numpy(dtype=float)
-        if not n or not len(values) or n_resamples <= 0:
-            intervals[issue.id] = (float("nan"), float("nan"))
-            continue
-        weights = rng.poisson(1.0, size=(n_resamples, len(values))).astype(float)
-        known = ~np.isnan(values)
-        share = weights.sum(axis=1) / n
-        total = weights[:, known].sum(axis=1)
-        mean = np.divide(weights[:, known] @ values[known], total, out=np.full(n_resamples, np.nan), where=total > 0)
-        impact = share * (1.0 - np.nan_to_num(mean, nan=1.0))
-        low, high = np.quantile(impact, [alpha, 1 - alpha])
-        intervals[issue.id] = (float(low), float(high))
-    return intervals
-
-
-def format_issue_table(report: IssueReport, *, width: int = 60) -> str:
-    """The ranked issues as a text table: name, rows, share, failing share, mean score, impact [95% CI]."""
     meta = report.meta
     head = (
         f"{meta.get('n_rows', len(report.rows))} rows, {meta.get('n_failing', int(report.rows['failing'].sum()))} failing"
-        f"; {meta.get('n_sentences', 0)} sentences, {meta.get('n_critical', 0)} critical"
+        f"{_threshold_text(meta)}; {meta.get('n_sentences', 0)} sentences, {meta.get('n_critical', 0)} critical"
         f"; mode {meta.get('mode')}, {meta.get('method', '-')}; LLM calls {meta.get('llm_calls', 0)}"
         f"; {meta.get('timings', {}).get('total', float('nan')):.1f} s"
     )
     if not report.issues:
-        return head + "\nno recurring issue found"
-    intervals = impact_intervals(report, seed=int(meta.get("seed", 0) or 0))
-    lines = [
-        head,
-        f"{'#':>3}  {'issue':<{width}}  {'rows':>5}  {'share':>6}  {'of failing':>10}  {'mean score':>10}  "
-        f"{'impact [95% CI]':>24}",
-    ]
-    for rank, issue in enumerate(report.issues, start=1):
-        name = issue.name if len(issue.name) <= width else issue.name[: width - 1] + "…"
-        low, high = intervals[issue.id]
-        lines.append(
-            f"{rank:>3}  {name:<{width}}  {issue.count:>5}  {issue.share:>6.1%}  {issue.failing_share:>10.1%}  "
-            f"{issue.mean_score:>10.3f}  {issue.impact:>7.4f} [{low:.4f}, {high:.4f}]"
+        return head + "\nno issue found: no failing row's feedback names a shortcoming"
+    tree = report.tree(n_resamples=1000)
+    systems = sorted(report.rows["system"].astype(str).unique())
+    per_system = None
+    if 2 <= len(systems) <= max_systems:
+        per_system = report.tree_per_system().pivot(index="id", columns="system", values="share")
+    rare = {i.id for i in report.issues if i.rare}
+    rank = {i.id: k for k, i in enumerate(report.issues, start=1)}
+    columns = f"{'rows':>5}  {'share':>6}  {'of failing':>10}  {'mean score':>10}  {'impact [95% CI]':>24}"
+    if per_system is not None:
+        columns += "".join(f"  {s[:10]:>10}" for s in systems)
+    lines = [head, f"{'issue tree':<{width}}  {columns}"]
+    for node in tree.itertuples(index=False):
+        label = (
+            f"{rank[node.id]}. {node.name}"
+            if node.level == "issue"
+            else node.name.upper()
+            if node.depth == 0
+            else node.name
         )
+        if node.id in rare:
+            label += " (rare)"
+        label = "  " * int(node.depth) + label
+        label = label if len(label) <= width else label[: width - 1] + "…"
+        line = (
+            f"{label:<{width}}  {node.count:>5}  {node.share:>6.1%}  {node.failing_share:>10.1%}  "
+            f"{node.mean_score:>10.3f}  {node.impact:>7.4f} [{node.impact_ci_low:.4f}, {node.impact_ci_high:.4f}]"
+        )
+        if per_system is not None:
+            line += "".join(f"  {per_system.at[node.id, s]:>10.1%}" for s in systems)
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _threshold_text(meta: Mapping[str, Any]) -> str:
+    """How the input's failing rows were decided, e.g. " (score below 0.91 on 0..1, CLEAR's threshold)"."""
+    fail = meta.get("input", {}).get("fail_below")
+    scale = meta.get("input", {}).get("score_range")
+    source = meta.get("input", {}).get("fail_below_source")
+    if fail is None:
+        return ""
+    text = f" (normalised score below {fail:g}"
+    if scale:
+        lo, hi = scale
+        text += f" = raw score below {lo + fail * (hi - lo):g} on {lo:g}..{hi:g}"
+    return text + (f", {source})" if source else ")")

@@ -12,7 +12,9 @@ tree), by two kinds of evidence, tried in order:
    category's *calibrated* threshold, read off the passing rows as in the static mode
    (:mod:`misattribution.discovery.modes.static`): the ``1 - fpr`` quantile of the passing rows'
    critical sentences' similarity, never below ``min_similarity``. The leaf goes under the category
-   most of its mapped sentences map to, when at least ``min_support`` of its sentences map at all.
+   most of its mapped sentences map to, when at least ``min_support`` of its sentences map at all and
+   the mean similarity of all its sentences to that category is at least ``min_mean_similarity`` (a
+   few sentences that happen to pass do not make a leaf about the category).
 
 A leaf that neither gives a category sits under :data:`UNATTRIBUTED`. A row sits under every leaf
 one of its sentences falls in, and so possibly under several categories. Category nodes hold no rows
@@ -84,8 +86,9 @@ def attach_to_taxonomy(
     encoder: Any | None = None,
     language: str = "en",
     fpr: float = 0.05,
-    min_similarity: float = 0.3,
+    min_similarity: float = 0.35,
     min_support: float = 0.3,
+    min_mean_similarity: float = 0.4,
     min_label_share: float = 0.4,
     seed: int = 0,
 ) -> tuple[list[TreeNode], dict[str, str], dict[str, Any]]:
@@ -102,6 +105,7 @@ def attach_to_taxonomy(
         fpr, min_similarity: the calibration of the feedback route (share of passing rows let through
             per category, and the floor of every threshold).
         min_support: least share of a leaf's sentences that must map to some category.
+        min_mean_similarity: least mean similarity of a leaf's sentences to its category.
         min_label_share: least share of a leaf's labelled rows that must carry its category.
         seed: seeds the sample of passing rows' sentences used for calibration.
 
@@ -137,13 +141,18 @@ def attach_to_taxonomy(
         if any(sentences.values()):
             mapped, thresholds = _map_sentences(rows, sentences, taxonomy, encoder, language, fpr, min_similarity, seed)
             for issue in rest:
-                votes = mapped.get(issue.id, [])
+                votes, mean_similarity = mapped.get(issue.id, ([], {}))
                 n = len(sentences[issue.id])
                 hits = [v for v in votes if v is not None]
                 if n and hits and len(hits) / n >= min_support:
                     category, count = Counter(hits).most_common(1)[0]
-                    parents[issue.id] = category_node_id(category)
-                    how[issue.id] = {"method": "feedback", "support": round(count / n, 3)}
+                    if mean_similarity[category] >= min_mean_similarity:
+                        parents[issue.id] = category_node_id(category)
+                        how[issue.id] = {
+                            "method": "feedback",
+                            "support": round(count / n, 3),
+                            "mean_similarity": round(mean_similarity[category], 3),
+                        }
     for issue in issues:
         if issue.id not in parents:
             parents[issue.id] = UNATTRIBUTED
@@ -157,6 +166,7 @@ def attach_to_taxonomy(
         "thresholds": {k: round(v, 4) for k, v in thresholds.items()},
         "min_support": min_support,
         "min_label_share": min_label_share,
+        "min_mean_similarity": min_mean_similarity,
         "fpr": fpr,
     }
     return nodes, parents, meta
@@ -207,8 +217,9 @@ def _map_sentences(
     fpr: float,
     min_similarity: float,
     seed: int,
-) -> tuple[dict[str, list[str | None]], dict[str, float]]:
-    """Every leaf sentence's category (or ``None``), with thresholds calibrated on the passing rows."""
+) -> tuple[dict[str, tuple[list[str | None], dict[str, float]]], dict[str, float]]:
+    """Per leaf: each sentence's category (or ``None``; thresholds calibrated on the passing rows) and
+    the mean similarity of its sentences to every category."""
     from misattribution.discovery.embed import embed, load_encoder
     from misattribution.discovery.sentences import CriticalityScorer, split_sentences
 
@@ -235,12 +246,15 @@ def _map_sentences(
 
     best = similarity.argmax(axis=1) if len(flat) else np.zeros(0, dtype=int)
     passes = similarity[np.arange(len(flat)), best] >= thresholds[best] if len(flat) else np.zeros(0, dtype=bool)
-    mapped: dict[str, list[str | None]] = {}
+    mapped: dict[str, tuple[list[str | None], dict[str, float]]] = {}
     position = 0
     for leaf, leaf_sentences in sentences.items():
-        mapped[leaf] = [
-            categories[best[k]].id if passes[k] else None for k in range(position, position + len(leaf_sentences))
-        ]
+        span = range(position, position + len(leaf_sentences))
+        means = similarity[span.start : span.stop].mean(axis=0) if len(span) else np.zeros(len(categories))
+        mapped[leaf] = (
+            [categories[best[k]].id if passes[k] else None for k in span],
+            {c.id: float(m) for c, m in zip(categories, means)},
+        )
         position += len(leaf_sentences)
     return mapped, {c.id: float(t) for c, t in zip(categories, thresholds)}
 
