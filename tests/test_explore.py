@@ -7,6 +7,7 @@ import csv
 import json
 import time
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -370,7 +371,13 @@ def test_exports(tmp_path, report: IssueReport, explorer: Explorer) -> None:
     assert [r["row_id"] for r in parsed] == wanted and isinstance(parsed[0]["misattribution"], list)
     bundle = export_bundle_zip(report, tmp_path / "bundle.zip")
     with zipfile.ZipFile(bundle) as archive:
-        assert sorted(archive.namelist()) == ["assignments.parquet", "issues.parquet", "meta.json", "rows.parquet"]
+        assert sorted(archive.namelist()) == [
+            "assignments.parquet",
+            "issues.parquet",
+            "meta.json",
+            "rows.parquet",
+            "tree.parquet",
+        ]
 
 
 def test_slice_report_recomputes_on_the_slice(explorer: Explorer) -> None:
@@ -459,3 +466,129 @@ def brute_force_fast(report: IssueReport, m: pd.DataFrame, f: Filters) -> int:
             found |= rows[column].str.casefold().str.contains(f.text.casefold(), regex=False).to_numpy()
         keep &= found
     return int(keep.sum())
+
+
+# -- the issue tree -----------------------------------------------------------------------------------
+
+TREE_PARENTS = {
+    "issue-0": "category:result_error",  # issues 0 and 1 overlap a lot: their category counts a row once
+    "issue-1": "category:result_error",
+    "issue-2": "category:process_error",
+    "issue-3": "category:truncation",
+    "issue-4": "category:truncation",
+}
+
+
+def make_tree_report(n_rows: int = 600, seed: int = 0) -> IssueReport:
+    """:func:`make_report` with a hand-made tree: two primaries, three secondaries, the rest unattributed."""
+    from misattribution.discovery.tree import UNATTRIBUTED, TreeNode
+
+    flat = make_report(n_rows, 8, seed=seed)
+    nodes = [
+        TreeNode("category:reasoning", "Reasoning", "primary", category="reasoning"),
+        TreeNode("category:result_error", "Result Error", "secondary", "category:reasoning", "result_error"),
+        TreeNode("category:process_error", "Process Error", "secondary", "category:reasoning", "process_error"),
+        TreeNode("category:quality", "Response Quality", "primary", category="quality"),
+        TreeNode("category:truncation", "Truncation", "secondary", "category:quality", "truncation"),
+        TreeNode(UNATTRIBUTED, "Unattributed", "unattributed"),
+    ]
+    issues = [replace(i, parent=TREE_PARENTS.get(i.id, UNATTRIBUTED)) for i in flat.issues]
+    return IssueReport(flat.rows, issues, flat.assignments, meta=flat.meta, nodes=nodes)
+
+
+@pytest.fixture(scope="module")
+def tree_report() -> IssueReport:
+    return make_tree_report()
+
+
+@pytest.fixture(scope="module")
+def tree_explorer(tree_report: IssueReport) -> Explorer:
+    return Explorer(tree_report)
+
+
+TREE_COLUMNS = ["id", "name", "parent", "level", "depth", "n_issues"]
+POINT_STATISTICS = ["count", "share", "failing_share", "mean_score", "impact"]
+
+
+def test_tree_structure_is_the_reports(tree_report: IssueReport, tree_explorer: Explorer, report: IssueReport) -> None:
+    expected = tree_report.tree(n_resamples=0)[TREE_COLUMNS]
+    pd.testing.assert_frame_equal(tree_explorer.tree_nodes, expected, check_dtype=False)
+    assert tree_explorer.has_tree and tree_explorer.node_name("category:quality") == "Response Quality"
+    assert tree_explorer.tree_nodes.loc[0, "n_issues"] == 3  # Reasoning: issues 0, 1 and 2
+    flat = Explorer(report)  # no tree: the issues at depth 0
+    assert not flat.has_tree and set(flat.tree_nodes["level"]) == {"issue"} and set(flat.tree_nodes["depth"]) == {0}
+    pd.testing.assert_frame_equal(flat.tree_nodes, report.tree(n_resamples=0)[TREE_COLUMNS], check_dtype=False)
+
+
+def test_a_category_node_filter_keeps_the_rows_under_its_leaves(
+    tree_report: IssueReport, tree_explorer: Explorer
+) -> None:
+    for node_id in tree_explorer.tree_nodes["id"]:
+        kept = tree_explorer.filtered_rows(Filters(nodes=node_id))["row_id"]
+        assert sorted(kept) == sorted(tree_report.node_rows(node_id)), node_id
+    # Two nodes: rows under both; with other filters: their intersection.
+    both = tree_explorer.mask(Filters(nodes=("category:reasoning", "category:quality")))
+    expected = tree_explorer.node_mask("category:reasoning") & tree_explorer.node_mask("category:quality")
+    assert 0 < both.sum() < expected.size and np.array_equal(both, expected)
+    f = Filters(nodes=("category:reasoning",), systems=("beta",), score_max=1)
+    assert np.array_equal(
+        tree_explorer.mask(f),
+        tree_explorer.node_mask("category:reasoning") & tree_explorer.mask(replace(f, nodes=())),
+    )
+    with pytest.raises(KeyError, match="category:nope"):
+        tree_explorer.mask(Filters(nodes=("category:nope",)))
+
+
+TREE_FILTERS = [
+    Filters(),
+    Filters(systems=("beta",)),
+    Filters(score_min=1, score_max=2, text="sum"),
+    Filters(nodes=("category:reasoning",)),
+    Filters(nodes=("category:truncation",), failing_only=True),
+    Filters(text="no row has this text"),
+]
+
+
+@pytest.mark.parametrize("filters", TREE_FILTERS, ids=repr)
+def test_tree_table_equals_the_reports_tree_on_the_slice(tree_explorer: Explorer, filters: Filters) -> None:
+    table = tree_explorer.tree_table(filters, n_resamples=0)
+    sliced = tree_explorer.slice_report(filters)
+    reference = sliced.tree(n_resamples=0)
+    assert table["id"].tolist() == reference["id"].tolist()
+    for column in POINT_STATISTICS:
+        assert np.allclose(table[column], reference[column], equal_nan=True), column
+    if len(sliced.rows):
+        per_system = tree_explorer.tree_per_system(filters)
+        pd.testing.assert_frame_equal(per_system, sliced.tree_per_system(), check_dtype=False)
+    else:
+        assert tree_explorer.tree_per_system(filters).empty and (table["count"] == 0).all()
+
+
+def test_tree_leaves_agree_with_the_issue_table_and_intervals_hold_the_estimate(tree_explorer: Explorer) -> None:
+    f = Filters(systems=("alpha", "gamma"))
+    tree = tree_explorer.tree_table(f, n_resamples=500).set_index("id")
+    issues = tree_explorer.issue_table(f, n_resamples=0).set_index("issue_id")
+    leaves = tree.loc[issues.index]
+    for column in POINT_STATISTICS:
+        assert np.allclose(leaves[column], issues[column], equal_nan=True), column
+    shown = tree[tree["count"] > 0]
+    assert (shown["impact_ci_low"] <= shown["impact"] + 1e-12).all()
+    assert (shown["impact"] <= shown["impact_ci_high"] + 1e-12).all()
+    assert (shown["share_ci_low"] <= shown["share_ci_high"]).all()
+    # A category counts a row once: Result Error holds issues 0 and 1, which overlap.
+    result_error = tree.loc["category:result_error", "count"]
+    assert (
+        max(leaves.loc[["issue-0", "issue-1"], "count"])
+        <= result_error
+        < leaves.loc[["issue-0", "issue-1"], "count"].sum()
+    )
+
+
+def test_per_system_shares_of_every_node(tree_explorer: Explorer) -> None:
+    per_system = tree_explorer.tree_per_system()
+    assert sorted(per_system["system"].unique()) == ["alpha", "beta", "gamma"]
+    for system, group in per_system.groupby("system"):
+        mine = tree_explorer.mask(Filters(systems=(system,)))
+        for node_id, count in zip(group["id"], group["count"]):
+            assert count == int((tree_explorer.node_mask(node_id) & mine).sum()), (system, node_id)
+        assert np.allclose(group["share"], group["count"] / mine.sum())

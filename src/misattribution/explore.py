@@ -73,6 +73,18 @@ HUMAN_LABELS_COLUMN = "human_misattribution"
 # Above this many distinct values the impact interval uses the normal approximation (see _bootstrap_mean).
 _MAX_BOOTSTRAP_LEVELS = 256
 _NOT_IN_TAXONOMY = "(not in the taxonomy)"
+# The statistics columns of issue_table and tree_table, computed by Explorer._statistics.
+_STATISTICS = (
+    "count",
+    "share",
+    "share_ci_low",
+    "share_ci_high",
+    "failing_share",
+    "mean_score",
+    "impact",
+    "impact_ci_low",
+    "impact_ci_high",
+)
 
 
 # -- filters ------------------------------------------------------------------------------------------
@@ -93,6 +105,9 @@ class Filters:
         systems: keep rows of these systems.
         text: keep rows whose question, answer or feedback contains this text (case-insensitive).
         failing_only: keep failing rows only.
+        nodes: keep rows under every one of these nodes of the issue tree (category node ids such as
+            ``"category:truncation"``, ``"unattributed"``, or issue ids): a category node stands for
+            the rows of any issue below it, the rows :meth:`IssueReport.node_rows` gives.
     """
 
     any_issues: tuple[str, ...] = ()
@@ -106,9 +121,10 @@ class Filters:
     systems: tuple[str, ...] = ()
     text: str = ""
     failing_only: bool = False
+    nodes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("any_issues", "all_issues", "none_issues", "categories", "systems"):
+        for name in ("any_issues", "all_issues", "none_issues", "categories", "systems", "nodes"):
             value = getattr(self, name)
             values = (value,) if isinstance(value, str) else (value or ())
             object.__setattr__(self, name, tuple(str(v) for v in values))
@@ -238,6 +254,7 @@ class Explorer:
         self._score_order = np.lexsort((np.arange(self.n_rows), np.isnan(self.score_norm), self.score_norm))
         self._assigned_rows = report.assignments["row_id"].astype(str).to_numpy()
         self._assigned_positions = self._position.get_indexer(self._assigned_rows)
+        self.tree_nodes, self._node_columns = self._tree_structure()
         self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
         self.categories, self.category_matrix = self._category_matrix()
         self._search_text, self._search_starts = self._search_index()
@@ -251,6 +268,42 @@ class Explorer:
             known = (rows >= 0) & (cols >= 0)
             matrix[rows[known], cols[known]] = True
         return matrix
+
+    def _tree_structure(self) -> tuple[pd.DataFrame, dict[str, list[int]]]:
+        """The issue tree depth first (the order of :meth:`IssueReport.tree`) and each node's issue columns.
+
+        Category nodes come in the report's order (parents first), each followed, when it is not a
+        primary category, by its issues in ranked order; issues without a known parent come last at
+        depth 0 (a report without a tree is that flat list).
+        """
+        nodes = list(self.report.nodes)
+        known = {node.id for node in nodes}
+        leaves_of: dict[str | None, list[int]] = {}
+        for j, issue in enumerate(self.issues):
+            leaves_of.setdefault(issue.parent if issue.parent in known else None, []).append(j)
+        parent_of = {node.id: node.parent for node in nodes}
+        depth: dict[str | None, int] = {None: -1}
+        below: dict[str, list[str]] = {}  # node -> its descendant category nodes, itself included
+        records = []
+        for node in nodes:
+            depth[node.id] = depth.get(node.parent, -1) + 1
+            records.append((node.id, node.name, node.parent, node.level, depth[node.id]))
+            below[node.id] = [node.id]
+            ancestor = node.parent
+            while ancestor in below:  # parents come before their children
+                below[ancestor].append(node.id)
+                ancestor = parent_of.get(ancestor)
+            if node.level != "primary":
+                records += [
+                    (self.issue_ids[j], self.issues[j].name, node.id, "issue", depth[node.id] + 1)
+                    for j in leaves_of.get(node.id, [])
+                ]
+        records += [(self.issue_ids[j], self.issues[j].name, None, "issue", 0) for j in leaves_of.get(None, [])]
+        columns = {node_id: sorted(j for n in ids for j in leaves_of.get(n, [])) for node_id, ids in below.items()}
+        columns.update({issue_id: [j] for j, issue_id in enumerate(self.issue_ids)})
+        frame = pd.DataFrame(records, columns=["id", "name", "parent", "level", "depth"])
+        frame["n_issues"] = [len(columns[node_id]) for node_id in frame["id"]]
+        return frame, columns
 
     def _category_matrix(self) -> tuple[list[str], np.ndarray | None]:
         self._row_labels: list[list[str]] = []
@@ -317,6 +370,15 @@ class Explorer:
         return _NOT_IN_TAXONOMY, _NOT_IN_TAXONOMY
 
     @property
+    def has_tree(self) -> bool:
+        """Whether the report's issues sit under category nodes (otherwise the tree is a flat list)."""
+        return bool(self.report.nodes)
+
+    def node_name(self, node_id: str) -> str:
+        found = self.tree_nodes.loc[self.tree_nodes["id"] == node_id, "name"]
+        return str(found.iloc[0]) if len(found) else node_id
+
+    @property
     def has_human_scores(self) -> bool:
         return HUMAN_SCORE_COLUMN in self.rows.columns and self.rows[HUMAN_SCORE_COLUMN].notna().any()
 
@@ -341,9 +403,20 @@ class Explorer:
             keep &= np.isin(self._system_codes, codes)
         if filters.categories:
             keep &= self._category_mask(filters.categories)
+        for node_id in filters.nodes:
+            keep &= self.node_mask(node_id)
         if filters.text.strip():
             keep &= self._text_mask(filters.text.strip(), within=keep)
         return keep
+
+    def node_mask(self, node_id: str) -> np.ndarray:
+        """The rows under a node of the issue tree: those with any issue below it (an issue: its rows)."""
+        if node_id not in self._node_columns:
+            raise KeyError(f"no node {node_id!r} in this report's issue tree")
+        columns = self._node_columns[node_id]
+        if not columns:
+            return np.zeros(self.n_rows, dtype=bool)
+        return self.matrix[:, columns].any(axis=1)
 
     def _issue_columns(self, issue_ids: Iterable[str]) -> list[int]:
         unknown = [i for i in issue_ids if i not in self._issue_column]
@@ -418,8 +491,29 @@ class Explorer:
         slice; issues with no row in the slice stay in the table with count 0.
         """
         keep = self._as_mask(filters)
+        stats = self._statistics(self.matrix[keep], keep, n_resamples, confidence, seed)
+        impact, counts = stats["impact"], stats["count"]
+        table = pd.DataFrame(
+            {
+                "issue_id": self.issue_ids,
+                "name": [i.name for i in self.issues],
+                "provenance": [i.provenance for i in self.issues],
+                **{name: stats[name] for name in _STATISTICS},
+                "keywords": [", ".join(map(str, i.keywords)) for i in self.issues],
+            }
+        )
+        # compute_statistics' order: impact (NaN last), then count, then name.
+        order = sorted(
+            range(len(table)),
+            key=lambda j: (-(impact[j] if not np.isnan(impact[j]) else -1), -counts[j], table["name"][j]),
+        )
+        return table.iloc[order].reset_index(drop=True)
+
+    def _statistics(
+        self, members: np.ndarray, keep: np.ndarray, n_resamples: int, confidence: float, seed: int
+    ) -> dict[str, np.ndarray]:
+        """The statistics of row sets on a slice: ``members`` is slice rows × sets (see ``_STATISTICS``)."""
         n = int(keep.sum())
-        members = self.matrix[keep]
         counts = members.sum(axis=0).astype(int)
         failing = self.failing[keep]
         n_failing = int(failing.sum())
@@ -442,29 +536,79 @@ class Explorer:
                 impact_low[j], impact_high[j] = _bootstrap_mean(
                     np.where(members[:, j], badness, 0.0), n_resamples, confidence, rng
                 )
-        table = pd.DataFrame(
-            {
-                "issue_id": self.issue_ids,
-                "name": [i.name for i in self.issues],
-                "provenance": [i.provenance for i in self.issues],
-                "count": counts,
-                "share": share,
-                "share_ci_low": share_low,
-                "share_ci_high": share_high,
-                "failing_share": failing_share,
-                "mean_score": mean_score,
-                "impact": impact,
-                "impact_ci_low": impact_low,
-                "impact_ci_high": impact_high,
-                "keywords": [", ".join(map(str, i.keywords)) for i in self.issues],
-            }
-        )
-        # compute_statistics' order: impact (NaN last), then count, then name.
-        order = sorted(
-            range(len(table)),
-            key=lambda j: (-(impact[j] if not np.isnan(impact[j]) else -1), -counts[j], table["name"][j]),
-        )
-        return table.iloc[order].reset_index(drop=True)
+        return {
+            "count": counts,
+            "share": share,
+            "share_ci_low": share_low,
+            "share_ci_high": share_high,
+            "failing_share": np.broadcast_to(failing_share, counts.shape).astype(float),
+            "mean_score": mean_score,
+            "impact": impact,
+            "impact_ci_low": impact_low,
+            "impact_ci_high": impact_high,
+        }
+
+    def _tree_membership(self, keep: np.ndarray) -> np.ndarray:
+        """Slice rows × tree nodes (the order of ``tree_nodes``): which rows sit under which node."""
+        members = self.matrix[keep]
+        membership = np.zeros((len(members), len(self.tree_nodes)), dtype=bool, order="F")
+        for k, node_id in enumerate(self.tree_nodes["id"]):
+            columns = self._node_columns[node_id]
+            if columns:
+                membership[:, k] = members[:, columns].any(axis=1)
+        return membership
+
+    def tree_table(
+        self,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> pd.DataFrame:
+        """Every node of the issue tree with its statistics on the slice, depth first.
+
+        Columns: ``id, name, parent, level, depth, n_issues`` (as :meth:`IssueReport.tree`), then
+        ``count, share, share_ci_low, share_ci_high, failing_share, mean_score, impact, impact_ci_low,
+        impact_ci_high``, the definitions of :meth:`issue_table` applied to the rows under each node (a
+        row with two issues of a category counts once for it). A report without a tree gives its issues
+        at depth 0. Nodes with no row in the slice stay, with count 0.
+        """
+        keep = self._as_mask(filters)
+        stats = self._statistics(self._tree_membership(keep), keep, n_resamples, confidence, seed)
+        table = self.tree_nodes.copy()
+        for name in _STATISTICS:
+            table[name] = stats[name]
+        return table
+
+    def tree_per_system(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
+        """Per system with rows in the slice, every tree node's rows and share of that system's rows.
+
+        Columns ``system, id, count, rows, share`` (as :meth:`IssueReport.tree_per_system`), systems
+        sorted, nodes in the order of :meth:`tree_table`.
+        """
+        keep = self._as_mask(filters)
+        membership = self._tree_membership(keep)
+        codes = self._system_codes[keep]
+        ids = self.tree_nodes["id"].tolist()
+        frames = []
+        for code in np.unique(codes):
+            mine = codes == code
+            counts = membership[mine].sum(axis=0).astype(int)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "system": self.systems[code],
+                        "id": ids,
+                        "count": counts,
+                        "rows": int(mine.sum()),
+                        "share": counts / mine.sum(),
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(columns=["system", "id", "count", "rows", "share"])
+        return pd.concat(frames, ignore_index=True).sort_values(["system"], kind="stable", ignore_index=True)
 
     def overview(self, filters: Filters | np.ndarray | None = None) -> Overview:
         """Rows, failing share, score histogram and primary → secondary category counts of the slice."""
@@ -598,6 +742,7 @@ class Explorer:
             issues=[replace(i) for i in self.issues],
             assignments=assignments.loc[kept_lines].reset_index(drop=True),
             meta={**self.report.meta, "filtered_from_rows": self.n_rows},
+            nodes=[replace(node) for node in self.report.nodes],
         )
 
     # -- instances --

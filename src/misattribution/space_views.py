@@ -7,6 +7,8 @@ Markdown (:func:`escape_markdown`).
 
 from __future__ import annotations
 
+import html
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -77,6 +79,152 @@ def issues_display(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def node_choices(tree: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(label, node id)`` for every node of :meth:`Explorer.tree_table`, the label naming its parent.
+
+    >>> tree = pd.DataFrame({"id": ["category:q", "x-1"], "name": ["Quality", "Cut off"],
+    ...                      "parent": [None, "category:q"], "count": [12, 10]})
+    >>> node_choices(tree)
+    [('Quality (12)', 'category:q'), ('Quality › Cut off (10)', 'x-1')]
+    """
+    names = dict(zip(tree["id"], tree["name"]))
+    return [
+        (f"{names[parent]} › {name} ({count:,})" if parent in names else f"{name} ({count:,})", node_id)
+        for node_id, name, parent, count in zip(tree["id"], tree["name"], tree["parent"], tree["count"])
+    ]
+
+
+# Fixed widths for the numbers (they line up across rows and never leave the screen); the name takes
+# the rest and wraps. Headers break at spaces only, never inside a word.
+_TREE_CSS = """
+.mtree { font-size: 0.9rem; overflow-x: auto; }
+.mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.6em; align-items: baseline;
+  padding: 0.3em 0.4em; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); }
+.mtree .mt-head { font-weight: 600; font-size: 0.8rem; color: var(--body-text-color-subdued, #6b7280);
+  align-items: end; border-bottom-width: 2px; }
+.mtree .mt-head span { word-break: normal; overflow-wrap: normal; hyphens: none; }
+.mtree .mt-head .mt-system { overflow-wrap: anywhere; }
+.mtree .mt-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.mtree .mt-num small { display: block; font-size: 0.75rem; color: var(--body-text-color-subdued, #6b7280); }
+.mtree .mt-name { padding-left: calc(var(--mt-depth) * 1.4em + 1.2em); text-indent: -1.2em;
+  overflow-wrap: anywhere; }
+.mtree .mt-name small { color: var(--body-text-color-subdued, #6b7280); font-weight: 400; margin-left: 0.4em; }
+.mtree summary { list-style: none; cursor: pointer; }
+.mtree summary::-webkit-details-marker { display: none; }
+.mtree summary .mt-name::before { content: "▸"; display: inline-block; width: 1.2em; text-indent: 0; }
+.mtree details[open] > summary .mt-name::before { content: "▾"; }
+.mtree .mt-leaf .mt-name::before { content: ""; display: inline-block; width: 1.2em; }
+.mtree summary:hover, .mtree .mt-leaf:hover { background: var(--background-fill-secondary, #f3f4f6); }
+.mtree .mt-primary { font-weight: 650; }
+.mtree .mt-secondary { font-weight: 550; }
+.mtree .mt-unattributed .mt-name { font-style: italic; }
+.mtree .mt-empty { opacity: 0.5; }
+.mtree .mt-selected { background: var(--color-accent-soft, #e0e7ff); }
+.mtree button.mt-filter { font-size: 0.75rem; padding: 0.1em 0.5em; border-radius: 4px; cursor: pointer;
+  border: 1px solid var(--border-color-primary, #d1d5db); background: var(--background-fill-primary, #fff);
+  color: var(--body-text-color, #111827); white-space: nowrap; justify-self: end; }
+.mtree .mt-selected button.mt-filter { border-color: var(--color-accent, #4f46e5); }
+"""
+
+
+def tree_html(
+    tree: pd.DataFrame,
+    per_system: pd.DataFrame | None = None,
+    *,
+    selected: Iterable[str] = (),
+    max_systems: int = 6,
+) -> str:
+    """The issue tree as a collapsible table (``<details>`` per category node), or ``""`` when empty.
+
+    ``tree`` is :meth:`Explorer.tree_table` (depth first, ``parent`` links); ``per_system`` its
+    :meth:`Explorer.tree_per_system`, shown as one share column per system when there are several (at
+    most ``max_systems``). Top-level nodes start open, deeper ones folded, except the path to a
+    ``selected`` node (an active node filter), which is open and marked. Every row carries a button
+    with ``data-node`` = its id, for the page to turn a click into a filter. User text is escaped.
+    """
+    if tree is None or tree.empty:
+        return ""
+    selected = set(selected)
+    systems: list[str] = []
+    share_in: dict[tuple[str, str], float] = {}
+    if per_system is not None and per_system["system"].nunique() > 1:
+        systems = sorted(per_system["system"].unique())[:max_systems]
+        share_in = {(s, i): v for s, i, v in zip(per_system["system"], per_system["id"], per_system["share"])}
+    parent_of = dict(zip(tree["id"], tree["parent"]))
+    opened = set()
+    for node_id in selected:
+        while node_id in parent_of:
+            opened.add(node_id)
+            node_id = parent_of[node_id]
+    children: dict[Any, list[int]] = {}
+    for k, parent in enumerate(tree["parent"]):
+        children.setdefault(parent if parent in parent_of else None, []).append(k)
+    records = tree.to_dict("records")
+
+    def cells(record: dict[str, Any]) -> str:
+        node_id = str(record["id"])
+        name = html.escape(str(record["name"]))
+        if record["level"] != "issue":
+            issues = int(record["n_issues"])
+            name += f"<small>{issues} issue{'s' if issues != 1 else ''}</small>"
+        impact = "—" if pd.isna(record["impact"]) else f"{record['impact']:.4f}"
+        if not pd.isna(record["impact_ci_low"]) and not pd.isna(record["impact_ci_high"]):
+            impact += f"<small>{record['impact_ci_low']:.4f}–{record['impact_ci_high']:.4f}</small>"
+        mean = "—" if pd.isna(record["mean_score"]) else f"{record['mean_score']:.2f}"
+        numbers = [
+            f"{int(record['count']):,}",
+            percent(record["share"]),
+            percent(record["failing_share"]),
+            mean,
+            impact,
+        ]
+        numbers += [percent(share_in.get((system, node_id), float("nan"))) for system in systems]
+        chosen = node_id in selected
+        button = (
+            f'<button type="button" class="mt-filter" data-node="{html.escape(node_id, quote=True)}" '
+            f'title="{"Remove this filter" if chosen else "Keep only the rows under this node"}">'
+            f"{'✕ filtered' if chosen else 'filter'}</button>"
+        )
+        return (
+            f'<span class="mt-name" style="--mt-depth: {int(record["depth"])}">{name}</span>'
+            + "".join(f'<span class="mt-num">{value}</span>' for value in numbers)
+            + button
+        )
+
+    def classes(record: dict[str, Any], *extra: str) -> str:
+        names = ["mt-row", f"mt-{record['level']}", *extra]
+        if not record["count"]:
+            names.append("mt-empty")
+        if record["id"] in selected:
+            names.append("mt-selected")
+        return " ".join(names)
+
+    def render(k: int) -> str:
+        record = records[k]
+        below = children.get(record["id"], [])
+        if not below:
+            return f'<div class="{classes(record, "mt-leaf")}" data-id="{html.escape(str(record["id"]), quote=True)}">{cells(record)}</div>'
+        is_open = record["depth"] == 0 or record["id"] in opened
+        return (
+            f'<details{" open" if is_open else ""} data-id="{html.escape(str(record["id"]), quote=True)}">'
+            f'<summary class="{classes(record)}">{cells(record)}</summary>'
+            + "".join(render(j) for j in below)
+            + "</details>"
+        )
+
+    headers = ["rows", "share", "share of failing", "mean score", "impact (95% CI)"]
+    head = '<span class="mt-name">node</span>' + "".join(f'<span class="mt-num">{h}</span>' for h in headers)
+    head += "".join(f'<span class="mt-num mt-system">{html.escape(s)} share</span>' for s in systems)
+    head += '<span class="mt-num">filter</span>'
+    widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
+    body = "".join(render(k) for k in children.get(None, []))
+    return (
+        f"<style>{_TREE_CSS}</style>"
+        f'<div class="mtree" style="--mt-columns: {" ".join(widths)}">'
+        f'<div class="mt-row mt-head">{head}</div>{body}</div>'
+    )
+
+
 def compare_display(compared: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -141,6 +289,63 @@ def treemap_figure(tree: pd.DataFrame | None) -> Any:
         )
     )
     return layout(figure)
+
+
+def tree_figure(tree: pd.DataFrame, *, color: str = "mean_score", max_label: int = 40) -> Any:
+    """A sunburst of the issue tree: each issue's sector sized by its rows, coloured by ``color``.
+
+    ``color`` is ``"mean_score"`` (red = low) or ``"impact"`` (red = high). A category's sector is the
+    sum of its issues' (a row with two issues counts in both); its hover text gives its own rows.
+    ``None`` without category nodes (a flat list of issues) or without a row in the slice.
+    """
+    if tree is None or tree.empty or (tree["level"] == "issue").all():
+        return None
+    import plotly.graph_objects as go
+
+    shown = tree[tree["count"] > 0]
+    value = {}
+    for k in range(len(shown) - 1, -1, -1):  # depth first: children come after their parent
+        node_id, level, count = shown["id"].iloc[k], shown["level"].iloc[k], shown["count"].iloc[k]
+        value[node_id] = value.get(node_id, 0) + (int(count) if level == "issue" else 0)
+        parent = shown["parent"].iloc[k]
+        if parent is not None and not pd.isna(parent):
+            value[parent] = value.get(parent, 0) + value[node_id]
+    shown = shown[[value.get(i, 0) > 0 for i in shown["id"]]]
+    if shown.empty:
+        return None
+    known = set(shown["id"])
+    labels = [n if len(n) <= max_label else n[: max_label - 1] + "…" for n in shown["name"].astype(str)]
+    scale = "RdYlGn" if color == "mean_score" else "YlOrRd"
+    figure = go.Figure(
+        go.Sunburst(
+            ids=shown["id"],
+            labels=labels,
+            parents=[p if p in known else "" for p in shown["parent"]],
+            values=[value[i] for i in shown["id"]],
+            branchvalues="total",
+            customdata=list(
+                zip(
+                    shown["name"].astype(str),
+                    shown["count"],
+                    100 * shown["share"],
+                    shown["mean_score"],
+                    shown["impact"],
+                )
+            ),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} rows (%{customdata[2]:.1f}%)"
+            "<br>mean score %{customdata[3]:.2f} · impact %{customdata[4]:.4f}<extra></extra>",
+            marker={
+                "colors": shown[color],
+                "colorscale": scale,
+                "cmin": 0,
+                "cmax": 1 if color == "mean_score" else max(float(shown[color].max()), 1e-9),
+                "colorbar": {"title": {"text": color.replace("_", " ")}, "thickness": 12},
+            },
+            insidetextorientation="radial",
+            maxdepth=3,
+        )
+    )
+    return layout(figure, height=460)
 
 
 def issues_figure(table: pd.DataFrame, top: int = 30) -> Any:
