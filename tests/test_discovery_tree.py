@@ -290,3 +290,34 @@ def test_an_id_never_names_two_different_issues():
     same = _hand_report("Wrong tool chosen", "The agent calls the weather API to convert currencies.", ["a", "c"])
     kept = align_reports(same, old, encoder=load_encoder())
     assert kept.report.issues[0].id == old.issues[0].id and not kept.vanished_issues
+
+
+# -- granularity at the small end --------------------------------------------------------------------------
+def test_two_failing_rows_with_a_clear_shortcoming_yield_a_rare_issue():
+    frame = pd.DataFrame(
+        {
+            "feedback": [
+                "The answer is correct and clear.",
+                "The response forgets to convert minutes to hours, so the total time is wrong.",
+                "The answer does not convert the minutes into hours.",
+                "Well done.",
+            ],
+            "score": [3, 1, 1, 3],
+        }
+    )
+    report = discover(frame, progress=False)
+    assert [(i.count, i.rare) for i in report.issues] == [(2, True)]
+    assert report.meta["method"] == "rare"
+    assert "(rare)" in format_issue_table(report)
+    distinct = frame.assign(
+        feedback=[
+            frame["feedback"][0],
+            frame["feedback"][1],
+            "The agent calls the search tool with the wrong date range.",
+            "Well done.",
+        ]
+    )
+    report = discover(distinct, progress=False)
+    assert sorted(i.count for i in report.issues) == [1, 1] and all(i.rare for i in report.issues)
+    passing = discover(frame.assign(score=3), progress=False)
+    assert not passing.issues and format_issue_table(passing).endswith("no issue found: no row fails")

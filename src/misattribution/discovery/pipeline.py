@@ -369,6 +369,12 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
             labels_sample[part] = np.where(found >= 0, found + offset, -1)
             offset = int(labels_sample.max()) + 1
         method = "+".join(dict.fromkeys(methods))
+    rare = bool(len(candidates)) and labels_sample.max() < 0
+    if rare:
+        # Nothing recurs often enough, yet some failing rows name a shortcoming: group those sentences by
+        # meaning and report each group as a rare issue rather than nothing.
+        labels_sample[candidates] = _rare_groups(vectors[candidates], settings.max_issues)
+        method = "rare"
     labels = np.full(n_unique, -1, dtype=np.int64)
     labels[embedded] = labels_sample
     meta.update(method=method, n_critical=int(critical.sum()), n_clustered=int(len(candidates)))
@@ -384,10 +390,26 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     issues, local_ids = _name_issues(
         sentences, embedded, vectors, labels_sample, occurrence_labels, rows, criticality=semantic[embedded]
     )
+    for issue in issues:
+        issue.rare = rare
     assignments = _assignments(rows, sentences, occurrence_labels, local_ids)
     timings["name"] = time.perf_counter() - clock
     meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
     return issues, assignments, {**meta, "timings": timings}
+
+
+def _rare_groups(vectors: np.ndarray, max_groups: int, distance: float = 0.45) -> np.ndarray:
+    """Group a few critical sentences by meaning: average-linkage clusters of cosine distance below
+    ``distance``, the largest ``max_groups`` kept (labels 0.., the rest -1)."""
+    if len(vectors) == 1:
+        return np.zeros(1, dtype=np.int64)
+    from sklearn.cluster import AgglomerativeClustering
+
+    found = AgglomerativeClustering(
+        n_clusters=None, metric="cosine", linkage="average", distance_threshold=distance
+    ).fit_predict(vectors)
+    labels = clustering.relabel(found.astype(np.int64))
+    return np.where(labels < max_groups, labels, -1)
 
 
 def criticality(sentences: _Sentences, semantic: np.ndarray, scorer: CriticalityScorer) -> np.ndarray:
@@ -776,6 +798,8 @@ def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int
         f"; {meta.get('timings', {}).get('total', float('nan')):.1f} s"
     )
     if not report.issues:
+        if not meta.get("n_failing", int(report.rows["failing"].sum())):
+            return head + "\nno issue found: no row fails"
         return head + "\nno issue found: no failing row's feedback names a shortcoming"
     tree = report.tree(n_resamples=1000)
     systems = sorted(report.rows["system"].astype(str).unique())
