@@ -321,3 +321,18 @@ def test_two_failing_rows_with_a_clear_shortcoming_yield_a_rare_issue():
     assert sorted(i.count for i in report.issues) == [1, 1] and all(i.rare for i in report.issues)
     passing = discover(frame.assign(score=3), progress=False)
     assert not passing.issues and format_issue_table(passing).endswith("no issue found: no row fails")
+
+
+def test_cli_previous_keeps_ids_and_lists_new_and_vanished(planted, tmp_path, capsys):
+    frame, _ = planted
+    source = tmp_path / "judged.csv"
+    frame.to_csv(source, index=False)
+    args = ["discover", str(source), "--fast", "--quiet", "--no-tree"]
+    assert main([*args, "-o", str(tmp_path / "one")]) == 0
+    assert main([*args, "-o", str(tmp_path / "two"), "--previous", str(tmp_path / "one")]) == 0
+    out = capsys.readouterr().out
+    one, two = IssueReport.load(tmp_path / "one"), IssueReport.load(tmp_path / "two")
+    assert [i.id for i in two.issues] == [i.id for i in one.issues] and not two.nodes
+    assert f"{len(one.issues)} issue(s) kept their ids, 0 new" in out
+    assert main([*args, "-o", str(tmp_path / "three"), "--previous", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere" in capsys.readouterr().err

@@ -237,7 +237,27 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--fail-below", type=float, default=None, help="normalised score below which a row fails (default 1.0)"
+        "--fail-below",
+        type=float,
+        default=None,
+        help="normalised score (0..1) below which a row fails (default: the input's own threshold, as CLEAR's "
+        "high_score_threshold, else the top of the scale)",
+    )
+    parser.add_argument(
+        "--taxonomy",
+        default=None,
+        help="the issue tree's categories: a shipped taxonomy name or a taxonomy YAML (default: attridata-v1)",
+    )
+    parser.add_argument(
+        "--tree",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="build the issue tree (--no-tree: a flat list)",
+    )
+    parser.add_argument(
+        "--previous",
+        default=None,
+        help="an earlier bundle: the same issues keep its ids; new and vanished issues are listed",
     )
     parser.add_argument("--system-column", default=None, help="column naming the system of each row")
     parser.add_argument("--feedback-column", default=None, help="column with the judge's feedback")
@@ -584,6 +604,9 @@ def _run_discover(args: argparse.Namespace) -> int:
             fast=args.fast,
             progress=not args.quiet,
             columns=columns or None,
+            taxonomy=args.taxonomy,
+            tree=args.tree,
+            previous=args.previous,
         )
     except MissingDependencyError as err:
         print(f"misattribution discover: error: {err}", file=sys.stderr)
@@ -591,6 +614,16 @@ def _run_discover(args: argparse.Namespace) -> int:
     folder = report.save(args.output)
     print(format_issue_table(report))
     print(_llm_calls_line(report.meta))
+    identity = report.meta.get("identity")
+    if identity:
+        new = [i.name for i in report.issues if identity["status"].get(i.id) == "new"]
+        print(
+            f"against {identity['aligned_to']}: {len(report.issues) - len(new)} issue(s) kept their ids, {len(new)} new"
+        )
+        for name in new:
+            print(f"  new: {name}")
+        for gone in identity["vanished"]:
+            print(f"  vanished: {gone['name']} ({gone['count']} rows before)")
     print(f"bundle: {folder}")
     return 0
 
