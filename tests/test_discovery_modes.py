@@ -269,3 +269,24 @@ def test_kpa_from_the_cli_against_a_loopback_server(tmp_path, capsys):
     rerun = [*argv, "--model", "fake-judge", "--kpa-batch-size", "5", "--cache-path", str(tmp_path / "kpa.jsonl")]
     assert main([*rerun, "--quiet"]) == 0
     assert "LLM calls: 0 (kpa: 4 cached answers)" in capsys.readouterr().out
+
+
+# -- the Space ------------------------------------------------------------------------------------------
+def test_the_space_offers_the_registry_modes_and_gives_the_llm_ones_its_endpoint(toy_mode, tmp_path):
+    from misattribution.explore import Explorer
+    from misattribution.space_app import _discover, discovery_modes
+    from misattribution.uploads import UploadError
+
+    offered = discovery_modes()
+    assert BUILT_IN - {"kpa"} <= set(offered) and "toy" in offered and "kpa" not in offered
+    assert offered[0] == "clusters" and offered[-1] == "clusters+rules"
+    assert "kpa" in discovery_modes(llm=True)  # when the Space has a judge endpoint
+
+    explorer = Explorer(discover(_table(tmp_path), mode="toy", progress=False))
+    with FakeOpenAIServer(responder=_kpa_responder) as server:
+        result = _discover(explorer, "kpa", 15, "", endpoint=server.url)
+        calls = len(server.chat_requests)
+    # 12 failing critiques, 8 per summarise call → 2 calls, then 1 synthesis call.
+    assert calls == 3 and result.report.meta["llm_calls"] == 3 and len(result.report.issues) == 3
+    with pytest.raises(UploadError, match="discovery \\(kpa\\) failed: mode 'kpa' needs one LLM"):
+        _discover(explorer, "kpa", 15, "")

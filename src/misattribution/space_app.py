@@ -48,10 +48,8 @@ from misattribution.uploads import (  # noqa: E402
 if TYPE_CHECKING:
     import gradio as gr
 
-__all__ = ["DISCOVERY_MODES", "build_app", "load_bundle", "serve"]
+__all__ = ["build_app", "discovery_modes", "load_bundle", "serve"]
 
-#: Discovery modes offered in the Load view (see :func:`misattribution.discovery.discover`).
-DISCOVERY_MODES = ("clusters", "rules", "static", "clusters+rules")
 PAGE_SIZE = 20
 JUDGE_URL_ENV = "MISATTRIBUTION_JUDGE_URL"
 _MAPPED_ROLES = [r for r in ROLES if r != "human_misattribution"]
@@ -174,7 +172,10 @@ def build_app(
                         with gr.Accordion("Run discovery on the loaded rows", open=False, elem_id="discovery"):
                             with gr.Row():
                                 mode = gr.Dropdown(
-                                    list(DISCOVERY_MODES), value="clusters", label="mode", elem_id="discovery-mode"
+                                    discovery_modes(llm=judge_url is not None),
+                                    value="clusters",
+                                    label="mode",
+                                    elem_id="discovery-mode",
                                 )
                                 max_issues = gr.Slider(
                                     3, 50, value=15, step=1, label="issues (at most)", elem_id="discovery-issues"
@@ -309,7 +310,7 @@ def build_app(
             return _load(key, load_sample_report)
 
         def on_discover(key, mode, max_issues, model, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
-            return _load(key, lambda: _discover(_STORE.get(key), mode, int(max_issues), model))
+            return _load(key, lambda: _discover(_STORE.get(key), mode, int(max_issues), model, judge_url))
 
         def on_judge(file, key, *names, progress=gr.Progress(track_tqdm=True)):  # noqa: B008
             return _load(key, lambda: _judge(file, judge_url, _mapping(names), limits))
@@ -575,14 +576,32 @@ def _export(explorer: Explorer | None, filters: Filters, kind: str) -> list[Any]
     return [str(path), f"{int(mask.sum()):,} filtered rows as {kind.upper()}."]
 
 
-def _discover(explorer: Explorer | None, mode: str, max_issues: int, model: str) -> LoadResult:
+def discovery_modes(*, llm: bool = False) -> list[str]:
+    """The modes offered in the Load view: the registry's (:mod:`misattribution.discovery.modes`), those that
+    need an LLM only with ``llm=True`` (the Space has a judge endpoint), then ``clusters+rules``."""
+    from misattribution.discovery.modes import mode_names
+
+    return [*mode_names(llm=llm), "clusters+rules"]
+
+
+def _discover(
+    explorer: Explorer | None, mode: str, max_issues: int, model: str, endpoint: str | None = None
+) -> LoadResult:
     if explorer is None:
         raise UploadError("nothing loaded: load judged rows first, then run discovery")
     from misattribution.discovery import discover
+    from misattribution.discovery.modes import get_mode
 
     try:
+        # A mode that needs an LLM gets the Space's judge endpoint (its declared "endpoint" option).
+        names = [name.strip() for name in mode.split("+") if name.strip()]
+        llm_modes = [name for name in names if endpoint and get_mode(name).needs_llm]
         report = discover(
-            explorer.report.rows, mode=mode, max_issues=max_issues, embedding_model=model or "all-MiniLM-L6-v2"
+            explorer.report.rows,
+            mode=mode,
+            max_issues=max_issues,
+            embedding_model=model or "all-MiniLM-L6-v2",
+            mode_options={name: {"endpoint": endpoint} for name in llm_modes} or None,
         )
     except (ValueError, ImportError, OSError) as err:
         raise UploadError(f"discovery ({mode}) failed: {err}") from None

@@ -48,7 +48,13 @@ import pandas as pd
 from misattribution.discovery import cluster as clustering
 from misattribution.discovery.embed import DEFAULT_MODEL, embed, load_encoder
 from misattribution.discovery.inputs import load_judged
-from misattribution.discovery.modes._base import MODES, check_mode_options, get_mode, register_mode  # noqa: F401
+from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and register_mode are re-exported
+    MODES,
+    ModeResult,
+    check_mode_options,
+    get_mode,
+    register_mode,
+)
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, compute_statistics, issue_id
 from misattribution.discovery.sentences import (
     CriticalityScorer,
@@ -206,7 +212,7 @@ def discover(
     llm_calls = 0
     seen: set[str] = set()
     for name, run in sources:
-        found, assignments, source_meta = _unpack(run(), name)
+        found, assignments, source_meta = ModeResult.of(run(), name)
         fresh = [i for i in found if i.id not in seen]
         seen.update(i.id for i in fresh)
         issues += fresh
@@ -283,16 +289,6 @@ def _majority_language(rows: pd.DataFrame) -> str:
     texts = [t for t in rows.get("feedback", pd.Series(dtype=object)).head(200) if isinstance(t, str)]
     languages = [detect_language(t) for t in texts]
     return max(set(languages), key=languages.count) if languages else "en"
-
-
-def _unpack(result: tuple, name: str) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
-    if not isinstance(result, tuple) or len(result) not in (2, 3):
-        raise TypeError(f"issue source {name!r} must return (issues, assignments) or (issues, assignments, meta)")
-    issues, assignments = list(result[0]), result[1]
-    missing = [c for c in ASSIGNMENT_COLUMNS if c not in assignments.columns]
-    if missing:
-        raise ValueError(f"issue source {name!r} returned assignments without the columns {missing}")
-    return issues, assignments, dict(result[2]) if len(result) == 3 else {}
 
 
 def _jsonable(value: Any) -> Any:

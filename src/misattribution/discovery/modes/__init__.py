@@ -10,30 +10,5 @@
 several and pools their issues; :func:`list_modes` gives every mode with its declared options.
 """
 
-from misattribution.discovery.modes._base import (
-    MODES,
-    MissingDependencyError,
-    Mode,
-    ModeOption,
-    ModeResult,
-    UnknownModeError,
-    check_mode_options,
-    get_mode,
-    list_modes,
-    mode_names,
-    register_mode,
-)
-
-__all__ = [
-    "MODES",
-    "MissingDependencyError",
-    "Mode",
-    "ModeOption",
-    "ModeResult",
-    "UnknownModeError",
-    "check_mode_options",
-    "get_mode",
-    "list_modes",
-    "mode_names",
-    "register_mode",
-]
+from misattribution.discovery.modes._base import *  # noqa: F403 - the registry's public names
+from misattribution.discovery.modes._base import __all__  # noqa: F401

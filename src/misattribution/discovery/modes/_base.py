@@ -85,11 +85,11 @@ class ModeResult(NamedTuple):
         from misattribution.discovery.report import ASSIGNMENT_COLUMNS
 
         if not isinstance(value, tuple) or len(value) not in (2, 3):
-            raise TypeError(f"mode {mode!r} must return (issues, assignments) or (issues, assignments, meta)")
+            raise TypeError(f"issue source {mode!r} must return (issues, assignments) or (issues, assignments, meta)")
         issues, assignments = list(value[0]), value[1]
         missing = [c for c in ASSIGNMENT_COLUMNS if c not in assignments.columns]
         if missing:
-            raise ValueError(f"mode {mode!r} returned assignments without the columns {missing}")
+            raise ValueError(f"issue source {mode!r} returned assignments without the columns {missing}")
         return cls(issues, assignments, dict(value[2]) if len(value) == 3 else {})
 
 
