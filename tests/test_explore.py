@@ -26,7 +26,11 @@ def make_report(n_rows: int = 600, n_issues: int = 8, seed: int = 0, *, human: b
     rng = np.random.default_rng(seed)
     score = rng.choice([0, 1, 2, 3], size=n_rows, p=[0.2, 0.25, 0.25, 0.3]).astype(float)
     score[rng.random(n_rows) < 0.02] = np.nan  # a few rows without a score
-    issues = [Issue(id=f"issue-{j}", name=f"Issue {j}", keywords=[WORDS[j % len(WORDS)]]) for j in range(n_issues)]
+    # Hand-made issues (provenance "test"): numbered names, not names discovery chose.
+    issues = [
+        Issue(id=f"issue-{j}", name=f"Issue {j}", keywords=[WORDS[j % len(WORDS)]], provenance="test")
+        for j in range(n_issues)
+    ]
     shares = np.linspace(0.35, 0.03, n_issues)
     matrix = rng.random((n_rows, n_issues)) < shares * np.where(np.nan_to_num(score, nan=3) < 3, 1.5, 0.3)[:, None]
     matrix[: n_rows // 10, 0] = True  # issue 0 and issue 1 overlap a lot
@@ -438,7 +442,7 @@ def make_large_report(n_rows: int, n_issues: int, seed: int = 5) -> IssueReport:
         }
     )
     r, c = np.nonzero(matrix)
-    issues = [Issue(id=f"issue-{j}", name=f"Issue {j}") for j in range(n_issues)]
+    issues = [Issue(id=f"issue-{j}", name=f"Issue {j}", provenance="test") for j in range(n_issues)]
     assignments = pd.DataFrame({"row_id": row_ids[r], "issue_id": np.char.add("issue-", c.astype(str)), "evidence": ""})
     return IssueReport(rows=rows, issues=issues, assignments=assignments)
 

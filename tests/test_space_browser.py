@@ -22,6 +22,7 @@ import re
 import socket
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +50,8 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
 pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
 
-from misattribution.discovery.report import Issue, IssueReport  # noqa: E402
 from misattribution.discovery.modes.rules import run_rules  # noqa: E402
+from misattribution.discovery.report import Issue, IssueReport  # noqa: E402
 from misattribution.explore import Explorer, Filters, export_bundle_zip  # noqa: E402
 from misattribution.space_app import build_app  # noqa: E402
 from misattribution.testing.fake_openai import FakeOpenAIServer  # noqa: E402
@@ -94,6 +95,21 @@ def two_systems_report(sample: Explorer) -> IssueReport:
 
 
 @pytest.fixture(scope="module")
+def tree_report(sample: Explorer) -> IssueReport:
+    """The sample in two systems, its issues under the taxonomy's categories. Every issue of the sample
+    finds its category from the judge's misattribution labels, so no encoder is loaded."""
+    from misattribution.discovery.tree import attach_to_taxonomy
+
+    report = sample.report
+    rows = report.rows.copy()
+    rows["system"] = np.where(np.arange(len(rows)) % 2 == 0, "system-a", "system-b")
+    nodes, parents, tree_meta = attach_to_taxonomy(rows, report.issues, report.assignments, "attridata-v1")
+    assert {leaf["method"] for leaf in tree_meta["leaves"].values()} == {"judge labels"}
+    issues = [replace(i, parent=parents[i.id]) for i in report.issues]
+    return IssueReport(rows, issues, report.assignments, meta=dict(report.meta), nodes=nodes).recompute()
+
+
+@pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory, two_systems_report: IssueReport) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("uploads")
     bomb = folder / "bomb.zip"
@@ -107,6 +123,11 @@ def files(tmp_path_factory: pytest.TempPathFactory, two_systems_report: IssueRep
     missing.write_text("question,answer,points\nWhat is 2+2?,4,3\n", encoding="utf-8")
     bundle = export_bundle_zip(two_systems_report, folder / "two_systems_bundle.zip")
     return {"bomb": bomb, "traversal": traversal, "missing": missing, "bundle": bundle}
+
+
+@pytest.fixture(scope="module")
+def tree_bundle(tmp_path_factory: pytest.TempPathFactory, tree_report: IssueReport) -> Path:
+    return export_bundle_zip(tree_report, tmp_path_factory.mktemp("tree") / "tree_bundle.zip")
 
 
 @pytest.fixture(scope="module")
@@ -384,8 +405,87 @@ def test_judge_then_discover_from_the_app(browser_page, server: str, tmp_path: P
     field.click()
     page.locator(f"#{field.get_attribute('aria-controls')} [role=option][aria-label='rules']").click()
     page.locator("#run-discovery").click()
-    page.locator("#load-message").filter(has_text="discovery (rules)").wait_for()
+    # Discovery builds the issue tree, which loads the sentence encoder for rows without judge labels:
+    # seconds alone, much longer on a loaded machine.
+    page.locator("#load-message").filter(has_text="discovery (rules)").wait_for(timeout=240_000)
     issues, _ = run_rules(rows.rename(columns={"id": "row_id"}))
     assert issues, "the answers contradict their references: the rules should fire"
     page.wait_for_selector(f"#status:has-text('{len(issues)} issues · mode rules')")
     _shot(page, "10-judged-and-discovered")
+
+
+def test_issue_tree_unfolds_and_filters_every_view(
+    browser_page, server: str, sample: Explorer, tree_report: IssueReport, tree_bundle: Path
+) -> None:
+    """A report without a tree shows no tree; one with a tree shows it folded below the top level, a
+    category unfolds in the page, its filter button keeps exactly ``node_rows`` and every view follows."""
+    page = browser_page
+    page.set_viewport_size({"width": 1366, "height": 900})  # a laptop
+    try:
+        _load_sample(page, server, sample.n_rows)
+        _tab(page, "Issues")
+        page.wait_for_selector("#issues-table [data-testid='cell-0-0']")
+        assert not page.locator("#issue-tree").is_visible() and not page.locator("#issue-tree-chart").is_visible()
+        assert not page.locator("#filter-nodes").is_visible()
+
+        _tab(page, "Load")
+        _upload(page, tree_bundle)
+        rows = len(tree_report.rows)
+        page.locator("#load-message").filter(has_text="tree_bundle.zip (bundle)").wait_for()
+        page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+        _tab(page, "Issues")
+        tree = page.locator("#issue-tree")
+        primary, secondary = "category:response_quality", "category:truncation"
+        leaf = next(i for i in tree_report.issues if i.parent == secondary)
+        leaf_row = tree.locator(f"[data-id='{leaf.id}']")
+        tree.locator(f"details[data-id='{primary}'] > summary").wait_for()
+        page.wait_for_selector("#issue-tree-chart .js-plotly-plot")
+
+        # Unfold the secondary category: its issue's name appears.
+        assert tree.locator(f"details[data-id='{secondary}'] > summary").is_visible()
+        assert not leaf_row.is_visible()
+        tree.locator(f"details[data-id='{secondary}'] > summary .mt-name").click()
+        leaf_row.wait_for(state="visible")
+        assert leaf.name in leaf_row.inner_text()
+
+        # Filter by the primary category: the count is node_rows', and the other views follow.
+        expected = len(tree_report.node_rows(primary))
+        assert 0 < expected < rows
+        explorer = Explorer(tree_report)
+        outside = next(i for i in tree_report.issues if not explorer.mask(Filters(nodes=(primary, i.id))).any())
+        tree.locator(f"details[data-id='{primary}'] > summary button[data-node='{primary}']").click()
+        page.locator("#filter-summary").filter(
+            has_text=re.compile(rf"(?<![\d,]){expected:,} of {rows:,} rows match")
+        ).wait_for()
+        assert _matched_rows(page) == expected
+        tree.locator(f"details[data-id='{primary}'] > summary").filter(has_text="✕ filtered").wait_for()
+        assert leaf_row.is_visible()  # the redrawn tree keeps the node the visitor unfolded
+        label = dict((n, lbl) for lbl, n in _node_choices(explorer))[primary]
+        assert label in page.inner_text("#filter-nodes")
+        first_issue = explorer.issue_table(Filters(nodes=(primary,)))
+        page.locator("#issues-table [data-testid='cell-0-1']").filter(has_text=str(first_issue["count"][0])).wait_for()
+        assert page.inner_text("#issues-table [data-testid='cell-0-0']").strip() == first_issue["name"][0]
+        outside_row = tree.locator(f"[data-id='{outside.id}']")
+        assert "mt-empty" in (outside_row.get_attribute("class") or "")
+        page.wait_for_timeout(600)  # the sunburst's transition
+        page.screenshot(path="/tmp/space_tree.png", full_page=True)
+        _shot(page, "11-issue-tree-filtered")
+
+        _tab(page, "Overview")
+        page.locator("#overview-stats td").first.filter(has_text=f"{expected:,}").wait_for()
+        assert page.locator("#overview-stats td").first.inner_text().strip() == f"{expected:,}"
+        _tab(page, "Instances")
+        page.wait_for_selector(f"#instances-caption:has-text('of {expected:,}')")
+
+        # The same node chosen again removes the filter.
+        _tab(page, "Issues")
+        tree.locator(f"details[data-id='{primary}'] > summary button[data-node='{primary}']").click()
+        page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})
+
+
+def _node_choices(explorer: Explorer) -> list[tuple[str, str]]:
+    from misattribution.space_views import node_choices
+
+    return node_choices(explorer.tree_table(n_resamples=0))

@@ -102,7 +102,7 @@ def test_tree_html_nests_the_nodes_folds_below_the_top_and_escapes_names():
     truncation = _row_of(shown, "category:truncation")
     assert ">4<" in truncation and ">40.0%<" in truncation and ">57.1%<" in truncation and "2 issues" in truncation
     # Per-system shares: system a has rows r0 r2 r4 r6 r8, two of them under Truncation.
-    assert "a share" in shown and "b share" in shown and ">40.0%<" in _row_of(shown, "category:quality")
+    assert "a<br>share" in shown and "b<br>share" in shown and ">40.0%<" in _row_of(shown, "category:quality")
     impact = tree.set_index("id").loc["category:truncation"]
     assert f"{impact['impact']:.4f}<small>{impact['impact_ci_low']:.4f}–{impact['impact_ci_high']:.4f}" in truncation
     assert 'data-node="category:truncation"' in truncation
@@ -115,14 +115,14 @@ def test_tree_html_opens_and_marks_the_filtered_node_and_dims_empty_ones():
     assert '<details open data-id="category:truncation">' in shown  # the path to the selection is open
     assert "mt-selected" in _row_of(shown, "stops") and "✕ filtered" in _row_of(shown, "stops")
     assert "mt-empty" in _row_of(shown, "odd") and "mt-empty" not in _row_of(shown, "cut")
-    assert "a share" not in shown  # no per-system columns without per-system shares
+    assert "<br>share<" not in shown  # no per-system columns without per-system shares
 
 
 def test_tree_html_of_a_report_without_a_tree_is_the_flat_list():
     explorer = tree_explorer(("a",), tree=False)
     shown = space_views.tree_html(explorer.tree_table(n_resamples=0), explorer.tree_per_system())
     assert "<details" not in shown and shown.count('class="mt-row mt-issue mt-leaf') == 3
-    assert "a share" not in shown  # one system: no per-system column
+    assert "<br>share<" not in shown  # one system: no per-system column
     assert space_views.tree_html(explorer.tree_table(n_resamples=0).iloc[:0]) == ""
 
 

@@ -54,6 +54,37 @@ PAGE_SIZE = 20
 JUDGE_URL_ENV = "MISATTRIBUTION_JUDGE_URL"
 _MAPPED_ROLES = [r for r in ROLES if r != "human_misattribution"]
 _EMPTY = "Load a report first (Load tab)."
+# A click on a node's "filter" button in the issue tree becomes a select event carrying the node id
+# (preventDefault: a button inside <summary> must not also fold the node).
+# The nodes a visitor unfolds or folds stay so when the tree is redrawn for a new filter.
+_TREE_CLICKS = """
+if (!element.dataset.treeClicks) {
+  element.dataset.treeClicks = "1";
+  const folded = new Map();
+  element.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-node]");
+    if (button) {
+      event.preventDefault();
+      trigger("select", {index: 0, value: button.dataset.node});
+      return;
+    }
+    const summary = event.target.closest("summary");
+    if (summary && summary.parentElement.dataset.id) {
+      folded.set(summary.parentElement.dataset.id, summary.parentElement.open);  // open before the toggle
+    }
+  });
+  watch("value", () => {
+    for (const [id, wasOpen] of folded) {
+      const node = element.querySelector(`details[data-id="${CSS.escape(id)}"]`);
+      if (node) node.open = !wasOpen;
+    }
+  });
+}
+"""
+_TREE_CAPTION = (
+    '<p style="margin: 0 0 0.4em">Issue tree: click ▸ to unfold a category; <b>filter</b> keeps only the rows '
+    "under a node, in every view (click again to remove it).</p>${value}"
+)
 
 
 class _Store:
@@ -127,6 +158,9 @@ def build_app(
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 gr.Markdown("### Filters\nApplied to every view.")
+                nodes = gr.Dropdown(
+                    [], multiselect=True, label="Under these tree nodes", elem_id="filter-nodes", visible=False
+                )
                 any_issues = gr.Dropdown([], multiselect=True, label="Has any of these issues", elem_id="filter-any")
                 all_issues = gr.Dropdown([], multiselect=True, label="Has all of these issues", elem_id="filter-all")
                 none_issues = gr.Dropdown([], multiselect=True, label="Has none of these issues", elem_id="filter-none")
@@ -198,8 +232,26 @@ def build_app(
                                 label="Misattribution: primary → secondary", elem_id="overview-categories"
                             )
                     with gr.Tab("Issues", id="issues", elem_id="tab-issues"):
+                        tree_view = gr.HTML(
+                            "",
+                            html_template=_TREE_CAPTION,
+                            js_on_load=_TREE_CLICKS,
+                            visible=False,
+                            elem_id="issue-tree",
+                        )
+                        tree_chart = gr.Plot(
+                            label="Issue tree: issues sized by rows, coloured by mean score (click to zoom)",
+                            visible=False,
+                            elem_id="issue-tree-chart",
+                        )
                         gr.Markdown("Click an issue to keep only the rows that have it.")
-                        issues_table = gr.Dataframe(interactive=False, wrap=True, elem_id="issues-table")
+                        issues_table = gr.Dataframe(
+                            interactive=False,
+                            wrap=True,
+                            # Wide enough that no header breaks inside a word ("row s").
+                            column_widths=[280, 70, 80, 130, 80, 90, 160, 140, 220],
+                            elem_id="issues-table",
+                        )
                         issues_chart = gr.Plot(label="Share of rows (95% interval)", elem_id="issues-chart")
                     with gr.Tab("Comparison", id="comparison", elem_id="tab-comparison"):
                         gr.Markdown("### Full report vs the filtered rows")
@@ -265,6 +317,7 @@ def build_app(
             systems,
             text,
             failing_only,
+            nodes,
         ]
         view_outputs = [
             filter_summary, overview_stats, histogram, treemap, issues_table, issues_chart,
@@ -283,20 +336,24 @@ def build_app(
             score_min,
             score_max,
             text,
+            nodes,
         ]
         load_outputs = [key, load_message, status, *choice_outputs]
         detail_outputs = [row_id, detail_header, question, reference, feedback, answer]
 
         def views(key, *values):
-            return _views(_STORE.get(key), _filters(*values[:-2]), 0, page_size, values[-2], values[-1])
+            explorer, filters = _STORE.get(key), _filters(*values[:-2])
+            shown = dict(zip(view_outputs, _views(explorer, filters, 0, page_size, values[-2], values[-1])))
+            tree = _tree_views(explorer, filters)
+            return {**shown, tree_view: tree["table"], tree_chart: tree["chart"]}
 
         view_inputs = [key, *filter_inputs, system_a, system_b]
-        refresh = {"fn": views, "inputs": view_inputs, "outputs": view_outputs}
+        refresh = {"fn": views, "inputs": view_inputs, "outputs": [*view_outputs, tree_view, tree_chart]}
 
         # Loading: each handler stores a new Explorer and resets the filters, then the views refresh.
         def on_upload(file, key, *names):
             if not file:
-                return [key, gr.update(), gr.update(), *([gr.update()] * 10), None, None]
+                return [key, gr.update(), gr.update(), *_choices(None), None, None]
             loaded = _load(key, lambda: load_upload(file, name=Path(file).name, mapping=_mapping(names), limits=limits))
             # The drop zone is emptied for the next file; the file is kept for "Judge it".
             return [*loaded, None, file]
@@ -327,7 +384,7 @@ def build_app(
         clear.click(
             _clear_filters,
             [],
-            [any_issues, all_issues, none_issues, score_min, score_max, categories, systems, text, failing_only],
+            [any_issues, all_issues, none_issues, score_min, score_max, categories, systems, text, failing_only, nodes],
         ).then(**refresh)
 
         # SelectData is found by its annotation, which must be the class itself (hence these closures).
@@ -337,7 +394,11 @@ def build_app(
         def instance_clicked(key, event: gr.SelectData):
             return _instance_clicked(key, event.row_value)
 
+        def node_clicked(key, selected, event: gr.SelectData):
+            return _node_clicked(_STORE.get(key), selected, event.value)
+
         issues_table.select(issue_clicked, [key, all_issues], [all_issues]).then(**refresh)
+        tree_view.select(node_clicked, [key, nodes], [nodes]).then(**refresh)
         for widget in (system_a, system_b):
             widget.change(
                 lambda key, a, b, *values: _system_views(_STORE.get(key), a, b, _filters(*values)),
@@ -382,7 +443,7 @@ def _load(key: str | None, loader: Any) -> list[Any]:
         result: LoadResult = loader()
     except UploadError as err:
         gr.Warning(str(err))
-        return [key, f"**Could not load.** {space_views.escape_markdown(str(err))}", gr.update(), *([gr.update()] * 10)]
+        return [key, f"**Could not load.** {space_views.escape_markdown(str(err))}", gr.update(), *_choices(None)]
     explorer = Explorer(result.report)
     new_key = _STORE.put(explorer)
     return [new_key, result.message, space_views.describe(explorer), *_choices(explorer)]
@@ -393,7 +454,7 @@ def _choices(explorer: Explorer | None) -> list[Any]:
     import gradio as gr
 
     if explorer is None:
-        return [gr.update()] * 10
+        return [gr.update()] * 11
     counts = explorer.matrix.sum(axis=0)
     issues = [(f"{explorer.issue_name(i)} ({int(c):,})", i) for i, c in zip(explorer.issue_ids, counts)]
     categories = [(f"{explorer.primary_of(c)[1]} → {explorer.category_name(c)}", c) for c in explorer.categories]
@@ -409,14 +470,19 @@ def _choices(explorer: Explorer | None) -> list[Any]:
         gr.update(value=None),
         gr.update(value=None),
         gr.update(value=""),
+        gr.update(
+            choices=space_views.node_choices(explorer.tree_table(n_resamples=0)), value=[], visible=explorer.has_tree
+        ),
     ]
 
 
 def _clear_filters() -> list[Any]:
-    return [[], [], [], None, None, [], [], "", False]
+    return [[], [], [], None, None, [], [], "", False, []]
 
 
-def _filters(any_issues, all_issues, none_issues, scale, low, high, categories, systems, text, failing_only) -> Filters:
+def _filters(
+    any_issues, all_issues, none_issues, scale, low, high, categories, systems, text, failing_only, nodes=()
+) -> Filters:
     low = None if low is None or low == "" else float(low)
     high = None if high is None or high == "" else float(high)
     on_norm = scale == "score_norm"
@@ -432,6 +498,7 @@ def _filters(any_issues, all_issues, none_issues, scale, low, high, categories, 
         systems=tuple(systems or ()),
         text=text or "",
         failing_only=bool(failing_only),
+        nodes=tuple(nodes or ()),
     )
 
 
@@ -452,7 +519,7 @@ def _views(
         space_views.filter_summary(overview),
         space_views.overview_text(explorer, overview, len(table)),
         space_views.histogram_figure(overview.score_histogram),
-        space_views.treemap_figure(overview.category_tree),
+        _plot(space_views.treemap_figure(overview.category_tree)),
         space_views.issues_display(table),
         space_views.issues_figure(table),
         space_views.compare_figure(compared),
@@ -510,6 +577,38 @@ def _agreement_views(explorer: Explorer, mask: Any) -> list[Any]:
     confusion.insert(0, "human \\ judge", [str(v) for v in confusion.index])
     confusion.columns = [str(c) for c in confusion.columns]
     return [note, space_views.agreement_figure(result["points"]), table, confusion.reset_index(drop=True)]
+
+
+def _plot(figure: Any) -> Any:
+    """A plot's value, hidden when there is nothing to draw (no empty frame)."""
+    import gradio as gr
+
+    return gr.update(value=figure, visible=figure is not None)
+
+
+def _tree_views(explorer: Explorer | None, filters: Filters) -> dict[str, Any]:
+    """The issue tree as a collapsible table and a sunburst, both hidden for a report without a tree."""
+    import gradio as gr
+
+    hidden = {"table": gr.update(value="", visible=False), "chart": gr.update(value=None, visible=False)}
+    if explorer is None or not explorer.has_tree:
+        return hidden
+    try:
+        mask = explorer.mask(filters)
+    except KeyError:  # the views say what is wrong
+        return hidden
+    tree = explorer.tree_table(mask)
+    per_system = explorer.tree_per_system(mask) if len(explorer.systems) > 1 else None
+    table = space_views.tree_html(tree, per_system, selected=filters.nodes)
+    return {"table": gr.update(value=table, visible=True), "chart": _plot(space_views.tree_figure(tree))}
+
+
+def _node_clicked(explorer: Explorer | None, selected: list[str] | None, node_id: Any) -> list[str]:
+    """A click on a tree node adds it to the node filter, or removes it when it is already there."""
+    selected = list(selected or [])
+    if explorer is None or node_id not in explorer.tree_nodes["id"].tolist():
+        return selected
+    return [n for n in selected if n != node_id] if node_id in selected else [*selected, node_id]
 
 
 def _issue_clicked(key: str | None, selected: list[str] | None, row: list[Any] | None) -> list[str]:

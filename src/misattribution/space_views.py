@@ -99,16 +99,18 @@ def node_choices(tree: pd.DataFrame) -> list[tuple[str, str]]:
 _TREE_CSS = """
 .mtree { font-size: 0.9rem; overflow-x: auto; }
 .mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.6em; align-items: baseline;
-  padding: 0.3em 0.4em; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); }
-.mtree .mt-head { font-weight: 600; font-size: 0.8rem; color: var(--body-text-color-subdued, #6b7280);
+  padding: 0.3em 0.4em; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
+  line-height: 1.35; margin: 0; }
+.mtree .mt-head { font-weight: 600; font-size: 0.8rem; line-height: 1.2; color: var(--body-text-color-subdued, #6b7280);
   align-items: end; border-bottom-width: 2px; }
-.mtree .mt-head span { word-break: normal; overflow-wrap: normal; hyphens: none; }
+.mtree .mt-head span { white-space: normal; word-break: normal; overflow-wrap: normal; hyphens: none; }
 .mtree .mt-head .mt-system { overflow-wrap: anywhere; }
-.mtree .mt-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.mtree .mt-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; font-weight: 400; }
 .mtree .mt-num small { display: block; font-size: 0.75rem; color: var(--body-text-color-subdued, #6b7280); }
 .mtree .mt-name { padding-left: calc(var(--mt-depth) * 1.4em + 1.2em); text-indent: -1.2em;
   overflow-wrap: anywhere; }
-.mtree .mt-name small { color: var(--body-text-color-subdued, #6b7280); font-weight: 400; margin-left: 0.4em; }
+.mtree .mt-name small { color: var(--body-text-color-subdued, #6b7280); font-weight: 400; margin-left: 0.4em;
+  white-space: nowrap; }
 .mtree summary { list-style: none; cursor: pointer; }
 .mtree summary::-webkit-details-marker { display: none; }
 .mtree summary .mt-name::before { content: "▸"; display: inline-block; width: 1.2em; text-indent: 0; }
@@ -168,7 +170,7 @@ def tree_html(
             issues = int(record["n_issues"])
             name += f"<small>{issues} issue{'s' if issues != 1 else ''}</small>"
         impact = "—" if pd.isna(record["impact"]) else f"{record['impact']:.4f}"
-        if not pd.isna(record["impact_ci_low"]) and not pd.isna(record["impact_ci_high"]):
+        if record["count"] and not pd.isna(record["impact_ci_low"]) and not pd.isna(record["impact_ci_high"]):
             impact += f"<small>{record['impact_ci_low']:.4f}–{record['impact_ci_high']:.4f}</small>"
         mean = "—" if pd.isna(record["mean_score"]) else f"{record['mean_score']:.2f}"
         numbers = [
@@ -212,9 +214,11 @@ def tree_html(
             + "</details>"
         )
 
-    headers = ["rows", "share", "share of failing", "mean score", "impact (95% CI)"]
-    head = '<span class="mt-name">node</span>' + "".join(f'<span class="mt-num">{h}</span>' for h in headers)
-    head += "".join(f'<span class="mt-num mt-system">{html.escape(s)} share</span>' for s in systems)
+    headers = ["rows", "share", "share of<br>failing", "mean<br>score", "impact<br>(95% CI)"]
+    head = '<span class="mt-name" style="--mt-depth: 0">node</span>' + "".join(
+        f'<span class="mt-num">{h}</span>' for h in headers
+    )
+    head += "".join(f'<span class="mt-num mt-system">{html.escape(s)}<br>share</span>' for s in systems)
     head += '<span class="mt-num">filter</span>'
     widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
     body = "".join(render(k) for k in children.get(None, []))
@@ -341,10 +345,11 @@ def tree_figure(tree: pd.DataFrame, *, color: str = "mean_score", max_label: int
                 "cmax": 1 if color == "mean_score" else max(float(shown[color].max()), 1e-9),
                 "colorbar": {"title": {"text": color.replace("_", " ")}, "thickness": 12},
             },
-            insidetextorientation="radial",
+            insidetextorientation="auto",
             maxdepth=3,
         )
     )
+    figure.update_layout(uniformtext={"minsize": 10, "mode": "hide"})  # no unreadable slivers of text
     return layout(figure, height=460)
 
 
