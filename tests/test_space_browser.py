@@ -481,6 +481,13 @@ def test_issue_tree_unfolds_and_filters_every_view(
         _tab(page, "Issues")
         tree.locator(f"details[data-id='{primary}'] > summary button[data-node='{primary}']").click()
         page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+
+        # The filter column's node list is the other way in: another category, applied with the filters.
+        other = "category:reasoning_capability"
+        _choose(page, "filter-nodes", dict((n, lbl) for lbl, n in _node_choices(explorer))[other])
+        expected = len(tree_report.node_rows(other))
+        assert _apply_and_count(page, expected) == expected
+        tree.locator(f"details[data-id='{other}'] > summary").filter(has_text="✕ filtered").wait_for()
     finally:
         page.set_viewport_size({"width": 1440, "height": 1000})
 
