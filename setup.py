@@ -70,6 +70,7 @@ setup(
             "templates/*.md",
             "data/sample_data/*.jsonl",
             "data/sample_data/exports/*",
+            "discovery/*.jsonl",  # the criticality classifier's labelled training sentences
         ]
     },
     include_package_data=True,

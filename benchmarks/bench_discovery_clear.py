@@ -156,7 +156,7 @@ def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], en
     sentences = split_failing(rows)
     vectors = embed(sentences.unique, encoder, progress=False)
     scorer = CriticalityScorer(encoder)
-    critical = criticality(sentences, scorer.semantic(vectors), scorer) > scorer.threshold
+    critical = criticality(sentences, scorer.semantic(vectors, sentences.unique), scorer) > scorer.threshold
     similarity = vectors[sentences.inverse[critical]] @ embed(names, encoder, progress=False).T
     sentence_rows = row_ids[sentences.row[critical]]
 

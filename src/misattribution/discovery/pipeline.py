@@ -335,7 +335,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     clock = time.perf_counter()
     scorer = CriticalityScorer(encoder, threshold=settings.criticality_threshold)
     semantic = np.full(n_unique, np.nan)
-    semantic[embedded] = scorer.semantic(vectors)
+    semantic[embedded] = scorer.semantic(vectors, [sentences.unique[i] for i in embedded])
     critical = criticality(sentences, semantic, scorer) > settings.criticality_threshold
     in_sample = np.isin(sentences.inverse, embedded)
     timings["criticality"] = time.perf_counter() - clock
@@ -410,9 +410,9 @@ def _rare_groups(vectors: np.ndarray, max_groups: int, distance: float = 0.45) -
 
 def criticality(sentences: _Sentences, semantic: np.ndarray, scorer: CriticalityScorer) -> np.ndarray:
     """Each sentence occurrence's log-odds of criticising the answer: the classifier's score of its
-    distinct masked form (``semantic``, one per ``sentences.unique``) plus its lexical cues."""
-    cues = np.fromiter((cue_score(t) for t in sentences.text), dtype=np.float64, count=len(sentences.text))
-    return semantic[sentences.inverse] + scorer.cue_weight * cues
+    distinct masked form (``semantic``, one per ``sentences.unique``) plus its text's part
+    (:meth:`~.sentences.CriticalityScorer.lexical`: cues, character n-grams, rules)."""
+    return semantic[sentences.inverse] + scorer.lexical(sentences.text)
 
 
 def split_failing(rows: pd.DataFrame, *, mask_question: bool = True, core_clause: bool = True) -> _Sentences:

@@ -21,11 +21,14 @@ Three steps, each a pure function of text (plus embeddings for the last):
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 # -- splitting ----------------------------------------------------------------------------------------
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "approx.", "Mr.", "Mrs.", "Ms.", "Dr.", "St.", "No.", "Fig.")
@@ -211,8 +214,8 @@ def abstract_sentence(sentence: str, specific: Iterable[str] = ()) -> str:
 
 
 # -- criticality -----------------------------------------------------------------------------------------
-# The built-in sets the criticality classifier learns from: short, generic judge remarks, critical,
-# praising and neutral (restating the task, the numbers or the scoring), in English and Chinese.
+# The built-in sets the criticality classifier learns from (with criticality_examples.jsonl): short, generic
+# judge remarks in English and Chinese, one tuple per label of CRITICALITY_LABELS.
 CRITICAL_EXAMPLES = (
     "The final answer is incorrect.",
     "The model made a calculation error.",
@@ -231,7 +234,6 @@ CRITICAL_EXAMPLES = (
     "The units of the answer are missing.",
     "The final answer is not clearly stated.",
     "The model overlooked an important condition.",
-    "The response could have been more concise.",
     "It should have checked its result.",
     "The answer is inconsistent with the calculation.",
     "The model used the wrong number in the calculation.",
@@ -263,7 +265,6 @@ CRITICAL_EXAMPLES = (
     "The model treats the weekly rate as a daily rate.",
     "However, it forgets to convert minutes into hours.",
     "The response is padded with irrelevant background about the history of farming.",
-    "It could have been much shorter.",
     "The conclusion contradicts the numbers computed earlier.",
     "Several steps are repeated, which makes the solution hard to read.",
     "The model rounds the intermediate value too early, so the total is off by one.",
@@ -289,6 +290,56 @@ CRITICAL_EXAMPLES = (
     "解题步骤跳跃太大，读者很难跟上。",
     "但是单位换算出现了错误。",
     "回答中引用的数据在参考资料中找不到。",
+    "It books the flight for the wrong day.",
+    "The agent sends the email to the wrong recipient.",
+    "The tool is called with the customer's name in the order-number field.",
+    "It reports the task as done although the last command returned an error.",
+    "The agent deletes the file instead of archiving it.",
+    "The final answer relies on a search result about a different product.",
+    "The summary says the meeting moved to Monday; the transcript says Tuesday.",
+    "The cited passage says nothing about refunds.",
+    "The function returns None when the list is empty, which the caller does not expect.",
+    "The patch changes the public signature and breaks every existing caller.",
+    "The loop exits one iteration early, so the last record is never written.",
+    "It writes the answer in French although the user wrote in German.",
+    "The reply ignores the second half of the user's message.",
+    "Only two of the five requested examples are given.",
+    "The recipe uses butter even though the user is vegan.",
+    "The response recommends a hotel far above the stated budget.",
+    "The code sorts the list as strings, so 10 comes before 9.",
+    "The query joins on the wrong column and duplicates every order.",
+    "The agent keeps calling the same tool with the same arguments.",
+    "It never tells the user that the document could not be opened.",
+    "The explanation and the code disagree about the default value.",
+    "The response repeats the same paragraph three times.",
+    "Most of the answer is filler unrelated to the question.",
+    "The model gives 15 where the correct total is 12.",
+    "It answers a question about climate with facts about weather.",
+    "The answer stops mid-sentence.",
+    "The date format does not match what the tool schema requires.",
+    "The statistic it quotes appears in none of the sources.",
+    "The refusal is unjustified: the request is harmless.",
+    "It treats the discount as a fixed amount rather than a percentage.",
+    "智能体把会议订在了错误的日期。",
+    "调用工具时把用户名填进了订单号字段。",
+    "最后一条命令报错了，它却告诉用户任务已完成。",
+    "回答引用的段落与退款无关。",
+    "摘要说会议改到了周一，原文写的是周二。",
+    "补丁修改了公开接口，导致所有调用方都无法运行。",
+    "循环少执行了一次，最后一条记录没有写入。",
+    "用户用中文提问，回答却是英文。",
+    "只给出了要求的五个例子中的两个。",
+    "推荐的酒店远超用户的预算。",
+    "查询连接了错误的列，每个订单都被重复计算。",
+    "同一段话重复了三遍。",
+    "回答大部分是与问题无关的套话。",
+    "模型给出的是15，正确的总数是12。",
+    "回答在句子中间就断了。",
+    "引用的统计数字在所有资料中都找不到。",
+    "这个请求完全无害，拒绝回答没有道理。",
+    "把折扣当成了固定金额，而不是百分比。",
+    "代码把数字当作字符串排序，10 排在了 9 前面。",
+    "智能体反复用相同参数调用同一个工具。",
 )
 PRAISE_EXAMPLES = (
     "The final answer is correct.",
@@ -339,6 +390,36 @@ PRAISE_EXAMPLES = (
     'The model"s arithmetic is flawless.',
     "计算结果准确，步骤清楚。",
     "回答紧扣题意，没有多余内容。",
+    "The agent uses the tool output without adding anything of its own.",
+    "No step is wasted.",
+    "It does not introduce any claim beyond the retrieved passages.",
+    "No unsupported assumptions are made.",
+    "No external facts are added.",
+    "Nothing is omitted.",
+    "There is nothing to criticise here.",
+    "But the answer still covers every case the user could mean.",
+    "However, the final result is right.",
+    "The patch keeps the existing tests green.",
+    "Every claim carries a citation to the right passage.",
+    "The agent recovers from the tool error and retries with corrected arguments.",
+    "It asks a clarifying question before acting, which is the right call.",
+    "The reply is short and answers exactly what was asked.",
+    "The explanation is accurate and the example runs as shown.",
+    "Each step of the calculation is right.",
+    "It correctly declines the harmful request and offers a safe alternative.",
+    "智能体直接使用了工具返回的结果，没有自行添加内容。",
+    "没有多余的步骤。",
+    "没有引入检索段落之外的说法。",
+    "没有做任何无依据的假设。",
+    "没有遗漏任何要点。",
+    "不过最终结果是对的。",
+    "每一条说法都标注了正确的出处。",
+    "回答简短，正好回答了用户的问题。",
+    "解释准确，示例代码可以直接运行。",
+    "每一步计算都是对的。",
+    "工具报错后，智能体修正参数重新调用，处理得当。",
+    "回答直接回应了问题，条理清楚。",
+    "整体完成得很好。",
 )
 NEUTRAL_EXAMPLES = (
     "To evaluate the response, we consider the criteria.",
@@ -378,12 +459,53 @@ NEUTRAL_EXAMPLES = (
     "John drives for three hours at 60 miles per hour.",
     "题目问的是一共需要多少钱。",
     "下面从准确性和完整性两个方面进行评价。",
-    # Scoring rationale: it names the grade, and only restates a problem another sentence states.
+    "But the user asked for a bulleted list.",
+    "The user explicitly asked for an answer under 50 words.",
+    "The student said at the start that they did not want the final answer.",
+    "The retrieved passages do not mention the price.",
+    "The range function excludes its stop value, so 10 is not included.",
+    "The correct command is git stash pop.",
+    "A correct answer would list the three causes and their dates.",
+    "The agent's task was to cancel the second order.",
+    "The tool returns a JSON object with the status and the tracking number.",
+    "The question is about the difference between the two functions.",
+    "用户要求用表格列出结果。",
+    "但用户明确说过不要使用方程。",
+    "检索到的段落里没有提到价格。",
+    "正确的写法是用 with 语句打开文件。",
+    "智能体的任务是取消第二个订单。",
+    "工具返回的是包含状态和单号的 JSON。",
+)
+
+# Scoring rationale: about the grade, not the answer (a fault it names is stated by another sentence).
+RATIONALE_EXAMPLES = (
     "Considering the evaluation criteria and the calculation mistake, the score is 2.",
     "The score should reflect the error in the final calculation.",
     "Given the mistake, a score of 3 out of 5 is appropriate.",
     "Because of this error, the response cannot receive a perfect score.",
     "考虑到计算错误，评分为2分。",
+    "This does not change the outcome much.",
+    "This is a minor point.",
+    "That is outside the scope of the request, so it does not lower the score.",
+    "Given the error, a score of 2 is appropriate.",
+    "The score reflects the unsupported claim.",
+    "It is not the lowest possible score, since part of the answer is right.",
+    "For these reasons I give it a 3.",
+    "这只是小问题。",
+    "考虑到这个错误，给2分比较合适。",
+    "分数反映了这处无依据的说法。",
+    "部分内容是对的，所以不至于给最低分。",
+)
+# Improvement ideas that name no fault of this answer.
+SUGGESTION_EXAMPLES = (
+    "It could be a little shorter.",
+    "A short summary at the end might help.",
+    "A potential improvement would be to add a table.",
+    "It might be worth mentioning the time complexity.",
+    "Perhaps an example would make the explanation easier to follow.",
+    "结尾可以加一句总结。",
+    "或许可以补充一个例子。",
+    "如果能用表格对比会更直观。",
 )
 
 # Lexical cues, each with a weight: error words (1), negated praise (1), suggestions (2: "could be more
@@ -460,23 +582,236 @@ def cue_score(sentence: str) -> float:
     return float(np.tanh(critical - praising))
 
 
+# -- the criticality classifier's lexical features --------------------------------------------------------
+_P = re.IGNORECASE
+# Criticism under a negation is praise: "no errors", "does not introduce external facts", "No unsupported
+# unit conversions are attempted", "nothing beyond what the tool returned".
+_CLEARED = re.compile(
+    r"\b(?:no|not|n't|never|nothing|without|free (?:of|from)|any)\s+(?:\w+\s+){0,3}?(?:errors?|mistakes?|issues?|"
+    r"problems?|flaws?|bugs?|omit\w*|miss\w*|left out|inaccurac\w*|irrelevant|unnecessary|unsupported|wasted|"
+    r"confusion|ambiguit\w*|detract\w*|impact\w*|affect\w*|introduc\w*|add\w*|outside|external|beyond|hallucinat\w*|"
+    r"fabricat\w*|contradict\w*|slips?|trouble)\b|\bflawless\w*|\bnothing (?:significant|important|major) to critici[sz]e|\bno (?:further )?"
+    r"(?:issues|complaints)\b",
+    _P,
+)
+# What the answer fails to do, without an error word: "does not keep the changes", "doesn't help".
+_NEGATED_ACTION = re.compile(
+    r"(?:\bnot|n't|\bnever|\bno longer|\bcannot|\bcan't)\s+(?:\w+\s+)?(?:help|keep|work|answer\w*|accomplish\w*|do what|"
+    r"match\w*|fit|use[sd]?|give[sn]?|state[sd]?|mention\w*|respect\w*|meet|cover\w*|explain\w*|check\w*|save|"
+    r"solve[sd]?|compare|distinguish\w*|appear\w*|exist\w*|support\w*|deliver\w*|compile|run|parse[sd]?|"
+    r"return\w*|handle[sd]?|close[sd]?)\b|\buntil the (?:final|last|end)\b|\bdifferent question\b|"
+    r"\bonly (?:about )?(?:a|one|half|part)\b",
+    _P,
+)
+# Fault words :func:`cue_score` does not know.
+_MORE_FAULTS = re.compile(
+    r"\b(?:false|falsely|refus\w*|declin\w*|skip\w*|distort\w*|mid-(?:sentence|word)|abrupt\w*|breaks? off|"
+    r"left out|leaves? out|off by|invalid|unsafe|harm\w*|dangerous|misattribut\w*|misrepresent\w*|misidentif\w*|"
+    r"wrongly|mixes up|mixed up|overlaps?|duplicat\w*|repeat\w*|restat\w*|buried|jargon|typos?|misspell\w*|"
+    r"not what was asked|do(?:es)? not add up|loops?|broke|breaks|not true|(?:and|but) (?:got|gets|received))\b",
+    _P,
+)
+# Scoring rationale: the sentence is about the grade, not the answer.
+_RATIONALE = re.compile(
+    r"\b(?:the|a|my|its|this|overall|final|evaluation|high|higher|low|lower|perfect|lowest|highest|middling|full|"
+    r"maximum) (?:score|rating|grade|marks?)\b|\bscores? (?:highly|well|high|higher|low|poorly)\b|"
+    r"\bscore (?:of|should|must|would|reflects?)\b|\b(?:loses?|lost|deduct\w*) (?:\w+ )?points\b|\bdeduct\w* from\b|"
+    r"\bdeserves?\b|\bwarrant\w*|\bpenali[sz]\w*|\bI (?:would|will|am) (?:rate|rating|score|scoring|give|giving|"
+    r"assign\w*)\b|\brate (?:this|it)\b|\bgive it\b|\bmerits? an?\b|\bcriteria\b|\bpassing\b|\blowest possible\b|"
+    r"\bcannot be merged\b|^\d(?:\.\d)?\b|\b(?:an?|the) \d(?:\.\d)? (?:is|seems) (?:fair|appropriate|justified|"
+    r"reasonable|right)",
+    _P,
+)
+# Weighing a problem already stated: "this is a minor point", "does not detract from the overall quality".
+_WEIGHING = re.compile(
+    r"\b(?:a|this is a|is a) minor (?:point|suggestion)|\bminor point\b|\b(?:does not|doesn't|do not|did not|won't|"
+    r"would not) (?:significantly |really |much |materially |greatly )?(?:detract|affect|impact|change|matter)\b|\bis (?:optional|not required|outside the scope)|"
+    r"\bdoes no harm\b|\bnot (?:required|necessary)\b",
+    _P,
+)
+# An improvement idea: "could be more concise", "a potential improvement would be", "it might be worth".
+_IDEA = re.compile(
+    r"\b(?:could|might|may)\s+(?:also\s+|simply\s+|even\s+|further\s+|slightly\s+)?(?:be|have|make|mention|add|"
+    r"include|use|ask|state|give|provide|offer|help|benefit|improve|consider|remove|present|expand|note|explain|show|"
+    r"clarify|start|end|reduce|trim|shorten|summari[sz]e|enhance)\b|\bwould (?:be|have been) (?:better|clearer|"
+    r"nicer|more|tighter|helpful|useful)|\bwould make\b|\b(?:potential|possible) (?:improvement|area)|"
+    r"\broom for improvement|\bperhaps\b|\bconsider\w*|\bworth (?:adding|mentioning|considering)|\bfollow-up\b|"
+    r"\bimproved answer\b",
+    _P,
+)
+# An obligation the answer did not meet is a shortcoming, however politely put.
+_OBLIGATION = re.compile(
+    r"\bshould(?:n't| not)? have\b|\bshould (?:recommend|use|be|say|mention|include)|\bfail\w*\b|\bneeded\b", _P
+)
+# Counterfactual obligation ("should have", "应当告诉用户") names what the answer did not do.
+_SHOULD_HAVE = re.compile(r"\bshould(?:n't| not)? have\b|\bshould (?:recommend|use|say|mention|include)\b", _P)
+_CUE_CONTRAST = re.compile(r"^(?:but|however|yet|whereas|although|though)\b|\b(?:but|however)\b", _P)
+_CORRECTION = re.compile(r"\bnot\s+[\d$€£]|\binstead of\b|\brather than\b|, not\b|\bnot as stated\b", _P)
+# A restated instruction ("But the user asked for a table") states no fault by itself.
+_RESTATED = re.compile(
+    r"^(?:but |however,? |yet |although |though )?(?:the |this )?(?:user|student|customer|parent|learner|beginner|"
+    r"review request|question|task|problem|prompt)\b[^,;]*\b(?:asked|asks|required|requires|wanted|wants|said|says|"
+    r"requested|stated|states|explicitly|was)\b",
+    _P,
+)
+_COVERS = re.compile(r"\bcovers?\b", _P)
+
+_ERROR_ZH = re.compile(
+    r"错|误|未能|缺少|缺乏|遗漏|漏掉|漏算|忽略|忽视|不正确|不准确|不清晰|不完整|不够|偏离|冗长|冗余|啰嗦|混乱|矛盾|编造|虚构|"
+    r"凭空|失实|不符|不一致|违背|违反|截断|中断|戛然而止|没有(?:回答|给出|说明|提到|按|遵守|完成|检查|使用)|拒绝|拒答|过长|超出|超过|"
+    r"弄反|搞错|张冠李戴|风险|不能|无法|失败|重复|多余|套话|偏难|失真|埋在|严重|隐患"
+)
+_PRAISE_ZH = re.compile(
+    r"正确|准确|清晰|清楚|完整|合理|很好|优秀|流畅|恰当|得体|到位|无误|一致|符合|简洁|高效|忠实|有帮助|实用|好的做法|易读"
+)
+_CLEARED_ZH = re.compile(
+    r"(?:没有|无|未|不存在|未发现|没发现|并未)(?:任何|明显)?(?:的)?(?:发现)?(?:错误|问题|多余|遗漏|偏差|缺陷|添加|引入|加入|"
+    r"外部|事实错误|需要批评)|无误|没有(?:添加|引入|加入)"
+)
+_RATIONALE_ZH = re.compile(r"\d\s*分|满分|评分|得分|打分|给(?:高|低|中等)?分|分数|最低分|合格")
+_WEIGHING_ZH = re.compile(r"小问题|不影响|不是必须|无伤大雅|超出了本次|不过这")
+_IDEA_ZH = re.compile(r"可以|或许|如果.*(?:会|就)更|会更|可考虑|可以考虑|建议|最好|不妨|更好")
+_OBLIGATION_ZH = re.compile(
+    r"(?<![回相反适响对供答])(?:应当|应该|应为|应把|应在|应换|应删|应使|应推荐|应说明|应取消|应写|应改)|本应"
+)
+_CUE_CONTRAST_ZH = re.compile(r"^(?:但|但是|然而|不过|可是|却)|却")
+_RESTATED_ZH = re.compile(
+    r"^(?:但|但是|不过)?(?:用户|家长|学生|题目|问题)(?:明确|只是|在[^，。]{0,8})?(?:要求|问|说|想|希望)"
+)
+
+_FEATURES_EN = (
+    _NEGATED_ACTION,
+    _MORE_FAULTS,
+    _ERROR_CUES,
+    _PRAISE_CUES,
+    _CLEARED,
+    _NEGATED_PRAISE,
+    _RATIONALE,
+    _WEIGHING,
+    _IDEA,
+    _OBLIGATION,
+    _CUE_CONTRAST,
+    _CORRECTION,
+)
+_FEATURES_ZH = (
+    _ERROR_ZH,
+    _PRAISE_ZH,
+    _CLEARED_ZH,
+    _RATIONALE_ZH,
+    _WEIGHING_ZH,
+    _IDEA_ZH,
+    _OBLIGATION_ZH,
+    _CUE_CONTRAST_ZH,
+)
+# A rule's verdict is added to the model's log-odds: strong enough to overrule it, not infinite.
+_RULE_PENALTY = 3.0
+
+
+def _has_residual_error(sentence: str, chinese: bool) -> bool:
+    """Error evidence left once cleared criticism, weighing and improvement words are taken out."""
+    if chinese:
+        rest = _WEIGHING_ZH.sub(" ", _CLEARED_ZH.sub(" ", sentence))
+        return bool(_ERROR_ZH.search(rest) or _CUE_CONTRAST_ZH.search(rest))
+    rest = _WEIGHING.sub(" ", _CLEARED.sub(" ", sentence))
+    rest = re.sub(r"\b(?:improv\w*|minor|slight\w*|could have|would have|should have)\b", " ", rest, flags=_P)
+    return any(p.search(rest) for p in (_ERROR_CUES, _MORE_FAULTS, _NEGATED_ACTION, _NEGATED_PRAISE, _CORRECTION))
+
+
+def rule_verdict(sentence: str) -> float:
+    """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale and for
+    weighing a problem; for cleared criticism ("no errors"), fault-free improvement ideas ("could be
+    more concise"), restated instructions ("But the user asked for a table") and concessions ("But the
+    answer covers both cases anyway") when no error word is left; else ``0``.
+
+    >>> rule_verdict("No unsupported unit conversions are attempted."), rule_verdict("The total is wrong.")
+    (-3.0, 0.0)
+    >>> rule_verdict("The score should reflect the model's ability to follow instructions partially.")
+    -3.0
+    """
+    chinese = bool(_CJK.search(sentence))
+    if chinese:
+        rationale = _RATIONALE_ZH.search(sentence) or _WEIGHING_ZH.search(sentence)
+        cleared = _CLEARED_ZH.search(sentence)
+        idea = _IDEA_ZH.search(sentence) and not _OBLIGATION_ZH.search(sentence)
+        restated = _RESTATED_ZH.search(sentence) or (_CUE_CONTRAST_ZH.search(sentence) and _PRAISE_ZH.search(sentence))
+    else:
+        rationale = _RATIONALE.search(sentence) or _WEIGHING.search(sentence)
+        cleared = _CLEARED.search(sentence)
+        idea = _IDEA.search(sentence) and not _OBLIGATION.search(sentence)
+        concession = _CUE_CONTRAST.search(sentence) and (_PRAISE_CUES.search(sentence) or _COVERS.search(sentence))
+        restated = _RESTATED.search(sentence) or concession
+    if rationale:
+        return -_RULE_PENALTY
+    if (_OBLIGATION_ZH if chinese else _SHOULD_HAVE).search(sentence):
+        return _RULE_PENALTY / 2
+    if (cleared or idea or restated) and not _has_residual_error(sentence, chinese):
+        return -_RULE_PENALTY if (cleared or idea) else -2 / 3 * _RULE_PENALTY
+    return 0.0
+
+
+def lexical_features(sentences: Sequence[str]) -> np.ndarray:
+    """Per sentence: Chinese or not, :func:`cue_score`, and capped counts of each English and Chinese cue."""
+    rows = np.zeros((len(sentences), 2 + len(_FEATURES_EN) + len(_FEATURES_ZH)))
+    for i, sentence in enumerate(sentences):
+        chinese = bool(_CJK.search(sentence))
+        patterns, offset = (_FEATURES_ZH, 2 + len(_FEATURES_EN)) if chinese else (_FEATURES_EN, 2)
+        rows[i, 0], rows[i, 1] = float(chinese), cue_score(sentence)
+        for j, pattern in enumerate(patterns):
+            rows[i, offset + j] = min(len(pattern.findall(sentence)), 3)
+    return rows
+
+
+# -- the criticality classifier ------------------------------------------------------------------------
+CRITICALITY_LABELS = ("shortcoming", "praise", "neutral", "rationale", "suggestion")
+# Labelled feedback sentences shipped with the package: the train splits of the sources in
+# benchmarks/data/criticality/ that we may redistribute (the bundled sample's feedback and critiques we
+# wrote); their test splits are held out for the benchmark.
+CRITICALITY_EXAMPLES_FILE = Path(__file__).with_name("criticality_examples.jsonl")
+
+
+def criticality_examples() -> list[tuple[str, str]]:
+    """``(sentence, label)`` pairs the classifier learns from: the built-in lists, then the shipped file."""
+    pairs = [(t, "shortcoming") for t in CRITICAL_EXAMPLES]
+    for label, texts in (
+        ("praise", PRAISE_EXAMPLES),
+        ("neutral", NEUTRAL_EXAMPLES),
+        ("rationale", RATIONALE_EXAMPLES),
+        ("suggestion", SUGGESTION_EXAMPLES),
+    ):
+        pairs += [(t, label) for t in texts]
+    with CRITICALITY_EXAMPLES_FILE.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                record = json.loads(line)
+                pairs.append((record["text"], record["label"]))
+    return pairs
+
+
 _EXAMPLE_VECTORS: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
 
 
 class CriticalityScorer:
-    """Scores how much a claim criticises the answer; ``score > threshold`` means critical.
+    """Scores how much a claim criticises the answer; ``score > threshold`` means it names a shortcoming.
 
-    A logistic regression over two kinds of evidence, fitted on the built-in example sets
-    (:data:`CRITICAL_EXAMPLES` against :data:`PRAISE_EXAMPLES` and :data:`NEUTRAL_EXAMPLES`): the claim's
-    sentence embedding (what it is about, however it is worded) and its :func:`cue_score` (error
-    words, negated praise, suggestions). ``score`` is the model's log-odds, split as
-    ``semantic(vector) + cue_weight * cue_score(sentence)`` so that a sentence embedded once can be
-    scored in each of its occurrences.
+    Only shortcomings count: praise, neutral description, scoring rationale ("the score should
+    reflect ...") and improvement ideas that name no fault ("could be more concise") do not. The score is
+    the log-odds of a logistic regression plus lexical rules, in two parts so that a sentence embedded
+    once can be scored in each of its occurrences:
+
+    * :meth:`semantic`: the sentence embedding's part (English only: all-MiniLM-L6-v2 embeds Chinese
+      sentences near one another whatever they say, so a Chinese sentence gets a language bias instead);
+    * :meth:`lexical`: cue counts (:func:`lexical_features`), Chinese character n-grams, and
+      :func:`rule_verdict` (rationale, weighing, cleared criticism, fault-free ideas, restated
+      instructions).
+
+    The regression is fitted at construction on :func:`criticality_examples` (shortcoming against the
+    four other labels); the examples are embedded once per encoder.
 
     Example (needs the encoder)::
 
         scorer = CriticalityScorer(load_encoder())
-        scorer.is_critical(["The units are missing."], embed(["The units are missing."]))  # array([ True])
+        texts = ["The units are missing.", "No unsupported unit conversions are attempted."]
+        scorer.is_critical(texts, embed([abstract_sentence(t) for t in texts]))  # array([ True, False])
     """
 
     def __init__(
@@ -484,40 +819,65 @@ class CriticalityScorer:
         encoder: Any,
         *,
         threshold: float = 0.0,
-        regularization: float = 1.0,
-        critical: Sequence[str] = CRITICAL_EXAMPLES,
-        praise: Sequence[str] = PRAISE_EXAMPLES,
-        neutral: Sequence[str] = NEUTRAL_EXAMPLES,
+        regularization: float = 0.3,
+        examples: Sequence[tuple[str, str]] | None = None,
     ) -> None:
+        from scipy.sparse import csr_matrix, hstack
+        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         from misattribution.discovery.embed import embed
 
-        texts = [*critical, *praise, *neutral]
-        labels = np.r_[np.ones(len(critical)), np.zeros(len(praise) + len(neutral))]
+        pairs = list(examples) if examples is not None else criticality_examples()
+        unknown = sorted({label for _, label in pairs} - set(CRITICALITY_LABELS))
+        if unknown:
+            raise ValueError(f"unknown criticality labels {unknown}; expected {CRITICALITY_LABELS}")
+        texts = [t for t, _ in pairs]
+        labels = np.array([label == "shortcoming" for _, label in pairs])
         key = (id(encoder), tuple(texts))
         if key not in _EXAMPLE_VECTORS:  # the examples are embedded once per encoder
             _EXAMPLE_VECTORS.clear()
             _EXAMPLE_VECTORS[key] = embed([abstract_sentence(t) for t in texts], encoder, batch_size=64)
-        vectors = _EXAMPLE_VECTORS[key]
-        cues = np.array([cue_score(t) for t in texts])
+        chinese = np.array([bool(_CJK.search(t)) for t in texts])
+        vectors = _EXAMPLE_VECTORS[key] * ~chinese[:, None]
+        self._ngrams = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
+        ngrams = self._ngrams.fit_transform([t if c else "" for t, c in zip(texts, chinese)])
+        features = hstack([csr_matrix(vectors), csr_matrix(lexical_features(texts)), ngrams]).tocsr()
         model = LogisticRegression(C=regularization, class_weight="balanced", max_iter=5000)
-        model.fit(np.c_[vectors, cues], labels)
+        model.fit(features, labels)
+        coef, width = model.coef_[0], vectors.shape[1]
         self.threshold = threshold
-        self.weights = model.coef_[0, :-1].astype(np.float32)
-        self.cue_weight = float(model.coef_[0, -1])
+        self.weights = coef[:width].astype(np.float32)
         self.bias = float(model.intercept_[0])
+        self.chinese_bias = float(coef[width])  # the lexical features' first column: Chinese or not
+        self.lexical_weights = coef[width + 1 : width + lexical_features([""]).shape[1]]
+        self.ngram_weights = coef[width + lexical_features([""]).shape[1] :]
 
-    def semantic(self, vectors: np.ndarray) -> np.ndarray:
-        """The embedding's part of the log-odds (bias included), one value per vector."""
-        return np.asarray(vectors, dtype=np.float32) @ self.weights + self.bias
+    def semantic(self, vectors: np.ndarray, sentences: Sequence[str]) -> np.ndarray:
+        """The embedding's part of the log-odds (bias and language bias included), one value per vector;
+        ``sentences`` are the texts the vectors embed (their language decides whether the vector counts)."""
+        if len(sentences) != len(vectors):
+            raise ValueError(f"{len(sentences)} sentences but {len(vectors)} vectors")
+        chinese = np.fromiter((bool(_CJK.search(s)) for s in sentences), dtype=bool, count=len(sentences))
+        values = np.asarray(vectors, dtype=np.float32) @ self.weights
+        return np.where(chinese, self.chinese_bias, values).astype(np.float64) + self.bias
+
+    def lexical(self, sentences: Sequence[str]) -> np.ndarray:
+        """The text's part of the log-odds: cue features, Chinese character n-grams and the rules' verdict.
+        Repeated sentences are scored once."""
+        codes, distinct = pd.factorize(pd.Series(list(sentences), dtype=object), sort=False)
+        distinct = [str(s) for s in distinct]
+        if not distinct:
+            return np.zeros(0)
+        cues = lexical_features(distinct)[:, 1:] @ self.lexical_weights
+        ngrams = self._ngrams.transform([s if _CJK.search(s) else "" for s in distinct]) @ self.ngram_weights
+        rules = np.fromiter((rule_verdict(s) for s in distinct), dtype=np.float64, count=len(distinct))
+        return (cues + np.asarray(ngrams).ravel() + rules)[codes]
 
     def score(self, sentences: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """The criticality (log-odds) of each sentence; ``vectors`` embed their :func:`abstract_sentence`."""
-        if len(sentences) != len(vectors):
-            raise ValueError(f"{len(sentences)} sentences but {len(vectors)} vectors")
-        cues = np.fromiter((cue_score(s) for s in sentences), dtype=np.float64, count=len(sentences))
-        return self.semantic(vectors).astype(np.float64) + self.cue_weight * cues
+        return self.semantic(vectors, sentences) + self.lexical(sentences)
 
     def is_critical(self, sentences: Sequence[str], vectors: np.ndarray) -> np.ndarray:
+        """Whether each sentence names a shortcoming of the answer."""
         return self.score(sentences, vectors) > self.threshold
