@@ -9,9 +9,14 @@ Three steps, each a pure function of text (plus embeddings for the last):
 * :func:`abstract_sentence` masks what is specific to one question (numbers, formulas and the words
   of the row's own question) so that sentences group by the *kind* of problem, not by the topic of the
   question: "stated 3 hours instead of 2 hours" and "stated $40 instead of $45" look alike after it;
-* :class:`CriticalityScorer` decides which claims criticise the answer: a logistic regression, fitted on
-  small built-in sets of critical, praising and neutral remarks, over the claim's embedding and a
-  lexical cue score (error words, praise words, negated praise, suggestions). Neither alone decides.
+* :class:`CriticalityScorer` decides which claims name a *shortcoming* of the answer (an error, an
+  omission, a violated instruction, an unsupported claim), as opposed to praise, neutral description,
+  scoring rationale ("the score should reflect ...") and improvement ideas that name no fault ("could
+  be more concise"): a logistic regression over the claim's embedding (English), Chinese character
+  n-grams and lexical cue counts, fitted on built-in remarks and the labelled sentences shipped in
+  ``criticality_examples.jsonl``, plus lexical rules for rationale, cleared criticism ("no errors",
+  "does not introduce external facts") and fault-free ideas. ``benchmarks/bench_criticality.py``
+  measures it on held-out labelled sentences.
 
 >>> split_sentences("The answer is right. However, the units are missing.\\n\\nFinal Score: 2")
 ['The answer is right.', 'However, the units are missing.']
