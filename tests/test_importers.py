@@ -98,7 +98,8 @@ def messages(result: ImportResult, kind: str = "errors") -> list[str]:
 def test_clear_bundle_maps_every_field(tmp_path: Path) -> None:
     result = import_clear(write_bundle(tmp_path))
     rows = result.rows
-    assert list(rows.columns[:15]) == list(COLUMNS) and result.extra_columns == ["clear_score", "clear_issues"]
+    assert list(rows.columns[:15]) == list(COLUMNS)
+    assert result.extra_columns == ["clear_score", "clear_issues", "clear_summary"]
     assert rows["id"].tolist() == ["t0", "t1", "t2", "t3", "t4"]
     assert rows["question"][1].startswith("Answer the following math word problem:\nQuestion: 1 + 1?")
     assert rows["reference"][0] == "0 + 0 = <<0+0=0>>0\n#### 0"  # GSM8K's final answer kept verbatim

@@ -105,7 +105,7 @@ IssueMap = Mapping[str, "str | list[str] | tuple[str, ...] | None"]
 #: Prometheus 1-5 -> AttriData 0-3 (see the module docstring).
 PROMETHEUS_SCORE_MAP: dict[int, int] = {5: 3, 4: 2, 3: 1, 2: 1, 1: 0}
 #: The raw fields kept next to the schema's columns.
-CLEAR_EXTRA_COLUMNS = ("clear_score", "clear_issues")
+CLEAR_EXTRA_COLUMNS = ("clear_score", "clear_issues", "clear_summary")
 PROMETHEUS_EXTRA_COLUMNS = ("prometheus_score",)
 #: The columns of :meth:`ImportResult.to_judged` (those of ``runner.judge_dataset``'s results).
 JUDGED_COLUMNS = ("feedback", "misattribution", "score", "status", "problems", "raw", "error")
@@ -124,7 +124,7 @@ class ImportResult:
         rows: one row per input row, in input order: the schema's columns
             (:data:`~misattribution.data.schema.COLUMNS`; ``misattribution`` and ``primary`` are lists
             of ids, a missing score is ``None``) then the source's raw fields (``clear_score``,
-            ``clear_issues`` or ``prometheus_score``).
+            ``clear_issues`` and ``clear_summary``, or ``prometheus_score``).
         report: the problems of the import and of :func:`~misattribution.data.validate.validate_rows`
             on the rows (with the paper's rule a warning unless ``rule="error"``).
         unmapped_issues: CLEAR issues with no category in ``issue_map`` -> the number of rows with it.
@@ -760,6 +760,7 @@ def _clear_row(
             "feedback": feedback,
             "clear_score": raw_score,
             "clear_issues": issues,
+            "clear_summary": summary,
         }
     )
 

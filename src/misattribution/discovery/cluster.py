@@ -13,7 +13,7 @@ Whatever the clusterer, the same post-processing follows, so both give comparabl
 :func:`attach_outliers` (HDBSCAN's noise joins its nearest cluster when close enough),
 :func:`merge_similar` (near-duplicate issues: centroid cosine above a threshold),
 :func:`bound_clusters` (at most ``max_issues``: the smallest merges into its closest; at least
-``min_issues``: the largest is split in two), then :func:`issue_name` on the most central sentence and
+``min_issues``: the largest is split in two), then :func:`.naming.issue_name` on the most central sentence and
 :func:`ctfidf_keywords` (BERTopic's class-based TF-IDF formula, computed here with scikit-learn so the
 fast path never imports BERTopic).
 
@@ -275,87 +275,8 @@ def _pair_similarities(vectors: np.ndarray, labels: np.ndarray, weights: np.ndar
 
 
 # -- names and keywords ---------------------------------------------------------------------------------
-_HEDGES = re.compile(
-    r"\b(?:seem to|appear to|somewhat|slightly|a bit|a little|potentially|possibly|"
-    r"perhaps|arguably|likely|generally|overall|only|minor|significant|critical|major|small)\s+",
-    re.IGNORECASE,
-)
-_TRAILING = re.compile(
-    r"(?:,\s*|\s+)(?:which|as|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
-    r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
-    r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
-    r"|\s*[(:;].*$"
-    r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$",
-    re.IGNORECASE,
-)
-# "... affects the accuracy of the response": what the problem did to the grade, not the problem.
-_EFFECT = re.compile(
-    r"\s+(?:(?:significantly|greatly|negatively|seriously|also)\s+)?(?:affects?|affected|impacts?|impacted|"
-    r"detracts?\s+from|undermines?|compromises?|reduces?|lowers?|diminish(?:es)?|hurts?)\s+(?:the|its|their)?\s*"
-    r"(?:overall\s+)?(?:(?:response|answer|model|solution)(?:'s|’s)?\s+)?(?:quality|accuracy|clarity|completeness|"
-    r"correctness|coherence|score|evaluation|reliability|rating|validity|usefulness|helpfulness|overall)\b.*$",
-    re.IGNORECASE,
-)
-_NAME_WORDS = 12
-_SEEMS = re.compile(r"\b(?:seems|appears|tends) to (\w+)", re.IGNORECASE)
-_IRREGULAR = {"be": "is", "have": "has", "do": "does", "go": "goes"}
-
-
-def _third_person(match: re.Match[str]) -> str:
-    """ "seems to contain" → "contains": the hedge goes, the verb keeps its person."""
-    verb = match.group(1)
-    if verb.lower() in _IRREGULAR:
-        return _IRREGULAR[verb.lower()]
-    if re.search(r"(?:s|sh|ch|x|z|o)$", verb):
-        return verb + "es"
-    if re.search(r"[^aeiou]y$", verb):
-        return verb[:-1] + "ies"
-    return verb + "s"
-
-
-_DANGLING = re.compile(
-    r"(?:\s+(?:of|the|a|an|to|in|for|with|and|or|but|regarding|on|by|at|from|that|which|as|its|their|is|are))+\s*$",
-    re.I,
-)
-
-
-def issue_name(sentence: str, *, max_words: int = _NAME_WORDS) -> str:
-    """A short issue name from a feedback sentence: no opener, subject, hedges or trailing clause.
-
-    >>> issue_name("However, the model's response seems to contain a calculation error, which leads to a wrong total.")
-    'Contains a calculation error'
-    >>> issue_name("The mistake in the calculation significantly affects the accuracy of the response.")
-    'The mistake in the calculation'
-    >>> issue_name("There is a moment of confusion in the explanation regarding the calculation of the total cost.")
-    'There is a moment of confusion in the explanation regarding the calculation'
-    >>> issue_name("No units are given for the total cost.")
-    'No units are given for the total cost'
-    >>> issue_name("但是最终答案错误，因为单位换算出错。")
-    '最终答案错误'
-    """
-    from misattribution.discovery.sentences import _HEDGE_WORDS, strip_opener, strip_subject
-
-    text = strip_opener(sentence.strip())
-    if re.search(r"[\u3400-\u9fff]", text):
-        text = re.split(r"[，,；;：:（(]|因为|由于|导致", text)[0]
-        return text.strip(" 。.!！?？") or sentence.strip()
-    text = strip_subject(_SEEMS.sub(_third_person, text))
-    text = re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", _HEDGES.sub("", _HEDGE_WORDS.sub("", text)))
-    text = _TRAILING.sub("", text).strip(" ,.;:!?-–—\"'")
-    without_effect = _EFFECT.sub("", text)
-    if len(without_effect.split()) >= 3:
-        text = without_effect
-    words = text.split()
-    if len(words) > max_words:
-        head = " ".join(words[:max_words])
-        cut = head.rfind(",")
-        text = head[:cut] if cut > len(head) // 2 else head
-    text = _DANGLING.sub("", text.strip(" ,.;:!?-–—\"'"))  # a cut name does not end on "of", "the", "are" ...
-    text = text.strip(" ,.;:!?-–—\"'")
-    if len(text.split()) < 2:
-        text = sentence.strip().rstrip(".")
-    return text[:1].upper() + text[1:]
-
+# Issue names live in :mod:`.naming`; ``issue_name`` and ``_EFFECT`` stay importable from here.
+from misattribution.discovery.naming import _EFFECT, issue_name  # noqa: E402, F401
 
 _STOP = None
 

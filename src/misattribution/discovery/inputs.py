@@ -9,7 +9,8 @@
   :func:`misattribution.data.importers.import_clear`) or its ``results.parquet`` alone, or a table
   with CLEAR's columns: feedback ``evaluation_text``, score in [0, 1], question ``question`` else
   ``model_input``, answer ``response``, reference ``ground_truth``, id ``question_id``; CLEAR's own
-  issues (``recurring_issues_str``) are kept, parsed as a list of strings, in ``clear_issues``;
+  issues (``recurring_issues_str``) are kept, parsed as a list of strings, in ``clear_issues``, and its
+  short per-row summary (``evaluation_summary``) in ``summary`` (issue names use it);
 * any table with a feedback and a score column (a ``columns`` mapping names them);
 * rows that already are IssueReport rows (``row_id``, ``score``, ``score_norm``, ``failing``, ``system``),
   passed through.
@@ -87,7 +88,7 @@ def load_judged(
     Returns:
         ``row_id`` (str, unique), ``score`` (float, NaN when missing), ``score_norm``, ``failing``,
         ``system``, then those of ``question``, ``answer``, ``reference``, ``feedback``,
-        ``misattribution``, ``clear_issues``, ``status`` the input has. ``frame.attrs`` holds
+        ``misattribution``, ``clear_issues``, ``summary``, ``status`` the input has. ``frame.attrs`` holds
         ``format``, ``score_range``, ``fail_below`` and ``n_null_scores``.
 
     Raises:
@@ -127,6 +128,9 @@ def load_judged(
         if unreadable:
             logger.warning("%s: %d %r cell(s) are not lists of strings: read as []", label, unreadable, issues_column)
         rows["clear_issues"] = [p or [] for p in parsed]
+    summary_column = next((c for c in ("summary", "evaluation_summary", "clear_summary") if c in frame.columns), None)
+    if summary_column is not None and summary_column != chosen["feedback"]:
+        rows["summary"] = [None if _missing(v) else str(v) for v in frame[summary_column]]
     if "status" in frame.columns and kind != "clear-bundle":
         rows["status"] = [None if _missing(v) else str(v) for v in frame["status"]]
     rows = rows.reset_index(drop=True)

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from misattribution.discovery import cluster as clustering
+from misattribution.discovery import naming
 from misattribution.discovery.embed import DEFAULT_MODEL, embed, load_encoder
 from misattribution.discovery.inputs import load_judged
 from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and register_mode are re-exported
@@ -60,7 +61,6 @@ from misattribution.discovery.sentences import (
     CriticalityScorer,
     abstract_sentence,
     content_words,
-    cue_score,
     split_sentences,
 )
 
@@ -144,6 +144,7 @@ def discover(
     taxonomy: Any = None,
     tree: bool = True,
     previous: Any = None,
+    name_with: Any = None,
     **cluster_options: Any,
 ) -> IssueReport:
     """Find the recurring issues in judged results and quantify them; no LLM call in ``"clusters"`` mode.
@@ -170,6 +171,10 @@ def discover(
         previous: an earlier report (an :class:`IssueReport` or its bundle folder): the same issues keep
             its ids, new ones are marked, vanished ones listed in ``meta["identity"]``
             (:func:`.align.align_reports`).
+        name_with: a judge (or a spec for :func:`misattribution.judges.load_judge`) that renames the
+            cluster issues from their evidence (:func:`.naming.name_issues_with_llm`: at most K + 1
+            calls for K issues, cached); ids stay those of the LLM-free names; ``meta["naming"]`` has
+            the calls.
         **cluster_options: other fields of :class:`ClusterSettings` (``merge_threshold``, ...).
 
     Returns:
@@ -222,6 +227,8 @@ def discover(
     assignments = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
     assignments = assignments.drop_duplicates(["row_id", "issue_id"], keep="first").reset_index(drop=True)
     assignments["row_id"] = assignments["row_id"].astype(str)
+    naming_meta = naming.rename_with_llm(issues, assignments, rows, name_with) if name_with is not None else None
+    llm_calls += naming_meta["llm_calls"] if naming_meta else 0
     issues = compute_statistics(rows, assignments, issues, seed=seed)
     nodes, tree_meta = [], None
     if tree and issues:
@@ -254,6 +261,7 @@ def discover(
         },
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "llm_calls": llm_calls,
+        "naming": naming_meta,
         "tree": tree_meta,
         "misattribution_version": __version__,
     }
@@ -655,24 +663,28 @@ def _name_issues(
     row_ids = rows["row_id"].astype(str).to_numpy()
     issues: list[Issue] = []
     local_ids: dict[int, str] = {}
-    used: set[str] = set()
+    used: list[str] = []
     for c in range(int(labels_sample.max()) + 1):
         members = np.flatnonzero(labels_sample == c)
         centrality = vectors[members] @ cents[c]
         order = members[np.lexsort((members, -centrality))]
         top = order[:30]
-        name = _pick_name(
-            [first_text[int(embedded[i])] for i in top],
-            vectors[top] @ cents[c],
-            [_masked_share(sentences.unique[int(embedded[i])]) for i in top],
-            used,
-            criticality=None if criticality is None else criticality[top],
-        )
-        name = name or f"Issue {c + 1}"
-        used.add(name.casefold())
-        central = first_text[int(embedded[order[0]])]
         in_cluster = occurrence_labels == c
         example_rows = _typical_rows(sentences, in_cluster, vectors, embedded, cents[c])
+        name = naming.choose_name(
+            [first_text[int(embedded[i])] for i in top],
+            vectors[top] @ cents[c],
+            [naming.masked_share(sentences.unique[int(embedded[i])]) for i in top],
+            used,
+            criticality=None if criticality is None else criticality[top],
+            members=[first_text[int(embedded[i])] for i in members],
+            extra=naming.summary_candidates(rows, example_rows[:10]),
+            keywords=keywords.get(c, []),
+            masked=[sentences.unique[int(embedded[i])] for i in top],
+        )
+        name = name or f"Issue {c + 1}"
+        used.append(name)
+        central = first_text[int(embedded[order[0]])]
         # The id names the meaning, not the string: the name's slug and a hash of the most central
         # (masked) sentences, so that the same name over other evidence is another id.
         central_texts = sorted(sentences.unique[int(embedded[i])] for i in order[:5])
@@ -689,62 +701,6 @@ def _name_issues(
             )
         )
     return issues, local_ids
-
-
-_DIGIT = re.compile(r"\d")
-# A name that starts like a subordinate clause is a fragment ("Given the mistake in ...").
-_FRAGMENT = re.compile(
-    r"^(?:given|with|and|or|as|due|despite|considering|since|because|which|while|although|though|this|that)\b", re.I
-)
-
-
-# A name that points back at a sentence it no longer has ("Omits this detail") names nothing.
-_ANAPHORA = re.compile(r"\b(?:this|that|these|those|such|above|aforementioned)\b", re.I)
-
-
-def _masked_share(text: str) -> float:
-    """The share of a masked sentence's tokens that were question-specific words or numbers."""
-    tokens = text.split()
-    return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
-
-
-def _pick_name(
-    sentences: Sequence[str],
-    centrality: np.ndarray,
-    specificity: Sequence[float],
-    used: set[str],
-    *,
-    criticality: np.ndarray | None = None,
-) -> str:
-    """The cleaned name of a central sentence that reads as a general criticism.
-
-    Among the most central sentences, prefer names that are critical (cue score, and the criticality
-    classifier's log-odds when given), short, and free of
-    numbers, quotes, words of one particular question (which belong to an instance, not the issue) and
-    references to a context the name does not carry ("this detail").
-    """
-    best, best_score = "", -math.inf
-    critical = np.zeros(len(centrality)) if criticality is None else np.clip(np.nan_to_num(criticality), -4, 4)
-    for sentence, similarity, masked, log_odds in zip(sentences, centrality, specificity, critical):
-        name = clustering.issue_name(sentence)
-        if name.casefold() in used:
-            continue
-        words = len(name.split())
-        score = (
-            float(similarity)
-            - masked
-            + 0.1 * cue_score(name)
-            + 0.05 * float(log_odds)  # how critical the whole sentence reads (the classifier's log-odds)
-            - 0.15 * bool(_DIGIT.search(name))
-            - 0.1 * bool(re.search(r"[\"“”(]", name))
-            - 0.02 * max(0, words - 8)
-            - 0.1 * (words < 3)
-            - 0.1 * bool(_FRAGMENT.match(name))
-            - 0.15 * bool(_ANAPHORA.search(name))
-        )
-        if score > best_score:
-            best, best_score = name, score
-    return best
 
 
 def _typical_rows(

@@ -1,0 +1,1555 @@
+"""Issue names a developer can act on: the rules a name must pass, LLM-free names, names from an LLM.
+
+Three parts:
+
+* :func:`name_problems` states the rules of an issue name as code: a short noun phrase that says
+  what is wrong, with no subject, no cut-off ending, nothing of one single instance, no praise, and
+  not a near-duplicate of another issue's name. It returns every rule a name breaks.
+* :func:`issue_name` turns one feedback sentence into such a noun phrase without an LLM, by rules:
+  "Fails to convert the units" → "Failure to convert units", "The calculation of the discount is
+  incorrect" → "Incorrect calculation of the discount"; in a "…, but …" sentence it names the
+  critical clause. :func:`choose_name` picks, among a cluster's most central sentences, the one whose
+  name passes the rules (and is most central and critical), repairing or renaming when none does.
+* :func:`name_issues_with_llm` names issues with any judge backend in at most K + 1 calls for K
+  issues (one batched call, plus one call for the names that broke the rules), cached on disk; a
+  name that is unusable or still breaks the rules falls back to the LLM-free one.
+
+>>> issue_name("However, the model fails to convert the units.")
+'Failure to convert units'
+>>> name_problems("The response contains errors")
+['subject: starts with a subject ("The response …"): name the problem, not who has it', \
+'vague: says nothing specific about what is wrong (only generic words like "errors", "issues")']
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from misattribution.discovery.sentences import _HEDGE_WORDS, cue_score, strip_opener
+
+#: A name has at most this many words (English) ...
+MAX_WORDS = 12
+#: ... or this many characters (Chinese).
+MAX_CHARS_ZH = 20
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_WORDS = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
+
+# -- the rules ----------------------------------------------------------------------------------------
+_SUBJECT = re.compile(
+    r"^(?:(?:the|this|that|its|their|a|an)\s+(?:model|model's|response|response's|answer|assistant|solution|"
+    r"output|reply|ai|system|llm)\b|(?:it|they|there|this|that|these|those)\b"
+    r"|(?:response|model|assistant)\s+(?:is|are|was|does|did|has|fails|lacks|contains|makes|uses)\b)",
+    re.IGNORECASE,
+)
+_SUBJECT_ZH = re.compile(r"^(?:该|这个|此|这)?(?:回答|模型|回复|助手|它)|^(?:这|此|该)(?:个|一)?")
+_FINITE = frozenset(
+    "is are was were isn't aren't wasn't weren't has have had does do did doesn't don't didn't can cannot can't "
+    "could should would will won't must may might seems appears".split()
+)
+# Verbs a judge's remark starts with once its subject is gone ("Contains ...", "Omits ..."): a name
+# that starts with one is a clause. Plural nouns that look like verbs ("claims", "answers") stay out.
+_VERB_FORMS = frozenset(
+    "contains includes has lacks omits misses ignores disregards fails uses makes states gives provides "
+    "misinterprets misreads misunderstands miscalculates miscounts misapplies confuses computes calculates "
+    "adds subtracts multiplies divides rounds converts assumes concludes suggests treats repeats cites invents "
+    "fabricates hallucinates introduces skips forgets neglects overlooks mentions explains describes shows "
+    "presents offers refuses stops breaks ends writes relies leads results affects needs requires seems appears "
+    "tends attempts tries follows addresses violates exceeds produces returns selects chooses incorrectly "
+    "wrongly mistakenly does did is are was were asks says implies wants talks considers reflects leans gets "
+    "goes takes keeps encounters faces asked said wanted told gave wrote got went chose tried attempted".split()
+)
+# Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
+_FINITE_FORMS = _FINITE | (
+    _VERB_FORMS
+    - set("results needs states ends returns uses leads breaks stops shows offers presents attempts tries".split())
+)
+_CLAUSE_BREAK = re.compile(
+    r"\b(?:that|which|who|whom|whose|where|when|what|how|why|because|since|if|whether|while|although|though|"
+    r"instead of|"
+    r"rather than|than)\b",
+    re.IGNORECASE,
+)
+_FUNCTION_END = re.compile(
+    r"\b(?:of|the|a|an|to|in|for|with|and|or|but|nor|regarding|on|by|at|from|that|which|who|as|its|their|his|"
+    r"her|our|your|is|are|was|were|be|been|being|not|no|than|into|onto|about|between|such|this|these|those|"
+    r"whether|if|because|via|per|without|within|like|when|where|while|does|do|did|has|have|had|can|could|"
+    r"should|would|will|must|very|more|most|less|so|both|either|neither|each|every|any|some|"
+    r"including|towards?|using)$",
+    re.IGNORECASE,
+)
+# "... does not fulfill": a verb that needs its object, cut before it.
+_CUT_VERB = re.compile(
+    r"(?<!hard )(?<!easy )(?<!difficult )\b(?:not|n't|to|never)\s+(?:\w+ly\s+)?(?:fulfil+|meet|include|address|provide|use|follow|make|give|consider|"
+    r"mention|state|explain|convert|calculate|compute|apply|show|reach|identify|specify|take|cover|satisfy|"
+    r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define)$",
+    re.IGNORECASE,
+)
+# A name that starts like a subordinate clause or a consequence is a fragment ("Given the mistake in ...").
+_FRAGMENT = re.compile(
+    r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|although|though|"
+    r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
+    r"assuming|overall)\b",
+    re.IGNORECASE,
+)
+# A name that points back at a sentence it no longer has ("Omits this detail") names nothing; "that" is
+# left out: it opens a clause ("Missing caveat that ...").
+_ANAPHORA = re.compile(
+    r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)"
+    r"|\bthat\s+\w+(?=\s*$|\s+(?:in|of|on|at|for|from|with|to|by|is|was)\b)",
+    re.IGNORECASE,
+)
+_ANAPHORA_ZH = re.compile(r"这类|这些|此类|这一|这种|上述|该")
+# "Explanation written": a participle that lost its complement ("... written in Spanish").
+_BARE_PARTICIPLE = re.compile(
+    r"(?<=\w )(?:written|listed|given|used|made|stated|shown|provided|included|done|based|treated|presented|"
+    r"described|placed|put|set|computed|calculated|taken)$",
+    re.IGNORECASE,
+)
+_PARTICLES_ZH = re.compile(r"[的了吗呢吧啊呀么着过地得和与及或在对把被是]$")
+# Words that say *that* something is wrong, not *what*: a name made of nothing else is vague.
+_GENERIC = frozenset(
+    """error errors mistake mistakes issue issues problem problems flaw flaws inaccuracy inaccuracies
+    incorrect incorrectly wrong wrongly inaccurate erroneous bad poor poorly several some various many multiple
+    certain minor major significant critical serious small slight contains contain containing has have having
+    step steps response responses answer answers solution solutions output model reply overall quality
+    accuracy correctness completeness aspect aspects part parts thing things area areas general relative
+    instruction instructions requirement requirements criteria criterion task question questions request
+    prompt final lack lacking missing failure failures fails fail failing deficiency deficiencies shortcoming
+    shortcomings weakness weaknesses concern concerns room improvement improvements point points score
+    evaluation performance work result results there it its also respect terms regard asked required requested
+    needed expected stated given meet meets met satisfy fulfil fulfill follow achieve reach address perfect
+    high low lower higher deduction deductions points well better encounter encounters encountered face faces
+    help helps solve solves solving compromised affected impacted reduced lowered execution handling
+    way manner approach""".split()
+)
+_STOP = frozenset(
+    """a an the of to in on at for from by with as and or but nor is are was were be been being this that these
+    those it its their there into onto about than then so such not no any all each every both other same own
+    very more most less""".split()
+)
+_VAGUE_ZH = re.compile(
+    r"^(?:存在|有|出现)?(?:一些|若干|多处|部分|明显的?)?(?:错误|问题|不足|缺陷|瑕疵)$|^(?:回答|答案)?(?:错误|不正确|有误)$"
+)
+# What belongs to one instance: numbers, quoted text, proper names, single letters and units.
+_QUOTED = re.compile(r"\"[^\"]+\"|“[^”]+”|‘[^’]+’|(?<![\w])'[^']+'(?![\w])|「[^」]+」|『[^』]+』|【[^】]+】|«[^»]+»")
+_NUMBER = re.compile(r"[$€£¥]?\d[\d,.:/]*%?")
+_UNIT = re.compile(
+    r"(?<![\w'’])(?:[b-hj-zB-HJ-Z]|km|cm|mm|kg|mg|lbs?|oz|ml|mph|kph|ft|hrs?|mins?|secs?|usd|eur)(?![\w'’])"
+)
+_PRAISE_EXTRA = re.compile(
+    r"\b(?:right|fine|nice(?:ly)?|perfect(?:ly)?|good|great|excellent|well done|clarity|coherence|strengths?|"
+    r"correctness|completeness|accuracy|quality)\b",
+    re.IGNORECASE,
+)
+_PRAISE_NEGATED = re.compile(
+    r"\b(?:insufficient(?:ly)?|not|never|lack of|missing|without|too little|overly)\s+(?:\w+\s+)?"
+    r"(?:correct\w*|accurate\w*|clear\w*|concise|complete\w*|relevant|precise\w*|logical\w*|coherent\w*|"
+    r"thorough\w*|appropriate\w*|valid|sound|effective\w*|detailed|well|good|strong|clarity|coherence|"
+    r"concision|precision|accuracy|completeness|correctness|detail|rigou?r|quality)\b",
+    re.IGNORECASE,
+)
+
+
+def name_problems(name: str, *, siblings: Sequence[str] = (), members: Sequence[str] = ()) -> list[str]:
+    """Every naming rule ``name`` breaks, as ``"rule: why"`` messages; ``[]`` when it passes.
+
+    The rules (each message starts with the rule's tag):
+
+    * ``length``: at most 12 words (Chinese: at most 20 characters).
+
+      >>> name_problems("Arithmetic errors in multi-step percentage calculations")
+      []
+      >>> name_problems("Missing caveat that the analysis uses only the given data from the survey of all the shops")
+      ['length: 17 words (at most 12)']
+
+    * ``subject``: no subject: not "The response …", "The model …", "It …", "The answer …", "There is …".
+
+      >>> name_problems("The model ignores the word limit")[0]
+      'subject: starts with a subject ("The model …"): name the problem, not who has it'
+
+    * ``clause``: a noun phrase, not a clause: it does not start with a verb ("Omits …") and its head
+      (before "that", "which", "because" ...) has no finite verb ("… is incorrect").
+
+      >>> name_problems("Omits the units of the result")
+      ['clause: starts with the verb "Omits": a name is a noun phrase ("Missing …", "Failure to …")']
+      >>> name_problems("Calculation of the discount is incorrect")
+      ['clause: "is" makes it a sentence: a name is a noun phrase ("Incorrect …", "Missing …")']
+      >>> name_problems("Missing caveat that the analysis uses only the given data")
+      []
+
+    * ``cut``: it does not end mid-phrase: not on a function word ("of", "the", "and", "does"), not on a
+      verb that lost its object ("… does not fulfill"), no unbalanced bracket or quote.
+
+      >>> name_problems("Incorrect tool selection and failure to fulfill")
+      ['cut: ends on "fulfill", which lacks its object: the name is cut mid-phrase']
+      >>> name_problems("Moment of confusion in the explanation regarding")
+      ['cut: ends on the function word "regarding": the name is cut mid-phrase']
+
+    * ``vague``: it says what is wrong: not only generic words ("Contains errors", "Has several
+      issues", "The step contains errors", "Lack of accuracy and completeness").
+
+      >>> name_problems("Several issues relative to the instructions")
+      ['vague: says nothing specific about what is wrong (only generic words like "errors", "issues")']
+
+    * ``instance``: no number, quoted text, proper name, single letter or unit of one instance, unless
+      every evidence sentence of the issue (``members``) has it too.
+
+      >>> name_problems("Tool's supported pairs do not include km to m")[-1]
+      'instance: "km", "m" belong to one instance (not in every evidence sentence)'
+      >>> name_problems('Wrong symbol "√∑" for division', members=['Uses "√∑" for division.'] * 3)
+      []
+
+    * ``duplicate``: not a near-duplicate of a sibling issue's name: the same content words (ignoring
+      case, punctuation, stopwords and plural "s"), or most of them (Jaccard >= 0.75).
+
+      >>> name_problems("Calculation errors", siblings=["Errors in the calculations"])
+      ['duplicate: near-duplicate of the sibling name "Errors in the calculations"']
+
+    * ``praise``: not praise (:func:`~.sentences.cue_score` below 0, or a praise word such as "right"
+      with no criticism).
+
+      >>> name_problems("Every step of the explanation is right")
+      ['clause: "is" makes it a sentence: a name is a noun phrase ("Incorrect …", "Missing …")', \
+'praise: reads as praise, not as a problem']
+
+    * Chinese names: no subject (回答/模型…), no trailing particle (的, 了, 吗 …), no vague name
+      (存在错误), at most 20 characters.
+
+      >>> name_problems("未按要求使用表格格式")
+      []
+      >>> name_problems("回答没有使用表格的")
+      ['subject: starts with a subject ("回答"): name the problem, not who has it', \
+'cut: ends on the particle "的"']
+    """
+    name = name.strip()
+    if not name:
+        return ["vague: the name is empty"]
+    if _CJK.search(name):
+        return _problems_zh(name, siblings, members)
+    problems: list[str] = []
+    words = _WORDS.findall(name)
+    if len(words) > MAX_WORDS:
+        problems.append(f"length: {len(words)} words (at most {MAX_WORDS})")
+    subject = _SUBJECT.match(name)
+    if subject:
+        problems.append(f'subject: starts with a subject ("{subject.group(0)} …"): name the problem, not who has it')
+    first = words[0].casefold() if words else ""
+    head = _CLAUSE_BREAK.split(name, maxsplit=1)[0]
+    head_words = [w.casefold().replace("’", "'") for w in _WORDS.findall(head)]
+    finite = next(
+        (
+            w
+            for k, w in enumerate(head_words[1:], start=1)
+            if w in _FINITE_FORMS
+            and (not w.endswith(("ed", "old", "ave", "ote", "ot", "ent", "ose")) or k + 1 < len(head_words))
+        ),
+        None,
+    )
+    finite = finite or next((w for w in _WORDS.findall(head)[:1] if w.casefold().replace("’", "'") in _FINITE), None)
+    if first in _VERB_FORMS and not subject:
+        problems.append(
+            f'clause: starts with the verb "{words[0]}": a name is a noun phrase ("Missing …", "Failure to …")'
+        )
+    elif finite and not subject:
+        problems.append(f'clause: "{finite}" makes it a sentence: a name is a noun phrase ("Incorrect …", "Missing …")')
+    fragment = _FRAGMENT.match(name)
+    if fragment and not any(p.startswith("clause") for p in problems):
+        problems.append(f'clause: starts like a subordinate clause ("{fragment.group(0)} …"), not with the problem')
+    problems += _cut_problems(name)
+    anaphora = _ANAPHORA.search(name) or _ANAPHORA_ZH.search(name)
+    if anaphora:
+        problems.append(f'context: "{anaphora.group(0)}" points to a sentence the name does not carry')
+    if not _specific_words(name):
+        problems.append('vague: says nothing specific about what is wrong (only generic words like "errors", "issues")')
+    problems += _instance_problems(name, members)
+    problems += _duplicate_problems(name, siblings)
+    if _is_praise(name):
+        problems.append("praise: reads as praise, not as a problem")
+    return problems
+
+
+def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> list[str]:
+    problems: list[str] = []
+    length = len(re.sub(r"\s", "", name))
+    if length > MAX_CHARS_ZH:
+        problems.append(f"length: {length} characters (at most {MAX_CHARS_ZH})")
+    subject = _SUBJECT_ZH.match(name)
+    if subject and subject.group(0):
+        problems.append(f'subject: starts with a subject ("{subject.group(0)}"): name the problem, not who has it')
+    if _PARTICLES_ZH.search(name):
+        problems.append(f'cut: ends on the particle "{name[-1]}"')
+    anaphora = _ANAPHORA_ZH.search(name)
+    if anaphora:
+        problems.append(f'context: "{anaphora.group(0)}" points to a sentence the name does not carry')
+    if _VAGUE_ZH.match(name.strip("。.!！")):
+        problems.append("vague: says nothing specific about what is wrong")
+    problems += _instance_problems(name, members)
+    problems += _duplicate_problems(name, siblings)
+    if _is_praise(name):
+        problems.append("praise: reads as praise, not as a problem")
+    return problems
+
+
+def _cut_problems(name: str) -> list[str]:
+    stripped = name.rstrip()
+    if re.search(r"[,;:(\-–—]$", stripped):
+        return [f'cut: ends on "{stripped[-1]}": the name is cut mid-phrase']
+    last = _FUNCTION_END.search(stripped)
+    if last:
+        return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
+    participle = _BARE_PARTICIPLE.search(stripped)
+    if participle:
+        return [f'cut: ends on "{participle.group(0)}", which lacks what it says: the name is cut mid-phrase']
+    verb = _CUT_VERB.search(stripped)
+    if verb:
+        return [f'cut: ends on "{verb.group(0).split()[-1]}", which lacks its object: the name is cut mid-phrase']
+    single = len(re.findall(r"(?<![\w])'", stripped)) != len(re.findall(r"'(?![\w])", stripped))
+    if (
+        single
+        or stripped.count("(") != stripped.count(")")
+        or stripped.count('"') % 2
+        or stripped.count("“") != stripped.count("”")
+    ):
+        return ["cut: an unbalanced bracket or quote: the name is cut mid-phrase"]
+    return []
+
+
+def _stem(word: str) -> str:
+    word = word.casefold().replace("’", "'").removesuffix("'s").strip("'-")
+    if len(word) > 4 and word.endswith("ly"):
+        word = word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word
+
+
+def _specific_words(name: str) -> list[str]:
+    words = [_stem(w) for w in _WORDS.findall(name)]
+    generic = {_stem(g) for g in _GENERIC}
+    return [w for w in words if w not in _STOP and w not in generic and len(w) > 1]
+
+
+def _instance_tokens(name: str) -> list[str]:
+    found = [m.group(0) for m in _QUOTED.finditer(name)]
+    rest = _QUOTED.sub(" ", name)
+    found += [m.group(0) for m in _NUMBER.finditer(rest)]
+    found += [m.group(0) for m in _UNIT.finditer(rest)]
+    for position, match in enumerate(_WORDS.finditer(rest)):
+        word = match.group(0)
+        capitalised = word[:1].isupper() and not word.isupper() and not word[:1].isdigit()
+        if position and capitalised and rest[: match.start()].rstrip()[-1:] not in (".", ":", "—"):
+            found.append(word.removesuffix("'s").removesuffix("’s"))
+    return list(dict.fromkeys(found))
+
+
+def _instance_problems(name: str, members: Sequence[str]) -> list[str]:
+    def shared(token: str) -> bool:
+        pattern = re.compile(rf"(?<!\w){re.escape(token)}(?!\w)", re.IGNORECASE)
+        return bool(members) and all(pattern.search(m) for m in members)
+
+    unshared = [t for t in _instance_tokens(name) if not shared(t)]
+    if not unshared:
+        return []
+    listed = ", ".join(f'"{t}"' for t in unshared[:4])
+    return [f"instance: {listed} belong to one instance (not in every evidence sentence)"]
+
+
+def _name_key(name: str) -> frozenset[str]:
+    if _CJK.search(name):
+        text = re.sub(r"[^\u3400-\u9fff]", "", name)
+        return frozenset(text[i : i + 2] for i in range(max(len(text) - 1, 1)))
+    return frozenset(w for w in (_stem(w) for w in _WORDS.findall(name)) if w not in _STOP)
+
+
+def near_duplicate(a: str, b: str, *, threshold: float = 0.75) -> bool:
+    """Whether two names say the same: equal content words, or a token Jaccard of at least ``threshold``.
+
+    >>> near_duplicate("Calculation errors", "errors in the calculation"), near_duplicate("Missing units", "Wrong units")
+    (True, False)
+    """
+    ka, kb = _name_key(a), _name_key(b)
+    if not ka or not kb:
+        return a.strip().casefold() == b.strip().casefold()
+    return ka == kb or len(ka & kb) / len(ka | kb) >= threshold
+
+
+def _duplicate_problems(name: str, siblings: Sequence[str]) -> list[str]:
+    for sibling in siblings:
+        if near_duplicate(name, sibling):
+            return [f'duplicate: near-duplicate of the sibling name "{sibling}"']
+    return []
+
+
+_CRITICISM_EXTRA = re.compile(
+    r"\b(?:gaps?|slips?|typos?|bugs?|crash\w*|excess\w*|jargon|repetition|refusal|overuse|misuse|contradiction|"
+    r"placeholders?|leftover|cut[- ]off|insufficient\w*|un\w+ed|unclear|overly|lack|failure|ignored|invented|"
+    r"hallucinated|fabricated|illogical|irrelevant|wrong|confusing|misleading|off-by-one)\b",
+    re.IGNORECASE,
+)
+
+
+def _is_praise(name: str) -> bool:
+    text = _PRAISE_NEGATED.sub(" ", name)
+    score = cue_score(text) + len(_CRITICISM_EXTRA.findall(text)) + len(_CRITICISM_ZH.findall(text))
+    return score < 0 or (score <= 0 and bool(_PRAISE_EXTRA.search(text)))
+
+
+# -- LLM-free names: a feedback sentence → a noun phrase ---------------------------------------------
+_HEDGES = re.compile(
+    r"\b(?:seem to|appear to|somewhat|slightly|a bit|a little|potentially|possibly|"
+    r"perhaps|arguably|likely|generally|overall|only|minor|significant|critical|major|small|fully|"
+    r"entirely|completely|explicitly|directly|actually|initially|ultimately|subsequently|then|quietly|"
+    r"therefore|thus|hence)\s+",
+    re.IGNORECASE,
+)
+_TRAILING = re.compile(
+    r"(?:,\s*|\s+)(?:which|as|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
+    r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
+    r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
+    r"|\s*[(\[:;].*$"
+    r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$"
+    r"|,\s*and\s+(?:the|it|this|a|an|its|there)\b.*$",
+    re.IGNORECASE,
+)
+# "... affects the accuracy of the response": what the problem did to the grade, not the problem.
+_EFFECT = re.compile(
+    r"(?:\s+(?:that|which))?\s+(?:(?:significantly|greatly|negatively|seriously|also)\s+)?(?:affects?|affected|impacts?|impacted|"
+    r"detracts?\s+from|undermines?|compromises?|reduces?|lowers?|diminish(?:es)?|hurts?)\s+(?:the|its|their)?\s*"
+    r"(?:overall\s+)?(?:(?:response|answer|model|solution)(?:'s|’s)?\s+)?(?:quality|accuracy|clarity|completeness|"
+    r"correctness|coherence|score|evaluation|reliability|rating|validity|usefulness|helpfulness|overall)\b.*$",
+    re.IGNORECASE,
+)
+_SEEMS = re.compile(r"\b(?:seems|appears|tends) to (\w+)", re.IGNORECASE)
+_IRREGULAR = {"be": "is", "have": "has", "do": "does", "go": "goes"}
+_LOCATOR = re.compile(
+    r"\s*,?\s*\b(?:in|at|during)\s+(?:the\s+)?(?:(?:first|second|third|fourth|final|last|initial|next|same|very)\s+)*"
+    r"(?:step|line|paragraph|sentence|bullet|tip)s?(?:\s+#?\d+)?\b|\s+in\s+(?:step|tip|line|bullet)\s+#?\d+\b",
+    re.IGNORECASE,
+)
+_CONTRAST = re.compile(
+    r"(?:,\s*|\s+)(?:but|however|yet|whereas|although|though|even though|except that)\b,?\s*"
+    r"|\s*;\s*(?:however,?\s*)?|\s+—\s+"
+    r"|\s+and\s+(?=(?:then\s+)?(?:never|not|does not|doesn't|did not|fails|omits|ignores|misses|lacks)\b)"
+    r"|,\s*(?=(?:omitting|ignoring|missing|forgetting|neglecting|failing|skipping|overlooking)\b)",
+    re.IGNORECASE,
+)
+_LEADING_CONCESSION = re.compile(
+    r"^(?:although|though|while|whereas|even though|despite|in spite of)\s+([^,]{3,}),\s*(.{3,})$", re.I
+)
+_CAUSE = re.compile(r"\s+(?:due to|because of|owing to|caused by|as a result of|stemming from|resulting from)\s+", re.I)
+_LEADING_CAUSE = re.compile(
+    r"^(?:given|considering|because of|due to|owing to|in light of|with)\s+(.{3,}?),\s*(.{3,})$", re.IGNORECASE
+)
+_GENERIC_SUBJECT = re.compile(
+    r"^(?:the |this |its )?(?:model's |model’s |assistant's |ai's )?"
+    r"(response|answer|model|solution|output|assistant|reply|agent)(?:'s)?\s+(?:itself\s+|also\s+|then\s+)?"
+    r"(?=(?:is|are|was|were|has|have|had|does|do|did|doesn't|don't|didn't|can|could|should|would|will|must|may|"
+    r"might|never|not|[\w-]+s|\w+ed|incorrectly|wrongly|mistakenly|erroneously|also|then|only)\b)"
+    r"|^(?:it|they)\s+(?:also\s+|then\s+)?",
+    re.IGNORECASE,
+)
+_DETERMINER = re.compile(r"^(?:the|a|an|any|its|their|some)\s+", re.IGNORECASE)
+_POSSESSOR = re.compile(
+    r"\bthe (user|question|problem|task|customer|client|student|parent|reader|passage|document|source|context|"
+    r"reference)(?:'s|’s)\s+",
+    re.IGNORECASE,
+)
+
+# verb (base) → (3rd person, past, nominalisation or None); the nominal names the act ("statement of").
+_VERBS: dict[str, tuple[str, str, str | None]] = {}
+
+
+def _verb(base: str, nominal: str | None = None, third: str | None = None, past: str | None = None) -> None:
+    if third is None:
+        if re.search(r"(?:s|sh|ch|x|z|o)$", base):
+            third = base + "es"
+        elif re.search(r"[^aeiou]y$", base):
+            third = base[:-1] + "ies"
+        else:
+            third = base + "s"
+    if past is None:
+        past = (
+            base + "d" if base.endswith("e") else base[:-1] + "ied" if re.search(r"[^aeiou]y$", base) else base + "ed"
+        )
+    _VERBS[base] = (third, past, nominal)
+
+
+for _base, _nominal in {
+    "state": "statement",
+    "mention": "mention",
+    "specify": "specification",
+    "explain": "explanation",
+    "justify": "justification",
+    "define": "definition",
+    "cite": "citation",
+    "describe": "description",
+    "clarify": "clarification",
+    "acknowledge": "acknowledgement",
+    "calculate": "calculation",
+    "compute": "computation",
+    "assume": "assumption",
+    "apply": "application",
+    "convert": "conversion",
+    "interpret": "interpretation",
+    "round": "rounding",
+    "add": "addition",
+    "subtract": "subtraction",
+    "multiply": "multiplication",
+    "divide": "division",
+    "identify": "identification",
+    "select": "selection",
+    "quote": "quotation",
+    "estimate": "estimate",
+    "count": "count",
+    "summarize": "summary",
+    "summarise": "summary",
+    "translate": "translation",
+    "simplify": "simplification",
+    "represent": "representation",
+    "conclude": "conclusion",
+    "infer": "inference",
+    "derive": "derivation",
+    "evaluate": "evaluation",
+    "compare": "comparison",
+    "verify": "verification",
+    "check": "check",
+    "handle": "handling",
+    "parse": "parsing",
+    "retrieve": "retrieval",
+    "implement": "implementation",
+    "label": "labelling",
+    "repeat": "repetition",
+    "treat": "treatment",
+    "claim": "claim",
+    "suggest": "suggestion",
+    "use": "use",
+    "rely": "reliance",
+    "refuse": "refusal",
+    "answer": "answer",
+    "respond": "response",
+    "misinterpret": "misinterpretation",
+    "misunderstand": "misunderstanding",
+    "miscalculate": "miscalculation",
+    "misapply": "misapplication",
+    "misuse": "misuse",
+    "misstate": "misstatement",
+    "miscount": "miscount",
+    "misidentify": "misidentification",
+    "misrepresent": "misrepresentation",
+    "misquote": "misquotation",
+    "confuse": "confusion",
+    "double-count": "double counting",
+    "introduce": "introduction",
+    "call": "call",
+    "choose": "choice",
+    "format": "formatting",
+    "structure": "structuring",
+    "order": "ordering",
+    "sort": "sorting",
+    "measure": "measurement",
+    "solve": "solution",
+}.items():
+    _verb(_base, _nominal)
+_VERBS["misread"] = ("misreads", "misread", "misreading")
+_VERBS["misunderstand"] = ("misunderstands", "misunderstood", "misunderstanding")
+_VERBS["choose"] = ("chooses", "chose", "choice")
+_VERBS["infer"] = ("infers", "inferred", "inference")
+for _base in (
+    "provide give include list show offer present omit skip miss neglect forget overlook drop exclude lack contain "
+    "have make commit exhibit display ignore disregard fail hallucinate invent fabricate follow address meet "
+    "satisfy respect fulfill fulfil consider reach complete finish match adhere comply stop break end write "
+    "produce return violate exceed attempt try need require seem appear tend lead result affect"
+).split():
+    if _base not in _VERBS:
+        _verb(_base)
+_VERBS["have"] = ("has", "had", None)
+_VERBS["make"] = ("makes", "made", None)
+_VERBS["give"] = ("gives", "gave", None)
+_VERBS["forget"] = ("forgets", "forgot", None)
+_VERBS["write"] = ("writes", "wrote", None)
+_VERBS["break"] = ("breaks", "broke", None)
+_VERBS["omit"] = ("omits", "omitted", None)
+_VERBS["skip"] = ("skips", "skipped", None)
+_VERBS["drop"] = ("drops", "dropped", None)
+_VERBS["stop"] = ("stops", "stopped", None)
+_VERBS["commit"] = ("commits", "committed", None)
+_VERBS["show"] = ("shows", "showed", None)
+_FORMS = {form: base for base, (third, past, _) in _VERBS.items() for form in (base, third, past)}
+_PARTICIPLES = {"shown": "show", "given": "give", "made": "make", "written": "write", "chosen": "choose"}
+
+_OMISSION = {"omit", "skip", "miss", "neglect", "overlook", "drop", "exclude", "leave"}
+_PRESENCE = {"contain", "include", "have", "make", "commit", "exhibit", "display", "introduce", "present", "show"}
+_PROVIDE = {"provide", "give", "include", "list", "show", "offer", "present", "add"}
+_STATING = {
+    "state", "mention", "specify", "explain", "justify", "define", "cite", "describe", "clarify", "acknowledge",
+    "verify", "check",
+}  # fmt: skip
+_INVENTED = {"hallucinate": "Hallucinated", "invent": "Invented", "fabricate": "Fabricated"}
+_NEGATED_ADJECTIVE = {
+    "correct": "incorrect",
+    "accurate": "inaccurate",
+    "clear": "unclear",
+    "complete": "incomplete",
+    "relevant": "irrelevant",
+    "consistent": "inconsistent",
+    "precise": "imprecise",
+    "appropriate": "inappropriate",
+    "valid": "invalid",
+    "supported": "unsupported",
+    "justified": "unjustified",
+    "explained": "unexplained",
+    "stated": "unstated",
+    "specified": "unspecified",
+    "addressed": "unaddressed",
+    "answered": "unanswered",
+    "verified": "unverified",
+    "defined": "undefined",
+    "labelled": "unlabelled",
+    "labeled": "unlabeled",
+    "handled": "unhandled",
+    "checked": "unchecked",
+    "cited": "uncited",
+    "sourced": "unsourced",
+    "necessary": "unnecessary",
+    "logical": "illogical",
+    "realistic": "unrealistic",
+    "reasonable": "unreasonable",
+}
+_MISSING_PARTICIPLES = {
+    "given",
+    "provided",
+    "included",
+    "shown",
+    "mentioned",
+    "listed",
+    "present",
+    "offered",
+    "reported",
+    "added",
+}
+_COMPARATIVES = {
+    "shorter": "Excessive length",
+    "briefer": "Excessive length",
+    "clearer": "Lack of clarity",
+    "simpler": "Unnecessary complexity",
+    "longer": "Insufficient length",
+    "more concise": "Lack of concision",
+    "more detailed": "Insufficient detail",
+    "more precise": "Imprecision",
+    "more explicit": "Insufficiently explicit wording",
+    "more direct": "Indirect answer",
+    "more thorough": "Insufficient thoroughness",
+}
+_INTENSIFIERS = re.compile(r"\b(?:far|much|way|very|quite|rather|extremely|a bit|a little|somewhat)\s+", re.I)
+_ADVERB_WRONG = re.compile(r"^(?:incorrectly|wrongly|mistakenly|erroneously|inaccurately|improperly)\s+(.+)$", re.I)
+_NEGATION = re.compile(
+    r"^(?:does not|doesn't|did not|didn't|do not|don't|never|cannot|can't|could not|couldn't|fails? to|failed to|"
+    r"neglects? to|neglected to|forgets? to|forgot to|omits? to)\s+(?:(?:fully|correctly|accurately|properly|"
+    r"clearly|explicitly|actually|always|even|once|really|directly|adequately|sufficiently|specifically)\s+)*(.+)$",
+    re.IGNORECASE,
+)
+_COPULA = re.compile(r"^(?:is|are|was|were|remains?|seems|appears|looks)\s+(?:also\s+|then\s+|still\s+)?(.+)$", re.I)
+_SUGGESTION = re.compile(
+    r"^(?:could|should|would|might|may)\s+(?:also\s+)?(?:have\s+been|be|have)\s+(.+)$|^(?:could|would) benefit from\s+(.+)$",
+    re.IGNORECASE,
+)
+_IMPROVEMENT = re.compile(
+    r"^(?:the\s+)?(?:only\s+)?(?:potential\s+|possible\s+|minor\s+|main\s+)*(?:area\s+(?:for|of)\s+improvement|"
+    r"room\s+for\s+improvement|improvement|suggestion|issue|drawback|weakness|shortcoming)\s+"
+    r"(?:could be|would be|might be|is|may be)\s+(?:that\s+|in\s+|to\s+)?(.+)$",
+    re.IGNORECASE,
+)
+_THERE = re.compile(r"^there\s+(?:is|are|was|were|'s)\s+(.+)$", re.IGNORECASE)
+_NO_SUBJECT = re.compile(r"^no\s+(.+?)\s+(?:is|are|was|were)\s+(?:\w+ly\s+)?(\w+)\b(.*)$", re.IGNORECASE)
+_PASSIVE_WRONG = re.compile(
+    r"^(.+?)\s+(?:is|are|was|were|has been|have been)\s+(\w+?)\s+(?:incorrectly|wrongly|erroneously|inaccurately|improperly)\b(.*)$",
+    re.IGNORECASE,
+)
+_BY_CAUSE = re.compile(r"^(?:marred|undermined|affected|hampered|weakened|based)\s+(?:by|on)\s+(.+)$", re.IGNORECASE)
+_SUFFERS = re.compile(r"^(?:suffers from|struggles with)\s+(.+)$", re.IGNORECASE)
+_ABSTRACT = re.compile(r"(?:ity|ness|ance|ence|cy|th|sion|tion|ment|detail|rigou?r|context|evidence|support|focus)$")
+
+
+def critical_clause(sentence: str) -> str:
+    """The clause of a contrasting sentence that criticises: never the praise half of "…, but …".
+
+    >>> critical_clause("Every step of the explanation is right, but the final sum is wrong.")
+    'the final sum is wrong.'
+    >>> critical_clause("Although the steps are clear, the units are missing")
+    'the units are missing'
+    """
+    match = _LEADING_CONCESSION.match(sentence.strip())
+    parts = [match.group(1), match.group(2)] if match else [sentence]
+    parts = [piece.strip() for part in parts for piece in _CONTRAST.split(part) if piece and piece.strip()]
+    parts = [p for p in parts if len(_WORDS.findall(p)) >= 2] or [sentence]
+    if len(parts) == 1:
+        return parts[0]
+    scores = [cue_score(p) for p in parts]
+    return parts[max(range(len(parts)), key=lambda i: (scores[i], i))]
+
+
+def _third_person(match: re.Match[str]) -> str:
+    """ "seems to contain" → "contains": the hedge goes, the verb keeps its person."""
+    verb = match.group(1)
+    if verb.lower() in _IRREGULAR:
+        return _IRREGULAR[verb.lower()]
+    if verb.lower() in _VERBS:
+        return _VERBS[verb.lower()][0]
+    if re.search(r"(?:s|sh|ch|x|z|o)$", verb):
+        return verb + "es"
+    if re.search(r"[^aeiou]y$", verb):
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def _gerund(base: str) -> str:
+    if base.endswith("ie"):
+        return base[:-2] + "ying"
+    if base.endswith("e") and not base.endswith(("ee", "ye", "oe")):
+        return base[:-1] + "ing"
+    if re.search(r"[^aeiou][aeiou][bdgmnprt]$", base) and len(base) <= 4:
+        return base + base[-1] + "ing"
+    return base + "ing"
+
+
+def _base_of(word: str) -> str | None:
+    """The base form of a verb form (3rd person or past) the tables know, else a guess from its ending."""
+    word = word.casefold()
+    if word in _FORMS:
+        return _FORMS[word]
+    if word.endswith("ing") and len(word) > 5:
+        stem = word[:-3]
+        return next((b for b in (stem, stem + "e", stem[:-1]) if b in _VERBS), None)
+    if word in _PARTICIPLES:
+        return _PARTICIPLES[word]
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("es") and re.search(r"(?:ss|sh|ch|x|z|o)es$", word):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return None
+
+
+def _inner(text: str) -> str:
+    """A sentence-initial phrase moved inside a name: its capital goes (not an acronym's: "API")."""
+    first = text.split(maxsplit=1)[0] if text.split() else ""
+    return text[:1].lower() + text[1:] if first[1:2].islower() else text
+
+
+def _object(text: str) -> str:
+    """An object phrase without its leading determiner; "the user's instruction" → "user instruction"."""
+    text = _POSSESSOR.sub(lambda m: m.group(1).lower() + " ", text.strip())
+    return _DETERMINER.sub("", text, count=1)
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]", "", text)  # an aside in brackets, not the rest
+    text = _SEEMS.sub(_third_person, text)
+    text = re.sub(r"\b(hard|difficult|easy) to (follow|understand|read|verify|use)\b", r"\1-to-\2", text, flags=re.I)
+    text = _HEDGES.sub("", _HEDGE_WORDS.sub("", text))
+    text = _LOCATOR.sub("", text)
+    text = _TRAILING.sub("", text).strip(" ,.;:!?-–—\"'")
+    without_effect = _EFFECT.sub("", text)
+    if len(without_effect.split()) >= 2:
+        text = without_effect
+    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", re.sub(r"\s{2,}", " ", text)).strip(" ,.;:!?-–—")
+
+
+def _with_cause(text: str) -> str:
+    """ "Lacks accuracy due to the calculation error" → the cause, when what precedes it is vague."""
+    leading = _LEADING_CAUSE.match(text)
+    if leading:
+        cause, rest = leading.group(1), leading.group(2)
+        if not _specific_words(noun_phrase(_clean(rest))) and _specific_words(cause):
+            return cause
+        return rest
+    parts = _CAUSE.split(text, maxsplit=1)
+    if len(parts) == 2:
+        head, cause = parts
+        consequence = re.match(r"(?:\w+\s+){0,3}?(?:leads?|results?|causes?|led|resulted)\s+(?:to|in)\b", head, re.I)
+        if (consequence or not _specific_words(noun_phrase(_clean(head)))) and _specific_words(cause):
+            return cause
+        return head
+    return text
+
+
+def noun_phrase(clause: str, *, head: str = "response") -> str:
+    """A cleaned clause as a noun phrase ("Fails to convert units" → "Failure to convert units").
+
+    ``head`` is the noun an adjective predicate describes when the clause has no subject of its own
+    ("is overly long" → "Overly long response").
+
+    >>> noun_phrase("does not state the assumptions")
+    'Missing statement of the assumptions'
+    >>> noun_phrase("The calculation of the discount is incorrect")
+    'Incorrect calculation of the discount'
+    >>> noun_phrase("ignores the user's instruction to answer in one word")
+    'Ignored user instruction to answer in one word'
+    """
+    text = clause.strip(" ,.;:!?")
+    if not text:
+        return text
+    subject = _GENERIC_SUBJECT.match(text)
+    if subject:
+        noun = (subject.group(1) or "response").lower()
+        head = "response" if noun in ("model", "assistant", "agent", "it", "they") else noun
+        text = text[subject.end() :].strip()
+    result = _transform(text, head)
+    result = result.strip(" ,.;:!?")
+    return result[:1].upper() + result[1:]
+
+
+def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table of patterns
+    low = text.casefold()
+    words = text.split()
+    if not words:
+        return text
+    match = _IMPROVEMENT.match(text)
+    if match:
+        return _improvement(match.group(1), head)
+    for pattern in (_BY_CAUSE, _SUFFERS):
+        match = pattern.match(text)
+        if match:
+            return _transform(match.group(1), head)
+    match = _THERE.match(text)
+    if match:
+        rest = match.group(1)
+        if re.match(r"no\s+", rest, re.I):
+            return "Missing " + _object(rest[3:])
+        return _object(rest)
+    match = _NO_SUBJECT.match(text)
+    if match and match.group(2).casefold() in _MISSING_PARTICIPLES | {"stated", "mentioned", "explained"}:
+        return f"Missing {_object(match.group(1))}{match.group(3)}"
+    match = re.match(r"none of\s+(.+?)(?:\s+(?:appears?|is|are|was|were)\b.*)?$", text, re.I)
+    if match:
+        return "Missing " + _object(match.group(1))
+    if low.startswith("no ") and len(words) > 1:
+        return "Missing " + _object(text[3:])
+    match = _SUGGESTION.match(text)
+    if match:
+        return _suggestion(match.group(1) or "", match.group(2) or "", head)
+    match = re.match(r"(?:makes?|made|making) up\s+(.+)$", text, re.I)
+    if match:
+        return "Made-up " + _object(match.group(1))
+    match = _NEGATION.match(text)
+    if match:
+        return _negated(match.group(1), fails=low.startswith(("fail", "neglect", "forget", "forgot", "omit")))
+    match = _ADVERB_WRONG.match(text)
+    if match:
+        rest = match.group(1).split(maxsplit=1)
+        base = _base_of(rest[0])
+        nominal = _VERBS.get(base or "", (None, None, None))[2]
+        obj = rest[1] if len(rest) > 1 else ""
+        if nominal:
+            joiner = " " if re.match(r"(?:that|as|to)\b", obj) or not obj else " of "
+            return f"Incorrect {nominal}{joiner}{obj}".rstrip()
+        return f"Incorrectly {_gerund(base) if base else rest[0]} {obj}".rstrip()
+    match = _COPULA.match(text)
+    if match:
+        return _predicate(match.group(1), head, subject=None)
+    first = words[0].casefold()
+    base = _base_of(first) if first not in _STOP else None
+    if base in _VERBS or (first.endswith("s") and base and first in _VERB_FORMS):
+        return _verb_phrase(base, " ".join(words[1:]))
+    if first.endswith("ed") and base is None and _FORMS.get(first):
+        return _verb_phrase(_FORMS[first], " ".join(words[1:]))
+    return _subject_led(text, head)
+
+
+def _improvement(text: str, head: str) -> str:
+    """What "the only improvement could be ..." names: something missing ("in providing a summary")."""
+    words = text.split()
+    gerund = words[0].casefold() if words else ""
+    if gerund.endswith("ing") and len(words) > 1:
+        stem = gerund[:-3]
+        base = next((b for b in (stem, stem + "e", stem[:-1]) if b in _VERBS), None)
+        if base in _PROVIDE or base in ("add", "include", "state", "mention"):
+            return _suggestion("", " ".join(words[1:]), head)
+        nominal = _VERBS.get(base or "", (None, None, None))[2]
+        if nominal:
+            return f"Missing {nominal} of {_object(' '.join(words[1:]))}"
+    return noun_phrase(text, head=head)
+
+
+def _verb_phrase(base: str, rest: str) -> str:
+    """A clause that starts with its verb (the subject was stripped) as a noun phrase."""
+    obj = _object(rest)
+    if base in _OMISSION:
+        return "Missing " + obj if obj else "Omission"
+    if base == "lack":
+        first = obj.split()[0] if obj else ""
+        return f"Lack of {obj}" if _ABSTRACT.search(first) and len(obj.split()) <= 3 else f"Missing {obj}"
+    if base in ("ignore", "disregard"):
+        return f"Ignored {obj}"
+    if base in _INVENTED:
+        return f"{_INVENTED[base]} {obj}"
+    if base == "include" and cue_score(rest) <= 0 and rest:
+        return f"Inclusion of {rest}"
+    if base in _PRESENCE:
+        return obj[:1].upper() + obj[1:] if obj else base
+    if base in ("fail",):
+        return f"Failure {rest}" if rest else "Failure"
+    if base == "rely":
+        return f"Reliance {rest}"
+    if base == "refuse":
+        return f"Refusal {rest}"
+    if base == "confuse":
+        return f"Confusion of {rest}" if rest else "Confusion"
+    if base == "repeat" and re.match(r"(?:itself|themselves)\b", rest):
+        return "Repetition"
+    nominal = _VERBS.get(base, (None, None, None))[2]
+    if base in ("claim", "assume", "conclude", "state", "suggest") and rest and not _DETERMINER.match(rest):
+        if not re.match(r"(?:that|to|on|in|with|for|about)\b", rest) and len(rest.split()) >= 3:
+            rest = "that " + rest
+    if nominal:
+        if re.match(r"(?:that|to|on|in|with|for|about)\b", rest):
+            return f"{nominal} {rest}".strip()
+        if base in ("call", "answer", "respond"):
+            return f"{nominal} to {rest}".strip()
+        return f"{nominal} of {rest}".strip() if rest else nominal
+    return f"{_gerund(base)} {rest}".strip()
+
+
+def _negated(rest: str, *, fails: bool) -> str:
+    """ "does not state X" → "Missing statement of X"; "fails to convert X" → "Failure to convert X"."""
+    words = rest.split()
+    base = _base_of(words[0]) or words[0].casefold()
+    obj = " ".join(words[1:])
+    if words[0].casefold() in _VERBS:
+        base = words[0].casefold()
+    if base in _PROVIDE and obj and not fails:
+        return "Missing " + _object(obj)
+    nominal = _VERBS.get(base, (None, None, None))[2]
+    if nominal and base in _STATING and not fails:
+        return f"Missing {nominal} of {obj}".strip() if obj else f"Missing {nominal}"
+    verb = words[0] if words[0].casefold() == base else base
+    obj = re.sub(r"^the\s+(?=\w+[^s']s\b)", "", obj)
+    return f"Failure to {verb} {obj}".strip()
+
+
+def _suggestion(predicate: str, benefit: str, head: str) -> str:
+    """ "could be more concise" → "Lack of concision"; "should have converted X" → "Failure to convert X"."""
+    if benefit:
+        more = re.match(r"(?:an?\s+)?(?:more|better)\s+(\w+)\s+(.+)$", benefit, re.I)
+        if more:
+            return f"Insufficiently {more.group(1)} {more.group(2)}"
+        return "Missing " + _object(benefit)
+    predicate = _INTENSIFIERS.sub("", predicate).strip()
+    for comparative, phrase in _COMPARATIVES.items():
+        if predicate.casefold().startswith(comparative):
+            return phrase
+    more = re.match(r"(?:more|better)\s+(\w+)", predicate, re.I)
+    if more:
+        return f"Insufficiently {more.group(1)} {head}"
+    words = predicate.split()
+    base = _base_of(words[0]) if words else None
+    if base:
+        return _negated(" ".join([base, *words[1:]]), fails=True)
+    return predicate
+
+
+def _predicate(predicate: str, head: str, *, subject: str | None) -> str:
+    """A copula's predicate about ``subject`` (or the generic ``head``) as a noun phrase."""
+    noun = subject or head
+    predicate = _INTENSIFIERS.sub("", predicate).strip()
+    low = predicate.casefold()
+    cause = _BY_CAUSE.match(predicate)
+    if cause:
+        return _transform(cause.group(1), head)
+    if low.startswith(("missing", "absent", "lacking", "omitted", "not provided", "not given", "not included")):
+        rest = re.sub(
+            r"^(?:missing|absent|lacking|omitted|not provided|not given|not included)\s*", "", predicate, flags=re.I
+        )
+        if subject:
+            return f"Missing {subject}" + (f" {rest}" if rest else "")
+        return f"Missing {_object(rest)}" if rest else f"Incomplete {head}"
+    match = re.match(r"(?:an?\s+)(.+)$", predicate, re.I)
+    if match and not subject:
+        return match.group(1)
+    predicate = re.split(r"\s+and\s+(?=(?:\w+s|is|are|has|does|lacks)\b)", predicate, maxsplit=1)[0]
+    match = re.match(r"too\s+(\w+)(.*)$", predicate, re.I)
+    if match:
+        return f"Overly {match.group(1)} {noun}{match.group(2)}"
+    match = re.match(r"(\w+)er than (?:it needs to be|necessary|needed|required)", predicate, re.I)
+    if match:
+        return f"Overly {match.group(1)} {noun}"
+    match = re.match(r"not\s+(\w+)(.*)$", predicate, re.I)
+    if match:
+        adjective, rest = match.group(1).casefold(), match.group(2).strip()
+        if adjective in _NEGATED_ADJECTIVE:
+            if rest:
+                return f"{noun} {_NEGATED_ADJECTIVE[adjective]} {rest}"
+            return f"{_NEGATED_ADJECTIVE[adjective].capitalize()} {noun}"
+        if adjective in _MISSING_PARTICIPLES:
+            return f"Missing {noun}" + (f" {rest}" if rest else "")
+        return f"{noun} not {adjective}" + (f" {rest}" if rest else "")
+    adjectives = re.match(r"((?:\w+ly\s+)?[\w-]+(?:(?:,\s*|\s+and\s+|\s+or\s+)(?:\w+ly\s+)?[\w-]+)?)\s*$", predicate)
+    if adjectives and not re.search(r"\b(?:the|a|an)\b", predicate):
+        owner = re.match(r"^([\w-]+)(?:'s|’s) (.+)$", noun)
+        if owner:  # "the essay's thesis is unclear" → "Unclear thesis of the essay"
+            return f"{adjectives.group(1)} {owner.group(2)} of the {owner.group(1)}"
+        return f"{adjectives.group(1)} {noun}"
+    return f"{noun} {predicate}"
+
+
+_SUBJECT_VERBS = (
+    "is are was were remain remains seems appears has have lacks lack contains contain includes include does "
+    "doesn't do don't did didn't never fails failed leads lead results result causes shows introduces"
+).split()
+
+
+def _split_subject(text: str) -> tuple[str, str, str] | None:
+    """``(subject, verb, rest)`` of a clause: the first finite verb of a short list, else the first verb form
+    the tables know (a plural noun such as "units" is not taken for a verb)."""
+    words = text.split()
+    for known in (_SUBJECT_VERBS, _VERB_FORMS):
+        for i, word in enumerate(words[1:9], start=1):
+            folded = word.casefold()
+            if folded in known and words[i - 1].casefold() not in ("the", "a", "an", "to"):
+                verb, rest = folded, words[i + 1 :]
+                if verb in ("does", "do", "did") and rest and rest[0].casefold() == "not":
+                    verb, rest = f"{verb} not", rest[1:]
+                elif verb in ("has", "have") and rest and rest[0].casefold() == "been":
+                    verb, rest = f"{verb} been", rest[1:]
+                elif verb in ("leads", "lead") and rest and rest[0].casefold() == "to":
+                    verb, rest = "leads to", rest[1:]
+                elif verb in ("results", "result") and rest and rest[0].casefold() == "in":
+                    verb, rest = "results in", rest[1:]
+                elif verb in ("fails", "failed") and rest and rest[0].casefold() == "to":
+                    verb, rest = "fails to", rest[1:]
+                return " ".join(words[:i]), verb, " ".join(rest)
+    return None
+
+
+def _subject_led(text: str, head: str) -> str:
+    """ "The calculation of the discount is incorrect" → "Incorrect calculation of the discount"."""
+    passive = _PASSIVE_WRONG.match(text)
+    if passive:
+        base = _base_of(passive.group(2)) or passive.group(2)
+        nominal = _VERBS.get(base, (None, None, None))[2]
+        subject = _object(passive.group(1))
+        if nominal:
+            return f"Incorrect {nominal} of {subject}{passive.group(3)}"
+        return f"Incorrectly {passive.group(2)} {subject}{passive.group(3)}"
+    split = _split_subject(text)
+    if not split or _CLAUSE_BREAK.search(split[0]):
+        return _object(text)
+    original, verb, rest = split
+    subject = _inner(_object(original))
+    where = _inner(original)
+    if subject.casefold() in ("this", "that", "it", "these", "those"):
+        return _object(text)
+    if verb in ("is", "are", "was", "were", "remain", "remains", "seems", "appears", "has been", "have been"):
+        return _predicate(rest, head, subject=subject)
+    if verb in ("leads to", "lead to", "results in", "result in", "causes", "cause"):
+        return subject
+    if verb in ("includes", "include") and cue_score(rest) <= 0:
+        return f"Inclusion of {rest}"
+    if verb in ("contains", "contain", "includes", "include", "has", "have", "shows", "show", "introduces"):
+        if not _specific_words(rest):  # "the mistake in X introduces an error" → the mistake is the problem
+            return subject
+        return f"{_object(rest)} in {where}"
+    if verb in ("lacks", "lack"):
+        return f"Lack of {_object(rest)} in {where}"
+    if verb in ("does not", "doesn't", "do not", "don't", "did not", "didn't", "never"):
+        first = (_base_of(rest.split()[0]) or rest.split()[0].casefold()) if rest.split() else ""
+        if first in _PROVIDE:
+            return f"Missing {_object(' '.join(rest.split()[1:]))} in {where}"
+        if first in _STATING:
+            return f"Missing {_VERBS[first][2]} of {_object(' '.join(rest.split()[1:]))} in {where}"
+        words = rest.split()
+        base = _base_of(words[0]) or words[0] if words else ""
+        return f"{subject} not {_gerund(base)} {' '.join(words[1:])}".strip()
+    if verb == "fails to":
+        return f"{subject} failing to {rest}"
+    base = _base_of(verb)
+    if base and (base in _VERBS or verb in _VERB_FORMS):
+        return f"{subject} {_gerund(base)} {rest}".strip()
+    return _object(text)
+
+
+def _shorten(name: str, max_words: int) -> str:
+    """At most ``max_words`` words, cut before a phrase boundary, never ending on a function word."""
+    words = name.split()
+    was_cut = len(words) > max_words
+    if was_cut:
+        head = words[:max_words]
+        boundaries = [
+            i
+            for i, w in enumerate(head)
+            if i >= 3
+            and (w.casefold() in {"of", "in", "for", "with", "to", "that", "and", "when", "on", "by", "from", "at"})
+        ]
+        cut = boundaries[-1] if boundaries else max_words
+        text = " ".join(head[:cut])
+        comma = text.rfind(",")
+        name = text[:comma] if comma > len(text) // 2 else text
+    for _ in range(4):
+        trimmed = _FUNCTION_END.sub("", name.rstrip(" ,.;:!?-–—")).rstrip(" ,.;:!?-–—")
+        if was_cut and _CUT_VERB.search(trimmed):
+            trimmed = _CUT_VERB.sub("", trimmed).rstrip(" ,.;:!?-–—")
+        if trimmed == name:
+            break
+        name = trimmed
+    return name
+
+
+def _without_instances(name: str) -> str:
+    """``name`` without the trailing phrase that holds a number, a quote or a proper name, when it can."""
+    tokens = _instance_tokens(name)
+    if not tokens:
+        return name
+    first = min(name.find(t) for t in tokens if t in name) if any(t in name for t in tokens) else -1
+    if first <= 0:
+        return name
+    before = name[:first]
+    cut = list(
+        re.finditer(
+            r"\s+(?:of|in|for|with|to|as|at|on|by|from|instead of|rather than|such as|like|about|when|that|"
+            r"which|after|before|between|into)\s+|\s*[,(:]\s*",
+            before,
+            re.I,
+        )
+    )
+    if not cut:
+        return name
+    shortened = _shorten(before[: cut[-1].start()], MAX_WORDS)
+    return shortened if len(shortened.split()) >= 2 else name
+
+
+_CRITICISM_ZH = re.compile(
+    r"拒答|拒绝|截断|中断|冗余|多余|重复|遗漏|漏掉|忘记|违反|超出|超过|不符合|未能|缺少|偏离|误解|套话|占位"
+)
+_ZH_SPLIT = re.compile(r"[，,；;：:（(]|因为|由于|导致")
+_ZH_SUBJECT = re.compile(
+    r"^(?:但是?|然而|不过|可是|却)?(?:该|这个|此)?(?:回答|模型|回复|答案|它)(?:中|里)?(?:却|仍然|仍|也|还|则|又)?"
+)
+
+
+def _chinese_name(text: str) -> str:
+    text = re.sub(r"（[^）]*）|\([^)]*\)", "", text)
+    parts = [p.strip(" 。.!！?？") for p in _ZH_SPLIT.split(text) if p.strip(" 。.!！?？")]
+    if not parts:
+        return text.strip()
+    scores = [cue_score(p) + len(_CRITICISM_ZH.findall(p)) for p in parts]
+    best = parts[max(range(len(parts)), key=lambda i: (scores[i], -i if scores[i] <= 0 else i))]
+    name = _ZH_SUBJECT.sub("", best).strip() or best
+    name = re.sub(r"^(?:也|还|又|都|则|就|却|仍然|仍)", "", name) or name
+    name = re.sub(r"^(?:没有|并没有|并未)", "未", name)
+    name = re.sub(r"(?<=[\u4e00-\u9fff])了(?=[\u4e00-\u9fff])", "", name)
+    name = re.sub(r"[的了吗呢吧啊呀么着过地得和与及或在对把被是]+$", "", name)
+    return name[:MAX_CHARS_ZH].rstrip("的了和与及或在对把被是")
+
+
+_MORE_OPENERS = re.compile(r"^(?:instead|rather|in fact|here|again|as a result|as such|in particular)\s*,\s*", re.I)
+
+
+def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
+    """An issue name from a feedback sentence: a noun phrase of the clause that criticises.
+
+    The opener, subject, hedges, locators ("in step 3") and trailing consequence go; in a
+    "…, but …" sentence the critical clause is named; a vague head ("lacks accuracy due to ...") gives
+    way to its cause; the clause becomes a noun phrase (:func:`noun_phrase`), at most ``max_words`` words.
+
+    >>> issue_name("However, the model's response seems to contain a calculation error, which leads to a wrong total.")
+    'Calculation error'
+    >>> issue_name("The mistake in the calculation significantly affects the accuracy of the response.")
+    'Mistake in the calculation'
+    >>> issue_name("But lacks accuracy and completeness due to the incorrect final calculation.")
+    'Incorrect final calculation'
+    >>> issue_name("No units are given for the total cost.")
+    'Missing units for the total cost'
+    >>> issue_name("但是最终答案错误，因为单位换算出错。")
+    '最终答案错误'
+    """
+    text = sentence.strip().replace("()", "")
+    if _CJK.search(text):
+        return _chinese_name(strip_opener(text)) or sentence.strip()
+    text = _MORE_OPENERS.sub("", strip_opener(critical_clause(strip_opener(text) if _CONTRAST.search(text) else text)))
+    text = _with_cause(_SEEMS.sub(_third_person, text.strip(" .")))
+    text = re.sub(r"^(?:given|considering|due to|because of|owing to)\s+(?=\S+\s+\S+)(?!.*,)", "", text, flags=re.I)
+    clause = _clean(text)
+    name = _shorten(noun_phrase(clause), max_words)
+    if len(name.split()) < 1:
+        name = _shorten(_clean(sentence), max_words)
+    return name[:1].upper() + name[1:]
+
+
+# -- choosing among a cluster's central sentences -----------------------------------------------------
+_DIGIT = re.compile(r"\d")
+
+
+def masked_share(text: str) -> float:
+    """The share of a masked sentence's tokens that were question-specific words or numbers.
+
+    >>> masked_share("Stated # … instead of #")
+    0.5
+    """
+    tokens = text.split()
+    return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
+
+
+def choose_name(
+    sentences: Sequence[str],
+    centrality: np.ndarray,
+    specificity: Sequence[float],
+    siblings: Sequence[str] | set[str] = (),
+    *,
+    criticality: np.ndarray | None = None,
+    members: Sequence[str] = (),
+    extra: Sequence[str] = (),
+    keywords: Sequence[str] = (),
+    masked: Sequence[str] | None = None,
+) -> str:
+    """The name of a cluster: the :func:`issue_name` of a central sentence that passes the rules.
+
+    Among the most central ``sentences`` (with their ``centrality`` to the centroid and the share of
+    their masked tokens that were question words, ``specificity``), a name that breaks a rule of
+    :func:`name_problems` (checked against ``siblings``, the names already given, and ``members``, the
+    cluster's evidence sentences) loses to any that does not; then centrality, criticality (cue score,
+    and the classifier's log-odds when given), shortness and the absence of numbers, quotes, question
+    words and references to a missing context ("this detail") decide. ``extra`` sentences (the
+    per-row summaries of the cluster's rows) compete as the least central candidates. ``masked`` (each
+    sentence's masked form, :func:`~.sentences.abstract_sentence`) tells which of a name's words were
+    its row's question words: a name that keeps one ("Ground coffee listed") counts as breaking the
+    instance rule. When no name
+    passes, the best one is repaired (the phrase with a number or a name cut off) or, when it
+    near-duplicates a sibling, told apart by the first of ``keywords`` it lacks.
+
+    >>> choose_name(["The response omits this detail.", "The response omits the units."], np.array([0.8, 0.78]), [0, 0])
+    'Missing units'
+    """
+    siblings = list(siblings)
+    criticality_values = np.zeros(len(centrality)) if criticality is None else np.nan_to_num(criticality)
+    critical = np.clip(criticality_values, -4, 4)
+    floor = float(np.min(centrality)) - 0.05 if len(centrality) else 0.0
+    masked_forms = list(masked) if masked is not None else [None] * len(sentences)
+    candidates = [
+        (s, float(sim), float(share), float(odds), form)
+        for s, sim, share, odds, form in zip(sentences, centrality, specificity, critical, masked_forms)
+    ] + [(s, floor, 0.0, 0.0, None) for s in extra]
+    scored: list[tuple[float, str, list[str]]] = []
+    seen: set[str] = set()
+    for sentence, similarity, share, log_odds, form in candidates:
+        name = issue_name(sentence)
+        if not name or name.casefold() in seen:
+            continue
+        seen.add(name.casefold())
+        problems = name_problems(name, siblings=siblings, members=members)
+        question_words = _question_words(name, sentence, form)
+        if question_words:
+            problems.append(f"instance: {', '.join(question_words)} are words of one row's question")
+        words = len(name.split())
+        score = (
+            similarity
+            - share
+            - 1.0 * len(problems)
+            + 0.3 * cue_score(name)
+            + 0.2 * bool(_CRITICISM_EXTRA.search(name))
+            + 0.05 * log_odds  # how critical the whole sentence reads (the classifier's log-odds)
+            - 0.15 * bool(_DIGIT.search(name))
+            - 0.1 * bool(re.search(r"[\"“”(]", name))
+            - 0.02 * max(0, words - 8)
+            - 0.1 * (words < 2)
+            - 0.5 * len(question_words)
+        )
+        scored.append((score, name, problems))
+    if not scored:
+        return ""
+    scored.sort(key=lambda item: -item[0])
+    best_score, best, problems = scored[0]
+    if not problems:
+        return best
+    for _, name, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
+        repaired = _repair(name, siblings, members, keywords)
+        if not name_problems(repaired, siblings=siblings, members=members) and not any(
+            _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
+        ):
+            return repaired
+    words = [k for k in keywords if k.casefold() not in _GENERIC and not _CJK.search(k)][:2]
+    if words:  # the last resort: what the cluster's sentences are about, honestly vague
+        fallback = "Problems with " + " and ".join(words)
+        if not name_problems(fallback, siblings=siblings, members=members):
+            return fallback
+    return best
+
+
+def summary_candidates(rows: Any, positions: Sequence[int], *, limit: int = 20) -> list[str]:
+    """The critical sentences of the ``summary`` column (CLEAR's ``evaluation_summary``) of the rows at
+    ``positions``: extra name candidates for :func:`choose_name`; ``[]`` when the rows have no summary.
+
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"summary": ["The answer is clear. However, it omits the units of the result.", None]})
+    >>> summary_candidates(rows, [0, 1])
+    ['However, it omits the units of the result.']
+    """
+    from misattribution.discovery.sentences import split_sentences
+
+    if "summary" not in getattr(rows, "columns", ()):
+        return []
+    found: list[str] = []
+    for position in positions:
+        value = rows["summary"].iat[int(position)]
+        if isinstance(value, str):
+            found += [s for s in split_sentences(value) if cue_score(s) > 0 and s not in found]
+    return found[:limit]
+
+
+def _question_words(name: str, sentence: str, masked: str | None) -> list[str]:
+    """Words of ``name`` that belong to its source sentence's instance: those the masked form of
+    ``sentence`` replaced (its row's question words) and those capitalised inside the sentence (names)."""
+    words = _WORDS.findall(sentence)
+    hidden = {w.casefold() for i, w in enumerate(words) if i and w[:1].isupper() and not w.isupper()}
+    if masked and "…" in masked:
+        hidden |= {w.casefold() for w in words} - {w.casefold() for w in _WORDS.findall(masked)}
+    return [w for w in _WORDS.findall(name) if w.casefold() in hidden and w.casefold() not in _STOP]
+
+
+def _repair(name: str, siblings: Sequence[str], members: Sequence[str], keywords: Sequence[str]) -> str:
+    name = _shorten(_without_instances(name), MAX_WORDS)
+    if _duplicate_problems(name, siblings):
+        taken = {w for s in siblings for w in _name_key(s)} | _name_key(name)
+        extra = next((k for k in keywords if _stem(k) not in taken and k.casefold() not in _GENERIC), None)
+        if extra is not None:
+            name = f"{name} involving {extra}" if not _CJK.search(name) else f"{name}（{extra}）"
+    return name
+
+
+# -- names from an LLM --------------------------------------------------------------------------------
+NAME_PROMPT = """Below are {k} recurring issues found in evaluations of answers written by an AI system. \
+Each issue is shown by feedback sentences that belong to it{summary_note}.
+
+Name each issue for the developer who will fix it: a noun phrase of at most 12 words that says what is \
+wrong, in general terms (no numbers, names or quotes of one example), not a sentence (never "The \
+response ..." or "The model ..."), never praise, each name clearly distinct from the others, in the \
+language of the feedback. Good names: "Arithmetic errors in multi-step percentage calculations", \
+"Missing caveat that the analysis uses only the given data", "Ignored user instruction to answer in one word".
+
+Answer with exactly one line per issue, in order, and nothing else:
+[1] <name>
+[2] <name>
+
+ISSUES
+{issues}"""
+
+REPAIR_PROMPT = """These names of recurring issues in evaluations of an AI system's answers break naming \
+rules. Write a better name for each: a noun phrase of at most 12 words that says what is wrong, in \
+general terms, not a sentence, never praise, distinct from the other names ({others}).
+
+Answer with exactly one line per issue, in order, and nothing else:
+[1] <name>
+
+ISSUES
+{issues}"""
+
+_NAME_LINE = re.compile(
+    r"^\s*(?:[-*•]\s*)?(?:\*\*)?\s*(?:\[(\d{1,3})\]|(?:issue\s*)?#?(\d{1,3})\s*[.):\]-])\s*(?:\*\*)?\s*(.+?)\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_names(text: str, expected: int) -> dict[int, str]:
+    """``{issue number: name}`` from an answer, leniently: ``[1] …``, ``1. …``, ``Issue 1: …``, bold, quotes,
+    a trailing ": description" or period; numbers outside ``1..expected`` are ignored.
+
+    >>> parse_names('Sure!\\n[1] **Missing units**\\n2. "Arithmetic errors": wrong sums.\\n[9] Extra', 2)
+    {1: 'Missing units', 2: 'Arithmetic errors'}
+    >>> parse_names("no idea", 2)
+    {}
+    """
+    found: dict[int, str] = {}
+    for line in (text or "").splitlines():
+        match = _NAME_LINE.match(line)
+        if not match:
+            continue
+        number = int(match.group(1) or match.group(2))
+        name = re.sub(r"\*\*|__|`", "", match.group(3)).strip()
+        name = re.split(r"\s*(?::|：|\s[-–—]\s)\s*", name, maxsplit=1)[0] if len(name.split()) > 2 else name
+        name = name.strip().strip("\"'“”‘’「」").strip().rstrip(".。").strip()
+        if 1 <= number <= expected and name and number not in found:
+            found[number] = name
+    return found
+
+
+def default_cache_path() -> Path:
+    """Where LLM names are cached: ``$MISATTRIBUTION_CACHE`` (a folder), else ``~/.cache/misattribution``."""
+    folder = os.environ.get("MISATTRIBUTION_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "misattribution"
+    )
+    return Path(folder) / "issue_names.jsonl"
+
+
+def _evidence_block(number: int, evidence: Sequence[str], summaries: Sequence[str], max_evidence: int) -> str:
+    lines = [f"[{number}]"] + [f"- {e.strip()[:300]}" for e in list(dict.fromkeys(evidence))[:max_evidence]]
+    lines += [f"  (summary) {s.strip()[:300]}" for s in list(dict.fromkeys(summaries))[:3]]
+    return "\n".join(lines)
+
+
+def name_issues_with_llm(
+    issues_evidence: Mapping[str, Sequence[str]],
+    judge: Any,
+    *,
+    cache: str | Path | None | bool = True,
+    fallback: Mapping[str, str] | None = None,
+    summaries: Mapping[str, Sequence[str]] | None = None,
+    max_evidence: int = 8,
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """Name each issue from its most central evidence with an LLM: at most K + 1 calls for K issues.
+
+    One batched call names every issue; the names that are unusable or break a rule of
+    :func:`name_problems` (siblings: the other names; members: the issue's evidence) go back in one
+    more call with the rules restated; any that still fail fall back to ``fallback[issue]`` (default:
+    the :func:`issue_name` of its first evidence sentence). So K issues cost at most 2 <= K + 1 calls
+    (none for K = 0), and a rerun with the same prompts costs none: answers are cached in a JSONL file
+    keyed by a hash of the model, its settings and the prompt (``cache``: a path; ``True`` for
+    :func:`default_cache_path`; ``None``/``False`` for no cache).
+
+    Args:
+        issues_evidence: issue id → its evidence sentences, most central first.
+        judge: any :class:`~misattribution.judges.base.Judge`, or a spec for
+            :func:`~misattribution.judges.load_judge` (``"http://host:8000/v1"``, ``"vllm:<model>"``, a
+            path); a spec is loaded with greedy decoding.
+        fallback: issue id → the LLM-free name, used when the LLM's is unusable.
+        summaries: issue id → short per-row summaries of its rows (CLEAR's ``evaluation_summary``),
+            shown in the prompt next to the evidence.
+        max_evidence: evidence sentences per issue in the prompt.
+
+    Returns:
+        ``(names, meta)``: issue id → name, and ``meta`` with ``llm_calls``, ``cache_hits``,
+        ``model``, ``from_llm`` (ids named by the LLM) and ``fallbacks`` (id → the problems of the
+        LLM's name, or ``"unparsed"``).
+    """
+    from misattribution.discovery.modes.kpa import _Ask, _CountedLLM, _messages
+    from misattribution.judges import SamplingParams, load_judge
+
+    ids = list(issues_evidence)
+    summaries = summaries or {}
+    fallback = dict(fallback or {})
+    for issue in ids:
+        if issue not in fallback:
+            evidence = list(issues_evidence[issue])
+            fallback[issue] = issue_name(evidence[0]) if evidence else issue
+    meta: dict[str, Any] = {"llm_calls": 0, "cache_hits": 0, "from_llm": [], "fallbacks": {}}
+    if not ids:
+        return {}, meta
+    if isinstance(judge, str):
+        judge = load_judge(judge, sampling=SamplingParams(greedy=True, max_new_tokens=64 * len(ids) + 64))
+    else:
+        judge = load_judge(judge)
+    path = default_cache_path() if cache is True else Path(cache) if cache else None
+    llm = _CountedLLM(judge, path)
+    meta["model"] = judge.model_id
+    note = " (and, marked (summary), short summaries of the evaluations of its rows)" if summaries else ""
+    blocks = [_evidence_block(n, issues_evidence[i], summaries.get(i, ()), max_evidence) for n, i in enumerate(ids, 1)]
+    prompt = NAME_PROMPT.format(k=len(ids), summary_note=note, issues="\n\n".join(blocks))
+    answer = llm.ask([_Ask("name", _messages(prompt))])[0]
+    parsed = parse_names(answer or "", len(ids))
+    names: dict[str, str] = {}
+    failed: dict[str, list[str]] = {}
+    for number, issue in enumerate(ids, 1):
+        name = _shorten(parsed.get(number, ""), MAX_WORDS) if number in parsed else ""
+        problems = _llm_name_problems(name, issue, names, ids, parsed, issues_evidence)
+        if problems:
+            failed[issue] = problems
+        else:
+            names[issue] = name
+    if failed:
+        others = "; ".join(f'"{n}"' for n in names.values()) or "none yet"
+        items = [
+            _evidence_block(n, issues_evidence[i], (), max_evidence).replace(
+                f"[{n}]", f"[{n}] {parsed.get(ids.index(i) + 1, '(no name)')} — problems: {'; '.join(failed[i])}", 1
+            )
+            for n, i in enumerate(failed, 1)
+        ]
+        retry = REPAIR_PROMPT.format(others=others, issues="\n\n".join(items))
+        second = parse_names(llm.ask([_Ask("rename", _messages(retry))])[0] or "", len(failed))
+        for number, issue in enumerate(list(failed), 1):
+            name = _shorten(second.get(number, ""), MAX_WORDS)
+            if name and not name_problems(name, siblings=[*names.values()], members=list(issues_evidence[issue])):
+                names[issue] = name
+                del failed[issue]
+    for issue in ids:
+        if issue in names:
+            meta["from_llm"].append(issue)
+            continue
+        name = fallback[issue]
+        if any(near_duplicate(name, other) for other in names.values()):
+            name = _repair(name, list(names.values()), list(issues_evidence[issue]), ())
+        names[issue] = name
+        meta["fallbacks"][issue] = failed.get(issue, ["unparsed"])
+    meta.update(llm_calls=llm.total, cache_hits=llm.hits, backend_errors=llm.errors)
+    return {issue: names[issue] for issue in ids}, meta
+
+
+def rename_with_llm(issues: Sequence[Any], assignments: Any, rows: Any, judge: Any, *, cache: Any = True) -> dict:
+    """Rename the cluster issues of a report in place with :func:`name_issues_with_llm`; its meta.
+
+    Each issue's evidence is the evidence of its assignments, its example rows (most typical) first;
+    its summaries are the ``summary`` of those rows when the rows have one. Issues of other
+    provenances keep their names: a detector, a taxonomy, CLEAR or the user named them.
+    """
+    clustered = [i for i in issues if i.provenance == "cluster"]
+    by_issue = assignments.groupby("issue_id", sort=False)
+    evidence: dict[str, list[str]] = {}
+    summaries: dict[str, list[str]] = {}
+    has_summary = "summary" in rows.columns
+    summary_of = dict(zip(rows["row_id"].astype(str), rows["summary"])) if has_summary else {}
+    for issue in clustered:
+        lines = by_issue.get_group(issue.id) if issue.id in by_issue.groups else assignments.iloc[:0]
+        rank = {row: k for k, row in enumerate(issue.examples)}
+        ordered = sorted(zip(lines["row_id"].astype(str), lines["evidence"]), key=lambda p: rank.get(p[0], len(rank)))
+        evidence[issue.id] = list(dict.fromkeys(e for _, text in ordered for e in str(text).split("\n") if e))
+        summaries[issue.id] = [summary_of[r] for r in issue.examples if isinstance(summary_of.get(r), str)]
+    names, meta = name_issues_with_llm(
+        evidence,
+        judge,
+        cache=cache,
+        fallback={i.id: i.name for i in clustered},
+        summaries=summaries if has_summary else None,
+    )
+    meta["renamed"] = {}
+    for issue in clustered:
+        if names[issue.id] != issue.name:
+            meta["renamed"][issue.id] = {"from": issue.name, "to": names[issue.id]}
+            issue.name = names[issue.id]
+    return meta
+
+
+def _llm_name_problems(
+    name: str,
+    issue: str,
+    named: Mapping[str, str],
+    ids: Sequence[str],
+    parsed: Mapping[int, str],
+    evidence: Mapping[str, Sequence[str]],
+) -> list[str]:
+    if not name:
+        return ["unparsed"]
+    siblings = [*named.values(), *(parsed[n] for n in sorted(parsed) if n > ids.index(issue) + 1)]
+    return name_problems(name, siblings=siblings, members=list(evidence[issue]))
+
+
+__all__ = [
+    "MAX_CHARS_ZH",
+    "MAX_WORDS",
+    "choose_name",
+    "critical_clause",
+    "default_cache_path",
+    "issue_name",
+    "masked_share",
+    "name_issues_with_llm",
+    "name_problems",
+    "near_duplicate",
+    "noun_phrase",
+    "parse_names",
+    "rename_with_llm",
+    "summary_candidates",
+]

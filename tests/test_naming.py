@@ -1,0 +1,345 @@
+"""Issue names: the LLM-free noun-phrase table, the naming rules, the choice among central sentences, and
+LLM naming against a real (fake) OpenAI-compatible server: call count, cache, fallback."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from misattribution.discovery.naming import (
+    choose_name,
+    critical_clause,
+    issue_name,
+    name_issues_with_llm,
+    name_problems,
+    near_duplicate,
+    parse_names,
+)
+from misattribution.judges.base import SamplingParams
+from misattribution.judges.openai_http import OpenAIHTTPJudge
+from misattribution.testing.fake_openai import FakeOpenAIServer
+
+# (feedback sentence, expected name): math, agents / tool use, RAG, code, writing; English and Chinese.
+TABLE = [
+    # the brief's own examples
+    ("Fails to convert the units.", "Failure to convert units"),
+    ("The response does not state the assumptions.", "Missing statement of the assumptions"),
+    ("The calculation of the discount is incorrect.", "Incorrect calculation of the discount"),
+    ("There is a mistake in adding the totals.", "Mistake in adding the totals"),
+    ("The model contains a calculation error in the tax.", "Calculation error in the tax"),
+    ("The units are missing.", "Missing units"),
+    ("The model ignores the user's instruction to answer in one word.", "Ignored user instruction to answer in one word"),
+    # math
+    ("However, the model's response seems to contain a calculation error, which leads to a wrong total.",
+     "Calculation error"),
+    ("The mistake in the calculation significantly affects the accuracy of the response.",
+     "Mistake in the calculation"),
+    ("No units are given for the total cost.", "Missing units for the total cost"),
+    ("But lacks accuracy and completeness due to the incorrect final calculation.", "Incorrect final calculation"),
+    ("Every step of the explanation is right, but the final sum is wrong.", "Wrong final sum"),
+    ("The model double-counts the shared items.", "Double counting of the shared items"),
+    ("Unfortunately, the model makes an arithmetic slip when subtracting.", "Arithmetic slip when subtracting"),
+    ("The response misinterprets the question.", "Misinterpretation of the question"),
+    ("Although the steps are clear, the units are missing.", "Missing units"),
+    ("But is marred by the incorrect calculation and explanation.", "Incorrect calculation and explanation"),
+    ("The assumptions are not stated.", "Unstated assumptions"),
+    ("The model answers a different question from the one asked.", "Answer to a different question from the one asked"),
+    # agents / tool use
+    ("The tool selection is incorrect, and the step does not fulfill the request.", "Incorrect tool selection"),
+    ("The agent calls the weather tool with the wrong date format.",
+     "Call to the weather tool with the wrong date format"),
+    ("The agent never checks the API response for errors.", "Missing check of the API response for errors"),
+    ("The model refuses to answer a harmless question.", "Refusal to answer a harmless question"),
+    # RAG
+    ("The retrieved passage is not relevant to the question.", "Retrieved passage irrelevant to the question"),
+    ("The model cites a source that does not exist.", "Citation of a source that does not exist"),
+    ("The model invents a fact that is not in the reference.", "Invented fact that is not in the reference"),
+    ("The answer relies on a made-up fact.", "Reliance on a made-up fact"),
+    ("The model makes up a fact to support the answer.", "Made-up fact to support the answer"),
+    ("The model includes a fabricated fact about the topic.", "Fabricated fact about the topic"),
+    ("The summary does not mention the main finding.", "Missing mention of main finding in the summary"),
+    # code
+    ("The code has an off-by-one error in the loop bound.", "Off-by-one error in the loop bound in the code"),
+    ("The response hallucinates a function that does not exist in the library.",
+     "Hallucinated function that does not exist in the library"),
+    ("The model relies on outdated information.", "Reliance on outdated information"),
+    ("The response does not follow the requested JSON format.", "Failure to follow the requested JSON format"),
+    # writing
+    ("The explanation is confusing and hard to follow.", "Confusing and hard-to-follow explanation"),
+    ("The answer is unnecessarily long.", "Unnecessarily long answer"),
+    ("It could have been much shorter, as the question is simple.", "Excessive length"),
+    ("The model's response is overly long and wordy.", "Overly long and wordy response"),
+    ("The essay's thesis is unclear.", "Unclear thesis of the essay"),
+    ("The tone is too informal for a cover letter.", "Overly informal tone for a cover letter"),
+    ("The explanation contains a logical gap.", "Logical gap in the explanation"),
+    ("The explanation lacks detail.", "Lack of detail in the explanation"),
+    ("The response repeats itself.", "Repetition"),
+    ("The response omits the units of the result.", "Missing units of the result"),
+    ("But could benefit from a slightly more nuanced conclusion.", "Insufficiently nuanced conclusion"),
+    ("The only potential improvement could be in providing a more concise conclusion",
+     "Insufficiently concise conclusion"),
+    # Chinese
+    ("但是最终答案错误，因为单位换算出错。", "最终答案错误"),
+    ("回答缺少单位。", "缺少单位"),
+    ("但用户明确要求用表格对比，回答却写成了一整段文字，没有按要求的格式输出。", "未按要求的格式输出"),
+    ("但开头和结尾各有一大段与问题无关的套话（成语的意义、学习建议），冗余内容几乎和正文一样长。",
+     "开头和结尾各有一大段与问题无关的套话"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("sentence", "expected"), TABLE, ids=[s[:40] for s, _ in TABLE])
+def test_feedback_sentences_become_noun_phrase_names(sentence, expected):
+    name = issue_name(sentence)
+    assert name == expected
+    assert name_problems(name) == [], name
+
+
+def test_the_table_is_large_and_varied():
+    assert len(TABLE) >= 40
+    assert sum(bool(re.search(r"[\u4e00-\u9fff]", s)) for s, _ in TABLE) >= 3
+
+
+# -- the rules --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("Missing caveat that the analysis uses only the given data about the stores in all the regions", "length"),
+        ("The response contains errors", "subject"),
+        ("The model ignores the word limit", "subject"),
+        ("It omits the units", "subject"),
+        ("The answer is wrong", "subject"),
+        ("There is a mistake in the sum", "subject"),
+        ("Fails to convert the units", "clause"),
+        ("Calculation of the discount is incorrect", "clause"),
+        ("Given the mistake in the calculation", "clause"),
+        ("Incorrect tool selection and failure to fulfill", "cut"),
+        ("Moment of confusion in the explanation regarding the", "cut"),
+        ("Wrong total (computed as", "cut"),
+        ("Contains errors", "vague"),
+        ("Has several issues", "vague"),
+        ("Several issues relative to the instructions", "vague"),
+        ("Lack of accuracy and completeness", "vague"),
+        ("Wrong capital: Melbourne instead of Canberra", "instance"),
+        ("Total of 45 apples instead of 40", "instance"),
+        ('Use of the word "chlorophyll"', "instance"),
+        ("Tool's supported pairs not including km to m", "instance"),
+        ("Every step of the explanation is right", "praise"),
+        ("Clear and accurate explanation", "praise"),
+        ("Omission of this detail", "context"),
+        ("回答没有使用表格的", "subject"),
+        ("未使用表格的", "cut"),
+        ("存在错误", "vague"),
+        ("用户要求只列三种、只写名称并用顿号隔开、回答却列了五种", "length"),
+    ],
+)
+def test_each_rule_catches_its_violation(name, rule):
+    problems = name_problems(name)
+    assert any(p.startswith(rule + ":") for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Missing caveat that the analysis uses only the given data",
+        "Arithmetic errors in multi-step percentage calculations",
+        "Failure to convert units",
+        "Ignored user instruction to answer in one word",
+        "Unstated assumptions",
+        "Lack of clarity",
+        "Answer unsupported by the retrieved context",
+        "未按要求使用表格格式",
+    ],
+)
+def test_good_names_pass_every_rule(name):
+    assert name_problems(name) == []
+
+
+def test_instances_are_allowed_when_every_member_shares_them():
+    name = 'Nonstandard division symbol "√∑"'
+    assert any(p.startswith("instance") for p in name_problems(name, members=['Uses "√∑".', "Writes 6 / 2."]))
+    assert name_problems(name, members=['Uses "√∑" for division.', 'The symbol "√∑" is odd.']) == []
+
+
+def test_near_duplicates_of_siblings_are_caught():
+    assert near_duplicate("Calculation errors", "Errors in the calculation")
+    assert near_duplicate("Missing units!", "missing UNITS")
+    assert not near_duplicate("Missing units", "Wrong units")
+    assert not near_duplicate("Calculation errors", "Calculation errors in percentages and unit conversions")
+    assert name_problems("Calculation errors", siblings=["Wrong units", "errors in calculations"]) == [
+        'duplicate: near-duplicate of the sibling name "errors in calculations"'
+    ]
+    assert name_problems("计算错误", siblings=["计算错误。"])[0].startswith("duplicate")
+
+
+def test_the_critical_clause_is_named_never_the_praise():
+    assert (
+        critical_clause("The steps are clear, but the final answer omits the units.")
+        == "the final answer omits the units."
+    )
+    assert critical_clause("The units are missing; however, the reasoning is sound.") == "The units are missing"
+    assert issue_name("The reasoning is excellent, but it ignores the word limit.") == "Ignored word limit"
+
+
+# -- choosing among central sentences ---------------------------------------------------------------------
+def test_choose_name_prefers_a_name_that_passes_the_rules():
+    sentences = [
+        "Every step of the explanation is right.",  # the most central, but praise
+        "The capital is Canberra, not Melbourne.",  # one instance
+        "The response states the wrong capital city.",
+    ]
+    name = choose_name(sentences, np.array([0.9, 0.85, 0.7]), [0.0, 0.0, 0.0], [], members=sentences)
+    assert name == "Statement of the wrong capital city" and name_problems(name, members=sentences) == []
+
+
+def test_choose_name_renames_a_near_duplicate_of_a_sibling():
+    sentences = ["The model makes a calculation error.", "There is a calculation error."]
+    name = choose_name(
+        sentences, np.array([0.9, 0.8]), [0.0, 0.0], ["Calculation error"], keywords=["error", "percentages"]
+    )
+    assert name == "Calculation error involving percentages"
+    assert name_problems(name, siblings=["Calculation error"]) == []
+
+
+def test_choose_name_rejects_words_of_the_rows_question():
+    sentences = ["But the ground coffee is listed twice.", "The model lists an item twice."]
+    masked = ["But the … … is listed twice.", "The model lists an item twice."]
+    name = choose_name(sentences, np.array([0.9, 0.6]), [0.3, 0.0], [], masked=masked)
+    assert "coffee" not in name.casefold()
+
+
+def test_summaries_are_extra_candidates():
+    sentences = ["This is a minor point.", "But this is a minor quibble."]
+    name = choose_name(sentences, np.array([0.9, 0.8]), [0.0, 0.0], [], extra=["The answer omits the units."])
+    assert name == "Missing units"
+
+
+# -- names from an LLM ------------------------------------------------------------------------------------
+EVIDENCE = {
+    "units": ["The answer omits the units.", "No units are given for the total.", "Units are missing."],
+    "sums": ["The model adds 12 and 15 wrongly.", "There is an addition error.", "The sum is wrong."],
+    "long": ["The answer is far too long.", "The response is verbose.", "It repeats itself."],
+}
+GOOD = "[1] Missing units in final answers\n[2] Addition errors in multi-step sums\n[3] Overly long, repetitive answers"
+
+
+BY_TOPIC = {
+    "units": "Missing units in final answers",
+    "addition": "Addition errors in multi-step sums",
+    "long": "Overly long, repetitive answers",
+}
+
+
+def _responder(messages):
+    text = messages[-1]["content"]
+    if "GARBAGE" in text:
+        return "I cannot help with that."
+    if "break naming rules" in text:
+        return "[1] Arithmetic slips when adding totals"
+    if "BAD-SECOND" in text:
+        return "[1] Missing units in final answers\n[2] The response has errors\n[3] Overly long, repetitive answers"
+    if "adds 12 and 15" in text:
+        return GOOD
+    # Name each numbered block after the topic its evidence is about, whatever the order of the issues.
+    blocks = re.split(r"^\[(\d+)\]$", text.split("ISSUES", 1)[-1], flags=re.MULTILINE)[1:]
+    lines = [
+        f"[{number}] " + next((name for key, name in BY_TOPIC.items() if key in body.lower()), "Unknown topic")
+        for number, body in zip(blocks[::2], blocks[1::2])
+    ]
+    return "\n".join(lines)
+
+
+@pytest.fixture()
+def server():
+    with FakeOpenAIServer(responder=_responder) as running:
+        yield running
+
+
+def _judge(server):
+    return OpenAIHTTPJudge(
+        server.url, model="fake", sampling=SamplingParams(greedy=True), max_retries=1, backoff_base=0.01
+    )
+
+
+def test_llm_names_in_at_most_k_plus_one_calls_and_cached(server, tmp_path):
+    cache = tmp_path / "names.jsonl"
+    names, meta = name_issues_with_llm(EVIDENCE, _judge(server), cache=cache)
+    assert names == {
+        "units": "Missing units in final answers",
+        "sums": "Addition errors in multi-step sums",
+        "long": "Overly long, repetitive answers",
+    }
+    assert meta["llm_calls"] == len(server.chat_requests) == 1 <= len(EVIDENCE) + 1
+    assert meta["fallbacks"] == {} and meta["from_llm"] == list(EVIDENCE)
+    prompt = server.chat_requests[0].body["messages"][-1]["content"]
+    assert "The answer omits the units." in prompt and "[3]" in prompt
+
+    server.reset()
+    again, again_meta = name_issues_with_llm(EVIDENCE, _judge(server), cache=cache)
+    assert again == names and again_meta["llm_calls"] == 0 == len(server.chat_requests)
+    assert again_meta["cache_hits"] == 1
+
+
+def test_llm_names_that_break_the_rules_are_asked_again_once(server, tmp_path):
+    evidence = {**EVIDENCE, "sums": [*EVIDENCE["sums"], "BAD-SECOND"]}
+    names, meta = name_issues_with_llm(evidence, _judge(server), cache=None)
+    assert names["sums"] == "Arithmetic slips when adding totals"
+    assert meta["llm_calls"] == 2 <= len(evidence) + 1 and meta["fallbacks"] == {}
+
+
+def test_garbage_output_falls_back_to_the_llm_free_names(server):
+    evidence = {k: [*v, "GARBAGE"] if k == "units" else v for k, v in EVIDENCE.items()}
+    fallback = {"units": "Missing units", "sums": "Addition errors", "long": "Excessive length"}
+    names, meta = name_issues_with_llm(evidence, _judge(server), cache=None, fallback=fallback)
+    assert names == fallback
+    assert meta["llm_calls"] == 2 <= len(evidence) + 1  # the batch, then one rename that is garbage too
+    assert set(meta["fallbacks"]) == set(evidence)
+
+
+def test_no_issue_no_call(server):
+    assert name_issues_with_llm({}, _judge(server), cache=None) == ({}, {
+        "llm_calls": 0, "cache_hits": 0, "from_llm": [], "fallbacks": {}
+    })  # fmt: skip
+    assert server.chat_requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[1] Missing units\n[2] Addition errors", {1: "Missing units", 2: "Addition errors"}),
+        ("1. **Missing units**\n2) Addition errors.", {1: "Missing units", 2: "Addition errors"}),
+        ('Issue 1: "Missing units in answers": the answers omit units', {1: "Missing units in answers"}),
+        ("Here you go:\n- [2] Addition errors\n[7] out of range", {2: "Addition errors"}),
+        ("Sorry, I cannot do that.", {}),
+        ("", {}),
+    ],
+)
+def test_names_are_parsed_leniently(text, expected):
+    assert parse_names(text, 3) == expected
+
+
+def test_discover_names_with_a_judge_and_records_the_calls(server, tmp_path, monkeypatch):
+    from misattribution.discovery import discover
+
+    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(tmp_path))
+    feedback = {
+        "units": "The answer omits the units of the result.",
+        "sums": "There is an addition error in the total.",
+        "long": "The response is far too long and repeats itself.",
+    }
+    records = [
+        {"feedback": f"The approach is fine. {feedback[kind]}", "score": 1, "id": f"{kind}{i}"}
+        for kind in feedback
+        for i in range(6)
+    ] + [{"feedback": "Correct and clear.", "score": 3, "id": f"ok{i}"} for i in range(4)]
+    report = discover(pd.DataFrame(records), fast=True, progress=False, tree=False, name_with=_judge(server))
+    clustered = [i for i in report.issues if i.provenance == "cluster"]
+    assert {i.name for i in clustered} == set(BY_TOPIC.values())
+    assert report.meta["naming"]["llm_calls"] == 1 == len(server.chat_requests) <= len(clustered) + 1
+    assert report.meta["llm_calls"] == 1 and report.meta["naming"]["fallbacks"] == {}
+    assert len(report.meta["naming"]["renamed"]) == len(clustered) == 3
+    # the ids stay those of the LLM-free names: the same rows, another name
+    plain = discover(pd.DataFrame(records), fast=True, progress=False, tree=False)
+    assert {i.id for i in plain.issues} == {i.id for i in report.issues}
