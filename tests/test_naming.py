@@ -343,3 +343,27 @@ def test_discover_names_with_a_judge_and_records_the_calls(server, tmp_path, mon
     # the ids stay those of the LLM-free names: the same rows, another name
     plain = discover(pd.DataFrame(records), fast=True, progress=False, tree=False)
     assert {i.id for i in plain.issues} == {i.id for i in report.issues}
+
+
+def test_the_cli_names_with_a_judge_endpoint(server, tmp_path, monkeypatch, capsys):
+    import json
+
+    from misattribution.cli import main
+
+    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(tmp_path / "cache"))
+    records = [
+        {"feedback": f"The approach is fine. {text}", "score": 1, "id": f"{key}{i}"}
+        for key, text in (
+            ("u", "The answer omits the units of the result."),
+            ("a", "There is an addition error in the total."),
+            ("l", "The response is far too long and repeats itself."),
+        )
+        for i in range(6)
+    ] + [{"feedback": "Correct and clear.", "score": 3, "id": f"ok{i}"} for i in range(4)]
+    pd.DataFrame(records).to_csv(tmp_path / "judged.csv", index=False)
+    argv = ["discover", str(tmp_path / "judged.csv"), "-o", str(tmp_path / "bundle"), "--fast", "--quiet"]
+    assert main([*argv, "--no-tree", "--name-with", server.url]) == 0
+    meta = json.loads((tmp_path / "bundle" / "meta.json").read_text())
+    assert meta["naming"]["llm_calls"] == 1 and meta["naming"]["model"] == "fake-judge"
+    assert set(BY_TOPIC.values()) <= {issue["name"] for issue in meta["issues"]}
+    assert "Missing units in final answers" in capsys.readouterr().out

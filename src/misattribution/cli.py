@@ -259,6 +259,13 @@ def _add_discover_parser(subparsers: Any) -> None:
         default=None,
         help="an earlier bundle: the same issues keep its ids; new and vanished issues are listed",
     )
+    parser.add_argument(
+        "--name-with",
+        default=None,
+        metavar="SPEC",
+        help="a judge that renames the cluster issues from their evidence (an http(s):// endpoint, vllm:<model> or "
+        "a model path): at most K + 1 LLM calls for K issues, cached; default: LLM-free names",
+    )
     parser.add_argument("--system-column", default=None, help="column naming the system of each row")
     parser.add_argument("--feedback-column", default=None, help="column with the judge's feedback")
     parser.add_argument("--score-column", default=None, help="column with the judge's score")
@@ -607,6 +614,7 @@ def _run_discover(args: argparse.Namespace) -> int:
             taxonomy=args.taxonomy,
             tree=args.tree,
             previous=args.previous,
+            name_with=args.name_with,
         )
     except MissingDependencyError as err:
         print(f"misattribution discover: error: {err}", file=sys.stderr)
