@@ -11,7 +11,8 @@ The built-in mode, ``"clusters"``, runs these steps on the feedback of the faili
 4. **cluster** them (:mod:`.cluster`: BERTopic for small inputs; above a threshold or with ``fast=True``,
    PCA + KMeans with the number of clusters chosen by silhouette), merge near-duplicates, bound the
    number of issues;
-5. **name** each issue after its most central sentence, with c-TF-IDF keywords;
+5. **name** each issue after the most central sentence whose noun-phrase name passes the naming rules
+   (:mod:`.naming`), with c-TF-IDF keywords; ``name_with=`` a judge renames them (K + 1 calls at most);
 6. **map** every row to every issue one of its sentences falls in (the sentences are the ``evidence``),
    and compute the statistics with :func:`.report.compute_statistics`.
 
