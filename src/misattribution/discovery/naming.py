@@ -126,7 +126,7 @@ _GENERIC = frozenset(
     evaluation performance work result results there it its also respect terms regard asked required requested
     needed expected stated given meet meets met satisfy fulfil fulfill follow achieve reach address perfect
     high low lower higher deduction deductions points well better encounter encounters encountered face faces
-    help helps solve solves solving compromised affected impacted reduced lowered execution handling
+    help helps solve solves solving encountering factually make makes making compromised affected impacted reduced lowered execution handling
     way manner approach""".split()
 )
 _STOP = frozenset(
@@ -1274,7 +1274,8 @@ def choose_name(
             _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
         ):
             return repaired
-    words = [k for k in keywords if k.casefold() not in _GENERIC and not _CJK.search(k)][:2]
+    names = {w.casefold() for m in members for i, w in enumerate(_WORDS.findall(m)) if i and w[:1].isupper()}
+    words = [k for k in keywords if k.casefold() not in _GENERIC | names and not _CJK.search(k)][:2]
     if words:  # the last resort: what the cluster's sentences are about, honestly vague
         fallback = "Problems with " + " and ".join(words)
         if not name_problems(fallback, siblings=siblings, members=members):
