@@ -370,7 +370,7 @@ def test_to_judged(tmp_path: Path) -> None:
     assert list(judged.columns) == [
         *("id", "question", "answer", "reference", "instruction", "language", "source"),
         *("feedback", "misattribution", "score", "status", "problems", "raw", "error"),
-        *("clear_score", "clear_issues"),
+        *("clear_score", "clear_issues", "clear_summary"),
     ]
     assert set(judged["status"]) == {"imported"}
     assert judged["score"].tolist() == [3, 1, 2, None, 0]
