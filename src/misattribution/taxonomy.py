@@ -8,6 +8,11 @@ secondary categories, and the score scale the judge uses. The package ships two:
 
 Users load their own with ``load_taxonomy("path/to/file.yaml")``.
 
+A secondary category may list ``examples`` (and ``examples_zh``): short shortcoming sentences in the
+voice of a judge that belong to it. Issue discovery maps a judge's feedback to categories by its
+similarity to these examples and the definition (:mod:`misattribution.discovery.tree`); without
+examples only the name and definition are used.
+
 A *misattribution* is a list of secondary category ids (multi-label); an empty list means no error.
 
 Example:
@@ -69,6 +74,8 @@ class Category:
     primary: str | None = None
     aliases: tuple[str, ...] = ()
     definition_zh: str = ""
+    examples: tuple[str, ...] = ()
+    examples_zh: tuple[str, ...] = ()
 
     @property
     def is_primary(self) -> bool:
@@ -81,6 +88,10 @@ class Category:
     def describe(self, language: str = "en") -> str:
         """The definition in ``language``, falling back to English."""
         return (self.definition_zh or self.definition) if language.startswith("zh") else self.definition
+
+    def examples_in(self, language: str = "en") -> tuple[str, ...]:
+        """The example shortcoming sentences in ``language`` (no fallback: examples are matched by wording)."""
+        return self.examples_zh if language.startswith("zh") else self.examples
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,10 @@ class Taxonomy:
                 out["definition_zh"] = category.definition_zh
             if category.aliases:
                 out["aliases"] = list(category.aliases)
+            if category.examples:
+                out["examples"] = list(category.examples)
+            if category.examples_zh:
+                out["examples_zh"] = list(category.examples_zh)
             return out
 
         return {
@@ -304,6 +319,7 @@ def _category(raw: Any, where: str, source: str, primary: str | None) -> Categor
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise TaxonomyError(f"{source}: {where}.aliases must be a list of strings")
+    examples = {key: _examples(raw, key, where, source, primary) for key in ("examples", "examples_zh")}
     return Category(
         id=cid,
         name_en=_require(raw, "name_en", where, source),
@@ -312,7 +328,26 @@ def _category(raw: Any, where: str, source: str, primary: str | None) -> Categor
         definition_zh=str(raw.get("definition_zh", "")).strip(),
         primary=primary,
         aliases=tuple(aliases),
+        **examples,
     )
+
+
+def _examples(raw: dict[str, Any], key: str, where: str, source: str, primary: str | None) -> tuple[str, ...]:
+    """The optional list of example sentences ``raw[key]``, checked: only secondary categories have them."""
+    value = raw.get(key)
+    if value is None:
+        return ()
+    if primary is None:
+        raise TaxonomyError(
+            f"{source}: {where}.{key}: examples belong to the secondary categories (the 'children'), "
+            "which issues are mapped to"
+        )
+    if not isinstance(value, list):
+        raise TaxonomyError(f"{source}: {where}.{key} must be a list of sentences")
+    for k, sentence in enumerate(value):
+        if not isinstance(sentence, str) or not sentence.strip():
+            raise TaxonomyError(f"{source}: {where}.{key}[{k}] must be a non-empty string, not {sentence!r}")
+    return tuple(sentence.strip() for sentence in value)
 
 
 def _scale(raw: Any, source: str) -> ScoreScale:
