@@ -1197,6 +1197,10 @@ def masked_share(text: str) -> float:
     return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
 
 
+#: How far below the most central sentence's similarity to the centroid a naming candidate may be.
+CENTRAL_MARGIN = 0.1
+
+
 def choose_name(
     sentences: Sequence[str],
     centrality: np.ndarray,
@@ -1211,7 +1215,8 @@ def choose_name(
 ) -> str:
     """The name of a cluster: the :func:`issue_name` of a central sentence that passes the rules.
 
-    Among the most central ``sentences`` (with their ``centrality`` to the centroid and the share of
+    Among the most central ``sentences`` (those within :data:`CENTRAL_MARGIN` of the most central one's
+    similarity to the centroid, with their ``centrality`` and the share of
     their masked tokens that were question words, ``specificity``), a name that breaks a rule of
     :func:`name_problems` (checked against ``siblings``, the names already given, and ``members``, the
     cluster's evidence sentences) loses to any that does not; then centrality, criticality (cue score,
@@ -1230,13 +1235,15 @@ def choose_name(
     siblings = list(siblings)
     criticality_values = np.zeros(len(centrality)) if criticality is None else np.nan_to_num(criticality)
     critical = np.clip(criticality_values, -4, 4)
-    floor = float(np.min(centrality)) - 0.05 if len(centrality) else 0.0
     masked_forms = list(masked) if masked is not None else [None] * len(sentences)
+    # Only sentences close to the most central one may name the cluster: a rule-passing sentence from
+    # its edge would name another problem than the one most of its sentences state.
+    near = float(np.max(centrality)) - CENTRAL_MARGIN if len(centrality) else 0.0
     candidates = [
         (s, float(sim), float(share), float(odds), form)
         for s, sim, share, odds, form in zip(sentences, centrality, specificity, critical, masked_forms)
-    ] + [(s, floor, 0.0, 0.0, None) for s in extra]
-    scored: list[tuple[float, str, list[str]]] = []
+    ] + [(s, near, 0.0, 0.0, None) for s in extra]
+    scored: list[tuple[float, str, list[str], bool]] = []
     seen: set[str] = set()
     for sentence, similarity, share, log_odds, form in candidates:
         name = issue_name(sentence)
@@ -1261,14 +1268,16 @@ def choose_name(
             - 0.1 * (words < 2)
             - 0.5 * len(question_words)
         )
-        scored.append((score, name, problems))
+        scored.append((score, name, problems, similarity >= near))
     if not scored:
         return ""
-    scored.sort(key=lambda item: -item[0])
-    best_score, best, problems = scored[0]
+    scored.sort(key=lambda item: (not item[3], -item[0]))
+    far = [item for item in scored if not item[3]]
+    scored = [item for item in scored if item[3]] or far
+    best_score, best, problems, _ = scored[0]
     if not problems:
         return best
-    for _, name, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
+    for _, name, _, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
         repaired = _repair(name, siblings, members, keywords)
         if not name_problems(repaired, siblings=siblings, members=members) and not any(
             _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
@@ -1280,7 +1289,8 @@ def choose_name(
         fallback = "Problems with " + " and ".join(words)
         if not name_problems(fallback, siblings=siblings, members=members):
             return fallback
-    return best
+    # only then a sentence from the cluster's edge that passes the rules
+    return next((name for _, name, problems, _ in far if not problems), best)
 
 
 def summary_candidates(rows: Any, positions: Sequence[int], *, limit: int = 20) -> list[str]:
