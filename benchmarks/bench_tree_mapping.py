@@ -28,8 +28,8 @@ route's limits (15 leaves x 40 sentences, 1,000 passing sentences).
     HF_HUB_OFFLINE=1 python benchmarks/bench_tree_mapping.py            # dev and test
     HF_HUB_OFFLINE=1 python benchmarks/bench_tree_mapping.py --split dev
 
-Exits with status 1 when held-out English misses the goal (sentence accuracy >= 80 % with >= 60 %
-mapped), 0 otherwise.
+Prints whether held-out English meets the goal (sentence accuracy >= 80 % with >= 60 % mapped); a
+benchmark prints figures and exits 0 either way (``make bench`` runs them all).
 """
 
 from __future__ import annotations
@@ -268,9 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         f"peak RSS {load['peak_rss_mb']:.0f} MB"
     )
     held_out = results.get(("en", "test"))
-    if held_out is None:
-        return 0
-    return 0 if held_out["accuracy"] >= 0.8 and held_out["mapped"] >= 0.6 else 1
+    if held_out is not None:
+        met = held_out["accuracy"] >= 0.8 and held_out["mapped"] >= 0.6
+        print(f"goal (held-out English: accuracy >= 80% with >= 60% mapped): {'met' if met else 'NOT met'}")
+    return 0
 
 
 if __name__ == "__main__":
