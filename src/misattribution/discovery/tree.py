@@ -52,8 +52,8 @@ import pandas as pd
 #: The node under which leaves with no category sit.
 UNATTRIBUTED = "unattributed"
 LEVELS = ("primary", "secondary", "unattributed", "issue")
-_MAX_SENTENCES_PER_LEAF = 40
-_MAX_NULL_SENTENCES = 1000
+_MAX_SENTENCES_PER_LEAF = 25
+_MAX_NULL_SENTENCES = 400
 
 
 @dataclass
