@@ -100,19 +100,32 @@ def main() -> int:
             f"  {issue.count:4d}  {issue.share:6.1%}  impact {issue.impact:.4f}  {issue.name}  [{', '.join(issue.keywords[:5])}]"
         )
     print()
-    print(f"{'CLEAR issue':<92} {'rows':>4}  {'Jaccard':>7}  our best-overlapping issue (rows)")
-    scores = []
-    for name, members in sorted(theirs.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        best_id, best = None, 0.0
-        for issue_id, found in ours.items():
-            jaccard = len(members & found) / len(members | found)
-            if jaccard > best:
-                best_id, best = issue_id, jaccard
-        scores.append(best)
-        ours_label = f"{names[best_id]} ({len(ours[best_id])})" if best_id else "-"
-        print(f"{name:<92} {len(members):4d}  {best:7.2f}  {ours_label}")
+    # Every node of the issue tree is a candidate too (a category node holds the rows of its issues),
+    # and the trivial baseline is one issue holding every failing row.
+    nodes = {n.id: set(report.node_rows(n.id)) for n in report.nodes}
+    node_names = {n.id: n.name for n in report.nodes}
+    failing_rows = set(rows.loc[rows["failing"], "row_id"])
     print(
-        f"Jaccard: min {min(scores):.2f}, mean {sum(scores) / len(scores):.2f}; >= 0.3 for {sum(s >= 0.3 for s in scores)} of {len(scores)}"
+        f"{'CLEAR issue':<70} {'rows':>4}  {'leaf':>5}  {'node':>5}  {'all failing':>11}  our best-overlapping leaf (rows)"
+    )
+    scores, node_scores, beats = [], [], 0
+    for name, members in sorted(theirs.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        best_id, best = max(((i, _jaccard(members, found)) for i, found in ours.items()), key=lambda x: x[1])
+        best_node = max([best, *(_jaccard(members, found) for found in nodes.values())])
+        trivial = _jaccard(members, failing_rows)
+        scores.append(best)
+        node_scores.append(best_node)
+        beats += best > trivial
+        label = f"{names[best_id]} ({len(ours[best_id])})" if best > 0 else "-"
+        print(f"{name[:70]:<70} {len(members):4d}  {best:5.2f}  {best_node:5.2f}  {trivial:11.2f}  {label}")
+    print(
+        f"leaves: Jaccard min {min(scores):.2f}, mean {sum(scores) / len(scores):.2f}; >= 0.3 for "
+        f"{sum(s >= 0.3 for s in scores)} of {len(scores)}; above the all-failing-rows baseline for {beats} of "
+        f"{len(scores)}"
+    )
+    print(
+        f"any node of the tree (leaves and categories: {', '.join(node_names.values()) or 'none'}): "
+        f"mean {sum(node_scores) / len(node_scores):.2f} (goal for the leaves: mean >= 0.43, every one above the baseline)"
     )
     if args.ceilings:
         print()
@@ -140,9 +153,9 @@ def print_ceilings(rows, theirs: dict[str, set[str]], ours: dict[str, float], en
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     from misattribution.discovery.embed import embed
+    from misattribution.discovery.modes.static import static_issues
     from misattribution.discovery.pipeline import criticality, split_failing
     from misattribution.discovery.sentences import CriticalityScorer
-    from misattribution.discovery.modes.static import static_issues
 
     names = sorted(theirs, key=lambda k: (-len(theirs[k]), k))
     row_ids = rows["row_id"].astype(str).to_numpy()

@@ -127,7 +127,9 @@ _GENERIC = frozenset(
     needed expected stated given meet meets met satisfy fulfil fulfill follow achieve reach address perfect
     high low lower higher deduction deductions points well better encounter encounters encountered face faces
     help helps solve solves solving encountering factually make makes making compromised affected impacted reduced lowered execution handling
-    way manner approach""".split()
+    way manner approach clarity clear unclear coherence coherent incoherent concision concise confusion confusing
+    unnecessary unnecessarily explanation explanations understanding scenario entire overall lead leads could
+    potential potentially""".split()
 )
 _STOP = frozenset(
     """a an the of to in on at for from by with as and or but nor is are was were be been being this that these
