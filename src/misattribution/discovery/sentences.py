@@ -157,7 +157,9 @@ _OPENER = re.compile(
     r"notably|nonetheless|nevertheless|specifically|in addition|on the other hand|that said|"
     r"(?:in terms of|regarding|concerning|as for|when it comes to|with respect to) [^,.;:]{3,60}[,:]|"
     r"it(?:'s| is) (?:worth noting|important to note|notable) that|upon (?:closer )?(?:examination|review)|"
-    r"(?:there )?(?:seems|appears) to be|it (?:seems|appears) that)\b[\s,:]*)+"
+    r"(?:there )?(?:seems|appears) to be|it (?:seems|appears) that|"
+    r"(?:one|the|another|a|the main|the only|the key|the biggest) (?:problem|issue|concern|weakness|flaw|shortcoming)"
+    r"(?: here)? (?:is|was) that)\b[\s,:]*)+"
     r"|^(?:但是|但|然而|不过|可是|此外|另外|首先|其次|最后|总体来说|总的来说)[，,\s]*",
     re.IGNORECASE,
 )
@@ -168,6 +170,8 @@ def strip_opener(sentence: str) -> str:
 
     >>> strip_opener("However, it's worth noting that the units are missing.")
     'the units are missing.'
+    >>> strip_opener("One problem is that the agent ignores the request.")
+    'the agent ignores the request.'
     """
     stripped = _OPENER.sub("", sentence, count=1).lstrip(" ,:;")
     return stripped if _WORD.search(stripped) or _CJK.search(stripped) else sentence
@@ -194,7 +198,7 @@ def strip_subject(sentence: str) -> str:
 
 # Sentence adverbs and hedges colour a remark without changing what it is about.
 _HEDGE_WORDS = re.compile(
-    r"\b(?:apparently|evidently|clearly|obviously|unfortunately|sadly|also|again|somewhat|slightly|rather|"
+    r"\b(?:apparently|evidently|clearly|obviously|unfortunately|sadly|also|again|somewhat|slightly|rather(?! than)|"
     r"quite|really|actually|basically|simply|just|perhaps|possibly|probably|seemingly|certainly|definitely)\b,?\s*",
     re.IGNORECASE,
 )
