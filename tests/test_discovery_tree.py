@@ -100,6 +100,30 @@ def test_leaves_sit_under_the_judges_categories(planted, labelled_report):
     assert UNATTRIBUTED not in levels
 
 
+def test_a_leaf_whose_rows_share_only_a_primary_category_sits_under_it(planted):
+    """Arithmetic rows labelled a third each typos, truncation, refusal_to_answer: no secondary category
+    reaches 40% of them, their primary category (response_quality) holds them all."""
+    frame, truth = planted
+    frame = frame.copy()
+    labels = []
+    for k, row_id in enumerate(frame["id"].astype(str)):
+        found = [LABELS[kind] for kind in truth if row_id in truth[kind] and kind != "arithmetic"]
+        if row_id in truth["arithmetic"]:
+            found.append(["typos", "truncation", "refusal_to_answer"][k % 3])
+        labels.append(found)
+    frame["misattribution"] = labels
+    report = discover(frame, fast=True, seed=0, progress=False, max_issues=10)
+    kinds = _truth_of(report, truth)
+    (arithmetic,) = [i for i in report.issues if kinds[i.id] == "arithmetic"]
+    assert report.meta["tree"]["leaves"][arithmetic.id]["method"] == "judge labels (primary)"
+    assert arithmetic.parent == category_node_id("response_quality")
+    tree = report.tree(n_resamples=0).set_index("id")
+    assert tree.loc[arithmetic.id, "depth"] == 1 and tree.loc[arithmetic.parent, "level"] == "primary"
+    order = list(tree.index)
+    assert order.index(arithmetic.parent) < order.index(arithmetic.id)
+    assert set(report.node_rows(arithmetic.parent)) >= set(report.node_rows(arithmetic.id))
+
+
 def test_every_node_carries_statistics_of_the_rows_under_it(labelled_report):
     tree = labelled_report.tree(n_resamples=200).set_index("id")
     rows = labelled_report.rows.set_index("row_id")
@@ -131,6 +155,7 @@ def test_tree_round_trips_through_the_bundle(labelled_report, tmp_path):
     loaded = IssueReport.load(folder)
     assert [n.to_dict() for n in loaded.nodes] == [n.to_dict() for n in labelled_report.nodes]
     assert [(i.id, i.parent) for i in loaded.issues] == [(i.id, i.parent) for i in labelled_report.issues]
+    assert loaded.meta["tree"] == json.loads(json.dumps(labelled_report.meta["tree"]))
     pd.testing.assert_frame_equal(loaded.tree(n_resamples=50), labelled_report.tree(n_resamples=50))
     assert len(pd.read_parquet(folder / "tree.parquet")) == len(labelled_report.tree(n_resamples=0))
 
@@ -166,9 +191,10 @@ def test_cli_prints_the_tree_indented(planted, tmp_path, capsys):
         line = next(line for line in lines[header:] if node.name in line or node.name.upper() in line)
         depth = (len(line) - len(line.lstrip(" "))) // 2
         assert depth == (0 if node.level in ("primary", "unattributed") else 1)
+    levels = {node.id: node.level for node in report.nodes}
     for issue in report.issues:
         line = next(line for line in lines[header:] if issue.name[:40] in line)
-        assert (len(line) - len(line.lstrip(" "))) // 2 == 2 - (issue.parent == UNATTRIBUTED)
+        assert (len(line) - len(line.lstrip(" "))) // 2 == (2 if levels[issue.parent] == "secondary" else 1)
     assert "failing (normalised score below 1" in out
 
 

@@ -1199,6 +1199,9 @@ def masked_share(text: str) -> float:
     return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
 
 
+# Keywords that say who or how, not what a problem is about: never the topic of a fallback name.
+_NOT_TOPICS = frozenset("user users agent agents tool tools draft text one two".split())
+
 #: How far below the most central sentence's similarity to the centroid a naming candidate may be.
 CENTRAL_MARGIN = 0.1
 
@@ -1286,7 +1289,11 @@ def choose_name(
         ):
             return repaired
     names = {w.casefold() for m in members for i, w in enumerate(_WORDS.findall(m)) if i and w[:1].isupper()}
-    words = [k for k in keywords if k.casefold() not in _GENERIC | names and not _CJK.search(k)][:2]
+    words = [
+        k
+        for k in keywords
+        if k.casefold() not in _GENERIC | names | _NOT_TOPICS and not _CJK.search(k) and not k.casefold().endswith("ly")
+    ][:2]
     if words:  # the last resort: what the cluster's sentences are about, honestly vague
         fallback = "Problems with " + " and ".join(words)
         if not name_problems(fallback, siblings=siblings, members=members):

@@ -296,8 +296,9 @@ def _majority_language(rows: pd.DataFrame) -> str:
     from misattribution.runner import detect_language
 
     texts = [t for t in rows.get("feedback", pd.Series(dtype=object)).head(200) if isinstance(t, str)]
+    # The tree's category names are Chinese only when nearly all feedback is: a mixed report reads in English.
     languages = [detect_language(t) for t in texts]
-    return max(set(languages), key=languages.count) if languages else "en"
+    return "zh" if languages and sum(lang.startswith("zh") for lang in languages) >= 0.8 * len(languages) else "en"
 
 
 def _jsonable(value: Any) -> Any:

@@ -301,6 +301,19 @@ class IssueReport:
             order.append((node.id, node.name, node.parent, node.level, depth[node.id]))
             if node.level != "primary":
                 order += [(i.id, i.name, node.id, "issue", depth[node.id] + 1) for i in leaves_of.get(node.id, [])]
+        # Leaves directly under a primary category (no secondary category dominates their rows) follow its
+        # secondary categories.
+        for node in [n for n in self.nodes if n.level == "primary" and leaves_of.get(n.id)]:
+            end = max(
+                k
+                for k, line in enumerate(order)
+                if line[0] == node.id
+                or line[2] == node.id
+                or any(line[2] == child.id for child in self.nodes if child.parent == node.id)
+            )
+            order[end + 1 : end + 1] = [
+                (i.id, i.name, node.id, "issue", depth[node.id] + 1) for i in leaves_of[node.id]
+            ]
         order += [(i.id, i.name, None, "issue", 0) for i in leaves_of.get(None, [])]
         return order
 
@@ -384,7 +397,7 @@ class IssueReport:
             "bundle_version": BUNDLE_VERSION,
             **self.meta,
             "issues": [_strict(i.to_dict()) for i in self.issues],
-            "tree": [node.to_dict() for node in self.nodes],
+            "tree_nodes": [node.to_dict() for node in self.nodes],
         }
         (folder / "meta.json").write_text(
             json.dumps(meta, indent=2, ensure_ascii=False, default=_json_default) + "\n", encoding="utf-8"
@@ -408,7 +421,8 @@ class IssueReport:
         from misattribution.discovery.tree import TreeNode
 
         nodes = [
-            TreeNode(**{k: v for k, v in d.items() if k in TreeNode.__dataclass_fields__}) for d in meta.pop("tree", [])
+            TreeNode(**{k: v for k, v in d.items() if k in TreeNode.__dataclass_fields__})
+            for d in meta.pop("tree_nodes", [])
         ]
         rows = pd.read_parquet(folder / "rows.parquet")
         assignments = pd.read_parquet(folder / "assignments.parquet")

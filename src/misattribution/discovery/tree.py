@@ -6,7 +6,8 @@ tree), by two kinds of evidence, tried in order:
 
 1. **the judge's misattribution**, when the rows carry one (AttriData rows, our judge's output): the
    secondary category most of the leaf's labelled rows carry, if at least ``min_label_share`` of them
-   do;
+   do; else their most common primary category, under the same condition (the leaf then sits directly
+   under the primary category);
 2. **the feedback**, otherwise: each evidence sentence of the leaf is scored against every category's
    *prototype*, made of its ``"name: definition"`` and its ``examples`` from the taxonomy YAML (short
    remarks in a judge's voice, across domains; a user's taxonomy brings its own, or only definitions).
@@ -152,6 +153,15 @@ def attach_to_taxonomy(
             if count / n_labelled >= min_label_share:
                 parents[issue.id] = category_node_id(category)
                 how[issue.id] = {"method": "judge labels", "support": round(count / n_labelled, 3)}
+                continue
+            # No secondary category dominates; their primary category may (the leaf sits under it).
+            primaries = [
+                p for r in member_rows.unique() for p in {taxonomy.primary_of(c).id for c in labels.get(r, ())}
+            ]
+            primary, count = Counter(primaries).most_common(1)[0]
+            if count / n_labelled >= min_label_share:
+                parents[issue.id] = category_node_id(primary)
+                how[issue.id] = {"method": "judge labels (primary)", "support": round(count / n_labelled, 3)}
 
     rest = [i for i in issues if i.id not in parents]
     thresholds: dict[str, dict[str, float]] = {}
@@ -417,7 +427,7 @@ def _nodes(taxonomy: Any, used: set[str], language: str) -> list[TreeNode]:
     nodes: list[TreeNode] = []
     for primary in taxonomy.primaries:
         children = [c for c in taxonomy.children(primary.id) if category_node_id(c.id) in used]
-        if not children:
+        if not children and category_node_id(primary.id) not in used:
             continue
         nodes.append(
             TreeNode(
