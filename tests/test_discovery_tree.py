@@ -362,3 +362,26 @@ def test_cli_previous_keeps_ids_and_lists_new_and_vanished(planted, tmp_path, ca
     assert f"{len(one.issues)} issue(s) kept their ids, 0 new" in out
     assert main([*args, "-o", str(tmp_path / "three"), "--previous", str(tmp_path / "nowhere")]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_the_readmes_discovery_commands_run(planted, tmp_path, monkeypatch, capsys):
+    """The README's discovery section, as written: its Python block and its first CLI commands."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Find recurring issues", 1)[1].split("\n## ", 1)[0]
+    python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    shell = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    frame, _ = planted
+    monkeypatch.chdir(tmp_path)
+    frame.to_json(tmp_path / "judged.jsonl", orient="records", lines=True)
+    namespace: dict = {}
+    exec(compile(python, "README.md", "exec"), namespace)
+    report = namespace["report"]
+    assert report.issues and (tmp_path / "bundle" / "tree.parquet").is_file()
+    for line in shell.splitlines():
+        command = line.split("#")[0].split()
+        if command[:2] == ["misattribution", "discover"] and "judged.jsonl" in command and "--mode" not in command:
+            assert main([*command[1:], "--fast", "--quiet"]) == 0
+            assert "issue tree" in capsys.readouterr().out
