@@ -198,11 +198,12 @@ def test_choose_name_prefers_a_name_that_passes_the_rules():
     ]
     name = choose_name(sentences, np.array([0.9, 0.85, 0.83]), [0.0, 0.0, 0.0], [], members=sentences)
     assert name == "Statement of the wrong capital city" and name_problems(name, members=sentences) == []
-    # a sentence from the cluster's edge names it only when nothing near the centre can, not even the keywords
+    # a sentence from the cluster's edge names it only when nothing near the centre can
     centrality = np.array([0.9, 0.85, 0.6])
-    far = choose_name(sentences, centrality, [0.0] * 3, [], members=sentences, keywords=["capitals", "cities"])
-    assert far == "Problems with capitals and cities"
     assert choose_name(sentences, centrality, [0.0] * 3, [], members=sentences) == "Statement of the wrong capital city"
+    edge = [*sentences, "The model omits the units of the answer."]
+    centrality = np.array([0.9, 0.85, 0.6, 0.83])
+    assert choose_name(edge, centrality, [0.0] * 4, [], members=edge) == "Missing units of the answer"
 
 
 def test_choose_name_renames_a_near_duplicate_of_a_sibling():

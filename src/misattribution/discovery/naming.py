@@ -1199,9 +1199,6 @@ def masked_share(text: str) -> float:
     return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
 
 
-# Keywords that say who or how, not what a problem is about: never the topic of a fallback name.
-_NOT_TOPICS = frozenset("user users agent agents tool tools draft text one two".split())
-
 #: How far below the most central sentence's similarity to the centroid a naming candidate may be.
 CENTRAL_MARGIN = 0.1
 
@@ -1230,9 +1227,10 @@ def choose_name(
     per-row summaries of the cluster's rows) compete as the least central candidates. ``masked`` (each
     sentence's masked form, :func:`~.sentences.abstract_sentence`) tells which of a name's words were
     its row's question words: a name that keeps one ("Ground coffee listed") counts as breaking the
-    instance rule. When no name
+    instance rule. When no central name
     passes, the best one is repaired (the phrase with a number or a name cut off) or, when it
-    near-duplicates a sibling, told apart by the first of ``keywords`` it lacks.
+    near-duplicates a sibling, told apart by the first of ``keywords`` it lacks; failing that, a passing
+    name within twice the margin, then any passing name of the cluster, then the best central one as is.
 
     >>> choose_name(["The response omits this detail.", "The response omits the units."], np.array([0.8, 0.78]), [0, 0])
     'Missing units'
@@ -1288,18 +1286,25 @@ def choose_name(
             _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
         ):
             return repaired
-    names = {w.casefold() for m in members for i, w in enumerate(_WORDS.findall(m)) if i and w[:1].isupper()}
-    words = [
-        k
-        for k in keywords
-        if k.casefold() not in _GENERIC | names | _NOT_TOPICS and not _CJK.search(k) and not k.casefold().endswith("ly")
-    ][:2]
-    if words:  # the last resort: what the cluster's sentences are about, honestly vague
-        fallback = "Problems with " + " and ".join(words)
-        if not name_problems(fallback, siblings=siblings, members=members):
-            return fallback
-    # only then a sentence from the cluster's edge that passes the rules
-    return next((name for _, name, problems, _ in far if not problems), best)
+    # then a rule-passing sentence a little further from the centre (within twice the margin)
+    halfway = float(np.max(centrality)) - 2 * CENTRAL_MARGIN if len(centrality) else 0.0
+    passing = [
+        (name, similarity) for (_, name, problems, _), similarity in _with_similarity(far, candidates) if not problems
+    ]
+    for name, similarity in passing:
+        if similarity >= halfway:
+            return name
+    # then any rule-passing sentence of the cluster, else the best central name as it is (a keyword list such
+    # as "Problems with explicit and respects" read worse than either)
+    return next((name for name, _ in passing), best)
+
+
+def _with_similarity(scored: list, candidates: list) -> list:
+    """Each scored candidate with its sentence's similarity to the centroid (names map back to sentences)."""
+    similarity = {}
+    for sentence, sim, *_ in candidates:
+        similarity.setdefault(issue_name(sentence).casefold(), sim)
+    return [(item, similarity.get(item[1].casefold(), -1.0)) for item in scored]
 
 
 def summary_candidates(rows: Any, positions: Sequence[int], *, limit: int = 20) -> list[str]:
