@@ -31,14 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from misattribution.discovery.sentences import _HEDGE_WORDS, cue_score, strip_opener
+from misattribution.discovery.sentences import _CJK, _HEDGE_WORDS, cue_score, strip_opener
 
 #: A name has at most this many words (English) ...
 MAX_WORDS = 12
 #: ... or this many characters (Chinese).
 MAX_CHARS_ZH = 20
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _WORDS = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 
 # -- the rules ----------------------------------------------------------------------------------------
