@@ -170,3 +170,15 @@ def test_scorer_scores_each_occurrence_like_its_distinct_text(bench):
     assert np.allclose(lexical, [scorer.lexical([t])[0] for t in texts])
     vectors = embed([abstract_sentence(t) for t in texts], encoder, progress=False)
     assert scorer.is_critical(texts, vectors).tolist() == [True, True, True, False]
+
+
+def test_breaking_a_problem_down_is_praise_not_a_break():
+    """Seen on clear_gsm8k: "breaks down the problem into manageable steps" fired the fault cue "breaks" and
+    formed a leaf of praise."""
+    from misattribution.discovery.embed import embed, load_encoder
+    from misattribution.discovery.sentences import CriticalityScorer, abstract_sentence
+
+    encoder = load_encoder()
+    texts = ["The model breaks down the problem into manageable steps.", "The code breaks on an empty list."]
+    critical = CriticalityScorer(encoder).is_critical(texts, embed([abstract_sentence(t) for t in texts], encoder))
+    assert critical.tolist() == [False, True]

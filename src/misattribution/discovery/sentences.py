@@ -617,7 +617,7 @@ _MORE_FAULTS = re.compile(
     r"\b(?:false|falsely|refus\w*|declin\w*|skip\w*|distort\w*|mid-(?:sentence|word)|abrupt\w*|breaks? off|"
     r"left out|leaves? out|off by|invalid|unsafe|harm\w*|dangerous|misattribut\w*|misrepresent\w*|misidentif\w*|"
     r"wrongly|mixes up|mixed up|overlaps?|duplicat\w*|repeat\w*|restat\w*|buried|jargon|typos?|misspell\w*|"
-    r"not what was asked|do(?:es)? not add up|loops?|broke|breaks|not true|(?:and|but) (?:got|gets|received))\b",
+    r"not what was asked|do(?:es)? not add up|loops?|broke(?! down)|breaks(?! down)|not true|(?:and|but) (?:got|gets|received))\b",
     _P,
 )
 # Scoring rationale: the sentence is about the grade, not the answer.
