@@ -62,6 +62,7 @@ from misattribution.discovery.sentences import (
     CriticalityScorer,
     abstract_sentence,
     content_words,
+    criticality_scorer,
     split_sentences,
 )
 
@@ -343,7 +344,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     meta["n_embedded"] = len(embedded)
 
     clock = time.perf_counter()
-    scorer = CriticalityScorer(encoder, threshold=settings.criticality_threshold)
+    scorer = criticality_scorer(encoder)  # the threshold is applied below
     semantic = np.full(n_unique, np.nan)
     semantic[embedded] = scorer.semantic(vectors, [sentences.unique[i] for i in embedded])
     critical = criticality(sentences, semantic, scorer) > settings.criticality_threshold

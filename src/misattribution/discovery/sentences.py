@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -890,3 +891,9 @@ class CriticalityScorer:
     def is_critical(self, sentences: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """Whether each sentence names a shortcoming of the answer."""
         return self.score(sentences, vectors) > self.threshold
+
+
+@lru_cache(maxsize=4)
+def criticality_scorer(encoder: Any) -> CriticalityScorer:
+    """The default :class:`CriticalityScorer` of ``encoder``, built once (fitting it costs about a second)."""
+    return CriticalityScorer(encoder)

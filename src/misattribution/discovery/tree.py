@@ -326,7 +326,7 @@ def _null_thresholds(
     sentences (which by the judge's verdict name no category), never below the floor; the floor alone
     when fewer than 20 such sentences take the route."""
     from misattribution.discovery.embed import embed
-    from misattribution.discovery.sentences import CriticalityScorer, abstract_sentence, split_sentences
+    from misattribution.discovery.sentences import abstract_sentence, criticality_scorer, split_sentences
 
     floors = {route: floor if min_similarity is None else min_similarity for route, floor in _FLOOR.items()}
     thresholds = {route: np.full(len(matcher.categories), floor) for route, floor in floors.items()}
@@ -337,7 +337,7 @@ def _null_thresholds(
         null = [null[i] for i in np.sort(rng.choice(len(null), _MAX_NULL_SENTENCES, replace=False))]
     if null:
         vectors = embed([abstract_sentence(s) for s in null], matcher.encoder)
-        critical = CriticalityScorer(matcher.encoder).is_critical(null, vectors)
+        critical = criticality_scorer(matcher.encoder).is_critical(null, vectors)
         scores, routes = matcher.score([s for s, keep in zip(null, critical) if keep], vectors[critical])
         for route in thresholds:
             mine = scores[np.asarray(routes) == route]

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ from misattribution.discovery.embed import embed, load_encoder
 from misattribution.discovery.modes._base import ModeOption, ModeResult, register_mode
 from misattribution.discovery.pipeline import discover_clusters
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
-from misattribution.discovery.sentences import CriticalityScorer, split_sentences
+from misattribution.discovery.sentences import criticality_scorer, split_sentences
 from misattribution.taxonomy import Category, Taxonomy, load_taxonomy
 
 IssuesText = str | Taxonomy | Sequence[str | tuple[str, str] | Category]
@@ -150,7 +149,7 @@ def _match(
     similarity = vectors @ embed([g.text for g in given], encoder).T
     if critical_only and len(sentences):
         # The same filter on both sides: candidates and null are the critical claims only.
-        critical = _scorer(encoder).is_critical(sentences["sentence"].tolist(), vectors)
+        critical = criticality_scorer(encoder).is_critical(sentences["sentence"].tolist(), vectors)
         similarity = np.where(critical[:, None], similarity, -np.inf)
     null = ~sentences["failing"].to_numpy(dtype=bool)
     passing_ids = rows.loc[~rows["failing"].astype(bool), "row_id"].astype(str)
@@ -198,12 +197,6 @@ def _match(
     }
     leftover = ~null & ~supported & np.isfinite(similarity).any(axis=1) if critical_only else ~null & ~supported
     return _Match(issues, assignments, calibration, sentences.loc[leftover, ["row_id", "sentence"]])
-
-
-@lru_cache(maxsize=4)
-def _scorer(encoder: Any) -> CriticalityScorer:
-    """One scorer per encoder: building it embeds its prototype sentences."""
-    return CriticalityScorer(encoder)
 
 
 def _thresholds(
