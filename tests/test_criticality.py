@@ -182,3 +182,26 @@ def test_breaking_a_problem_down_is_praise_not_a_break():
     texts = ["The model breaks down the problem into manageable steps.", "The code breaks on an empty list."]
     critical = CriticalityScorer(encoder).is_critical(texts, embed([abstract_sentence(t) for t in texts], encoder))
     assert critical.tolist() == [False, True]
+
+
+def test_the_examples_embedding_is_cached_on_disk_and_checked(tmp_path, monkeypatch):
+    """The classifier's examples are embedded once per machine: a second process reads the .npy; a
+    corrupt or mismatched file is recomputed, never trusted."""
+    import numpy as np
+
+    from misattribution.discovery import embed as embedding
+
+    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(tmp_path))
+    encoder = embedding.load_encoder()
+    texts = ["The units are missing.", "Every step is right.", "The total is off by one."]
+    first = embedding.embed_fixed(texts, encoder)
+    (stored,) = list((tmp_path / "embeddings").glob("*.npy"))
+    calls = []
+    real = embedding.embed
+    monkeypatch.setattr(embedding, "embed", lambda s, e, **k: calls.append(len(s)) or real(s, e, **k))
+    np.testing.assert_array_equal(embedding.embed_fixed(texts, encoder), first)
+    assert calls == [1]  # only the probe sentence
+    stored.write_bytes(b"not an array")
+    np.testing.assert_allclose(embedding.embed_fixed(texts, encoder), first, atol=1e-6)
+    assert calls[-1] == len(texts)
+    assert embedding.embed_fixed(texts[:2], encoder).shape == (2, first.shape[1])  # other texts, other key

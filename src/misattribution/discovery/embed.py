@@ -9,11 +9,17 @@ sentence-transformers' multi-process pool when asked.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _SHIPPED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -81,3 +87,44 @@ def embed(
         normalize_embeddings=True,
     )
     return np.asarray(vectors, dtype=np.float32)
+
+
+def cache_folder() -> Path:
+    """misattribution's cache folder: ``$MISATTRIBUTION_CACHE``, else ``$XDG_CACHE_HOME/misattribution``,
+    else ``~/.cache/misattribution``."""
+    folder = os.environ.get("MISATTRIBUTION_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "misattribution"
+    )
+    return Path(folder)
+
+
+_PROBE = "The final answer omits the units, although every step is correct."
+
+
+def embed_fixed(sentences: Sequence[str], encoder: Any, *, batch_size: int = 64) -> np.ndarray:
+    """:func:`embed` for a fixed list (the criticality classifier's examples), cached on disk.
+
+    The cache key is a hash of the texts and of the encoder's own vector for a probe sentence, so another
+    model, or the same name with other weights, never reads this one's vectors. Stored as ``.npy`` read
+    with ``allow_pickle=False``; an unreadable or mismatched file is recomputed.
+    """
+    probe = embed([_PROBE], encoder)[0]
+    digest = hashlib.sha1(probe.round(5).tobytes())
+    for text in sentences:
+        digest.update(text.encode("utf-8") + b"\0")
+    path = cache_folder() / "embeddings" / f"{digest.hexdigest()}.npy"
+    try:
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.shape == (len(sentences), len(probe)) and vectors.dtype == np.float32:
+            return vectors
+    except (OSError, ValueError):
+        pass
+    vectors = embed(sentences, encoder, batch_size=batch_size)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(temporary, vectors, allow_pickle=False)
+        os.replace(temporary, path)
+    except OSError as err:  # a read-only home: the vectors are still right, only not kept
+        logger.info("embedding cache not written (%s)", err)
+    return vectors

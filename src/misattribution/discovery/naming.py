@@ -23,7 +23,6 @@ Three parts:
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -1404,11 +1403,10 @@ def parse_names(text: str, expected: int) -> dict[int, str]:
 
 
 def default_cache_path() -> Path:
-    """Where LLM names are cached: ``$MISATTRIBUTION_CACHE`` (a folder), else ``~/.cache/misattribution``."""
-    folder = os.environ.get("MISATTRIBUTION_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "misattribution"
-    )
-    return Path(folder) / "issue_names.jsonl"
+    """Where LLM names are cached: ``issue_names.jsonl`` in :func:`~.embed.cache_folder`."""
+    from misattribution.discovery.embed import cache_folder
+
+    return cache_folder() / "issue_names.jsonl"
 
 
 def _evidence_block(number: int, evidence: Sequence[str], summaries: Sequence[str], max_evidence: int) -> str:

@@ -836,7 +836,7 @@ class CriticalityScorer:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
-        from misattribution.discovery.embed import embed
+        from misattribution.discovery.embed import embed_fixed
 
         pairs = list(examples) if examples is not None else criticality_examples()
         unknown = sorted({label for _, label in pairs} - set(CRITICALITY_LABELS))
@@ -847,7 +847,7 @@ class CriticalityScorer:
         key = (id(encoder), tuple(texts))
         if key not in _EXAMPLE_VECTORS:  # the examples are embedded once per encoder
             _EXAMPLE_VECTORS.clear()
-            _EXAMPLE_VECTORS[key] = embed([abstract_sentence(t) for t in texts], encoder, batch_size=64)
+            _EXAMPLE_VECTORS[key] = embed_fixed([abstract_sentence(t) for t in texts], encoder)
         chinese = np.array([bool(_CJK.search(t)) for t in texts])
         vectors = _EXAMPLE_VECTORS[key] * ~chinese[:, None]
         self._ngrams = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
