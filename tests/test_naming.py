@@ -379,3 +379,17 @@ def test_the_cli_names_with_a_judge_endpoint(server, tmp_path, monkeypatch, caps
     assert meta["naming"]["llm_calls"] == 1 and meta["naming"]["model"] == "fake-judge"
     assert set(BY_TOPIC.values()) <= {issue["name"] for issue in meta["issues"]}
     assert "Missing units in final answers" in capsys.readouterr().out
+
+
+def test_a_summary_names_a_cluster_only_with_words_its_evidence_shares():
+    """Seen on clear_gsm8k: a CLEAR summary of one row named a whole cluster after that row's question."""
+    members = [
+        "The addition of the amounts is wrong: it should be subtracting them.",
+        "An addition of both amounts where subtracting was needed.",
+        "It adds the pears to the bananas.",
+    ]
+    central = (["This represents the additional number of pears, not the total."], np.array([0.9]), [0.0], [])
+    extra = ["Misinterpretation of the second floor's height in relation to the first."]
+    assert "floor" not in choose_name(*central, members=members, extra=extra).casefold()
+    extra = ["The answer adds the amounts instead of subtracting them."]
+    assert choose_name(*central, members=members, extra=extra) == "Addition of the amounts instead of subtracting them"

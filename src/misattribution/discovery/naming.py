@@ -1243,7 +1243,8 @@ def choose_name(
     candidates = [
         (s, float(sim), float(share), float(odds), form)
         for s, sim, share, odds, form in zip(sentences, centrality, specificity, critical, masked_forms)
-    ] + [(s, near, 0.0, 0.0, None) for s in extra]
+    ] + [(s, near - 1e-6, 0.0, 0.0, None) for s in extra]  # summaries: just outside the centre
+    from_summary = set(extra)
     scored: list[tuple[float, str, list[str], bool]] = []
     seen: set[str] = set()
     for sentence, similarity, share, log_odds, form in candidates:
@@ -1252,6 +1253,12 @@ def choose_name(
             continue
         seen.add(name.casefold())
         problems = name_problems(name, siblings=siblings, members=members)
+        if sentence in from_summary and members:
+            # A summary has no masked form: its words must recur in the cluster's evidence, or they are
+            # one row's ("Misinterpretation of the second floor's height").
+            rare = [w for w in _content_words(name) if sum(w in m.casefold() for m in members) < 2]
+            if rare:
+                problems.append(f"instance: {', '.join(rare)} recur in no other evidence sentence")
         question_words = _question_words(name, sentence, form)
         if question_words:
             problems.append(f"instance: {', '.join(question_words)} are words of one row's question")
@@ -1295,6 +1302,21 @@ def choose_name(
     # then any rule-passing sentence of the cluster, else the best central name as it is (a keyword list such
     # as "Problems with explicit and respects" read worse than either)
     return next((name for name, _ in passing), best)
+
+
+_FUNCTION_WORDS = frozenset(
+    """instead rather than with from into onto about over under between within without where when which
+    that this these those their them they were been being have does should would could also only just""".split()
+)
+
+
+def _content_words(name: str) -> list[str]:
+    """The name's lower-cased words of 4+ letters that are neither generic nor function words."""
+    return [
+        w
+        for w in (w.casefold() for w in _WORDS.findall(name))
+        if len(w) >= 4 and w not in _GENERIC and w not in _FUNCTION_WORDS
+    ]
 
 
 def _with_similarity(scored: list, candidates: list) -> list:
