@@ -1301,7 +1301,15 @@ def choose_name(
             return name
     # then any rule-passing sentence of the cluster, else the best central name as it is (a keyword list such
     # as "Problems with explicit and respects" read worse than either)
-    return next((name for name, _ in passing), best)
+    if passing:
+        return passing[0][0]
+    # Last: the best central name, repaired when that makes it pass the rules even if a word of its row's
+    # question stays ("Incorrect addition of the full pension amount" rather than "... for 20 years").
+    for _, name, _, _ in scored[:10]:
+        repaired = _repair(name, siblings, members, keywords)
+        if not name_problems(repaired, siblings=siblings, members=members):
+            return repaired
+    return best
 
 
 _FUNCTION_WORDS = frozenset(
