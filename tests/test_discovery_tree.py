@@ -122,6 +122,14 @@ def test_a_leaf_whose_rows_share_only_a_primary_category_sits_under_it(planted):
     order = list(tree.index)
     assert order.index(arithmetic.parent) < order.index(arithmetic.id)
     assert set(report.node_rows(arithmetic.parent)) >= set(report.node_rows(arithmetic.id))
+    # the Space shows it under its primary category (it was hidden there: "1 issue" and nothing to unfold)
+    from misattribution.explore import Explorer
+    from misattribution.space_views import tree_html
+
+    explorer = Explorer(report)
+    table = explorer.tree_table()
+    assert table.set_index("id").loc[arithmetic.id, "parent"] == arithmetic.parent
+    assert arithmetic.name in tree_html(table)
 
 
 def test_every_node_carries_statistics_of_the_rows_under_it(labelled_report):

@@ -287,18 +287,13 @@ class Explorer:
         records = []
         for node in nodes:
             depth[node.id] = depth.get(node.parent, -1) + 1
-            records.append((node.id, node.name, node.parent, node.level, depth[node.id]))
             below[node.id] = [node.id]
             ancestor = node.parent
             while ancestor in below:  # parents come before their children
                 below[ancestor].append(node.id)
                 ancestor = parent_of.get(ancestor)
-            if node.level != "primary":
-                records += [
-                    (self.issue_ids[j], self.issues[j].name, node.id, "issue", depth[node.id] + 1)
-                    for j in leaves_of.get(node.id, [])
-                ]
-        records += [(self.issue_ids[j], self.issues[j].name, None, "issue", 0) for j in leaves_of.get(None, [])]
+        # The order is the report's own (issues under a primary category too, when no secondary holds them).
+        records = self.report.tree_order()
         columns = {node_id: sorted(j for n in ids for j in leaves_of.get(n, [])) for node_id, ids in below.items()}
         columns.update({issue_id: [j] for j, issue_id in enumerate(self.issue_ids)})
         frame = pd.DataFrame(records, columns=["id", "name", "parent", "level", "depth"])

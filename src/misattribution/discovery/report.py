@@ -289,7 +289,7 @@ class IssueReport:
         return per_system(self.rows, self.assignments, self.issues)
 
     # -- the issue tree -------------------------------------------------------------------------------
-    def _tree_order(self) -> list[tuple[str, str, str | None, str, int]]:
+    def tree_order(self) -> list[tuple[str, str, str | None, str, int]]:
         """(id, name, parent, level, depth) of every node, depth first: categories, then their issues."""
         leaves_of: dict[str | None, list[Issue]] = {}
         for issue in self.issues:  # ranked order
@@ -335,7 +335,7 @@ class IssueReport:
         return {i.id for i in self.issues if i.parent in below}
 
     def _tree_membership(self) -> tuple[list[tuple[str, str, str | None, str, int]], np.ndarray]:
-        order = self._tree_order()
+        order = self.tree_order()
         positions = pd.Index(self.rows["row_id"].astype(str))
         leaf_rows = {
             issue_id: positions.get_indexer(group.astype(str).unique())
