@@ -270,32 +270,14 @@ class Explorer:
         return matrix
 
     def _tree_structure(self) -> tuple[pd.DataFrame, dict[str, list[int]]]:
-        """The issue tree depth first (the order of :meth:`IssueReport.tree`) and each node's issue columns.
-
-        Category nodes come in the report's order (parents first), each followed, when it is not a
-        primary category, by its issues in ranked order; issues without a known parent come last at
-        depth 0 (a report without a tree is that flat list).
-        """
-        nodes = list(self.report.nodes)
-        known = {node.id for node in nodes}
-        leaves_of: dict[str | None, list[int]] = {}
-        for j, issue in enumerate(self.issues):
-            leaves_of.setdefault(issue.parent if issue.parent in known else None, []).append(j)
-        parent_of = {node.id: node.parent for node in nodes}
-        depth: dict[str | None, int] = {None: -1}
-        below: dict[str, list[str]] = {}  # node -> its descendant category nodes, itself included
-        records = []
-        for node in nodes:
-            depth[node.id] = depth.get(node.parent, -1) + 1
-            below[node.id] = [node.id]
-            ancestor = node.parent
-            while ancestor in below:  # parents come before their children
-                below[ancestor].append(node.id)
-                ancestor = parent_of.get(ancestor)
-        # The order is the report's own (issues under a primary category too, when no secondary holds them).
+        """The issue tree depth first (:meth:`IssueReport.tree_order`) and each node's issue columns (the
+        issues under it, :meth:`IssueReport.leaves_under`); a report without a tree is its flat issue list."""
         records = self.report.tree_order()
-        columns = {node_id: sorted(j for n in ids for j in leaves_of.get(n, [])) for node_id, ids in below.items()}
-        columns.update({issue_id: [j] for j, issue_id in enumerate(self.issue_ids)})
+        position = {issue_id: j for j, issue_id in enumerate(self.issue_ids)}
+        columns = {
+            node_id: sorted(position[i] for i in self.report.leaves_under(node_id) if i in position)
+            for node_id, *_ in records
+        }
         frame = pd.DataFrame(records, columns=["id", "name", "parent", "level", "depth"])
         frame["n_issues"] = [len(columns[node_id]) for node_id in frame["id"]]
         return frame, columns

@@ -291,9 +291,10 @@ class IssueReport:
     # -- the issue tree -------------------------------------------------------------------------------
     def tree_order(self) -> list[tuple[str, str, str | None, str, int]]:
         """(id, name, parent, level, depth) of every node, depth first: categories, then their issues."""
+        node_ids = {node.id for node in self.nodes}
         leaves_of: dict[str | None, list[Issue]] = {}
-        for issue in self.issues:  # ranked order
-            leaves_of.setdefault(issue.parent, []).append(issue)
+        for issue in self.issues:  # ranked order; a parent the tree lacks (no tree at all) counts as none
+            leaves_of.setdefault(issue.parent if issue.parent in node_ids else None, []).append(issue)
         order: list[tuple[str, str, str | None, str, int]] = []
         depth = {None: -1}
         for node in self.nodes:
@@ -319,11 +320,12 @@ class IssueReport:
 
     def node_rows(self, node_id: str) -> list[str]:
         """The row ids under a node of the tree (an issue id, a category node id, or ``unattributed``)."""
-        leaves = self._leaves_under(node_id)
+        leaves = self.leaves_under(node_id)
         ids = self.assignments.loc[self.assignments["issue_id"].isin(leaves), "row_id"].astype(str)
         return list(dict.fromkeys(ids))
 
-    def _leaves_under(self, node_id: str) -> set[str]:
+    def leaves_under(self, node_id: str) -> set[str]:
+        """The ids of the issues under a node (an issue id: itself)."""
         if any(i.id == node_id for i in self.issues):
             return {node_id}
         below = {node_id}
@@ -343,7 +345,7 @@ class IssueReport:
         }
         membership = np.zeros((len(order), len(self.rows)), dtype=bool)
         for k, (node_id, _, _, level, _) in enumerate(order):
-            leaves = {node_id} if level == "issue" else self._leaves_under(node_id)
+            leaves = {node_id} if level == "issue" else self.leaves_under(node_id)
             for leaf in leaves:
                 found = leaf_rows.get(leaf)
                 if found is not None:
@@ -362,7 +364,7 @@ class IssueReport:
         seed = int(self.meta.get("seed", 0) or 0) if seed is None else seed
         stats = membership_statistics(self.rows, membership, n_resamples=n_resamples, seed=seed)
         frame = pd.DataFrame(order, columns=["id", "name", "parent", "level", "depth"])
-        frame["n_issues"] = [1 if level == "issue" else len(self._leaves_under(i)) for i, _, _, level, _ in order]
+        frame["n_issues"] = [1 if level == "issue" else len(self.leaves_under(i)) for i, _, _, level, _ in order]
         return pd.concat([frame, stats], axis=1)
 
     def tree_per_system(self) -> pd.DataFrame:

@@ -40,7 +40,6 @@ Example (needs the encoder)::
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -49,6 +48,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from misattribution.discovery.sentences import _CJK
 
 #: The node under which leaves with no category sit.
 UNATTRIBUTED = "unattributed"
@@ -384,7 +385,7 @@ class _CategoryMatcher:
         from misattribution.discovery.embed import embed
         from misattribution.discovery.sentences import abstract_sentence
 
-        routes = ["zh" if _HAS_CJK.search(s) else "en" for s in sentences]
+        routes = ["zh" if _CJK.search(s) else "en" for s in sentences]
         scores = np.zeros((len(sentences), len(self.categories)))
         for route in ("en", "zh"):
             where = [k for k, r in enumerate(routes) if r == route]
@@ -406,7 +407,6 @@ class _CategoryMatcher:
 # Words every remark shares: with a small taxonomy the IDF cannot discount them, and they would make
 # any remark look like any category.
 _GENERIC_WORDS = frozenset({"answer", "response", "model", "assistant", "reply", "output", "ai"})
-_HAS_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 @lru_cache(maxsize=8)
