@@ -44,7 +44,7 @@ import numpy as np
 
 from misattribution.data.validate import parse_labels, parse_score
 from misattribution.stats import DegenerateInputWarning
-from misattribution.tables import read_table
+from misattribution.io.tables import read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [

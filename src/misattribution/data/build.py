@@ -66,7 +66,7 @@ from misattribution.data.validate import (
     parse_score,
     validate_rows,
 )
-from misattribution.tables import read_table
+from misattribution.io.tables import read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [

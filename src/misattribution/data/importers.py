@@ -6,7 +6,7 @@ Two sources are read:
   holding ``results*.parquet`` (or ``results*.csv``) and ``metadata*.json``;
 * :func:`import_prometheus` -- Prometheus-style rows (``instruction``, ``response``,
   ``reference_answer``, ``feedback``, ``score`` on 1-5, ``criteria``; the ``orig_*`` columns of the
-  Feedback Collection too) from any table :func:`~misattribution.tables.read_table` reads.
+  Feedback Collection too) from any table :func:`~misattribution.io.tables.read_table` reads.
 
 Both return an :class:`ImportResult`: the rows in the schema's columns (plus the source's raw fields in
 extra columns), a :class:`~misattribution.data.validate.ValidationReport` of every problem (each naming
@@ -59,9 +59,7 @@ import ast
 import io
 import json
 import math
-import numbers
 import re
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -83,7 +81,8 @@ from misattribution.data.validate import (
     parse_score,
     validate_rows,
 )
-from misattribution.tables import InputError, read_table
+from misattribution.io.archives import ZipLimits, is_noise, open_zip
+from misattribution.io.tables import InputError, parse_number, read_csv_bytes, read_table, resolve_columns
 from misattribution.taxonomy import ScoreScale, Taxonomy, load_taxonomy
 
 __all__ = [
@@ -219,45 +218,9 @@ def _retarget(frame: pd.DataFrame, tax: Taxonomy, source: str) -> pd.DataFrame:
 
 
 # -- reading a CLEAR bundle safely -----------------------------------------------------------------
-@dataclass(frozen=True)
-class ZipLimits:
-    """What a CLEAR ``.zip`` may hold before it is refused (zip bombs).
-
-    Attributes:
-        max_members: entries in the archive.
-        max_total_bytes: uncompressed bytes of all files together (declared and actually read).
-        max_ratio: uncompressed / compressed size of a member larger than ``ratio_floor_bytes``
-            (Parquet barely compresses; text rarely beats 20x; a bomb reaches 1000x).
-        ratio_floor_bytes: members up to this size are exempt from the ratio check.
-    """
-
-    max_members: int = 64
-    max_total_bytes: int = 1 << 30
-    max_ratio: float = 100.0
-    ratio_floor_bytes: int = 1 << 20
-
-
-def _unsafe_reason(name: str) -> str | None:
-    """Why a member name could escape an extraction folder, or ``None``."""
-    path = name.replace("\\", "/")
-    if "\x00" in path:
-        return "a NUL byte"
-    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
-        return "an absolute path"
-    if ".." in path.split("/"):
-        return "a '..' component"
-    return None
-
-
-def _is_noise(name: str) -> bool:
-    """macOS archive clutter (``__MACOSX/``, ``._name``), never a bundle file."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return name.startswith("__MACOSX/") or base.startswith("._")
-
-
 def _pick(names: list[str], label: str) -> tuple[str, str | None]:
     """The results file (Parquet preferred over CSV) and the metadata file among ``names``."""
-    files = [n for n in names if not _is_noise(n)]
+    files = [n for n in names if not is_noise(n)]
     base = {n: n.replace("\\", "/").rsplit("/", 1)[-1] for n in files}
     parquet = [n for n in files if _RESULTS.match(base[n]) and base[n].lower().endswith(".parquet")]
     csv = [n for n in files if _RESULTS.match(base[n]) and base[n].lower().endswith(".csv")]
@@ -274,68 +237,15 @@ def _pick(names: list[str], label: str) -> tuple[str, str | None]:
     return results[0], (metadata[0] if metadata else None)
 
 
-def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int, limits: ZipLimits, label: str) -> bytes:
-    """A member's bytes, read in chunks and refused as soon as it outgrows its header or the limits."""
-    where = f"{label}: member {info.filename!r}"
-    if info.flag_bits & 0x1:
-        raise InputError(f"{where} is encrypted")
-    chunks, size = [], 0
-    try:
-        with zf.open(info) as handle:
-            while chunk := handle.read(1 << 20):
-                size += len(chunk)
-                if size > info.file_size:
-                    raise InputError(f"{where} holds more than the {info.file_size} bytes its header declares")
-                if size > budget:
-                    raise InputError(f"{where}: the bundle exceeds {limits.max_total_bytes} uncompressed bytes")
-                chunks.append(chunk)
-    except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError) as err:
-        raise InputError(f"{where} cannot be read: {err}") from None
-    return b"".join(chunks)
-
-
-def _check_archive(infos: list[zipfile.ZipInfo], limits: ZipLimits, label: str) -> None:
-    """Refuse an archive by its directory before reading anything."""
-    if len(infos) > limits.max_members:
-        raise InputError(f"{label}: {len(infos)} members, more than the {limits.max_members} a bundle may hold")
-    for info in infos:
-        reason = _unsafe_reason(info.filename)
-        if reason:
-            raise InputError(f"{label}: refusing member {info.filename!r}: its name has {reason}")
-    total = sum(info.file_size for info in infos)
-    if total > limits.max_total_bytes:
-        raise InputError(f"{label}: {total} uncompressed bytes, more than the limit of {limits.max_total_bytes}")
-    for info in infos:
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-            raise InputError(
-                f"{label}: refusing member {info.filename!r}: compression ratio {ratio:.0f}x exceeds "
-                f"{limits.max_ratio:g}x (a zip bomb?)"
-            )
-
-
 def _zip_files(source: Any, label: str, limits: ZipLimits) -> dict[str, tuple[str, bytes] | None]:
-    """``{"results": (name, bytes), "metadata": (name, bytes) | None}`` from a zip, all in memory."""
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError) as err:
-        raise InputError(f"{label}: not a zip file ({err})") from None
-    with archive:
-        _check_archive(archive.infolist(), limits, label)
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-        results, metadata = _pick([info.filename for info in infos], label)
-        budget = limits.max_total_bytes
+    """``{"results": (name, bytes), "metadata": (name, bytes) | None}`` from a zip, all in memory, through
+    the one zip guard (:func:`misattribution.io.archives.open_zip`)."""
+    with open_zip(source, label, limits) as archive:
+        results, metadata = _pick(archive.names, label)
         out: dict[str, tuple[str, bytes] | None] = {"metadata": None}
         for role, name in (("results", results), ("metadata", metadata)):
-            if name is None:
-                continue
-            info = archive.getinfo(name)
-            data = _read_member(archive, info, budget, limits, label)
-            ratio = len(data) / max(info.compress_size, 1)
-            if len(data) > limits.ratio_floor_bytes and ratio > limits.max_ratio:
-                raise InputError(f"{label}: refusing member {name!r}: compression ratio {ratio:.0f}x (a zip bomb?)")
-            budget -= len(data)
-            out[role] = (name, data)
+            if name is not None:
+                out[role] = (name, archive.read(name, rows="csv" if name.lower().endswith(".csv") else None))
     return out
 
 
@@ -358,7 +268,9 @@ def _parse_results(name: str, data: bytes, where: str) -> pd.DataFrame:
         if name.lower().endswith(".parquet"):
             return pd.read_parquet(io.BytesIO(data), engine="pyarrow").reset_index(drop=True)
         # Text stays text ("NA" in an answer is not a gap); the score is parsed later.
-        return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8")
+        return read_csv_bytes(data, where)
+    except InputError:
+        raise
     except Exception as err:  # pyarrow, the CSV parser and the decoder raise many kinds
         raise InputError(f"{where}: cannot read the results table ({type(err).__name__}: {err})") from None
 
@@ -468,24 +380,6 @@ def clear_score_to_scale(score: float, scale: ScoreScale | Taxonomy | str | None
     if not 0.0 <= score <= 1.0:
         raise ValueError(f"a CLEAR score lies in [0, 1], got {score}")
     return scale.min + math.floor(score * (scale.max - scale.min) + 0.5)
-
-
-def _number(value: Any) -> tuple[float | None, str | None]:
-    """A score cell as a finite number; CSV text is parsed."""
-    if is_missing(value) or (isinstance(value, str) and not value.strip()):
-        return None, "missing"
-    if isinstance(value, (bool, np.bool_)):
-        return None, f"not a number: {value!r}"
-    if isinstance(value, numbers.Real):
-        number = float(value)
-    else:
-        try:
-            number = float(str(value).strip())
-        except ValueError:
-            return None, f"not a number: {_clip(str(value))!r}"
-    if not math.isfinite(number):
-        return None, f"not a finite number: {value!r}"
-    return number, None
 
 
 def _key(value: Any) -> float:
@@ -643,34 +537,6 @@ def _row_id(value: Any) -> str | None:
     return text if text.strip() else None
 
 
-def _resolve(
-    frame: pd.DataFrame,
-    label: str,
-    candidates: dict[str, tuple[str | None, ...]],
-    overrides: Mapping[str, str] | None,
-    required: tuple[str, ...],
-) -> dict[str, str | None]:
-    """Role -> column: the override, else the first candidate present; missing required roles raise."""
-    overrides = dict(overrides or {})
-    unknown = set(overrides) - set(candidates)
-    if unknown:
-        raise ValueError(f"unknown column roles {sorted(unknown)}; known roles are {sorted(candidates)}")
-    present = ", ".join(map(str, frame.columns))
-    chosen: dict[str, str | None] = {}
-    for role, names in candidates.items():
-        if role in overrides:
-            if overrides[role] not in frame.columns:
-                raise InputError(f"{label}: no column {overrides[role]!r} for the {role} (columns: {present})")
-            chosen[role] = overrides[role]
-        else:
-            chosen[role] = next((n for n in names if n is not None and n in frame.columns), None)
-    missing = [role for role in required if chosen[role] is None]
-    if missing:
-        tried = "; ".join(f"{role}: {list(dict.fromkeys(n for n in candidates[role] if n))}" for role in missing)
-        raise InputError(f"{label}: no column for {', '.join(missing)} (looked for {tried}; columns: {present})")
-    return chosen
-
-
 def _check_rule(rule: Rule) -> None:
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
@@ -726,7 +592,7 @@ def _clear_row(
     reference = _text(record[cols["reference"]]) if cols["reference"] else None
     if cols["reference"] and reference is None:
         rows.cell(position, row_id, cols["reference"], "reference", "missing; the row has no reference", "warning")
-    raw_score, why = _number(record[cols["score"]])  # type: ignore[index]
+    raw_score, why = parse_number(record[cols["score"]])  # type: ignore[index]
     score = None
     if why is None:
         score, why = scorer(raw_score)  # type: ignore[arg-type]
@@ -815,7 +681,9 @@ def import_clear(
     issues_table = _issue_table(issue_map, tax)
     frame, metadata, label, notes = _load_bundle(path, limits or ZipLimits())
     required = ("question", "answer", "score")
-    cols = _resolve(frame, label, _clear_candidates(metadata), columns, required)
+    cols = resolve_columns(
+        frame.columns, label, given=columns, candidates=_clear_candidates(metadata), required=required
+    )
     if cols["feedback"] is None and cols["summary"] is None:
         raise InputError(f"{label}: no evaluation_text nor evaluation_summary column for the feedback")
     rows = _Rows(label, tax, language, source)
@@ -871,7 +739,7 @@ def import_prometheus(
     ``prometheus_score``.
 
     Args:
-        rows: any table :func:`~misattribution.tables.read_table` reads (path, DataFrame, records,
+        rows: any table :func:`~misattribution.io.tables.read_table` reads (path, DataFrame, records,
             ``datasets.Dataset``).
         columns: overrides, role -> column, for the roles ``id``, ``question``, ``answer``,
             ``reference``, ``instruction``, ``feedback``, ``score``; e.g. ``{"question": "prompt"}``.
@@ -886,11 +754,11 @@ def import_prometheus(
     scorer = _score_mapper(score_map, tax, _prometheus_default)
     frame, label = read_table(rows)
     required = ("question", "answer", "feedback", "score")
-    cols = _resolve(frame, label, PROMETHEUS_CANDIDATES, columns, required)
+    cols = resolve_columns(frame.columns, label, given=columns, candidates=PROMETHEUS_CANDIDATES, required=required)
     out = _Rows(label, tax, language, source)
     for position, record in enumerate(frame.to_dict("records")):
         row_id = _row_id(record[cols["id"]]) if cols["id"] else f"{source}-{position}"
-        raw, why = _number(record[cols["score"]])  # type: ignore[index]
+        raw, why = parse_number(record[cols["score"]])  # type: ignore[index]
         score = None
         if why is None:
             score, why = scorer(raw)  # type: ignore[arg-type]

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from misattribution.data.schema import COLUMNS, ISO_639_1, REQUIRED_TEXT, TEXT_COLUMNS
-from misattribution.tables import InputError, read_table
+from misattribution.io.tables import InputError, read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [
@@ -95,7 +95,7 @@ class Problem:
 class DataValidationError(InputError):
     """The data has errors. ``problems`` holds them all; the message lists them all.
 
-    An :class:`~misattribution.tables.InputError`, hence a ``ValueError``.
+    An :class:`~misattribution.io.tables.InputError`, hence a ``ValueError``.
     """
 
     def __init__(self, problems: list[Problem], header: str = "") -> None:
@@ -401,7 +401,7 @@ def validate_rows(
 
     Args:
         rows: a DataFrame, a ``datasets.Dataset``, records or a file (anything
-            :func:`~misattribution.tables.read_table` reads) in the schema's columns. The derived
+            :func:`~misattribution.io.tables.read_table` reads) in the schema's columns. The derived
             columns (``primary``, ``num_annotators``, agreements, ``adjudicated``) are optional and
             checked when present.
         taxonomy: the taxonomy (name, path or object; default ``attridata-v1``).
