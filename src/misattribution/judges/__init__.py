@@ -29,6 +29,10 @@ def load_judge(spec: str | Judge, *, sampling: SamplingParams | None = None, **k
         sampling: generation settings (default: the paper's sampling).
         **kwargs: passed to the backend's constructor (``device``, ``dtype``, ``batch_size``,
             ``model`` for the served model name of an endpoint, ``concurrency``, ...).
+
+    An endpoint without ``model`` is asked for it at ``/v1/models``, with the same credentials as
+    every later request (:func:`~misattribution.judges.openai_http.served_model`). A URL of any other
+    scheme (``ftp://...``) is refused with a ``ValueError`` instead of being taken for a model path.
     """
     if not isinstance(spec, str):
         if isinstance(spec, Judge):
@@ -36,11 +40,21 @@ def load_judge(spec: str | Judge, *, sampling: SamplingParams | None = None, **k
         raise TypeError(f"a judge spec must be a string or a Judge, got {type(spec).__name__}")
     sampling = sampling or SamplingParams()
     if spec.startswith(("http://", "https://")):
-        from misattribution.judges.openai_http import OpenAIHTTPJudge
+        from misattribution.judges.openai_http import OpenAIHTTPJudge, served_model
 
         urls = [url.strip() for url in spec.split(",") if url.strip()]
-        model = kwargs.pop("model", None) or _served_model(urls[0], kwargs.get("api_key"))
+        model = kwargs.pop("model", None) or served_model(
+            urls[0],
+            api_key=kwargs.get("api_key"),
+            api_key_env=kwargs.get("api_key_env", "MISATTRIBUTION_API_KEY"),
+            timeout=min(float(kwargs.get("timeout", 10.0)), 30.0),
+        )
         return OpenAIHTTPJudge(urls if len(urls) > 1 else urls[0], model=model, sampling=sampling, **kwargs)
+    if "://" in spec.split(",", 1)[0]:
+        # A URL of another scheme is a mistake, not a model path: say so instead of trying to load it.
+        from misattribution.judges.openai_http import check_base_url
+
+        check_base_url(spec.split(",", 1)[0])  # raises, naming the scheme without any credentials
     if spec.startswith("vllm:"):
         from misattribution.judges.vllm import VLLMJudge
 
@@ -48,20 +62,3 @@ def load_judge(spec: str | Judge, *, sampling: SamplingParams | None = None, **k
     from misattribution.judges.transformers import TransformersJudge
 
     return TransformersJudge(spec, sampling=sampling, **kwargs)
-
-
-def _served_model(url: str, api_key: str | None) -> str:
-    """The first model an OpenAI-compatible server lists at ``/v1/models``."""
-    import httpx
-
-    base = url.rstrip("/")
-    base = base if base.endswith("/v1") else base + "/v1"
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    try:
-        response = httpx.get(f"{base}/models", headers=headers, timeout=10)
-        response.raise_for_status()
-        return str(response.json()["data"][0]["id"])
-    except Exception as err:  # noqa: BLE001 - any failure means the same thing to the user
-        raise ValueError(
-            f"could not ask {base}/models which model it serves ({type(err).__name__}); pass model=... explicitly"
-        ) from None

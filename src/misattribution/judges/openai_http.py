@@ -36,12 +36,12 @@ from typing import Any
 import httpx
 
 from misattribution.judges.base import GenerationError, Messages, SamplingParams
+from misattribution.redaction import redact, redact_url, register_secret
 
 logger = logging.getLogger(__name__)
 
 BACKEND_NAME = "openai_http"
 API_KEY_FALLBACK_ENVS = ("OPENAI_API_KEY", "HF_TOKEN")
-_REDACTED = "***"
 _USER_AGENT = "misattribution-openai-http"
 _BODY_SNIPPET_CHARS = 300
 
@@ -197,6 +197,9 @@ class OpenAIHTTPJudge:
         # URLs are shown without their userinfo anyway; this catches a server echoing a password back.
         # Very short passwords are skipped, as replacing them would garble every message.
         self._secrets += [_Secret(pw) for pw in map(_userinfo_password, urls) if len(pw) >= 4]
+        # Registered, so that a log handler with misattribution.redaction's filter masks them too.
+        for secret in self._secrets:
+            register_secret(secret.reveal())
 
     @property
     def base_urls(self) -> list[str]:
@@ -358,9 +361,7 @@ class OpenAIHTTPJudge:
         return min(delay, self.backoff_max)
 
     def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret.reveal(), _REDACTED)
-        return text
+        return redact(text, [secret.reveal() for secret in self._secrets])
 
 
 @asynccontextmanager
@@ -453,24 +454,90 @@ def _parse_retry_after(value: str | None, now: datetime | None = None) -> float 
     return max(0.0, seconds)
 
 
-def _endpoint_from_base_url(base_url: str) -> _Endpoint:
+def check_base_url(base_url: str) -> str:
+    """``base_url`` as it may be shown (credentials masked), or a ``ValueError`` saying what is wrong.
+
+    Accepted: ``http(s)://host[:port][/path]``, with or without ``/v1``, with or without
+    ``user:password@``. Refused: another scheme (``ftp://``), no host, a query string (httpx logs every
+    request URL, so a key passed as a query parameter would end up in logs).
+
+    >>> check_base_url("http://alice:pw12@127.0.0.1:8000/v1")
+    'http://alice:***@127.0.0.1:8000/v1'
+    >>> check_base_url("ftp://files.example/v1")
+    Traceback (most recent call last):
+    ...
+    ValueError: base_url must be an http(s) URL with a host, got ftp://files.example/v1
+    """
+    _parse_base_url(base_url)
+    return redact_url(base_url.strip())
+
+
+def _parse_base_url(base_url: str) -> httpx.URL:
+    shown = redact_url(str(base_url).strip())
     try:
-        url = httpx.URL(base_url.strip())
+        url = httpx.URL(str(base_url).strip())
     except httpx.InvalidURL as exc:
-        raise ValueError(f"base_url is not a valid http(s) URL: {exc}") from None
+        raise ValueError(f"base_url is not a valid http(s) URL: {redact(str(exc))} ({shown})") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {_strip_userinfo(url)!s}")
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {shown}")
     if url.query:
-        # httpx logs every request URL, so a key passed as a query parameter would end up in logs.
-        raise ValueError("base_url must not have a query string; pass keys with api_key")
-    auth = None
-    if url.username or url.password:
-        auth = httpx.BasicAuth(url.username, url.password)
+        raise ValueError(f"base_url must not have a query string; pass keys with api_key (got {shown})")
+    return url
+
+
+def _v1_url(url: httpx.URL, endpoint: str) -> httpx.URL:
+    """``url`` without credentials, its path ending in ``/v1/<endpoint>``."""
     path = url.path.rstrip("/")
     if not path.endswith("/v1"):
         path += "/v1"
-    clean = _strip_userinfo(url).copy_with(path=path + "/chat/completions", fragment=None)
-    return _Endpoint(str(clean), auth)
+    return _strip_userinfo(url).copy_with(path=f"{path}/{endpoint}", fragment=None)
+
+
+def _basic_auth(url: httpx.URL) -> httpx.BasicAuth | None:
+    return httpx.BasicAuth(url.username, url.password) if (url.username or url.password) else None
+
+
+def _endpoint_from_base_url(base_url: str) -> _Endpoint:
+    url = _parse_base_url(base_url)
+    return _Endpoint(str(_v1_url(url, "chat/completions")), _basic_auth(url))
+
+
+def served_model(
+    base_url: str,
+    *,
+    api_key: str | None = None,
+    api_key_env: str = "MISATTRIBUTION_API_KEY",
+    timeout: float = 10.0,
+) -> str:
+    """The first model an OpenAI-compatible server lists at ``/v1/models``.
+
+    The request carries the same credentials as every chat request: HTTP Basic auth from the URL's
+    ``user:password@``, else ``Authorization: Bearer`` with ``api_key`` (default: from the environment,
+    as :class:`OpenAIHTTPJudge`). The URL is requested, logged and named in errors without credentials.
+    """
+    url = _parse_base_url(base_url)
+    models_url = _v1_url(url, "models")
+    key = api_key if api_key is not None else _api_key_from_env(api_key_env)
+    auth = _basic_auth(url)
+    secrets = [s for s in (key, url.password) if s]
+    for secret in secrets:
+        register_secret(secret)
+    headers = {"User-Agent": _USER_AGENT}
+    if key and auth is None:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        response = httpx.get(models_url, headers=headers, auth=auth, timeout=timeout)
+        response.raise_for_status()
+        return str(response.json()["data"][0]["id"])
+    except Exception as err:  # noqa: BLE001 - any failure means the same thing to the user
+        if isinstance(err, httpx.HTTPStatusError):
+            reason = f"HTTP {err.response.status_code}"
+        elif isinstance(err, httpx.TransportError):
+            reason = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        else:
+            reason = f"unexpected answer ({type(err).__name__})"
+        message = f"{models_url}: could not ask which model it serves ({reason}); pass the served model name explicitly"
+        raise ValueError(redact(message, secrets)) from None
 
 
 def _strip_userinfo(url: httpx.URL) -> httpx.URL:
