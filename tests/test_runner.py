@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from misattribution.judges.openai_http import OpenAIHTTPJudge
-from misattribution.runner import detect_language, judge_dataset, load_results
+from misattribution.runner import RunConfigError, detect_language, judge_dataset, load_results, next_run_path
 from misattribution.tables import InputError
 from misattribution.testing.fake_openai import FakeOpenAIServer
 
@@ -79,14 +79,19 @@ def test_rerun_judges_nothing_twice(server, tmp_path):
     assert len(server.chat_requests) == 14
 
 
-def test_settings_change_the_key(server, tmp_path):
+def test_settings_change_the_key_and_a_resume_with_them_is_refused(server, tmp_path):
     from misattribution.judges import SamplingParams
 
     out = tmp_path / "judged.jsonl"
-    judge_dataset(_rows(3), _judge(server), out, progress=False)
-    judge_dataset(_rows(3), _judge(server, sampling=SamplingParams(greedy=True)), out, progress=False)
+    first = judge_dataset(_rows(3), _judge(server), out, progress=False)
+    greedy = _judge(server, sampling=SamplingParams(greedy=True))
+    with pytest.raises(RunConfigError, match=r"judged.jsonl: written by another judge config \(sampling.greedy: false"):
+        judge_dataset(_rows(3), greedy, out, progress=False)
+    assert len(server.chat_requests) == 3 and len(load_results(out)) == 3, "the refused run sent or wrote nothing"
+    again = judge_dataset(_rows(3), greedy, next_run_path(out), progress=False)
     assert len(server.chat_requests) == 6
-    assert len(load_results(out)) == 6
+    assert set(first["judge_key"]).isdisjoint(again["judge_key"])
+    assert len(load_results(tmp_path / "judged.run2.jsonl")) == 3
 
 
 def test_failed_rows_are_recorded_then_retried(server, tmp_path):

@@ -7,6 +7,15 @@ skips every key already judged, so no row is judged twice and none is lost. A ro
 failed (after the backend's own retries) is recorded with ``status="error"`` and its error, and is
 tried again on the next run.
 
+A results file belongs to one judge configuration: ``OUTPUT.meta.json`` records it (backend, model,
+served name, prompt fingerprint and language, taxonomy and version, sampling, output order), and a
+resume with another configuration is refused with a :class:`RunConfigError` naming every field that
+changed (start a separate file instead: :func:`next_run_path`). While a run writes ``OUTPUT`` it holds
+``OUTPUT.lock`` (an ``fcntl`` lock where there is one, else an ``O_EXCL`` file with the writer's pid;
+a lock whose process is gone is stale and taken over), so a second writer is refused with a
+:class:`RunLockedError` instead of judging the same rows again. A Ctrl-C stops after the batch being
+written (never half a record) and raises :class:`RunInterrupted` saying how many rows are saved.
+
 Example (a local OpenAI-compatible stand-in as the judge; ``load_judge("path/or/url")`` gives a real one):
     >>> from misattribution.judges.openai_http import OpenAIHTTPJudge
     >>> from misattribution.testing.fake_openai import FakeOpenAIServer
@@ -19,13 +28,19 @@ Example (a local OpenAI-compatible stand-in as the judge; ``load_judge("path/or/
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import re
+import signal
+import socket
+import threading
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +51,14 @@ from misattribution import __version__
 from misattribution.format import DEFAULT_ORDER, parse_judgment
 from misattribution.judges.base import GenerationError, Judge
 from misattribution.prompts import build_messages
+from misattribution.redaction import redact
 from misattribution.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = ("feedback", "misattribution", "score", "status", "problems", "raw", "error")
+STATUSES = ("ok", "partial", "failed", "error")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -111,7 +128,7 @@ def _record(
             "status": "error",
             "problems": [f"generation failed ({output.kind}, {output.attempts} attempt(s))"],
             "raw": None,
-            "error": str(output),
+            "error": redact(str(output)),  # backends mask their own secrets; this catches any other
         }
     judgment = parse_judgment(output, tax, fields=order)
     return {**base, **judgment.to_dict(), "error": None}
@@ -123,6 +140,333 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+class RunConfigError(InputError):
+    """A results file written by another judge configuration: resuming would mix two judges in one file.
+
+    Attributes:
+        path: the results file.
+        changes: one ``"field: recorded -> now"`` line per field that differs.
+    """
+
+    def __init__(self, path: Path, changes: list[str]):
+        self.path, self.changes = path, changes
+        super().__init__(
+            f"{path}: written by another judge config ({'; '.join(changes)}); resuming would mix two judges in "
+            f"one file (hint: rerun with the recorded settings to resume, or start a separate file, "
+            f"e.g. {next_run_path(path)})"
+        )
+
+
+class RunLockedError(InputError):
+    """Another live process is writing the same results file."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`judge_dataset`. Every batch written before it is complete and saved.
+
+    Attributes:
+        path: the results file (``None`` without one).
+        saved: rows of this input with a judgment in ``path`` (generation errors not counted).
+        total: rows of this input.
+    """
+
+    def __init__(self, path: Path | None, saved: int, total: int):
+        self.path, self.saved, self.total = path, saved, total
+        where = f"saved in {path}" if path is not None else "judged (no output file: nothing saved)"
+        super().__init__(f"{saved} of {total} rows {where}")
+
+
+# -- the run's configuration -------------------------------------------------------------------------
+def run_config(
+    judge: Judge, taxonomy: Taxonomy | str | None = None, language: str = "en", order: Sequence[str] = DEFAULT_ORDER
+) -> dict[str, Any]:
+    """What a results file's judgments depend on, recorded in its meta and compared on resume.
+
+    ``backend``, ``model`` (the judge's ``model_id``), ``served_model`` (the name sent to an endpoint),
+    ``prompt`` (language and a fingerprint of the rendered templates, so an edited prompt counts as a
+    change), ``taxonomy`` (name and version), ``sampling``, ``order`` and the backend's other
+    ``settings()`` (``backend_settings``: dtype, chat template, extra body fields, ...).
+
+    >>> from misattribution.judges.openai_http import OpenAIHTTPJudge
+    >>> config = run_config(OpenAIHTTPJudge("http://127.0.0.1:9/v1", model="m"))
+    >>> config["backend"], config["served_model"], config["sampling"]["temperature"], config["order"]
+    ('openai_http', 'm', 0.8, ['feedback', 'misattribution', 'score'])
+    """
+    tax = load_taxonomy(taxonomy)
+    settings = json.loads(json.dumps(judge.settings(), default=str))
+    backend = settings.pop("backend", type(judge).__name__)
+    sampling = settings.pop("sampling", None)
+    served = settings.pop("model", None)
+    return {
+        "backend": backend,
+        "model": judge.model_id,
+        "served_model": served if backend == "openai_http" else None,
+        "prompt": {"language": language, "sha256": _prompt_fingerprint(tax, language, order)},
+        "taxonomy": {"name": tax.name, "version": tax.version},
+        "sampling": sampling,
+        "order": list(order),
+        "backend_settings": settings,
+    }
+
+
+def _prompt_fingerprint(tax: Taxonomy, language: str, order: Sequence[str]) -> str:
+    languages = ("en", "zh") if language == "auto" else (language,)
+    rendered = [
+        build_messages("{question}", "{answer}", reference, "{criteria}", taxonomy=tax, language=lang, order=order)
+        for lang in languages
+        for reference in (None, "{reference}")
+    ]
+    return hashlib.sha256(json.dumps(rendered, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def config_changes(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``"field: recorded -> now"`` for every field that differs, in a stable order.
+
+    >>> config_changes({"sampling": {"temperature": 0.8}}, {"sampling": {"temperature": 0.5}})
+    ['sampling.temperature: 0.8 -> 0.5']
+    """
+    old, new = _flatten(dict(recorded)), _flatten(dict(current))
+    return [
+        f"{name}: {json.dumps(old.get(name), ensure_ascii=False)} -> {json.dumps(new.get(name), ensure_ascii=False)}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _recorded_config(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The config in a meta file; for a file written before configs were recorded, what it does say."""
+    if isinstance(meta.get("config"), dict):
+        return dict(meta["config"])
+    legacy: dict[str, Any] = {}
+    if "model" in meta:
+        legacy["model"] = meta["model"]
+    settings = meta.get("settings")
+    if isinstance(settings, dict):
+        if "backend" in settings:
+            legacy["backend"] = settings["backend"]
+        if "sampling" in settings:
+            legacy["sampling"] = settings["sampling"]
+    if isinstance(meta.get("taxonomy"), dict):
+        legacy["taxonomy"] = meta["taxonomy"]
+    if "language" in meta:
+        legacy["prompt"] = {"language": meta["language"]}
+    if "order" in meta:
+        legacy["order"] = meta["order"]
+    return legacy
+
+
+def _comparable(current: Mapping[str, Any], recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """``current`` cut down to the fields ``recorded`` has (an older meta file records fewer)."""
+    flat_recorded = _flatten(dict(recorded))
+    return {k: v for k, v in _flatten(dict(current)).items() if k in flat_recorded}
+
+
+def meta_path(output: str | Path) -> Path:
+    """The meta file of a results file: ``judged.jsonl`` -> ``judged.jsonl.meta.json``."""
+    output = Path(output)
+    return output.with_name(output.name + ".meta.json")
+
+
+def next_run_path(output: str | Path) -> Path:
+    """The first free ``<stem>.runN<suffix>`` next to ``output`` (N from 2): where a new run goes.
+
+    >>> next_run_path("/nonexistent/judged.jsonl").name
+    'judged.run2.jsonl'
+    """
+    output = Path(output)
+    stem, suffix = output.stem, output.suffix
+    match = re.fullmatch(r"(.*)\.run(\d+)", stem)
+    base, number = (match.group(1), int(match.group(2)) + 1) if match else (stem, 2)
+    while True:
+        candidate = output.with_name(f"{base}.run{number}{suffix}")
+        if not candidate.exists() and not meta_path(candidate).exists():
+            return candidate
+        number += 1
+
+
+# -- one writer per results file ---------------------------------------------------------------------
+def lock_path(output: str | Path) -> Path:
+    """The lock file of a results file: ``judged.jsonl`` -> ``judged.jsonl.lock``."""
+    output = Path(output)
+    return output.with_name(output.name + ".lock")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _read_holder(path: Path) -> dict[str, Any]:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
+def _locked_message(output: Path, holder: Mapping[str, Any]) -> str:
+    who = f"pid {holder['pid']}" if holder.get("pid") else "another process"
+    since = f" since {holder['started']}" if holder.get("started") else ""
+    return (
+        f"{output}: another run is writing this file ({who}{since}) (hint: wait for it to finish, or write "
+        f"to another -o; if no run is active, delete {lock_path(output)})"
+    )
+
+
+@contextlib.contextmanager
+def output_lock(output: str | Path) -> Iterator[Path]:
+    """Hold ``OUTPUT.lock`` while writing ``output``; raise :class:`RunLockedError` if a live run holds it.
+
+    With ``fcntl`` the lock is a kernel ``flock`` (released by the kernel even after a ``kill -9``); the
+    file also holds the writer's pid, host and start time for the message. Without ``fcntl`` it is an
+    ``O_EXCL`` file, and one whose pid is no longer running on this host is stale and taken over.
+    """
+    output = Path(output)
+    path = lock_path(output)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is not None:
+        with _flock(path, fcntl, output, holder):
+            yield path
+        return
+    _create_exclusive(path, output, holder)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+@contextlib.contextmanager
+def _flock(path: Path, fcntl: Any, output: Path, holder: dict[str, Any]) -> Iterator[None]:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(_locked_message(output, _read_holder(path))) from None
+        # The holder before us may have removed the file between our open and our lock: then we hold a
+        # lock on a file nobody else will ever open. Lock the file that is there now instead.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(holder).encode("utf-8"))
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        os.close(fd)
+
+
+def _create_exclusive(path: Path, output: Path, holder: dict[str, Any]) -> None:
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            current = _read_holder(path)
+            pid = current.get("pid")
+            stale = isinstance(pid, int) and current.get("host") == holder["host"] and not _pid_alive(pid)
+            if not stale:
+                raise RunLockedError(_locked_message(output, current)) from None
+            logger.warning("%s: removing a stale lock left by pid %s, which is no longer running", path, pid)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(holder, handle)
+        return
+    raise RunLockedError(_locked_message(output, _read_holder(path)))
+
+
+# -- input checks ------------------------------------------------------------------------------------
+def check_unique_ids(frame: pd.DataFrame, column: str | None, label: str, *, max_listed: int = 5) -> None:
+    """Raise :class:`InputError` when two rows share an id (an id keys each row's result).
+
+    Rows are numbered as in every other input error (from 0). Missing ids are not compared.
+    """
+    if not column or column not in frame.columns:
+        return
+    positions: dict[Any, list[int]] = {}
+    for index, value in enumerate(frame[column]):
+        value = _json_safe(value)
+        if value is None or (isinstance(value, float) and value != value):
+            continue
+        positions.setdefault(json.dumps(value, sort_keys=True, default=str), []).append(index)
+    repeated = [(ident, rows) for ident, rows in positions.items() if len(rows) > 1]
+    if not repeated:
+        return
+    listed = "; ".join(
+        f"id {json.loads(ident)!r} in rows {', '.join(map(str, rows))}" for ident, rows in repeated[:max_listed]
+    )
+    more = f" (and {len(repeated) - max_listed} more)" if len(repeated) > max_listed else ""
+    raise InputError(
+        f"{label}: field {column!r}: {len(repeated)} duplicate id(s): {listed}{more} "
+        f"(hint: ids key each row's result, so each must be unique; fix them, or name another id column)"
+    )
+
+
+def read_rows(data: Any, columns: ColumnMap | Mapping[str, str] | None = None) -> tuple[pd.DataFrame, str]:
+    """``data`` as a DataFrame and its label, checked as :func:`judge_dataset` checks it before any call:
+    the columns, every question and answer cell, and unique ids."""
+    frame, label = read_table(data)
+    cols = ColumnMap.from_any(columns)
+    check_columns(frame, cols, label)
+    check_unique_ids(frame, cols.id, label)
+    return frame, label
+
+
+def status_counts(judged: pd.DataFrame) -> dict[str, int]:
+    """Rows per status, every status present: ``{"ok": 7, "partial": 1, "failed": 0, "error": 2}``."""
+    counts = Counter(str(s) for s in judged["status"]) if "status" in judged else Counter()
+    return {status: counts.get(status, 0) for status in STATUSES} | {
+        s: n for s, n in counts.items() if s not in STATUSES
+    }
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block ends, so a batch is written whole or not at all.
+
+    Only where it can be done (POSIX, main thread); elsewhere a cut line is dropped on the next load.
+    """
+    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    if not can:
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+# -- the run -----------------------------------------------------------------------------------------
 def judge_dataset(
     data: Any,
     judge: Judge,
@@ -135,6 +479,7 @@ def judge_dataset(
     batch_size: int = 64,
     resume: bool = True,
     progress: bool = True,
+    name: str | None = None,
 ) -> pd.DataFrame:
     """Judge every row of ``data`` and return the input rows with the judgments.
 
@@ -150,16 +495,25 @@ def judge_dataset(
         batch_size: prompts handed to the backend at once (and flushed to ``output`` together).
         resume: reuse the results in ``output``; ``False`` starts the file afresh.
         progress: show a progress bar.
+        name: how ``data`` is named in messages and the meta file (default: its path).
 
     Returns:
         The input columns plus ``feedback``, ``misattribution``, ``score``, ``status``,
         ``problems``, ``raw``, ``error`` and ``judge_key``, one row per input row, in input order.
+
+    Raises:
+        InputError: a bad input table (every problem with its row and field), or duplicate ids; nothing
+            is sent to the judge.
+        RunConfigError: ``output`` holds results of another judge configuration (see :func:`run_config`).
+        RunLockedError: another live process is writing ``output``.
+        RunInterrupted: Ctrl-C; every batch finished before it is saved (a subclass of KeyboardInterrupt).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    frame, label = read_table(data)
+    frame, label = read_table(data, name=name)
     cols = ColumnMap.from_any(columns)
     check_columns(frame, cols, label)
+    check_unique_ids(frame, cols.id, label)
     tax = load_taxonomy(taxonomy)
     model_id = judge.model_id
     settings = judge.settings()
@@ -181,27 +535,73 @@ def judge_dataset(
         ids.append(row_id)
         keys.append(row_key(messages, model_id, settings, row_id))
 
-    out_path = Path(output) if output is not None else None
-    done: dict[str, dict[str, Any]] = {}
-    if out_path is not None:
+    if output is None:
+        done: dict[str, dict[str, Any]] = {}
+        _judge_pending(judge, prompts, keys, ids, done, None, tax, order, batch_size, progress)
+    else:
+        out_path = Path(output)
         out_path.parent.mkdir(parents=True, exist_ok=True)
-        if resume:
-            done = load_results(out_path)
-        else:
-            out_path.write_text("", encoding="utf-8")
-        _write_meta(out_path, judge, tax, language, order, label)
+        config = run_config(judge, tax, language, order)
+        with output_lock(out_path):
+            done = load_results(out_path) if resume else {}
+            if resume:
+                _check_config(out_path, done, config)
+            else:
+                out_path.write_text("", encoding="utf-8")
+            _write_meta(out_path, config, label)
+            if done:
+                judged = sum(1 for key in keys if key in done and done[key].get("status") != "error")
+                logger.info("%s: %d of %d rows already judged", out_path, judged, len(keys))
+            _judge_pending(judge, prompts, keys, ids, done, out_path, tax, order, batch_size, progress)
 
+    results = pd.DataFrame([{name: done[key].get(name) for name in RESULT_COLUMNS} for key in keys])
+    results["judge_key"] = keys
+    inputs = frame.drop(columns=[c for c in (*RESULT_COLUMNS, "judge_key") if c in frame.columns])
+    return pd.concat([inputs.reset_index(drop=True), results], axis=1)
+
+
+def _check_config(out_path: Path, done: Mapping[str, Any], config: dict[str, Any]) -> None:
+    """Refuse to resume into a file whose results came from another judge configuration."""
+    if not done:
+        return  # nothing to mix with: a new file, or one killed before its first batch
+    meta_file = meta_path(out_path)
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        warnings.warn(f"{out_path}: no {meta_file.name}; its judge config cannot be checked", stacklevel=3)
+        return
+    except (OSError, ValueError) as err:
+        raise InputError(
+            f"{meta_file}: not a readable meta file ({err}) (hint: restore it, or start a new run)"
+        ) from None
+    recorded = _recorded_config(meta if isinstance(meta, dict) else {})
+    changes = config_changes(recorded, _comparable(config, recorded))
+    if changes:
+        raise RunConfigError(out_path, changes)
+
+
+def _judge_pending(
+    judge: Judge,
+    prompts: list[list[dict[str, str]]],
+    keys: list[str],
+    ids: list[Any],
+    done: dict[str, dict[str, Any]],
+    out_path: Path | None,
+    tax: Taxonomy,
+    order: Sequence[str],
+    batch_size: int,
+    progress: bool,
+) -> None:
+    """Generate, parse and append (flushed, fsynced) every row not yet judged, batch by batch."""
     pending: dict[str, int] = {}
     for index, key in enumerate(keys):
         previous = done.get(key)
         if (previous is None or previous.get("status") == "error") and key not in pending:
             pending[key] = index
-    if done:
-        logger.info("%s: %d of %d rows already judged", out_path, len(keys) - len(pending), len(keys))
-
+    model_id = judge.model_id
     handle = out_path.open("a", encoding="utf-8") if out_path is not None else None
+    bar = tqdm(total=len(pending), disable=not progress, desc="judging", unit="row")
     try:
-        bar = tqdm(total=len(pending), disable=not progress, desc="judging", unit="row")
         items = list(pending.items())
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
@@ -212,32 +612,35 @@ def judge_dataset(
                 _record(key, index, ids[index], model_id, text, tax, order)
                 for (key, index), text in zip(batch, outputs)
             ]
-            if handle is not None:
-                handle.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
-                handle.flush()
-                os.fsync(handle.fileno())
-            done.update((r["key"], r) for r in records)
+            with _sigint_deferred():
+                if handle is not None:
+                    handle.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                done.update((r["key"], r) for r in records)
             bar.update(len(batch))
-        bar.close()
+    except KeyboardInterrupt:
+        saved = sum(1 for key in set(keys) if key in done and done[key].get("status") != "error")
+        raise RunInterrupted(out_path, saved, len(set(keys))) from None
     finally:
+        bar.close()
         if handle is not None:
             handle.close()
 
-    results = pd.DataFrame([{name: done[key].get(name) for name in RESULT_COLUMNS} for key in keys])
-    results["judge_key"] = keys
-    inputs = frame.drop(columns=[c for c in (*RESULT_COLUMNS, "judge_key") if c in frame.columns])
-    return pd.concat([inputs.reset_index(drop=True), results], axis=1)
 
-
-def _write_meta(out_path: Path, judge: Judge, tax: Taxonomy, language: str, order: Sequence[str], label: str) -> None:
+def _write_meta(out_path: Path, config: dict[str, Any], label: str) -> None:
+    """Write ``OUTPUT.meta.json`` atomically: the run's config plus, at the top level, the fields that
+    readers of older meta files use (``model``, ``taxonomy``, ``language``, ``order``)."""
     meta = {
         "misattribution_version": __version__,
-        "input": label,
-        "model": judge.model_id,
-        "settings": judge.settings(),
-        "taxonomy": {"name": tax.name, "version": tax.version},
-        "language": language,
-        "order": list(order),
+        "input": redact(label),
+        "config": config,
+        "model": config["model"],
+        "taxonomy": config["taxonomy"],
+        "language": config["prompt"]["language"],
+        "order": config["order"],
     }
-    meta_path = out_path.with_name(out_path.name + ".meta.json")
-    meta_path.write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    target = meta_path(out_path)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(temporary, target)
