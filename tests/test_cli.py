@@ -145,11 +145,12 @@ def test_errors_name_the_file_and_field(tmp_path, capsys):
             ["judge", str(bad), "--endpoint", server.url, "--served-model", "m", "-o", str(tmp_path / "o.jsonl")]
         )
         assert server.chat_requests == []
-    assert code == 1
+    assert code == 2  # refused before judging
     err = capsys.readouterr().err
-    assert "bad.jsonl" in err and "row 1, field 'answer': missing" in err
+    assert "bad.jsonl" in err and "row 1, field 'answer': missing" in err and "(hint: fix the rows" in err
+    assert "Traceback" not in err
     code = main(["agreement", str(bad), "--human", "nope"])
-    assert code == 1 and "no column 'nope'" in capsys.readouterr().err
+    assert code == 2 and "no column 'nope'" in capsys.readouterr().err
 
 
 def ablation_responder(messages):
@@ -192,5 +193,5 @@ def test_judge_with_an_ablation_order(tmp_path, rows_csv, capsys):
 def test_judge_rejects_a_bad_order_before_loading_a_model(tmp_path, rows_csv, capsys):
     code = main(["judge", str(rows_csv), "--model", str(tmp_path / "absent"), "-o", str(tmp_path / "o.jsonl"),
                  "--order", "feedback,misattribution"])  # fmt: skip
-    assert code == 1
+    assert code == 2
     assert "include 'score'" in capsys.readouterr().err

@@ -9,6 +9,17 @@
 
 Every subcommand has ``--help``. ``scripts/build_attridata.py`` and ``scripts/push_dataset.py`` are
 the same commands as scripts.
+
+Exit codes (the same for every command):
+
+    0    done
+    1    judge: finished, but some rows have no judgment (generation failed or output unreadable);
+         the summary line counts them, and rerunning the same command retries the failed generations
+    2    refused, nothing done: a bad input file, option or endpoint, a results file of another
+         judge config, a results file another run is writing (one line: ``error: <where>: <what> (hint: ...)``)
+    130  interrupted (Ctrl-C): one line says what was saved
+
+Credentials (``http://user:secret@host``, API keys) are masked in every message and log line.
 """
 
 from __future__ import annotations
@@ -24,9 +35,11 @@ from typing import Any
 import pandas as pd
 
 from misattribution import __version__
+from misattribution.redaction import install_log_redaction, redact, redact_url
 from misattribution.tables import InputError, read_table
 
 EXPORT_SUFFIXES = (".parquet", ".csv", ".jsonl")
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _add_judge_parser(subparsers: Any) -> None:
@@ -36,7 +49,9 @@ def _add_judge_parser(subparsers: Any) -> None:
         description=(
             "Render the judge prompt for every row, generate, parse, and append each result to OUTPUT "
             "(JSONL) as soon as its batch is done. Rerunning the same command resumes: rows already "
-            "judged are skipped, rows that failed are tried again."
+            "judged are skipped, rows that failed are tried again. OUTPUT.meta.json records the judge config; "
+            "a resume with another config is refused (--new-run writes a separate file). Exit code 1 when "
+            "rows remain without a judgment, 2 when refused before judging, 130 on Ctrl-C."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -87,7 +102,14 @@ def _add_judge_parser(subparsers: Any) -> None:
     remote.add_argument(
         "--api-key-env", default="MISATTRIBUTION_API_KEY", help="environment variable holding the API key"
     )
-    parser.add_argument("--no-resume", action="store_true", help="start OUTPUT afresh instead of resuming")
+    fresh = parser.add_mutually_exclusive_group()
+    fresh.add_argument("--no-resume", action="store_true", help="start OUTPUT afresh instead of resuming")
+    fresh.add_argument(
+        "--new-run",
+        action="store_true",
+        help="keep OUTPUT and write this run to the next free OUTPUT-stem.runN.jsonl (printed), e.g. after "
+        "changing the judge config",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_judge)
 
@@ -350,9 +372,28 @@ def _run_judge(args: argparse.Namespace) -> int:
     from misattribution.evaluation import summarize
     from misattribution.format import parse_order
     from misattribution.judges import SamplingParams, load_judge
-    from misattribution.runner import judge_dataset
+    from misattribution.runner import judge_dataset, meta_path, next_run_path, read_rows, status_counts
 
-    order = parse_order(args.order)  # before a model is loaded: a bad order fails at once
+    # Everything that can be checked without the judge is checked before it is loaded or called.
+    order = parse_order(args.order)
+    if args.export:
+        check_export_path(args.export)
+    for url in args.endpoint or []:
+        _check_endpoint(url)
+    columns = {
+        "question": args.question_column,
+        "answer": args.answer_column,
+        "reference": args.reference_column,
+        "criteria": args.criteria_column,
+        "id": args.id_column,
+    }
+    frame, label = read_rows(args.input, columns)  # columns, cells and unique ids
+    output = Path(args.output)
+    if args.new_run:
+        if output.exists() or meta_path(output).exists():
+            output = next_run_path(output)
+        print(f"new run: writing {output} (to resume this run later, pass -o {output})", file=sys.stderr)
+
     sampling = SamplingParams(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -363,15 +404,20 @@ def _run_judge(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if args.endpoint:
-        judge = load_judge(
-            ",".join(args.endpoint),
-            sampling=sampling,
-            model=args.served_model,
-            concurrency=args.concurrency,
-            timeout=args.timeout,
-            max_retries=args.max_retries,
-            api_key_env=args.api_key_env,
-        )
+        try:
+            judge = load_judge(
+                ",".join(args.endpoint),
+                sampling=sampling,
+                model=args.served_model,
+                concurrency=args.concurrency,
+                timeout=args.timeout,
+                max_retries=args.max_retries,
+                api_key_env=args.api_key_env,
+            )
+        except ValueError as err:
+            if "could not ask" not in str(err):
+                raise
+            raise ValueError(f"{err} (hint: is the server up? --served-model NAME skips this lookup)") from None
         batch_size = args.batch_size or max(64, 2 * args.concurrency)
     else:
         options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
@@ -379,17 +425,10 @@ def _run_judge(args: argparse.Namespace) -> int:
             options["trust_remote_code"] = True
         judge = load_judge(args.model, sampling=sampling, **options)
         batch_size = args.batch_size or 8
-    columns = {
-        "question": args.question_column,
-        "answer": args.answer_column,
-        "reference": args.reference_column,
-        "criteria": args.criteria_column,
-        "id": args.id_column,
-    }
     judged = judge_dataset(
-        args.input,
+        frame,
         judge,
-        args.output,
+        output,
         columns=columns,
         taxonomy=args.taxonomy,
         language=args.language,
@@ -397,20 +436,64 @@ def _run_judge(args: argparse.Namespace) -> int:
         batch_size=batch_size,
         resume=not args.no_resume,
         progress=not args.quiet,
+        name=label,
     )
     if args.export:
         export(judged, args.export)
-    summary = summarize(judged, args.taxonomy)
-    print(_format_summary(summary, args.output, args.export))
-    return 0
+    print(_format_summary(summarize(judged, args.taxonomy), str(output), args.export))
+    counts = status_counts(judged)
+    print(_status_line(counts, len(judged)))
+    unjudged = counts["error"] + counts["failed"]
+    if not unjudged:
+        return EXIT_OK
+    reasons = []
+    if counts["error"]:
+        first = next((e for e in judged["error"] if isinstance(e, str) and e), "")
+        reasons.append(
+            f"{counts['error']} failed to generate ({redact(first)[:200]}); rerun the same command to retry them"
+        )
+    if counts["failed"]:
+        reasons.append(f"{counts['failed']} got output the parser could not read (kept raw in {output})")
+    print(
+        f"misattribution judge: {unjudged} of {len(judged)} rows have no judgment: {'; '.join(reasons)}",
+        file=sys.stderr,
+    )
+    return EXIT_ROWS_FAILED
+
+
+def _status_line(counts: dict[str, int], total: int) -> str:
+    """``summary: 300 rows: 210 ok, 0 partial, 0 failed, 90 error``."""
+    return f"summary: {total} rows: " + ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
+def _check_endpoint(url: str) -> None:
+    from misattribution.judges.openai_http import check_base_url
+
+    try:
+        check_base_url(url)
+    except ValueError as err:
+        raise InputError(
+            f"--endpoint {redact_url(url)}: {err} (hint: the base URL of an OpenAI-compatible server, "
+            "e.g. http://127.0.0.1:8000/v1)"
+        ) from None
+
+
+def check_export_path(path: str | Path) -> Path:
+    """``path`` when :func:`export` can write it (by its suffix), else an :class:`InputError` saying so."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise InputError(
+            f"--export {path}: cannot export to {suffix or 'a file without a suffix'} "
+            f"(hint: use one of {', '.join(EXPORT_SUFFIXES)})"
+        )
+    return path
 
 
 def export(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write judged rows as Parquet, CSV (lists as JSON text) or JSONL, by the file's suffix."""
-    path = Path(path)
+    path = check_export_path(path)
     suffix = path.suffix.lower()
-    if suffix not in EXPORT_SUFFIXES:
-        raise InputError(f"{path}: cannot export to {suffix or 'a file without a suffix'}; use {EXPORT_SUFFIXES}")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".parquet":
         frame.to_parquet(path, index=False)
@@ -669,18 +752,63 @@ def _llm_calls_line(meta: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (see the module docstring: 0, 1, 2 or 130)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    install_log_redaction()  # also third-party lines: httpx logs every request URL at -v
+    if args.verbose:
+        # httpx and httpcore log each request at INFO / DEBUG: keep their URLs, not their connection chatter.
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+    prefix = f"misattribution {args.command}"
     try:
         return args.func(args)
+    except KeyboardInterrupt as stop:
+        print(f"{prefix}: {_interrupted_message(stop)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except (InputError, FileNotFoundError, KeyError, ValueError, OSError) as err:
-        # Expected failures get one clear line (tokens are masked by the code that raises);
-        # anything else is a bug and keeps its traceback.
-        print(f"misattribution {args.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+        # Expected failures get one line naming the place; anything else is a bug and keeps its traceback.
+        print(f"{prefix}: error: {_describe_error(err, args.command)}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _interrupted_message(stop: KeyboardInterrupt) -> str:
+    from misattribution.runner import RunInterrupted
+
+    if isinstance(stop, RunInterrupted) and stop.path is not None:
+        return f"interrupted: {stop.saved} of {stop.total} rows saved in {stop.path}; run the same command to resume"
+    return "interrupted before any result was saved; run the same command to start again"
+
+
+def _describe_error(err: BaseException, command: str) -> str:
+    """``<where>: <what> (hint: ...)`` for an expected failure, credentials masked."""
+    if isinstance(err, OSError) and err.filename is not None:
+        what = (err.strerror or type(err).__name__).lower()
+        hints = {
+            "no such file or directory": "check the path",
+            "permission denied": "check the file's permissions",
+            "is a directory": "give a file",
+        }
+        message = f"{err.filename}: {what} (hint: {hints.get(what, 'check the path')})"
+    elif isinstance(err, KeyError):
+        message = f"missing field {err.args[0]!r} (hint: misattribution {command} --help lists the column options)"
+    elif isinstance(err, (InputError, ValueError)):
+        message = str(err)
+    else:
+        message = f"{type(err).__name__}: {err}"
+    if "(hint:" not in message:
+        message += f" (hint: {_hint_for(message, command)})"
+    return redact(message)
+
+
+def _hint_for(message: str, command: str) -> str:
+    if "no column" in message:
+        return f"name the column with the --...-column options of misattribution {command}"
+    if "row " in message or "line " in message:
+        return "fix the rows named above, then run the same command again"
+    return f"misattribution {command} --help"
 
 
 if __name__ == "__main__":
