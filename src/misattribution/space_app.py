@@ -32,6 +32,7 @@ import pandas as pd  # noqa: E402
 from misattribution import space_views  # noqa: E402
 from misattribution.discovery.report import IssueReport  # noqa: E402
 from misattribution.explore import Explorer, Filters, export_bundle_zip  # noqa: E402
+from misattribution.redaction import redact, redact_url  # noqa: E402
 from misattribution.uploads import (  # noqa: E402
     ROLES,
     LoadResult,
@@ -135,7 +136,8 @@ def build_app(
         report: a report to show at once (shared read-only by every visitor), or ``None``.
         max_upload_mb: the largest file accepted (checked again server-side, whatever the browser says).
         judge_url: an OpenAI-compatible endpoint; when set (or ``$MISATTRIBUTION_JUDGE_URL``), the Load
-            view can judge an uploaded table of questions and answers.
+            view can judge an uploaded table of questions and answers. It stays on the server: the page and
+            its ``/config`` show it with credentials masked (``http://user:***@host/v1``).
         page_size: instances per page.
     """
     import gradio as gr
@@ -221,7 +223,8 @@ def build_app(
                         with gr.Accordion(
                             "Judge the uploaded table", open=False, visible=judge_url is not None, elem_id="judge"
                         ):
-                            gr.Markdown(f"Endpoint: `{judge_url}`" if judge_url else "")
+                            # Every visitor can read the page's /config: show the URL without its credentials.
+                            gr.Markdown(f"Endpoint: `{redact_url(judge_url)}`" if judge_url else "")
                             judge = gr.Button("Judge it", elem_id="run-judge")
                         load_message = gr.Markdown("", elem_id="load-message")
                     with gr.Tab("Overview", id="overview", elem_id="tab-overview"):
@@ -442,8 +445,9 @@ def _load(key: str | None, loader: Any) -> list[Any]:
     try:
         result: LoadResult = loader()
     except UploadError as err:
-        gr.Warning(str(err))
-        return [key, f"**Could not load.** {space_views.escape_markdown(str(err))}", gr.update(), *_choices(None)]
+        message = redact(str(err))  # a judging or discovery error may quote the endpoint
+        gr.Warning(message)
+        return [key, f"**Could not load.** {space_views.escape_markdown(message)}", gr.update(), *_choices(None)]
     explorer = Explorer(result.report)
     new_key = _STORE.put(explorer)
     return [new_key, result.message, space_views.describe(explorer), *_choices(explorer)]
