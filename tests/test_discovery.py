@@ -32,7 +32,7 @@ from misattribution.discovery.sentences import (  # noqa: E402
     split_sentences,
     strip_opener,
 )
-from misattribution.tables import InputError  # noqa: E402
+from misattribution.io.tables import InputError  # noqa: E402
 
 CLEAR_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clear_gsm8k"
 
@@ -87,14 +87,14 @@ def test_generic_table_infers_the_taxonomy_scale_and_failing():
 def test_score_range_inferred_from_the_data_given_or_rejected():
     frame = pd.DataFrame({"critique": ["a", "b", "c"], "rating": [1.5, 7.0, 10.0], "model_name": ["x", "y", None]})
     rows = load_judged(frame, columns={"feedback": "critique", "score": "rating", "system": "model_name"})
-    assert rows.attrs["score_range"] == [1.5, 10.0]
-    assert rows["score_norm"].tolist() == pytest.approx([0.0, 5.5 / 8.5, 1.0])
+    assert rows.attrs["score_range"] == [1.0, 10.0]  # the known 1-10 scale, not the data's min and max
+    assert rows["score_norm"].tolist() == pytest.approx([0.5 / 9, 6.0 / 9, 1.0])
     assert rows["system"].tolist() == ["x", "y", "default"]
     given = load_judged(frame, columns={"feedback": "critique", "score": "rating"}, score_range=(0, 10), fail_below=0.5)
     assert given["failing"].tolist() == [True, False, False]
-    with pytest.raises(InputError, match="outside score_range"):
+    with pytest.raises(InputError, match="outside the given scale 0-5"):
         load_judged(frame, columns={"feedback": "critique", "score": "rating"}, score_range=(0, 5))
-    with pytest.raises(InputError, match="no feedback column"):
+    with pytest.raises(InputError, match=r"missing required column\(s\) feedback"):
         load_judged(pd.DataFrame({"text": ["a"], "score": [1]}))
     with pytest.raises(InputError, match="duplicate row ids"):
         load_judged(pd.DataFrame({"id": ["a", "a"], "feedback": ["x", "y"], "score": [1, 2]}))

@@ -5,15 +5,20 @@ plus a note of what was read and how) or raises one :class:`UploadError` whose m
 and what is wrong with it. Nothing is trusted:
 
 * a file larger than ``max_bytes`` is refused before it is opened;
-* a zip is inspected before anything is read: number of entries, total declared size, compression
-  ratio of every entry, encrypted entries, and member names (absolute paths, ``..``, drive letters and
-  backslashes are refused: a name that tries to leave the archive is a sign of a hostile file). Members
-  are then read into memory with a hard cap on the bytes actually inflated (declared sizes can lie);
-  nothing is ever extracted to disk under a member's name;
-* tables are read with a row limit;
-* required columns (``feedback`` and ``score``) are checked, and a missing one is reported with the
-  columns that were found; other names are mapped with ``mapping`` (role → column) or a small table of
-  common aliases, and the mapping used is reported.
+* a zip goes through the one zip guard, :mod:`misattribution.io.archives` (the CLI's too): its directory
+  is checked before anything is inflated (entries, declared size, ratio, encrypted entries, symbolic
+  links, member names that try to leave the archive), then members are inflated in chunks with the
+  limits checked while streaming -- bytes against the declared size and the budget, and the rows of a
+  CSV counted as they arrive, so an archive that inflates to a huge table is refused after
+  ``max_rows`` rows, in seconds and without holding it; nothing is ever extracted under a member's name;
+* tables are read by :mod:`misattribution.io.tables` with a row limit (encodings, empty and header-only
+  files, malformed lines: each error names the file, the line and the field);
+* columns are found as ``misattribution discover`` finds them: ``mapping`` (role → column) first, then
+  the one alias list :data:`misattribution.io.tables.ALIASES`; scores are read by the same
+  :func:`~misattribution.discovery.inputs.load_judged` (text, ``inf``, an empty score column or scores
+  off the scale are refused);
+* with ``discard=True`` the uploaded file is deleted once it is loaded or refused, so that nothing a
+  visitor uploaded stays on the server.
 
 Accepted inputs: a results bundle (zip of the folder :meth:`IssueReport.save` writes), JSONL / JSON /
 CSV / TSV / Parquet tables of judged rows (e.g. the output of :func:`misattribution.runner.judge_dataset`),
@@ -30,12 +35,10 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
-import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path, PurePosixPath
@@ -46,10 +49,10 @@ import pandas as pd
 
 from misattribution.discovery.modes.clear import clear_issues
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, IssueReport
-from misattribution.tables import InputError, read_jsonl
+from misattribution.io.archives import SafeZip, ZipLimits, open_zip
+from misattribution.io.tables import ALIASES, InputError, parse_label_cell, read_table, resolve_columns
 
 __all__ = [
-    "ALIASES",
     "REQUIRED_ROLES",
     "ROLES",
     "LoadResult",
@@ -61,49 +64,21 @@ __all__ = [
     "load_sample_report",
     "load_upload",
     "read_table_limited",
-    "inspect_zip",
-    "read_zip_members",
     "report_from_table",
-    "resolve_columns",
     "rows_from_table",
 ]
 
-#: The column roles a judged table may fill.
-ROLES = (
-    "row_id",
-    "question",
-    "answer",
-    "reference",
-    "feedback",
-    "score",
-    "system",
-    "misattribution",
-    "human_score",
-    "human_misattribution",
-)
+#: The column roles a judged table may fill, as the Space names them (the input layer's ``id`` is ``row_id``);
+#: each is looked for under :data:`misattribution.io.tables.ALIASES`.
+ROLES = tuple("row_id" if role == "id" else role for role in ALIASES)
 #: Roles without which a table cannot be explored.
 REQUIRED_ROLES = ("feedback", "score")
-#: Common names of each role, tried in order when no mapping is given (the role's own name first).
-ALIASES: dict[str, tuple[str, ...]] = {
-    "row_id": ("row_id", "id", "question_id", "example_id", "uid"),
-    "question": ("question", "instruction", "prompt", "model_input", "input", "query"),
-    "answer": ("answer", "response", "output", "prediction", "completion", "generated_text"),
-    "reference": ("reference", "ground_truth", "reference_answer", "gold", "target"),
-    "feedback": ("feedback", "evaluation_text", "critique", "explanation", "rationale", "judgment"),
-    "score": ("score", "rating", "judge_score", "grade"),
-    "system": ("system", "model", "system_name", "model_name"),
-    "misattribution": ("misattribution", "categories", "error_categories"),
-    "human_score": ("human_score", "gold_score", "human_rating"),
-    "human_misattribution": ("human_misattribution", "human_categories"),
-}
 TABLE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 BUNDLE_MEMBERS = ("meta.json", "rows.parquet", "assignments.parquet")
-# Members up to this size are exempt from the ratio check: a bomb has to be big to hurt.
-_RATIO_FLOOR_BYTES = 1 << 20
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
-class UploadError(ValueError):
+class UploadError(InputError):
     """A file (or dataset) that cannot be loaded; the message names it and says what is wrong."""
 
 
@@ -120,6 +95,16 @@ class UploadLimits:
     @classmethod
     def from_megabytes(cls, max_upload_mb: float, **kwargs: Any) -> UploadLimits:
         return cls(max_bytes=int(max_upload_mb * 1024**2), **kwargs)
+
+    def zip_limits(self) -> ZipLimits:
+        """The same bounds for the zip guard (:class:`misattribution.io.archives.ZipLimits`)."""
+        return ZipLimits(
+            max_members=self.max_zip_entries,
+            max_compressed_bytes=self.max_bytes,
+            max_total_bytes=self.max_uncompressed_bytes,
+            max_ratio=self.max_compression_ratio,
+            max_rows=self.max_rows,
+        )
 
 
 @dataclass
@@ -155,15 +140,31 @@ def load_upload(
     mapping: Mapping[str, str] | None = None,
     limits: UploadLimits | None = None,
     score_range: tuple[float, float] | None = None,
+    discard: bool = False,
 ) -> LoadResult:
     """Load any accepted file (see the module docstring); ``name`` is how the file is called in messages.
 
     A zip is a results bundle when it holds ``meta.json``, ``rows.parquet`` and ``assignments.parquet``,
-    and a CLEAR results zip when it holds a ``results*.csv`` / ``results*.parquet``.
+    and a CLEAR results zip when it holds a ``results*.csv`` / ``results*.parquet``. With ``discard``, the
+    file is deleted from disk once it is loaded or refused (the Space's uploads: nothing stays on the
+    server to be downloaded again).
     """
-    limits = limits or UploadLimits()
-    path = Path(path)
-    label = name or path.name
+    try:
+        return _load_upload(Path(path), name or Path(path).name, mapping, limits or UploadLimits(), score_range)
+    except InputError as err:
+        raise err if isinstance(err, UploadError) else UploadError(str(err)) from None
+    finally:
+        if discard:
+            Path(path).unlink(missing_ok=True)
+
+
+def _load_upload(
+    path: Path,
+    label: str,
+    mapping: Mapping[str, str] | None,
+    limits: UploadLimits,
+    score_range: tuple[float, float] | None,
+) -> LoadResult:
     if not path.is_file():
         raise UploadError(f"{label}: no such file")
     size = path.stat().st_size
@@ -173,7 +174,8 @@ def load_upload(
         raise UploadError(f"{label}: the file is empty")
     suffix = Path(label).suffix.lower() or path.suffix.lower()
     if suffix == ".zip" or zipfile.is_zipfile(path):
-        members = [info.filename for info in inspect_zip(path, label, limits) if not info.is_dir()]
+        with open_zip(path, label, limits.zip_limits()) as archive:
+            members = archive.names
         names = {PurePosixPath(n).name for n in members}
         if all(m in names for m in BUNDLE_MEMBERS):
             return LoadResult(load_bundle_zip(path, name=label, limits=limits), label, "bundle")
@@ -194,90 +196,6 @@ def load_upload(
 # -- zips ---------------------------------------------------------------------------------------------
 
 
-def inspect_zip(path: str | Path, name: str, limits: UploadLimits) -> list[zipfile.ZipInfo]:
-    """Check a zip's directory (see the module docstring) without inflating anything; return its entries."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as err:
-        raise UploadError(f"{name}: not a readable zip file ({err})") from None
-    if len(infos) > limits.max_zip_entries:
-        raise UploadError(f"{name}: the zip has {len(infos)} entries, more than the {limits.max_zip_entries} allowed")
-    total = 0
-    for info in infos:
-        problem = _unsafe_member_name(info.filename)
-        if problem:
-            raise UploadError(f"{name}: refused, the entry {info.filename!r} {problem} (path traversal)")
-        if stat.S_ISLNK(info.external_attr >> 16):
-            raise UploadError(f"{name}: refused, the entry {info.filename!r} is a symbolic link")
-        if info.flag_bits & 0x1:
-            raise UploadError(f"{name}: the entry {info.filename!r} is encrypted")
-        if info.is_dir():
-            continue
-        total += info.file_size
-        ratio = info.file_size / max(info.compress_size, 1)
-        if info.file_size > _RATIO_FLOOR_BYTES and ratio > limits.max_compression_ratio:
-            raise UploadError(
-                f"{name}: refused, the entry {info.filename!r} expands {ratio:,.0f}× "
-                f"(more than {limits.max_compression_ratio:g}×: a zip bomb?)"
-            )
-    if total > limits.max_uncompressed_bytes:
-        raise UploadError(
-            f"{name}: refused, the zip expands to {_mb(total)}, more than the {_mb(limits.max_uncompressed_bytes)} allowed"
-        )
-    return infos
-
-
-def read_zip_members(
-    path: str | Path, name: str, limits: UploadLimits, wanted: Callable[[str], bool] | None = None
-) -> dict[str, bytes]:
-    """Check a zip (:func:`inspect_zip`) and return the contents of its files (those ``wanted`` accepts),
-    by member name, in memory. An entry inflating to more than it declares is refused."""
-    infos = inspect_zip(path, name, limits)
-    members: dict[str, bytes] = {}
-    budget = limits.max_uncompressed_bytes
-    with zipfile.ZipFile(path) as archive:
-        for info in infos:
-            if info.is_dir() or (wanted is not None and not wanted(info.filename)):
-                continue
-            data = _read_capped(archive, info, min(budget, info.file_size), name)
-            budget -= len(data)
-            members[info.filename] = data
-    return members
-
-
-def _unsafe_member_name(member: str) -> str | None:
-    if "\x00" in member:
-        return "has a NUL character in its name"
-    if "\\" in member:
-        return "has a backslash in its name"
-    if member.startswith("/") or re.match(r"^[A-Za-z]:", member):
-        return "has an absolute path"
-    if ".." in PurePosixPath(member).parts:
-        return "points outside the archive ('..')"
-    return None
-
-
-def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, name: str) -> bytes:
-    """Inflate at most ``cap`` bytes; an entry that inflates to more than it declared is refused."""
-    chunks, size = [], 0
-    try:
-        with archive.open(info) as handle:
-            while True:
-                chunk = handle.read(min(1 << 20, cap + 1 - size))
-                if not chunk:
-                    break
-                size += len(chunk)
-                if size > cap:
-                    raise UploadError(
-                        f"{name}: refused, the entry {info.filename!r} inflates to more than it declares ({_mb(cap)})"
-                    )
-                chunks.append(chunk)
-    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as err:
-        raise UploadError(f"{name}: the entry {info.filename!r} cannot be read ({err})") from None
-    return b"".join(chunks)
-
-
 def load_bundle_zip(path: str | Path, *, name: str | None = None, limits: UploadLimits | None = None) -> IssueReport:
     """An :class:`IssueReport` from a zip of its bundle (members at the root or in one folder).
 
@@ -286,15 +204,17 @@ def load_bundle_zip(path: str | Path, *, name: str | None = None, limits: Upload
     """
     limits = limits or UploadLimits()
     label = name or Path(path).name
-    wanted = {*BUNDLE_MEMBERS, "issues.parquet"}
-    members = read_zip_members(path, label, limits, wanted=lambda m: PurePosixPath(m).name in wanted)
+    wanted = (*BUNDLE_MEMBERS, "issues.parquet")
     chosen: dict[str, bytes] = {}
-    for wanted in (*BUNDLE_MEMBERS, "issues.parquet"):
-        matches = [m for m in members if PurePosixPath(m).name == wanted]
-        if len(matches) > 1:
-            raise UploadError(f"{label}: the zip holds several {wanted} ({', '.join(matches)}); upload one bundle")
-        if matches:
-            chosen[wanted] = members[matches[0]]
+    with _guarded(path, label, limits) as archive:
+        for fixed_name in wanted:
+            matches = [m for m in archive.names if PurePosixPath(m).name == fixed_name]
+            if len(matches) > 1:
+                raise UploadError(
+                    f"{label}: the zip holds several {fixed_name} ({', '.join(matches)}); upload one bundle"
+                )
+            if matches:
+                chosen[fixed_name] = _read_member(archive, matches[0])
     missing = [m for m in BUNDLE_MEMBERS if m not in chosen]
     if missing:
         raise UploadError(f"{label}: not a results bundle, {', '.join(missing)} missing")
@@ -312,6 +232,20 @@ def load_bundle_zip(path: str | Path, *, name: str | None = None, limits: Upload
     return report
 
 
+def _guarded(path: str | Path, label: str, limits: UploadLimits) -> SafeZip:
+    try:
+        return open_zip(path, label, limits.zip_limits())
+    except InputError as err:
+        raise UploadError(str(err)) from None
+
+
+def _read_member(archive: SafeZip, member: str) -> bytes:
+    try:
+        return archive.read(member)
+    except InputError as err:
+        raise UploadError(str(err)) from None
+
+
 def _is_clear_results(member: str) -> bool:
     base = PurePosixPath(member).name.lower()
     return base.startswith("results") and base.endswith((".csv", ".parquet"))
@@ -320,26 +254,20 @@ def _is_clear_results(member: str) -> bool:
 def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadLimits | None = None) -> LoadResult:
     """A CLEAR results zip as a report: CLEAR's recurring issues become issues, its rows the rows.
 
-    Reading and zip safety are :func:`misattribution.data.importers.import_clear`'s (the zip is checked
-    here first as well, like every upload); the score is CLEAR's own, on 0–1, as
+    Reading is :func:`misattribution.data.importers.import_clear`'s, through the one zip guard with this
+    upload's limits (its rows counted while the results CSV inflates); the score is CLEAR's own, on 0–1, as
     ``misattribution discover`` reads it. Problems found by the import are summarised in the notes.
     """
-    from misattribution.data.importers import ZipLimits, import_clear
-    from misattribution.tables import InputError
+    from misattribution.data.importers import import_clear
 
     limits = limits or UploadLimits()
     path = Path(path)
     label = name or path.name
-    inspect_zip(path, label, limits)
     stream = io.BytesIO(path.read_bytes())
     stream.name = label  # the importer names the file in its messages: the user's name, not a temp path
-    zip_limits = ZipLimits(
-        max_members=limits.max_zip_entries,
-        max_total_bytes=limits.max_uncompressed_bytes,
-        max_ratio=limits.max_compression_ratio,
-    )
     try:
-        imported = import_clear(stream, limits=zip_limits)
+        # The importer reads through the same zip guard, rows counted while the results CSV inflates.
+        imported = import_clear(stream, limits=limits.zip_limits())
     except (InputError, ValueError) as err:
         raise UploadError(str(err) if label in str(err) else f"{label}: {err}") from None
     frame = imported.to_judged()
@@ -369,85 +297,13 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
 
 
 def read_table_limited(path: str | Path, name: str, limits: UploadLimits, *, suffix: str | None = None) -> pd.DataFrame:
-    """Read a JSONL / JSON / CSV / TSV / Parquet table, refusing more than ``limits.max_rows`` rows."""
-    path = Path(path)
-    suffix = (suffix or path.suffix).lower()
+    """Read a JSONL / JSON / CSV / TSV / Parquet table with :func:`misattribution.io.tables.read_table`,
+    refusing more than ``limits.max_rows`` rows (as soon as reading passes them)."""
     try:
-        if suffix == ".jsonl":
-            frame = _read_jsonl_limited(path, name, limits.max_rows)
-        elif suffix == ".json":
-            frame = pd.read_json(path)
-        elif suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
-                dtype=str,
-                keep_default_na=False,
-                nrows=limits.max_rows + 1,
-            )
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            rows = pq.ParquetFile(path).metadata.num_rows
-            if rows > limits.max_rows:
-                raise UploadError(f"{name}: {rows:,} rows, more than the {limits.max_rows:,} allowed")
-            frame = pd.read_parquet(path)
-        else:
-            raise UploadError(f"{name}: cannot read {suffix or 'a file without a suffix'}")
-    except UploadError:
-        raise
-    except UnicodeDecodeError:
-        raise UploadError(f"{name}: not UTF-8 text") from None
-    except Exception as err:  # noqa: BLE001 - pandas / pyarrow raise many types for a bad file
-        raise UploadError(
-            f"{name}: cannot be read as {suffix[1:].upper()} ({type(err).__name__}: {_first_line(err)})"
-        ) from None
-    _check_row_count(frame, name, limits)
-    if frame.empty:
-        raise UploadError(f"{name}: the table has no rows")
-    return frame
-
-
-def _read_jsonl_limited(path: Path, name: str, max_rows: int) -> pd.DataFrame:
-    try:
-        return read_jsonl(path, label=name, max_rows=max_rows)
+        frame, _ = read_table(path, name=name, max_rows=limits.max_rows, suffix=suffix)
     except InputError as err:
         raise UploadError(str(err)) from None
-
-
-def _check_row_count(frame: pd.DataFrame, name: str, limits: UploadLimits) -> None:
-    if len(frame) > limits.max_rows:
-        raise UploadError(f"{name}: more than the {limits.max_rows:,} rows allowed")
-
-
-def resolve_columns(columns: list[str], mapping: Mapping[str, str] | None, name: str) -> dict[str, str]:
-    """Role → column: the explicit ``mapping`` first, then :data:`ALIASES`. Raises when a mapped column
-    is missing or a required role has no column, naming the roles and the columns found."""
-    mapping = {role: column for role, column in (mapping or {}).items() if column}
-    unknown = sorted(set(mapping) - set(ROLES))
-    if unknown:
-        raise UploadError(f"{name}: unknown column roles {unknown}; the roles are {', '.join(ROLES)}")
-    found = ", ".join(map(str, columns)) or "none"
-    absent = {role: column for role, column in mapping.items() if column not in columns}
-    if absent:
-        listed = ", ".join(f"{role} → {column!r}" for role, column in absent.items())
-        raise UploadError(f"{name}: the mapped columns are not in the file ({listed}); columns found: {found}")
-    resolved = dict(mapping)
-    taken = set(resolved.values())
-    for role in ROLES:
-        if role in resolved:
-            continue
-        column = next((c for c in ALIASES[role] if c in columns and c not in taken), None)
-        if column is not None:
-            resolved[role] = column
-            taken.add(column)
-    missing = [role for role in REQUIRED_ROLES if role not in resolved]
-    if missing:
-        raise UploadError(
-            f"{name}: missing required column(s) {', '.join(missing)}; columns found: {found}. "
-            "Rename them or map them (e.g. feedback → your critique column)."
-        )
-    return {role: resolved[role] for role in ROLES if role in resolved}
+    return frame
 
 
 def rows_from_table(
@@ -459,25 +315,26 @@ def rows_from_table(
 ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
     """Judged rows → IssueReport rows (``row_id, score, score_norm, failing, system`` + texts).
 
-    Columns are resolved here (:func:`resolve_columns`, so a missing one is named with the columns
-    found) and scores checked to be numbers; the rows are then built by
+    Columns are resolved by the input layer (:func:`misattribution.io.tables.resolve_columns`: the
+    ``mapping`` first, then the one alias list) and the rows built by
     :func:`misattribution.discovery.inputs.load_judged`, the same reading as ``misattribution discover``
-    (score scale, failing rows, our runner's and CLEAR's formats). The roles it does not carry
-    (``misattribution`` lists, ``human_score``, ``human_misattribution``) and the other columns are added
-    back. Returns the rows, the mapping used and notes for the user.
+    (scores checked, score scale, failing rows, our runner's and CLEAR's formats). The roles it does not
+    carry (``misattribution`` lists, ``human_score``, ``human_misattribution``) and the other columns are
+    added back. Returns the rows, the mapping used (role → column, ``row_id`` for the id) and notes.
     """
     from misattribution.discovery.inputs import load_judged
-    from misattribution.explore import parse_labels
-    from misattribution.tables import InputError
 
     frame = frame.rename(columns=str).reset_index(drop=True)
-    columns = resolve_columns(list(frame.columns), mapping, name)
-    _check_scores(frame[columns["score"]], columns["score"], name)
-    given = {("id" if role == "row_id" else role): column for role, column in columns.items()}
-    given = {role: column for role, column in given.items() if role in _LOAD_JUDGED_ROLES}
+    given = {("id" if role == "row_id" else role): column for role, column in (mapping or {}).items() if column}
     try:
-        rows = load_judged(frame, columns=given, score_range=score_range)
-    except (InputError, ValueError) as err:
+        chosen = resolve_columns(frame.columns, name, given=given, required=REQUIRED_ROLES)
+        columns = {("row_id" if role == "id" else role): column for role, column in chosen.items() if column}
+        loaded = {role: column for role, column in chosen.items() if column and role in _LOAD_JUDGED_ROLES}
+        rows = load_judged(frame, columns=loaded, score_range=score_range)
+        for role in ("misattribution", "human_misattribution"):
+            if role in columns:
+                rows[role] = _label_cells(frame[columns[role]], name, columns[role])
+    except InputError as err:
         raise UploadError(str(err).replace("<DataFrame>", name)) from None
     notes: list[str] = []
     if "row_id" not in columns:
@@ -487,9 +344,6 @@ def rows_from_table(
         notes.append(f"scores read on {low:g}–{high:g}; a row fails below the top score.")
     if rows.attrs.get("n_null_scores"):
         notes.append(f"{rows.attrs['n_null_scores']:,} rows have no score (kept; never failing).")
-    for role in ("misattribution", "human_misattribution"):
-        if role in columns:
-            rows[role] = [parse_labels(v) for v in frame[columns[role]]]
     if "human_score" in columns:
         rows["human_score"] = pd.to_numeric(
             frame[columns["human_score"]].replace("", np.nan), errors="coerce"
@@ -505,16 +359,8 @@ def rows_from_table(
 _LOAD_JUDGED_ROLES = ("id", "feedback", "score", "question", "answer", "reference", "system")
 
 
-def _check_scores(values: pd.Series, column: str, name: str) -> None:
-    """Refuse scores that are not numbers (blank cells are missing scores, which are allowed)."""
-    text = values.astype(str).str.strip()
-    numbers = pd.to_numeric(values.where(text != "", np.nan), errors="coerce")
-    bad = np.flatnonzero(numbers.isna().to_numpy() & values.notna().to_numpy() & (text != "").to_numpy())
-    if len(bad):
-        shown = ", ".join(f"row {i + 1} ({values.iloc[i]!r})" for i in bad[:5])
-        raise UploadError(f"{name}: {len(bad)} score(s) in {column!r} are not numbers: {shown}")
-    if numbers.isna().all():
-        raise UploadError(f"{name}: the score column {column!r} is empty")
+def _label_cells(values: pd.Series, name: str, column: str) -> list[list[str]]:
+    return [parse_label_cell(v, f"{name}: row {i + 1}, field {column!r}") for i, v in enumerate(values)]
 
 
 def report_from_table(
@@ -622,25 +468,6 @@ def _mb(size: float) -> str:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return text[0][:300] if text else type(err).__name__
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return value is pd.NA
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", ""):
-        return False
-    return None
 
 
 def _is_listlike(value: Any) -> bool:

@@ -15,10 +15,15 @@
 * rows that already are IssueReport rows (``row_id``, ``score``, ``score_norm``, ``failing``, ``system``),
   passed through.
 
-Scores are mapped to ``score_norm`` in [0, 1] (1 = best) from a range that is given, or inferred: our
-taxonomy's 0-3 when every score is an integer in it, else the data's [min, max]. A row fails when
-``score_norm < fail_below`` (default 1.0: anything below the top of the scale). A row without a score
-is not failing; the count is logged and kept in ``frame.attrs["n_null_scores"]``.
+Columns are found through the one alias list of the input layer (:data:`misattribution.io.tables.ALIASES`:
+a table with ``judgment`` and ``grade`` columns loads here as in the Space). Scores are read by
+:func:`misattribution.io.tables.parse_scores` (text such as ``"3 points"``, ``inf``, or a column without
+a single score is an :class:`InputError` naming the file, the column and the rows) and mapped to
+``score_norm`` in [0, 1] (1 = best) from a range that is given, or inferred
+(:func:`~misattribution.io.tables.infer_scale`: our taxonomy's 0-3 first; a few scores off an otherwise
+clear scale are an error, never a wider scale). A row fails when ``score_norm < fail_below`` (default
+1.0: anything below the top of the scale). A row without a score (a judgment that failed, a gap) is not
+failing; the count is logged and kept in ``frame.attrs["n_null_scores"]``.
 
 Example:
     >>> rows = load_judged([{"feedback": "Wrong sum.", "score": 1}, {"feedback": "Correct.", "score": 3}])
@@ -28,7 +33,6 @@ Example:
 
 from __future__ import annotations
 
-import ast
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,21 +42,23 @@ import numpy as np
 import pandas as pd
 
 from misattribution.discovery.report import REQUIRED_ROW_COLUMNS
-from misattribution.tables import InputError, read_table
+from misattribution.io.tables import (
+    ALIASES,
+    FAILED_STATUSES,
+    InputError,
+    check_scale,
+    infer_scale,
+    is_missing,
+    parse_scores,
+    read_table,
+    resolve_columns,
+)
 
 logger = logging.getLogger(__name__)
 
-#: The scale of our taxonomies (``attridata-v1``): scores that are integers in it are read on it.
-TAXONOMY_SCALE = (0.0, 3.0)
-#: Roles a ``columns`` mapping may name, and where each is looked for when it does not.
+#: Roles a ``columns`` mapping may name; each is looked for under :data:`~misattribution.io.tables.ALIASES`.
 ROLES: dict[str, tuple[str, ...]] = {
-    "id": ("row_id", "id", "question_id", "qid"),
-    "feedback": ("feedback", "evaluation_text", "critique", "rationale", "explanation"),
-    "score": ("score", "judge_score", "rating"),
-    "question": ("question", "instruction", "prompt", "model_input", "input"),
-    "answer": ("answer", "response", "output", "completion"),
-    "reference": ("reference", "ground_truth", "reference_answer", "gold"),
-    "system": ("system", "model_name", "system_name"),
+    role: ALIASES[role] for role in ("id", "feedback", "score", "question", "answer", "reference", "system")
 }
 TEXT_ROLES = ("question", "answer", "reference", "feedback")
 CLEAR_COLUMNS = {
@@ -105,12 +111,20 @@ def load_judged(
     if kind in ("runner", "export"):
         frame = _latest_results(frame) if kind == "runner" else frame
     candidates = CLEAR_COLUMNS if kind == "clear" else ROLES
-    chosen = _resolve_columns(frame, label, candidates, columns)
+    chosen = resolve_columns(
+        frame.columns,
+        label,
+        given=columns,
+        candidates={role: candidates.get(role, ()) for role in ROLES},
+        required=("feedback", "score"),
+        optional_any={"score": ("clear_score",)},
+    )
     rows = pd.DataFrame(index=frame.index)
     rows["row_id"] = _row_ids(frame, chosen["id"], label, runner=kind == "runner")
     score_column = "clear_score" if kind == "clear-bundle" and "score" not in columns else chosen["score"]
-    rows["score"] = _scores(frame[score_column], label, score_column)
-    lo, hi = _score_range(rows["score"], score_range, label, clear=kind.startswith("clear"))
+    failed = [str(v).lower() in FAILED_STATUSES for v in frame["status"]] if "status" in frame.columns else None
+    rows["score"] = parse_scores(frame[score_column], label, score_column, failed=failed).to_numpy()
+    lo, hi = _score_range(rows["score"], score_range, label, score_column, clear=kind.startswith("clear"))
     rows["score_norm"] = ((rows["score"] - lo) / (hi - lo)).clip(0.0, 1.0)
     threshold, threshold_source = _fail_threshold(fail_below, frame.attrs.get("clear_threshold"), (lo, hi))
     # A small tolerance: 2.9999999 on a 0-3 scale is the top score, not a failure.
@@ -118,7 +132,7 @@ def load_judged(
     rows["system"] = _systems(frame, chosen["system"], system)
     for role in TEXT_ROLES:
         if chosen[role] is not None:
-            rows[role] = [None if _missing(v) else str(v) for v in frame[chosen[role]]]
+            rows[role] = [None if is_missing(v) else str(v) for v in frame[chosen[role]]]
     if "misattribution" in frame.columns:
         rows["misattribution"] = list(frame["misattribution"])
     issues_column = next((c for c in ("clear_issues", "recurring_issues_str") if c in frame.columns), None)
@@ -130,9 +144,9 @@ def load_judged(
         rows["clear_issues"] = [p or [] for p in parsed]
     summary_column = next((c for c in ("summary", "evaluation_summary", "clear_summary") if c in frame.columns), None)
     if summary_column is not None and summary_column != chosen["feedback"]:
-        rows["summary"] = [None if _missing(v) else str(v) for v in frame[summary_column]]
+        rows["summary"] = [None if is_missing(v) else str(v) for v in frame[summary_column]]
     if "status" in frame.columns and kind != "clear-bundle":
-        rows["status"] = [None if _missing(v) else str(v) for v in frame["status"]]
+        rows["status"] = [None if is_missing(v) else str(v) for v in frame["status"]]
     rows = rows.reset_index(drop=True)
     n_null = int(rows["score"].isna().sum())
     if n_null:
@@ -178,6 +192,7 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     if import_clear is not None:
         result = import_clear(path)
         judged = result.to_judged()
+        _refuse_bad_scores(result)
         for problem in result.report.errors:
             logger.warning("%s", problem)
         judged = judged.rename(columns={"id": "row_id"})
@@ -192,6 +207,19 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
         raise InputError(f"{path}: no results*.parquet or results*.csv in this folder")
     frame, label = read_table(found[0])
     return frame, label, "clear"
+
+
+def _refuse_bad_scores(result: Any) -> None:
+    """A CLEAR score that is there but unusable (text, ``inf``, off 0-1) is an input error, not a gap."""
+    bad = [p for p in result.report.errors if p.message.startswith("no score:") and not p.message.endswith("missing")]
+    if bad:
+        column = bad[0].field
+        shown = "\n  ".join(str(p) for p in bad[:5])
+        more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise InputError(
+            f"{bad[0].source}: column {column!r}: {len(bad)} unusable score(s):\n  {shown}{more}\n"
+            "  hint: a CLEAR score is a number in [0, 1]; leave the cell empty for no score"
+        )
 
 
 def _clear_threshold(metadata: Mapping[str, Any], label: str) -> float | None:
@@ -234,34 +262,12 @@ def _passthrough(frame: pd.DataFrame, label: str, system: str | None) -> pd.Data
     return rows
 
 
-def _resolve_columns(
-    frame: pd.DataFrame, label: str, candidates: Mapping[str, tuple[str, ...]], given: Mapping[str, str]
-) -> dict[str, str | None]:
-    present = ", ".join(map(str, frame.columns))
-    chosen: dict[str, str | None] = {}
-    for role in ROLES:
-        if role in given:
-            if given[role] not in frame.columns:
-                raise InputError(f"{label}: no column {given[role]!r} for the {role} (columns: {present})")
-            chosen[role] = given[role]
-        else:
-            chosen[role] = next((c for c in candidates.get(role, ()) if c in frame.columns), None)
-    for role in ("feedback", "score"):
-        if chosen[role] is None and not (role == "score" and "clear_score" in frame.columns):
-            looked = ", ".join(candidates.get(role, ()))
-            raise InputError(
-                f"{label}: no {role} column (looked for {looked}; columns: {present}); "
-                f"name it with columns={{{role!r}: ...}} or --{role}-column"
-            )
-    return chosen
-
-
 def _row_ids(frame: pd.DataFrame, column: str | None, label: str, *, runner: bool) -> list[str]:
     positions = frame["row"].tolist() if runner else range(len(frame))
     if column is None:
         ids = [str(p) for p in positions]
     else:
-        ids = [str(p) if _missing(v) else _id_text(v) for v, p in zip(frame[column], positions)]
+        ids = [str(p) if is_missing(v) else _id_text(v) for v, p in zip(frame[column], positions)]
     _check_unique(pd.Series(ids), label)
     return ids
 
@@ -275,51 +281,28 @@ def _id_text(value: Any) -> str:
 def _check_unique(ids: pd.Series, label: str) -> None:
     duplicated = ids[ids.duplicated(keep=False)]
     if len(duplicated):
-        shown = ", ".join(repr(v) for v in dict.fromkeys(duplicated.tolist()).keys() if v is not None)
+        first = duplicated.iloc[0]
+        rows = [i + 1 for i, v in enumerate(ids) if v == first][:5]
         raise InputError(
-            f"{label}: duplicate row ids ({shown[:300]}); name a unique id column with columns={{'id': ...}}"
+            f"{label}: duplicate row ids in {duplicated.nunique()} case(s), e.g. {first!r} in rows "
+            f"{', '.join(map(str, rows))}\n  hint: name a unique id column with columns={{'id': ...}} (--id-column)"
         )
-
-
-def _scores(values: pd.Series, label: str, column: str) -> pd.Series:
-    numbers = pd.Series(
-        [np.nan if _missing(v) or (isinstance(v, str) and not v.strip()) else v for v in values], index=values.index
-    )
-    numbers = pd.to_numeric(numbers, errors="coerce").astype(float)
-    bad = [i for i, (v, n) in enumerate(zip(values, numbers)) if np.isnan(n) and not _missing(v) and str(v).strip()]
-    if bad:
-        logger.warning(
-            "%s: %d score(s) in %r are not numbers (rows %s): read as missing", label, len(bad), column, bad[:5]
-        )
-    return numbers
 
 
 def _score_range(
-    scores: pd.Series, given: tuple[float, float] | None, label: str, *, clear: bool
+    scores: pd.Series, given: tuple[float, float] | None, label: str, column: str, *, clear: bool
 ) -> tuple[float, float]:
-    known = scores.dropna()
+    """The given range (every score checked to lie in it), CLEAR's 0-1, or the inferred scale."""
     if given is not None:
         lo, hi = (float(v) for v in given)
         if not hi > lo:
             raise ValueError(f"score_range must be (worst, best) with best > worst, got {given}")
-        outside = known[(known < lo) | (known > hi)]
-        if len(outside):
-            raise InputError(
-                f"{label}: {len(outside)} score(s) outside score_range {given}, e.g. row {outside.index[0]}: "
-                f"{outside.iloc[0]:g}"
-            )
+        check_scale(scores, (lo, hi), label, column, how="given")
         return lo, hi
     if clear:
+        check_scale(scores, (0.0, 1.0), label, column, how="CLEAR")
         return 0.0, 1.0
-    if known.empty:
-        return TAXONOMY_SCALE
-    values = known.to_numpy()
-    if np.all(values == np.round(values)) and values.min() >= TAXONOMY_SCALE[0] and values.max() <= TAXONOMY_SCALE[1]:
-        return TAXONOMY_SCALE
-    lo, hi = float(values.min()), float(values.max())
-    if hi == lo:
-        return (0.0, hi) if hi > 0 else (lo, lo + 1.0)
-    return lo, hi
+    return infer_scale(scores, label, column)
 
 
 def _fail_threshold(
@@ -346,40 +329,18 @@ def _systems(frame: pd.DataFrame, column: str | None, constant: str | None) -> l
     fallback = constant or "default"
     if column is None:
         return [fallback] * len(frame)
-    return [fallback if _missing(v) else str(v) for v in frame[column]]
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return value is pd.NA or value is pd.NaT
+    return [fallback if is_missing(v) else str(v) for v in frame[column]]
 
 
 def _issue_list(value: Any) -> list[str] | None:
-    """A CLEAR issue cell as a list of strings (``None``: not one). A literal is parsed, never evaluated:
-    only a list or tuple of string constants reaches :func:`ast.literal_eval`.
+    """A CLEAR issue cell as a list of strings (``None``: not one), read by
+    :func:`misattribution.data.importers.parse_issue_list` (parsed, never evaluated); a gap is ``[]``.
 
     >>> _issue_list("['Calculation errors', 'Lack of clarity']"), _issue_list("[]"), _issue_list("__import__('os')")
     (['Calculation errors', 'Lack of clarity'], [], None)
     """
-    if isinstance(value, np.ndarray):
-        value = value.tolist()
-    if isinstance(value, (list, tuple)):
-        if not all(isinstance(v, str) for v in value):
-            return None
-        return [v.strip() for v in value if v.strip()]
-    if _missing(value) or (isinstance(value, str) and not value.strip()):
+    from misattribution.data.importers import parse_issue_list
+
+    if is_missing(value) or (isinstance(value, str) and not value.strip()):
         return []
-    if not isinstance(value, str) or len(value) > 100_000:
-        return None
-    try:
-        node = ast.parse(value.strip(), mode="eval").body
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    if not isinstance(node, (ast.List, ast.Tuple)):
-        return None
-    if not all(isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts):
-        return None
-    return [v.strip() for v in ast.literal_eval(node) if v.strip()]
+    return parse_issue_list(value)[0]

@@ -103,13 +103,16 @@ def optional_text(value: Any) -> str | None:
 
 
 # -- reading -------------------------------------------------------------------------------------------
-def read_table(source: Any, *, name: str | None = None, max_rows: int | None = None) -> tuple[pd.DataFrame, str]:
+def read_table(
+    source: Any, *, name: str | None = None, max_rows: int | None = None, suffix: str | None = None
+) -> tuple[pd.DataFrame, str]:
     """Load ``source`` into a DataFrame; return it with a name for error messages.
 
     ``source`` may be a path (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``), a
     ``datasets.Dataset``, a pandas DataFrame, a list of dicts or a dict of lists. A file that is empty,
     holds only a header, is not UTF-8 or cannot be parsed raises :class:`InputError` naming the file, the
-    line and the field; ``max_rows`` refuses a longer file as soon as reading passes it.
+    line and the field; ``max_rows`` refuses a longer file as soon as reading passes it. ``suffix``
+    overrides the path's (an upload stored under another name).
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), name or "<DataFrame>"
@@ -118,7 +121,7 @@ def read_table(source: Any, *, name: str | None = None, max_rows: int | None = N
         label = name or str(path)
         if not path.is_file():
             raise FileNotFoundError(f"{label}: no such file")
-        return _read_file(path, label, path.suffix.lower(), max_rows), label
+        return _read_file(path, label, (suffix or path.suffix).lower(), max_rows), label
     if hasattr(source, "to_pandas") and hasattr(source, "features"):  # a datasets.Dataset
         return source.to_pandas(), name or "<Dataset>"
     if isinstance(source, Mapping):
