@@ -192,12 +192,15 @@ def _wait_for_lines(path: Path, count: int, timeout: float) -> int:
     raise AssertionError(f"{path} did not reach {count} lines in {timeout} s")
 
 
+@pytest.mark.timeout(900)  # the subprocess budgets below, with room: they hold at load 10 on 2 cores
 def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     """Kill the CLI with SIGKILL midway; the rerun judges exactly the rows that were not written."""
     rows = _rows(60)
     data = _write_jsonl(tmp_path / "rows.jsonl", rows)
     out = tmp_path / "judged.jsonl"
-    with FakeOpenAIServer(responder=echo_score_responder, latency=0.05) as srv:
+    # 0.2 s a batch: the 12 batches left after the 12th line take > 2 s, so the kill lands midway even
+    # when a loaded machine is slow to deliver it.
+    with FakeOpenAIServer(responder=echo_score_responder, latency=0.2) as srv:
         command = [
             sys.executable,
             "-m",
@@ -219,16 +222,16 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            _wait_for_lines(out, 12, timeout=60)
+            _wait_for_lines(out, 12, timeout=240)  # a cold start under load takes a while
         finally:
             process.send_signal(signal.SIGKILL)
-            process.wait(timeout=10)
+            process.wait(timeout=60)
         written = load_results(out)
         assert 12 <= len(written) < 60, "the kill should land midway"
         first_run_requests = len(srv.chat_requests)
         srv.reset()
 
-        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
         assert finished.returncode == 0, finished.stderr
         second_questions = sorted(_question_of(r.body["messages"]) for r in srv.chat_requests)
 
