@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from misattribution.format import DEFAULT_ORDER, parse_judgment, parse_order
+from misattribution.io.tables import check_scale, parse_scores
 from misattribution.judges import Judge
 from misattribution.runner import judge_dataset
 from misattribution.stats import agreement_report
@@ -107,6 +108,8 @@ def agreement(
     n_resamples: int = 1000,
     seed: int = 0,
     order: str | Sequence[str] = DEFAULT_ORDER,
+    score_range: tuple[float, float] | None = None,
+    source: str = "agreement",
 ) -> dict[str, Any]:
     """Agreement of judge outputs with human labels, as one flat dict.
 
@@ -118,6 +121,12 @@ def agreement(
             category scores.
         n_resamples: bootstrap resamples for the correlation intervals (0 = none).
         order: the fields raw judge texts hold, in order (see :func:`~misattribution.format.parse_order`).
+        score_range: ``(worst, best)`` of both score columns (default: the taxonomy's scale, 0-3).
+        source: how the data is called in error messages (a file name).
+
+    Raises:
+        InputError: a score that is not a finite number or lies off the scale, naming the rows
+            (1-based) and whether it is a judge or a human score; pass ``score_range`` for another scale.
     """
     tax = load_taxonomy(taxonomy)
     fields = parse_order(order)
@@ -130,8 +139,8 @@ def agreement(
             predicted_misattribution = [j.misattribution for j in judgments]
     else:
         scores = list(predictions)
-    pred = [float("nan") if s is None else float(s) for s in scores]
-    ref = [float("nan") if s is None else float(s) for s in human_scores]
+    pred = _scores_on_scale(scores, tax, score_range, source, "judge score")
+    ref = _scores_on_scale(human_scores, tax, score_range, source, "human score")
     pred_labels = ref_labels = None
     if human_misattribution is not None:
         if predicted_misattribution is None:
@@ -155,3 +164,13 @@ def _normalize(labels: Sequence[str] | None, tax: Taxonomy) -> list[str] | None:
     if isinstance(labels, str):
         labels = [labels] if labels.strip() else []
     return [tax.resolve(label).id if tax.resolve(label) else label for label in labels]
+
+
+def _scores_on_scale(
+    values: Sequence[Any], tax: Taxonomy, score_range: tuple[float, float] | None, source: str, column: str
+) -> list[float]:
+    """Scores as floats (NaN for none), refused when not finite numbers or off the scale."""
+    scores = parse_scores(pd.Series(list(values), dtype=object), source, column, failed=[True] * len(values))
+    scale = (float(tax.scale.min), float(tax.scale.max)) if score_range is None else tuple(map(float, score_range))
+    check_scale(scores, scale, source, column, how="given" if score_range else f"{tax.name!r} taxonomy's")  # type: ignore[arg-type]
+    return scores.tolist()
