@@ -49,6 +49,7 @@ from misattribution.io.tables import (
     check_scale,
     infer_scale,
     is_missing,
+    parse_label_cell,
     parse_scores,
     read_table,
     resolve_columns,
@@ -134,7 +135,11 @@ def load_judged(
         if chosen[role] is not None:
             rows[role] = [None if is_missing(v) else str(v) for v in frame[chosen[role]]]
     if "misattribution" in frame.columns:
-        rows["misattribution"] = list(frame["misattribution"])
+        # Text cells (a CSV export's JSON lists) become lists here, through the bounded label parser.
+        rows["misattribution"] = [
+            parse_label_cell(v, f"{label}: row {i + 1}, field 'misattribution'") if isinstance(v, str) else v
+            for i, v in enumerate(frame["misattribution"])
+        ]
     issues_column = next((c for c in ("clear_issues", "recurring_issues_str") if c in frame.columns), None)
     if issues_column is not None:
         parsed = [_issue_list(v) for v in frame[issues_column]]

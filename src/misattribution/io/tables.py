@@ -139,13 +139,7 @@ def _read_file(path: Path, label: str, suffix: str, max_rows: int | None) -> pd.
     if suffix == ".jsonl":
         return read_jsonl(path, label=label, max_rows=max_rows)
     if suffix == ".json":
-        try:
-            frame = pd.read_json(path, encoding="utf-8")
-        except UnicodeDecodeError:
-            _raise_decode_error(path.read_bytes(), label, ",")
-        except ValueError:
-            return read_jsonl(path, label=label, max_rows=max_rows)
-        return _checked(frame, label, max_rows, "the JSON holds no rows")
+        return _read_json(path, label, max_rows)
     if suffix in (".csv", ".tsv"):
         return read_csv_bytes(path.read_bytes(), label, sep="\t" if suffix == ".tsv" else ",", max_rows=max_rows)
     try:
@@ -161,6 +155,30 @@ def _read_file(path: Path, label: str, suffix: str, max_rows: int | None) -> pd.
         raise _hint(f"{label}: cannot be read as Parquet ({type(err).__name__}: {_first_line(err)})",
                     "write it again with pandas.DataFrame.to_parquet or pyarrow") from None  # fmt: skip
     return _checked(frame, label, max_rows, "the Parquet file holds no rows")
+
+
+def _read_json(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
+    """A JSON list of records (or a dict of columns); a JSONL file named ``.json`` is read as JSONL."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        _raise_decode_error(data, label, ",")
+    try:
+        parsed = json.loads(text)
+    except RecursionError:
+        raise _hint(f"{label}: line 1: JSON nested too deeply", "a table is a list of flat records") from None
+    except json.JSONDecodeError:
+        return read_jsonl(path, label=label, max_rows=max_rows)
+    if isinstance(parsed, list) and all(isinstance(r, dict) for r in parsed):
+        frame = pd.DataFrame.from_records(parsed)
+    elif isinstance(parsed, dict) and all(isinstance(v, (list, dict)) for v in parsed.values()):
+        frame = pd.DataFrame(parsed)
+    else:
+        bad = next((i for i, r in enumerate(parsed) if not isinstance(r, dict)), 0) if isinstance(parsed, list) else 0
+        raise _hint(f"{label}: row {bad + 1}: a JSON {type(parsed).__name__} that is not a list of records",
+                    'write [{"feedback": ..., "score": ...}, ...] or one object per line (JSONL)')  # fmt: skip
+    return _checked(frame, label, max_rows, "the JSON holds no rows")
 
 
 def _checked(frame: pd.DataFrame, label: str, max_rows: int | None, empty: str) -> pd.DataFrame:
@@ -199,8 +217,9 @@ def read_csv_bytes(data: bytes, label: str, *, sep: str = ",", max_rows: int | N
     except pd.errors.EmptyDataError:
         raise _hint(f"{label}: line 1: no header", "the first line names the columns") from None
     except (pd.errors.ParserError, ValueError) as err:
-        where = re.search(r"line (\d+)", str(err))
-        line = f"line {where.group(1)}" if where else "line ?"
+        # pandas says "line N" (1-based, header included) or "row N" (0-based, the header is row 0)
+        where = re.search(r"\b(line|row) (\d+)", str(err))
+        line = f"line {int(where.group(2)) + (where.group(1) == 'row')}" if where else "line 1"
         raise _hint(f"{label}: {line}: not a well-formed {'TSV' if sep == chr(9) else 'CSV'} ({_first_line(err)})",
                     "check the quotes and the number of fields on that line") from None  # fmt: skip
     return _checked(frame, label, max_rows, "a header but no rows")
