@@ -97,25 +97,27 @@ class SafeZip:
         """A member's bytes, inflated in chunks; refused as soon as it outgrows its declared size, the
         archive's byte budget or the ratio, or (``rows="csv"``) holds more than ``max_rows`` rows."""
         info = member if isinstance(member, zipfile.ZipInfo) else self.archive.getinfo(member)
+        if rows == "csv" and self.limits.max_rows is not None:
+            # A first pass counts the rows and keeps nothing: a refusal never holds the table.
+            self._stream(info, _CsvRows(self.limits.max_rows, f"{self.label}: the entry {info.filename!r}"))
+        chunks: list[bytes] = []
+        self._budget -= self._stream(info, chunks.append)
+        return b"".join(chunks)
+
+    def _stream(self, info: zipfile.ZipInfo, sink: Any) -> int:
+        """Inflate ``info`` chunk by chunk into ``sink``, checking the limits; return the bytes read."""
         where = f"{self.label}: the entry {info.filename!r}"
-        counter = _CsvRows() if rows == "csv" and self.limits.max_rows is not None else None
         cap = min(info.file_size, self._budget)
-        chunks, size = [], 0
+        size = 0
         try:
             with self.archive.open(info) as handle:
                 while chunk := handle.read(min(_CHUNK, cap + 1 - size)):
                     size += len(chunk)
                     self._check_size(info, size, where)
-                    if counter is not None and counter.feed(chunk) > self.limits.max_rows:  # type: ignore[operator]
-                        raise InputError(
-                            f"{where}: row {self.limits.max_rows + 1:,}: more than the {self.limits.max_rows:,} "  # type: ignore[operator]
-                            "rows allowed (counted while inflating)\n  hint: split the table"
-                        )
-                    chunks.append(chunk)
+                    sink(chunk)
         except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError, RuntimeError) as err:
             raise InputError(f"{where} cannot be read ({err})") from None
-        self._budget -= size
-        return b"".join(chunks)
+        return size
 
     def _check_size(self, info: zipfile.ZipInfo, size: int, where: str) -> None:
         if size > self._budget:
@@ -196,13 +198,15 @@ def check_directory(infos: list[zipfile.ZipInfo], label: str, limits: ZipLimits)
 
 
 class _CsvRows:
-    """Counts CSV data rows as bytes arrive: line ends outside double quotes, minus the header."""
+    """Counts CSV data rows as bytes arrive (line ends outside double quotes, minus the header) and
+    refuses the member as soon as they pass ``max_rows``."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_rows: int, where: str) -> None:
+        self.max_rows, self.where = max_rows, where
         self.line_ends = 0
         self.in_quotes = 0
 
-    def feed(self, chunk: bytes) -> int:
+    def __call__(self, chunk: bytes) -> None:
         if b'"' not in chunk and not self.in_quotes:
             self.line_ends += chunk.count(b"\n")
         else:
@@ -210,7 +214,11 @@ class _CsvRows:
             parity = (np.cumsum(data == 34, dtype=np.int64) + self.in_quotes) & 1
             self.line_ends += int(np.count_nonzero((data == 10) & (parity == 0)))
             self.in_quotes = int(parity[-1])
-        return self.line_ends - 1  # complete data rows seen so far
+        if self.line_ends - 1 > self.max_rows:  # complete data rows seen so far
+            raise InputError(
+                f"{self.where}: row {self.max_rows + 1:,}: more than the {self.max_rows:,} rows allowed "
+                "(counted while inflating)\n  hint: split the table"
+            )
 
 
 def _stream_size(stream: Any) -> int | None:
