@@ -472,10 +472,17 @@ def _check_endpoint(url: str) -> None:
     try:
         check_base_url(url)
     except ValueError as err:
-        raise InputError(
-            f"--endpoint {redact_url(url)}: {err} (hint: the base URL of an OpenAI-compatible server, "
-            "e.g. http://127.0.0.1:8000/v1)"
-        ) from None
+        if "query string" in str(err):
+            reason = (
+                "has a query string, which every log line would show (hint: put the key in "
+                "$MISATTRIBUTION_API_KEY, or the variable named by --api-key-env)"
+            )
+        else:
+            reason = (
+                "not an http(s) URL with a host (hint: the base URL of an OpenAI-compatible server, "
+                "e.g. http://127.0.0.1:8000/v1)"
+            )
+        raise InputError(f"--endpoint {redact_url(url)}: {reason}") from None
 
 
 def check_export_path(path: str | Path) -> Path:
@@ -784,7 +791,9 @@ def _interrupted_message(stop: KeyboardInterrupt) -> str:
 
 def _describe_error(err: BaseException, command: str) -> str:
     """``<where>: <what> (hint: ...)`` for an expected failure, credentials masked."""
-    if isinstance(err, OSError) and err.filename is not None:
+    if isinstance(err, OSError) and err.filename is None and err.strerror is None:
+        message = str(err)  # raised with a message of our own, which names the file
+    elif isinstance(err, OSError) and err.filename is not None:
         what = (err.strerror or type(err).__name__).lower()
         hints = {
             "no such file or directory": "check the path",
