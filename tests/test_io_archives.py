@@ -229,3 +229,10 @@ def test_open_zip_reads_within_the_limits_and_refuses_a_large_archive() -> None:
         assert safe.names == ["results.csv"] and safe.read("results.csv", rows="csv") == b"a,b\n1,2\n"
     with pytest.raises(InputError, match=r"huge\.zip: the zip is .* MB, more than the 0\.0 MB allowed"):
         open_zip(buffer.getvalue(), "huge.zip", ZipLimits(max_compressed_bytes=100))
+
+
+def test_the_space_refuses_unusable_clear_scores_as_discover_does(tmp_path: Path) -> None:
+    path = make_zip(tmp_path / "in" / "scores.zip", bundle(**{"results.csv": results_csv(score=lambda i: "3 points")}))
+    with pytest.raises(UploadError, match=r"scores\.zip:results\.csv: column 'score': 4 unusable score\(s\)"):
+        load_upload(path, discard=True)
+    assert _listing(tmp_path) == ["in"]

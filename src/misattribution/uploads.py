@@ -268,6 +268,7 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
     try:
         # The importer reads through the same zip guard, rows counted while the results CSV inflates.
         imported = import_clear(stream, limits=limits.zip_limits())
+        imported.refuse_unusable_scores()  # as `misattribution discover` does
     except (InputError, ValueError) as err:
         raise UploadError(str(err) if label in str(err) else f"{label}: {err}") from None
     frame = imported.to_judged()

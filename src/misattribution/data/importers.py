@@ -167,6 +167,23 @@ class ImportResult:
         columns = {c: [None if _is_null(v) else v for v in frame[c]] for c in COLUMNS}
         return Dataset.from_dict(columns, features=attridata_features(tax))
 
+    def refuse_unusable_scores(self) -> None:
+        """Raise when a score is there but unusable (text, ``inf``, off the source's scale): for reading
+        the rows as judged results (``discover``, the Space), such a row is an input error, not a gap.
+        A missing score is not (a failed judgment has none).
+
+        Raises:
+            InputError: naming the file, the column and the first rows.
+        """
+        bad = [p for p in self.report.errors if p.message.startswith("no score:") and not p.message.endswith("missing")]
+        if bad:
+            shown = "\n  ".join(str(p) for p in bad[:5])
+            more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
+            raise InputError(
+                f"{bad[0].source}: column {bad[0].field!r}: {len(bad)} unusable score(s):\n  {shown}{more}\n"
+                "  hint: a score is a number on the source's scale (CLEAR: 0-1); leave the cell empty for no score"
+            )
+
     def to_judged(self) -> pd.DataFrame:
         """The rows as judged results (the columns of ``runner.judge_dataset``), ``status="imported"``.
 

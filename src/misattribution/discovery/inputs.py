@@ -197,7 +197,7 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     if import_clear is not None:
         result = import_clear(path)
         judged = result.to_judged()
-        _refuse_bad_scores(result)
+        result.refuse_unusable_scores()
         for problem in result.report.errors:
             logger.warning("%s", problem)
         judged = judged.rename(columns={"id": "row_id"})
@@ -212,19 +212,6 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
         raise InputError(f"{path}: no results*.parquet or results*.csv in this folder")
     frame, label = read_table(found[0])
     return frame, label, "clear"
-
-
-def _refuse_bad_scores(result: Any) -> None:
-    """A CLEAR score that is there but unusable (text, ``inf``, off 0-1) is an input error, not a gap."""
-    bad = [p for p in result.report.errors if p.message.startswith("no score:") and not p.message.endswith("missing")]
-    if bad:
-        column = bad[0].field
-        shown = "\n  ".join(str(p) for p in bad[:5])
-        more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
-        raise InputError(
-            f"{bad[0].source}: column {column!r}: {len(bad)} unusable score(s):\n  {shown}{more}\n"
-            "  hint: a CLEAR score is a number in [0, 1]; leave the cell empty for no score"
-        )
 
 
 def _clear_threshold(metadata: Mapping[str, Any], label: str) -> float | None:
