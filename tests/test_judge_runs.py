@@ -693,3 +693,33 @@ def _cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+# -- the README's section, as written ----------------------------------------------------------------
+def test_the_readme_resume_section_runs_as_written(server, tmp_path, capsys, monkeypatch):
+    """Each command of "Resuming and re-running a judge", against the loopback server; each `# ...` line
+    under a command is (the start of) what it prints."""
+    import shlex
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Resuming and re-running a judge", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("misattribution "):
+            command = line.split("  #", 1)[0].replace("http://127.0.0.1:8000/v1", server.url)
+            steps.append((shlex.split(command)[1:], []))
+        elif line.startswith("# "):
+            steps[-1][1].append(line[2:].removesuffix("..."))
+    assert len(steps) == 3
+    monkeypatch.chdir(tmp_path)
+    write_jsonl(tmp_path / "rows.jsonl", rows(4))
+    codes = []
+    for argv, expected in steps:
+        code, stdout, err = run([*argv, "--quiet"], capsys)
+        codes.append(code)
+        for text in expected:
+            assert text in stdout + err, (argv, text, err)
+    assert codes == [0, 2, 0]
+    assert len(load_results(tmp_path / "judged.jsonl")) == len(load_results(tmp_path / "judged.run2.jsonl")) == 4
+    assert len(server.chat_requests) == 8
