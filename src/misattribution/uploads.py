@@ -218,6 +218,7 @@ def load_bundle_zip(path: str | Path, *, name: str | None = None, limits: Upload
     missing = [m for m in BUNDLE_MEMBERS if m not in chosen]
     if missing:
         raise UploadError(f"{label}: not a results bundle, {', '.join(missing)} missing")
+    _check_parquet_rows(chosen["rows.parquet"], f"{label}: the entry 'rows.parquet'", limits.max_rows)
     with tempfile.TemporaryDirectory() as tmp:
         for fixed_name, data in chosen.items():
             (Path(tmp) / fixed_name).write_bytes(data)
@@ -230,6 +231,18 @@ def load_bundle_zip(path: str | Path, *, name: str | None = None, limits: Upload
     if len(report.rows) > limits.max_rows:
         raise UploadError(f"{label}: {len(report.rows):,} rows, more than the {limits.max_rows:,} allowed")
     return report
+
+
+def _check_parquet_rows(data: bytes, where: str, max_rows: int) -> None:
+    """Refuse a Parquet table by the row count of its footer, before it is decoded."""
+    import pyarrow.parquet as pq
+
+    try:
+        count = pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+    except Exception:  # noqa: BLE001 - a broken file is reported by the full read that follows
+        return
+    if count > max_rows:
+        raise UploadError(f"{where}: {count:,} rows, more than the {max_rows:,} allowed")
 
 
 def _guarded(path: str | Path, label: str, limits: UploadLimits) -> SafeZip:
