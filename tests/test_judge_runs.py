@@ -666,6 +666,44 @@ def test_ctrl_c_before_the_first_row_is_saved_says_so(server, tmp_path):
     assert out.read_bytes() == b"" and not lock_path(out).exists()
 
 
+def test_ctrl_c_during_the_model_lookup_leaves_the_earlier_results_as_they_were(server, data, tmp_path, capsys):
+    import threading
+
+    out = tmp_path / "judged.jsonl"
+    assert run(judge_argv(data, server.url, out), capsys)[0] == 0  # an earlier, finished run
+    before = snapshot(out)
+    connected, held = threading.Event(), []
+    with socket.socket() as silent:  # accepts the /v1/models request and never answers it
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+
+        def accept() -> None:
+            conn, _ = silent.accept()
+            held.append(conn)
+            connected.set()
+
+        threading.Thread(target=accept, daemon=True).start()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        argv = judge_argv(data, url, out, "--timeout", "3000")
+        process = subprocess.Popen(
+            cli_command(*argv), env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            assert connected.wait(SPAWN_TIMEOUT), "the lookup never connected"
+            time.sleep(0.2)  # the request is sent; the process waits for the answer
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=SPAWN_TIMEOUT)
+        finally:
+            for conn in held:
+                conn.close()
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [
+        f"misattribution judge: interrupted before judging began: nothing new was written to {out}; "
+        "run the same command"
+    ]
+    assert snapshot(out) == before and not lock_path(out).exists()
+
+
 def test_ctrl_c_in_another_command_is_one_line_and_exit_130(tmp_path):
     # `agreement` with a large bootstrap (~4 CPU seconds idle): interrupted while it computes, i.e. once
     # the process has used more CPU than its imports take (~1.1 s), whatever the wall clock says.

@@ -773,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt as stop:
-        print(f"{prefix}: {_interrupted_message(stop)}", file=sys.stderr)
+        print(f"{prefix}: {_interrupted_message(stop, args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (InputError, FileNotFoundError, KeyError, ValueError, OSError) as err:
         # Expected failures get one line naming the place; anything else is a bug and keeps its traceback.
@@ -781,11 +781,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_REFUSED
 
 
-def _interrupted_message(stop: KeyboardInterrupt) -> str:
+def _interrupted_message(stop: KeyboardInterrupt, args: argparse.Namespace) -> str:
+    """One line saying what a Ctrl-C left behind."""
     from misattribution.runner import RunInterrupted
 
     if isinstance(stop, RunInterrupted) and stop.path is not None:
         return f"interrupted: {stop.saved} of {stop.total} rows saved in {stop.path}; run the same command to resume"
+    if args.command == "judge":
+        return f"interrupted before judging began: nothing new was written to {args.output}; run the same command"
+    if args.command == "push-dataset":
+        return "interrupted: the repository may hold part of the upload; run the same command to push again"
+    # The other commands write their output at the end, in one go.
     return "interrupted before any result was saved; run the same command to start again"
 
 
