@@ -90,7 +90,7 @@ BAD_TABLES = {
     "duplicate_ids": (
         "dups.csv",
         _csv([["a", "x", 1], ["b", "y", 2], ["a", "z", 3]]),
-        r"dups\.csv: duplicate row ids .* 'a' in rows 1, 3",
+        r"dups\.csv: column 'id': duplicate row ids .* 'a' in rows 1, 3",
     ),
     "no_feedback": (
         "nofeedback.csv",

@@ -47,6 +47,7 @@ from misattribution.io.tables import (
     FAILED_STATUSES,
     InputError,
     check_scale,
+    check_unique,
     infer_scale,
     is_missing,
     parse_label_cell,
@@ -241,7 +242,7 @@ def _latest_results(frame: pd.DataFrame) -> pd.DataFrame:
 def _passthrough(frame: pd.DataFrame, label: str, system: str | None) -> pd.DataFrame:
     rows = frame.reset_index(drop=True).copy()
     rows["row_id"] = rows["row_id"].astype(str)
-    _check_unique(rows["row_id"], label)
+    check_unique(rows["row_id"], label, "row_id")
     rows["score"] = pd.to_numeric(rows["score"], errors="coerce").astype(float)
     rows["score_norm"] = pd.to_numeric(rows["score_norm"], errors="coerce").astype(float)
     rows["failing"] = rows["failing"].fillna(False).astype(bool)
@@ -260,7 +261,7 @@ def _row_ids(frame: pd.DataFrame, column: str | None, label: str, *, runner: boo
         ids = [str(p) for p in positions]
     else:
         ids = [str(p) if is_missing(v) else _id_text(v) for v, p in zip(frame[column], positions)]
-    _check_unique(pd.Series(ids), label)
+    check_unique(ids, label, column or "row number")
     return ids
 
 
@@ -268,17 +269,6 @@ def _id_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
-
-
-def _check_unique(ids: pd.Series, label: str) -> None:
-    duplicated = ids[ids.duplicated(keep=False)]
-    if len(duplicated):
-        first = duplicated.iloc[0]
-        rows = [i + 1 for i, v in enumerate(ids) if v == first][:5]
-        raise InputError(
-            f"{label}: duplicate row ids in {duplicated.nunique()} case(s), e.g. {first!r} in rows "
-            f"{', '.join(map(str, rows))}\n  hint: name a unique id column with columns={{'id': ...}} (--id-column)"
-        )
 
 
 def _score_range(

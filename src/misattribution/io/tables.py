@@ -394,6 +394,27 @@ def check_columns(frame: pd.DataFrame, columns: ColumnMap, label: str, *, max_li
         raise InputError(f"{label}: {len(problems)} problem(s):\n  " + "\n  ".join(shown) + more)
 
 
+def check_unique(ids: Sequence[Any], label: str, column: str) -> None:
+    """Raise when an id occurs twice, naming the file, the column, the id and its rows (1-based).
+
+    >>> check_unique(["a", "b", "a"], "t.csv", "id")
+    Traceback (most recent call last):
+    ...
+    misattribution.io.tables.InputError: t.csv: column 'id': duplicate row ids in 1 case(s), e.g. 'a' in rows 1, 3
+      hint: name a unique id column with columns={'id': ...} (--id-column)
+    """
+    series = pd.Series(list(ids), dtype=object)
+    duplicated = series[series.duplicated(keep=False) & series.notna()]
+    if len(duplicated):
+        first = duplicated.iloc[0]
+        rows = [i + 1 for i, v in enumerate(series) if v == first][:_SHOWN]
+        raise _hint(
+            f"{label}: column {column!r}: duplicate row ids in {duplicated.nunique()} case(s), e.g. {first!r} in rows "
+            f"{', '.join(map(str, rows))}",
+            "name a unique id column with columns={'id': ...} (--id-column)",
+        )
+
+
 # -- scores --------------------------------------------------------------------------------------------
 def parse_scores(
     values: pd.Series, label: str, column: str, *, failed: Sequence[bool] | None = None, first_row: int = 1
