@@ -15,7 +15,7 @@ from misattribution.data.validate import (
     parse_score,
     validate_rows,
 )
-from misattribution.tables import InputError
+from misattribution.io.tables import InputError
 from misattribution.taxonomy import load_taxonomy
 
 TAX = load_taxonomy()

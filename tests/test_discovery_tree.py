@@ -243,7 +243,7 @@ def test_clears_own_threshold_decides_the_failing_rows(tmp_path):
 
 
 def test_a_bad_threshold_is_refused_naming_the_file(tmp_path):
-    from misattribution.tables import InputError
+    from misattribution.io.tables import InputError
 
     with pytest.raises(InputError, match="high_score_threshold"):
         load_judged(_clear_bundle(tmp_path / "b", "high"))

@@ -15,7 +15,7 @@ import pytest
 
 from misattribution.judges.openai_http import OpenAIHTTPJudge
 from misattribution.runner import RunConfigError, detect_language, judge_dataset, load_results, next_run_path
-from misattribution.tables import InputError
+from misattribution.io.tables import InputError
 from misattribution.testing.fake_openai import FakeOpenAIServer
 
 
