@@ -166,7 +166,8 @@ def test_a_resume_with_another_config_is_refused_naming_the_field(server, data, 
     code, _, err = run(argv, capsys)
 
     assert code == 2
-    assert_one_error_line(err, f"{out}: written by another judge config", change, "judged.run2.jsonl")
+    assert_one_error_line(err, f"{out}: written by another judge config", change, "--new-run to write")
+    assert str(tmp_path / "judged.run2.jsonl") in err
     assert len(server.chat_requests) == requests, "a refused run sent a request"
     assert snapshot(out) == before, "a refused run changed the results or their meta"
 
@@ -216,6 +217,33 @@ def test_the_same_config_resumes_without_a_request(server, data, tmp_path, capsy
     assert code == 0 and "summary: 6 rows: 6 ok, 0 partial, 0 failed, 0 error" in stdout
     assert len(server.chat_requests) == requests
     assert json.loads(meta_path(out).read_text())["config"]["sampling"]["temperature"] == 0.3
+
+
+def test_a_results_file_from_before_configs_were_recorded_is_checked_with_what_its_meta_says(
+    server, data, tmp_path, capsys
+):
+    out = tmp_path / "judged.jsonl"
+    assert run(judge_argv(data, server.url, out), capsys)[0] == 0
+    sampling = json.loads(meta_path(out).read_text())["config"]["sampling"]
+    legacy = {  # the meta file as the previous version wrote it
+        "misattribution_version": "0.1.0",
+        "input": str(data),
+        "model": "fake-judge",
+        "settings": {"backend": "openai_http", "model": "fake-judge", "sampling": sampling, "extra_body": {}},
+        "taxonomy": {"name": "attridata-v1", "version": "1.0"},
+        "language": "en",
+        "order": ["feedback", "misattribution", "score"],
+    }
+    meta_path(out).write_text(json.dumps(legacy))
+    results = out.read_bytes()
+
+    code, _, err = run(judge_argv(data, server.url, out, "--temperature", "0.5"), capsys)
+    assert code == 2 and "sampling.temperature: 0.8 -> 0.5" in err
+    assert out.read_bytes() == results and len(server.chat_requests) == 6
+
+    code, stdout, _ = run(judge_argv(data, server.url, out), capsys)  # the same config resumes
+    assert code == 0 and "summary: 6 rows: 6 ok" in stdout and len(server.chat_requests) == 6
+    assert "config" in json.loads(meta_path(out).read_text()), "the meta now records the full config"
 
 
 # -- --new-run ------------------------------------------------------------------------------------
@@ -456,6 +484,15 @@ def test_duplicate_ids_are_refused_before_any_call(server, tmp_path, capsys):
     assert_one_error_line(err, f"{data}: field 'id': 1 duplicate id(s): id 'r1' in rows 1, 3", "unique")
     assert server.requests == [], "not even the /v1/models lookup"
     assert not out.exists() and not meta_path(out).exists()
+
+
+def test_missing_ids_are_not_duplicates(server, tmp_path, capsys):
+    records = [{"id": None, "question": f"q{i}", "answer": "a"} for i in range(3)]
+    data = write_jsonl(tmp_path / "rows.jsonl", records)
+    out = tmp_path / "judged.jsonl"
+    code, stdout, _ = run(judge_argv(data, server.url, out, "--served-model", "fake-judge"), capsys)
+    assert code == 0 and "summary: 3 rows: 3 ok" in stdout
+    assert len(load_results(out)) == 3
 
 
 def test_duplicate_numeric_ids_in_a_csv_are_refused(server, tmp_path, capsys):

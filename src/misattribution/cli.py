@@ -372,7 +372,14 @@ def _run_judge(args: argparse.Namespace) -> int:
     from misattribution.evaluation import summarize
     from misattribution.format import parse_order
     from misattribution.judges import SamplingParams, load_judge
-    from misattribution.runner import judge_dataset, meta_path, next_run_path, read_rows, status_counts
+    from misattribution.runner import (
+        RunConfigError,
+        judge_dataset,
+        meta_path,
+        next_run_path,
+        read_rows,
+        status_counts,
+    )
 
     # Everything that can be checked without the judge is checked before it is loaded or called.
     order = parse_order(args.order)
@@ -425,19 +432,23 @@ def _run_judge(args: argparse.Namespace) -> int:
             options["trust_remote_code"] = True
         judge = load_judge(args.model, sampling=sampling, **options)
         batch_size = args.batch_size or 8
-    judged = judge_dataset(
-        frame,
-        judge,
-        output,
-        columns=columns,
-        taxonomy=args.taxonomy,
-        language=args.language,
-        order=order,
-        batch_size=batch_size,
-        resume=not args.no_resume,
-        progress=not args.quiet,
-        name=label,
-    )
+    try:
+        judged = judge_dataset(
+            frame,
+            judge,
+            output,
+            columns=columns,
+            taxonomy=args.taxonomy,
+            language=args.language,
+            order=order,
+            batch_size=batch_size,
+            resume=not args.no_resume,
+            progress=not args.quiet,
+            name=label,
+        )
+    except RunConfigError as err:
+        hint = f"pass --new-run to write {next_run_path(err.path)} and keep {err.path} as it is"
+        raise RunConfigError(err.path, err.changes, new_run_hint=hint) from None
     if args.export:
         export(judged, args.export)
     print(_format_summary(summarize(judged, args.taxonomy), str(output), args.export))

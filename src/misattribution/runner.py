@@ -148,12 +148,12 @@ class RunConfigError(InputError):
         changes: one ``"field: recorded -> now"`` line per field that differs.
     """
 
-    def __init__(self, path: Path, changes: list[str]):
+    def __init__(self, path: Path, changes: list[str], new_run_hint: str | None = None):
         self.path, self.changes = path, changes
+        new_run = new_run_hint or f"start a separate file, e.g. {next_run_path(path)}"
         super().__init__(
             f"{path}: written by another judge config ({'; '.join(changes)}); resuming would mix two judges in "
-            f"one file (hint: rerun with the recorded settings to resume, or start a separate file, "
-            f"e.g. {next_run_path(path)})"
+            f"one file (hint: rerun with the recorded settings to resume, or {new_run})"
         )
 
 
@@ -415,7 +415,11 @@ def check_unique_ids(frame: pd.DataFrame, column: str | None, label: str, *, max
     positions: dict[Any, list[int]] = {}
     for index, value in enumerate(frame[column]):
         value = _json_safe(value)
-        if value is None or (isinstance(value, float) and value != value):
+        try:
+            missing = value is None or bool(pd.isna(value))
+        except (TypeError, ValueError):  # a list or dict cell: not missing
+            missing = False
+        if missing:
             continue
         positions.setdefault(json.dumps(value, sort_keys=True, default=str), []).append(index)
     repeated = [(ident, rows) for ident, rows in positions.items() if len(rows) > 1]
