@@ -369,69 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- judge ------------------------------------------------------------------------------------------
 def _run_judge(args: argparse.Namespace) -> int:
-    from misattribution.evaluation import summarize
-    from misattribution.format import parse_order
-    from misattribution.judges import SamplingParams, load_judge
-    from misattribution.runner import (
-        RunConfigError,
-        judge_dataset,
-        meta_path,
-        next_run_path,
-        read_rows,
-        status_counts,
-    )
+    """Judge ``args.input`` into ``args.output``; exit code 0, or 1 when rows remain without a judgment."""
+    from misattribution.runner import RunConfigError, judge_dataset, next_run_path
 
-    # Everything that can be checked without the judge is checked before it is loaded or called.
-    order = parse_order(args.order)
-    if args.export:
-        check_export_path(args.export)
-    for url in args.endpoint or []:
-        _check_endpoint(url)
-    columns = {
-        "question": args.question_column,
-        "answer": args.answer_column,
-        "reference": args.reference_column,
-        "criteria": args.criteria_column,
-        "id": args.id_column,
-    }
-    frame, label = read_rows(args.input, columns)  # columns, cells and unique ids
-    output = Path(args.output)
-    if args.new_run:
-        if output.exists() or meta_path(output).exists():
-            output = next_run_path(output)
-        print(f"new run: writing {output} (to resume this run later, pass -o {output})", file=sys.stderr)
-
-    sampling = SamplingParams(
-        temperature=args.temperature,
-        top_p=args.top_p,
-        top_k=args.top_k,
-        repetition_penalty=args.repetition_penalty,
-        max_new_tokens=args.max_new_tokens,
-        greedy=args.greedy,
-        seed=args.seed,
-    )
-    if args.endpoint:
-        try:
-            judge = load_judge(
-                ",".join(args.endpoint),
-                sampling=sampling,
-                model=args.served_model,
-                concurrency=args.concurrency,
-                timeout=args.timeout,
-                max_retries=args.max_retries,
-                api_key_env=args.api_key_env,
-            )
-        except ValueError as err:
-            if "could not ask" not in str(err):
-                raise
-            raise ValueError(f"{err} (hint: is the server up? --served-model NAME skips this lookup)") from None
-        batch_size = args.batch_size or max(64, 2 * args.concurrency)
-    else:
-        options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
-        if args.trust_remote_code:
-            options["trust_remote_code"] = True
-        judge = load_judge(args.model, sampling=sampling, **options)
-        batch_size = args.batch_size or 8
+    order, columns, frame, label, output = _prepare_judge_run(args)
+    judge, batch_size = _load_cli_judge(args)
     try:
         judged = judge_dataset(
             frame,
@@ -451,6 +393,76 @@ def _run_judge(args: argparse.Namespace) -> int:
         raise RunConfigError(err.path, err.changes, new_run_hint=hint) from None
     if args.export:
         export(judged, args.export)
+    return _report_judge_run(judged, output, args)
+
+
+def _prepare_judge_run(args: argparse.Namespace) -> tuple[Any, dict[str, str], pd.DataFrame, str, Path]:
+    """Everything checked without the judge, before it is loaded or called: the output order, the export
+    suffix, the endpoint URLs, the input (columns, cells, unique ids); and where this run writes."""
+    from misattribution.format import parse_order
+    from misattribution.runner import meta_path, next_run_path, read_rows
+
+    order = parse_order(args.order)
+    if args.export:
+        check_export_path(args.export)
+    for url in args.endpoint or []:
+        _check_endpoint(url)
+    columns = {
+        "question": args.question_column,
+        "answer": args.answer_column,
+        "reference": args.reference_column,
+        "criteria": args.criteria_column,
+        "id": args.id_column,
+    }
+    frame, label = read_rows(args.input, columns)
+    output = Path(args.output)
+    if args.new_run:
+        if output.exists() or meta_path(output).exists():
+            output = next_run_path(output)
+        print(f"new run: writing {output} (to resume this run later, pass -o {output})", file=sys.stderr)
+    return order, columns, frame, label, output
+
+
+def _load_cli_judge(args: argparse.Namespace) -> tuple[Any, int]:
+    """The judge the options describe, and its batch size."""
+    from misattribution.judges import SamplingParams, load_judge
+
+    sampling = SamplingParams(
+        temperature=args.temperature,
+        top_p=args.top_p,
+        top_k=args.top_k,
+        repetition_penalty=args.repetition_penalty,
+        max_new_tokens=args.max_new_tokens,
+        greedy=args.greedy,
+        seed=args.seed,
+    )
+    if not args.endpoint:
+        options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+        if args.trust_remote_code:
+            options["trust_remote_code"] = True
+        return load_judge(args.model, sampling=sampling, **options), args.batch_size or 8
+    try:
+        judge = load_judge(
+            ",".join(args.endpoint),
+            sampling=sampling,
+            model=args.served_model,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            api_key_env=args.api_key_env,
+        )
+    except ValueError as err:
+        if "could not ask" not in str(err):
+            raise
+        raise ValueError(f"{err} (hint: is the server up? --served-model NAME skips this lookup)") from None
+    return judge, args.batch_size or max(64, 2 * args.concurrency)
+
+
+def _report_judge_run(judged: pd.DataFrame, output: Path, args: argparse.Namespace) -> int:
+    """Print the summary and the status line; say on stderr which rows have no judgment, and why."""
+    from misattribution.evaluation import summarize
+    from misattribution.runner import status_counts
+
     print(_format_summary(summarize(judged, args.taxonomy), str(output), args.export))
     counts = status_counts(judged)
     print(_status_line(counts, len(judged)))
