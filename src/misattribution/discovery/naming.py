@@ -61,13 +61,16 @@ _VERB_FORMS = frozenset(
     "presents offers refuses stops breaks ends writes relies leads results affects needs requires seems appears "
     "tends attempts tries follows addresses violates exceeds produces returns selects chooses incorrectly "
     "wrongly mistakenly does did is are was were asks says implies wants talks considers reflects leans gets "
-    "goes takes keeps encounters faces asked said wanted told gave wrote got went chose tried attempted".split()
+    "goes takes keeps encounters faces asked said wanted told gave wrote got went chose tried attempted "
+    "proceeds redoes reaches passes calls favours favors restates drops loses leaves runs puts sets starts "
+    "begins".split()
 )
 # Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
-_FINITE_FORMS = _FINITE | (
-    _VERB_FORMS
-    - set("results needs states ends returns uses leads breaks stops shows offers presents attempts tries".split())
+_PLURAL_NOUNS = frozenset(
+    "results needs states ends returns uses leads breaks stops shows offers presents attempts tries "
+    "passes calls drops runs sets leaves starts".split()
 )
+_FINITE_FORMS = _FINITE | (_VERB_FORMS - _PLURAL_NOUNS)
 _CLAUSE_BREAK = re.compile(
     r"\b(?:that|which|who|whom|whose|where|when|what|how|why|because|since|if|whether|while|although|though|"
     r"instead of|"
@@ -86,14 +89,15 @@ _FUNCTION_END = re.compile(
 _CUT_VERB = re.compile(
     r"(?<!hard )(?<!easy )(?<!difficult )\b(?:not|n't|to|never)\s+(?:\w+ly\s+)?(?:fulfil+|meet|include|address|provide|use|follow|make|give|consider|"
     r"mention|state|explain|convert|calculate|compute|apply|show|reach|identify|specify|take|cover|satisfy|"
-    r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define)$",
+    r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define|"
+    r"say|tell|name|cite|note|indicate|clarify|acknowledge|report|see|find|get|keep|do|support|answer)$",
     re.IGNORECASE,
 )
 # A name that starts like a subordinate clause or a consequence is a fragment ("Given the mistake in ...").
 _FRAGMENT = re.compile(
     r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|although|though|"
     r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
-    r"assuming|overall)\b",
+    r"assuming|overall|instead of|rather than|unlike|except)\b",
     re.IGNORECASE,
 )
 # A name that points back at a sentence it no longer has ("Omits this detail") names nothing; "that" is
@@ -107,7 +111,7 @@ _ANAPHORA_ZH = re.compile(r"这类|这些|此类|这一|这种|上述|该")
 # "Explanation written": a participle that lost its complement ("... written in Spanish").
 _BARE_PARTICIPLE = re.compile(
     r"(?<=\w )(?:written|listed|given|used|made|stated|shown|provided|included|done|based|treated|presented|"
-    r"described|placed|put|set|computed|calculated|taken)$",
+    r"described|placed|put|set|computed|calculated|taken|handed|passed|returned|called|sent|used|produced)$",
     re.IGNORECASE,
 )
 _PARTICLES_ZH = re.compile(r"[的了吗呢吧啊呀么着过地得和与及或在对把被是]$")
@@ -157,7 +161,9 @@ _PRAISE_NEGATED = re.compile(
 )
 
 
-def name_problems(name: str, *, siblings: Sequence[str] = (), members: Sequence[str] = ()) -> list[str]:
+def name_problems(
+    name: str, *, siblings: Sequence[str] = (), members: Sequence[str] = (), instances: Sequence[str] = ()
+) -> list[str]:
     """Every naming rule ``name`` breaks, as ``"rule: why"`` messages; ``[]`` when it passes.
 
     The rules (each message starts with the rule's tag):
@@ -198,13 +204,27 @@ def name_problems(name: str, *, siblings: Sequence[str] = (), members: Sequence[
       >>> name_problems("Several issues relative to the instructions")
       ['vague: says nothing specific about what is wrong (only generic words like "errors", "issues")']
 
-    * ``instance``: no number, quoted text, proper name, single letter or unit of one instance, unless
-      every evidence sentence of the issue (``members``) has it too.
+      A single word names a problem only as an abstract noun ("Verbosity", "Hallucinations"), not as
+      "Proceeds".
+
+      >>> name_problems("Proceeds")
+      ['clause: starts with the verb "Proceeds": a name is a noun phrase ("Missing …", "Failure to …")', \
+'vague: the single word "Proceeds" names no problem']
+      >>> name_problems("Verbosity")
+      []
+
+    * ``instance``: no number, quoted text, proper name, code identifier (``unit_converter``), single
+      letter, unit or word of ``instances`` (the names of the input's systems, say) of one instance,
+      unless every evidence sentence of the issue (``members``) has it too.
 
       >>> name_problems("Tool's supported pairs do not include km to m")[-1]
       'instance: "km", "m" belong to one instance (not in every evidence sentence)'
       >>> name_problems('Wrong symbol "√∑" for division', members=['Uses "√∑" for division.'] * 3)
       []
+      >>> name_problems("Confusion of web_search with python_exec")
+      ['instance: "web_search", "python_exec" belong to one instance (not in every evidence sentence)']
+      >>> name_problems("Ignored output of the planner in the writer step", instances=["planner", "writer"])
+      ['instance: "planner", "writer" belong to one instance (not in every evidence sentence)']
 
     * ``duplicate``: not a near-duplicate of a sibling issue's name: the same content words (ignoring
       case, punctuation, stopwords and plural "s"), or most of them (Jaccard >= 0.75).
@@ -268,7 +288,9 @@ def name_problems(name: str, *, siblings: Sequence[str] = (), members: Sequence[
         problems.append(f'context: "{anaphora.group(0)}" points to a sentence the name does not carry')
     if not _specific_words(name):
         problems.append('vague: says nothing specific about what is wrong (only generic words like "errors", "issues")')
-    problems += _instance_problems(name, members)
+    elif len(words) == 1 and not _ONE_WORD.search(words[0]):
+        problems.append(f'vague: the single word "{words[0]}" names no problem')
+    problems += _instance_problems(name, members, instances)
     problems += _duplicate_problems(name, siblings)
     if _is_praise(name):
         problems.append("praise: reads as praise, not as a problem")
@@ -297,6 +319,10 @@ def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> 
     return problems
 
 
+# A one-word name must be an abstract noun (singular or plural) to name a problem.
+_ONE_WORD = re.compile(r"(?:ity|ness|ance|ence|cy|sion|tion|ment|ism|al|ure|age|ery|ly|y)s?$", re.IGNORECASE)
+
+
 def _cut_problems(name: str) -> list[str]:
     stripped = name.rstrip()
     if re.search(r"[,;:(\-–—]$", stripped):
@@ -310,6 +336,10 @@ def _cut_problems(name: str) -> list[str]:
     verb = _CUT_VERB.search(stripped)
     if verb:
         return [f'cut: ends on "{verb.group(0).split()[-1]}", which lacks its object: the name is cut mid-phrase']
+    words = _WORDS.findall(stripped)
+    last_word = words[-1].casefold() if words else ""
+    if len(words) > 1 and last_word.endswith("s") and last_word in _VERB_FORMS - _PLURAL_NOUNS - _FINITE:
+        return [f'cut: ends on the verb "{words[-1]}", which lacks its object: the name is cut mid-phrase']
     single = len(re.findall(r"(?<![\w])'", stripped)) != len(re.findall(r"'(?![\w])", stripped))
     if (
         single
@@ -336,11 +366,21 @@ def _specific_words(name: str) -> list[str]:
     return [w for w in words if w not in _STOP and w not in generic and len(w) > 1]
 
 
-def _instance_tokens(name: str) -> list[str]:
+# A code identifier names one instance (a tool, a function, a field): snake_case, camelCase, dotted or
+# letters mixed with digits ("unit_converter", "fetchPage", "os.path", "gpt4o").
+_IDENTIFIER = re.compile(r"(?<![\w.])(?:\w+_\w+|[a-z]+[A-Z]\w*|[A-Za-z]\w*\.[A-Za-z]\w*|[A-Za-z]+\d\w*)(?![\w])")
+
+
+def _instance_tokens(name: str, instances: Sequence[str] = ()) -> list[str]:
     found = [m.group(0) for m in _QUOTED.finditer(name)]
     rest = _QUOTED.sub(" ", name)
     found += [m.group(0) for m in _NUMBER.finditer(rest)]
     found += [m.group(0) for m in _UNIT.finditer(rest)]
+    found += [m.group(0) for m in _IDENTIFIER.finditer(rest)]
+    for word in instances:
+        match = re.search(rf"(?<![\w]){re.escape(word)}(?![\w])", rest, re.IGNORECASE)
+        if match:
+            found.append(match.group(0))
     for position, match in enumerate(_WORDS.finditer(rest)):
         word = match.group(0)
         capitalised = word[:1].isupper() and not word.isupper() and not word[:1].isdigit()
@@ -349,12 +389,12 @@ def _instance_tokens(name: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _instance_problems(name: str, members: Sequence[str]) -> list[str]:
+def _instance_problems(name: str, members: Sequence[str], instances: Sequence[str] = ()) -> list[str]:
     def shared(token: str) -> bool:
         pattern = re.compile(rf"(?<!\w){re.escape(token)}(?!\w)", re.IGNORECASE)
         return bool(members) and all(pattern.search(m) for m in members)
 
-    unshared = [t for t in _instance_tokens(name) if not shared(t)]
+    unshared = [t for t in _instance_tokens(name, instances) if not shared(t)]
     if not unshared:
         return []
     listed = ", ".join(f'"{t}"' for t in unshared[:4])
@@ -412,6 +452,7 @@ _HEDGES = re.compile(
 _TRAILING = re.compile(
     r"(?:,\s*|\s+)(?:which|as|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
     r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
+    r"|,\s*(?:namely|specifically|in particular|notably|here|this time)\b.*$"
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
     r"|\s*[(\[:;].*$"
     r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$"
@@ -1102,9 +1143,9 @@ def _shorten(name: str, max_words: int) -> str:
     return name
 
 
-def _without_instances(name: str) -> str:
+def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
     """``name`` without the trailing phrase that holds a number, a quote or a proper name, when it can."""
-    tokens = _instance_tokens(name)
+    tokens = _instance_tokens(name, instances)
     if not tokens:
         return name
     first = min(name.find(t) for t in tokens if t in name) if any(t in name for t in tokens) else -1
@@ -1212,6 +1253,7 @@ def choose_name(
     extra: Sequence[str] = (),
     keywords: Sequence[str] = (),
     masked: Sequence[str] | None = None,
+    instances: Sequence[str] = (),
 ) -> str:
     """The name of a cluster: the :func:`issue_name` of a central sentence that passes the rules.
 
@@ -1225,7 +1267,8 @@ def choose_name(
     per-row summaries of the cluster's rows) compete as the least central candidates. ``masked`` (each
     sentence's masked form, :func:`~.sentences.abstract_sentence`) tells which of a name's words were
     its row's question words: a name that keeps one ("Ground coffee listed") counts as breaking the
-    instance rule. When no central name
+    instance rule, and so does one with a word of ``instances`` (the input's system names) that not
+    every member shares. When no central name
     passes, the best one is repaired (the phrase with a number or a name cut off) or, when it
     near-duplicates a sibling, told apart by the first of ``keywords`` it lacks; failing that, a passing
     name within twice the margin, then any passing name of the cluster, then the best central one as is.
@@ -1252,7 +1295,7 @@ def choose_name(
         if not name or name.casefold() in seen:
             continue
         seen.add(name.casefold())
-        problems = name_problems(name, siblings=siblings, members=members)
+        problems = name_problems(name, siblings=siblings, members=members, instances=instances)
         if sentence in from_summary and members:
             # A summary has no masked form: its words must recur in the cluster's evidence, or they are
             # one row's ("Misinterpretation of the second floor's height").
@@ -1286,8 +1329,8 @@ def choose_name(
     if not problems:
         return best
     for _, name, _, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
-        repaired = _repair(name, siblings, members, keywords)
-        if not name_problems(repaired, siblings=siblings, members=members) and not any(
+        repaired = _repair(name, siblings, members, keywords, instances)
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not any(
             _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
         ):
             return repaired
@@ -1299,15 +1342,21 @@ def choose_name(
     for name, similarity in passing:
         if similarity >= halfway:
             return name
-    # then any rule-passing sentence of the cluster, else the best central name as it is (a keyword list such
-    # as "Problems with explicit and respects" read worse than either)
-    if passing:
-        return passing[0][0]
+    # then a rule-passing sentence within three margins (further out, a sentence names another problem
+    # than most members: a 57-row cluster about ignored instructions was named after its 3 rows that
+    # leak a token), else the best central name as it is (a keyword list such as "Problems with explicit
+    # and respects" read worse than either)
+    # — unless the central name says nothing usable (it points to a missing context, is vague or praise).
+    outer = float(np.max(centrality)) - 3 * CENTRAL_MARGIN if len(centrality) else 0.0
+    unusable = any(p.startswith(("context", "vague", "praise")) for p in problems)
+    for name, similarity in passing:
+        if similarity >= outer or unusable:
+            return name
     # Last: the best central name, repaired when that makes it pass the rules even if a word of its row's
     # question stays ("Incorrect addition of the full pension amount" rather than "... for 20 years").
     for _, name, _, _ in scored[:10]:
-        repaired = _repair(name, siblings, members, keywords)
-        if not name_problems(repaired, siblings=siblings, members=members):
+        repaired = _repair(name, siblings, members, keywords, instances)
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances):
             return repaired
     return best
 
@@ -1366,8 +1415,10 @@ def _question_words(name: str, sentence: str, masked: str | None) -> list[str]:
     return [w for w in _WORDS.findall(name) if w.casefold() in hidden and w.casefold() not in _STOP]
 
 
-def _repair(name: str, siblings: Sequence[str], members: Sequence[str], keywords: Sequence[str]) -> str:
-    name = _shorten(_without_instances(name), MAX_WORDS)
+def _repair(
+    name: str, siblings: Sequence[str], members: Sequence[str], keywords: Sequence[str], instances: Sequence[str] = ()
+) -> str:
+    name = _shorten(_without_instances(name, instances), MAX_WORDS)
     if _duplicate_problems(name, siblings):
         taken = {w for s in siblings for w in _name_key(s)} | _name_key(name)
         extra = next((k for k in keywords if _stem(k) not in taken and k.casefold() not in _GENERIC), None)

@@ -8,9 +8,9 @@ The built-in mode, ``"clusters"``, runs these steps on the feedback of the faili
 2. **embed** each distinct masked sentence once (:func:`.embed.embed`; default all-MiniLM-L6-v2, offline);
 3. keep the **critical** ones (:class:`.sentences.CriticalityScorer`: a logistic regression over the
    embedding and lexical cues, fitted on built-in example remarks);
-4. **cluster** them (:mod:`.cluster`: BERTopic for small inputs; above a threshold or with ``fast=True``,
-   PCA + KMeans with the number of clusters chosen by silhouette), merge near-duplicates, bound the
-   number of issues;
+4. **cluster** them (:mod:`.cluster`: average linkage cut at a cosine distance, so the number of issues
+   follows the data; ``fast=True`` PCA + KMeans with the count chosen by silhouette, ``fast=False``
+   BERTopic), merge near-duplicates, bound the number of issues;
 5. **name** each issue after the most central sentence whose noun-phrase name passes the naming rules
    (:mod:`.naming`), with c-TF-IDF keywords; ``name_with=`` a judge renames them (K + 1 calls at most);
 6. **map** every row to every issue one of its sentences falls in (the sentences are the ``evidence``),
@@ -76,7 +76,8 @@ IssueSource = Callable[..., tuple]
 class ClusterSettings:
     """The knobs of the ``"clusters"`` mode (all recorded in the report's meta).
 
-    ``merge_threshold``: centroid cosine above which two issues merge; ``outlier_similarity``: HDBSCAN
+    ``merge_threshold``: centroid cosine above which two issues merge; ``linkage_distance``: the default
+    clusterer's cut (average cosine distance; lower gives more, finer issues); ``outlier_similarity``: HDBSCAN
     noise joins its nearest issue above it; ``min_rows``: an issue needs this many rows (default
     max(3, 0.5% of the failing rows)); ``criticality_threshold``: log-odds above which a sentence is
     critical; ``choose_k``: the fast path picks its cluster count by silhouette (else ~sqrt(n / 2));
@@ -92,6 +93,7 @@ class ClusterSettings:
     max_issues: int = 15
     fast: bool | None = None
     merge_threshold: float = 0.8
+    linkage_distance: float = clustering.LINKAGE_DISTANCE
     outlier_similarity: float = 0.5
     min_rows: int | None = None
     criticality_threshold: float = 0.0
@@ -111,6 +113,8 @@ class ClusterSettings:
             )
         if not 0 < self.merge_threshold <= 1:
             raise ValueError(f"merge_threshold must be in (0, 1], got {self.merge_threshold}")
+        if not 0 < self.linkage_distance < 2:
+            raise ValueError(f"linkage_distance must be in (0, 2), got {self.linkage_distance}")
         if self.max_embedded is not None and self.max_embedded < 100:
             raise ValueError(f"max_embedded must be at least 100 (or None), got {self.max_embedded}")
 
@@ -159,7 +163,7 @@ def discover(
         seed: seeds PCA, KMeans, UMAP, sampling and the bootstrap; same input + seed → same report.
         max_issues, min_issues: bounds on the number of cluster issues.
         fail_below: a row fails when ``score_norm`` is below it (default: below the top score).
-        fast: ``True`` PCA + KMeans, ``False`` BERTopic, ``None`` by size (see :mod:`.cluster`).
+        fast: ``None`` (default) average linkage, ``True`` PCA + KMeans, ``False`` BERTopic (see :mod:`.cluster`).
         progress: show the embedding progress bar.
         columns, score_range, system: passed to :func:`.inputs.load_judged`.
         devices: encode on several processes, e.g. ``["cuda:0", "cuda:1"]``.
@@ -566,6 +570,7 @@ def _cluster(
         encoder=encoder,
         n_clusters=k,
         min_cluster_size=max(3, min(10, n // 40)),
+        distance=settings.linkage_distance,
     )
     if (labels < 0).any():
         labels = clustering.attach_outliers(vectors, labels, settings.outlier_similarity)
@@ -664,6 +669,7 @@ def _name_issues(
         [sentences.unique[i] for i in embedded], labels_sample, weights=weights.astype(float)
     )
     row_ids = rows["row_id"].astype(str).to_numpy()
+    instances = system_words(rows)
     issues: list[Issue] = []
     local_ids: dict[int, str] = {}
     used: list[str] = []
@@ -674,17 +680,26 @@ def _name_issues(
         top = order[:30]
         in_cluster = occurrence_labels == c
         example_rows = _typical_rows(sentences, in_cluster, vectors, embedded, cents[c])
-        name = naming.choose_name(
-            [first_text[int(embedded[i])] for i in top],
-            vectors[top] @ cents[c],
-            [naming.masked_share(sentences.unique[int(embedded[i])]) for i in top],
-            used,
+        naming_inputs = dict(
+            sentences=[first_text[int(embedded[i])] for i in top],
+            centrality=vectors[top] @ cents[c],
+            specificity=[naming.masked_share(sentences.unique[int(embedded[i])]) for i in top],
             criticality=None if criticality is None else criticality[top],
             members=[first_text[int(embedded[i])] for i in members],
             extra=naming.summary_candidates(rows, example_rows[:10]),
             keywords=keywords.get(c, []),
             masked=[sentences.unique[int(embedded[i])] for i in top],
+            instances=instances,
         )
+        # Named on its own first: two clusters whose best names say the same thing are one problem
+        # phrased two ways, so the later (smaller) joins the earlier, its rows and evidence under the
+        # earlier's id (named against its siblings, it would be told apart by a keyword instead).
+        alone = naming.choose_name(siblings=(), **naming_inputs) or f"Issue {c + 1}"
+        twin = next((k for k, other in enumerate(used) if naming.near_duplicate(alone, other)), None)
+        if twin is not None:
+            local_ids[c] = issues[twin].id
+            continue
+        name = alone if alone not in used else naming.choose_name(siblings=used, **naming_inputs)
         name = name or f"Issue {c + 1}"
         used.append(name)
         central = first_text[int(embedded[order[0]])]
@@ -704,6 +719,24 @@ def _name_issues(
             )
         )
     return issues, local_ids
+
+
+def system_words(rows: pd.DataFrame) -> list[str]:
+    """The names of the input's systems (two or more), as a name must not carry them: an issue named
+    "Writer ignoring the analyst's results" is one pair of agents' instance of a shared problem.
+
+    >>> system_words(pd.DataFrame({"system": ["tool_caller", "writer", "writer"]}))
+    ['tool_caller', 'tool caller', 'writer']
+    """
+    if "system" not in rows.columns:
+        return []
+    names = sorted({str(s) for s in rows["system"].dropna().unique() if str(s).strip()})
+    if len(names) < 2:
+        return []
+    words: list[str] = []
+    for name in names:
+        words += [name] + ([re.sub(r"[_-]+", " ", name)] if re.search(r"[_-]", name) else [])
+    return list(dict.fromkeys(words))
 
 
 def _typical_rows(
@@ -732,7 +765,11 @@ def _assignments(
         texts = grouped.setdefault(key, [])
         if sentences.text[occurrence] not in texts:
             texts.append(sentences.text[occurrence])
-    lines = [(row_ids[r], local_ids[c], "\n".join(texts)) for (r, c), texts in sorted(grouped.items())]
+    merged: dict[tuple[int, str], list[str]] = {}  # two labels may share an id (near-duplicate names merged)
+    for (r, c), texts in sorted(grouped.items()):
+        found = merged.setdefault((r, local_ids[c]), [])
+        found += [t for t in texts if t not in found]
+    lines = [(row_ids[r], identifier, "\n".join(texts)) for (r, identifier), texts in merged.items()]
     return pd.DataFrame(lines, columns=list(ASSIGNMENT_COLUMNS))
 
 

@@ -32,6 +32,12 @@ OPTIONS = (
     ModeOption(
         "criticality_threshold", float, _DEFAULTS.criticality_threshold, "log-odds above which a sentence is critical"
     ),
+    ModeOption(
+        "linkage_distance",
+        float,
+        _DEFAULTS.linkage_distance,
+        "the default clusterer's cut (cosine distance): lower gives more, finer issues",
+    ),
     ModeOption("choose_k", bool, _DEFAULTS.choose_k, "the fast path picks its cluster count by silhouette"),
     ModeOption("mask_question", bool, _DEFAULTS.mask_question, "mask the row's question words before embedding"),
     ModeOption("core_clause", bool, _DEFAULTS.core_clause, "embed a sentence without its trailing consequence"),
