@@ -836,7 +836,7 @@ def _describe_error(err: BaseException, command: str) -> str:
         message = str(err)
     else:
         message = f"{type(err).__name__}: {err}"
-    if "(hint:" not in message:
+    if "hint:" not in message:  # the input layer's errors carry their own
         message += f" (hint: {_hint_for(message, command)})"
     return redact(message)
 

@@ -405,34 +405,19 @@ def _create_exclusive(path: Path, output: Path, holder: dict[str, Any]) -> None:
 
 
 # -- input checks ------------------------------------------------------------------------------------
-def check_unique_ids(frame: pd.DataFrame, column: str | None, label: str, *, max_listed: int = 5) -> None:
+def check_unique_ids(frame: pd.DataFrame, column: str | None, label: str) -> None:
     """Raise :class:`InputError` when two rows share an id (an id keys each row's result).
 
-    Rows are numbered as in every other input error (from 0). Missing ids are not compared.
+    The input layer's check (:func:`misattribution.io.tables.check_unique`: the file, the column, an id
+    and its rows); missing ids are not compared, and list or dict ids are compared as JSON.
     """
+    from misattribution.io.tables import check_unique
+
     if not column or column not in frame.columns:
         return
-    positions: dict[Any, list[int]] = {}
-    for index, value in enumerate(frame[column]):
-        value = _json_safe(value)
-        try:
-            missing = value is None or bool(pd.isna(value))
-        except (TypeError, ValueError):  # a list or dict cell: not missing
-            missing = False
-        if missing:
-            continue
-        positions.setdefault(json.dumps(value, sort_keys=True, default=str), []).append(index)
-    repeated = [(ident, rows) for ident, rows in positions.items() if len(rows) > 1]
-    if not repeated:
-        return
-    listed = "; ".join(
-        f"id {json.loads(ident)!r} in rows {', '.join(map(str, rows))}" for ident, rows in repeated[:max_listed]
-    )
-    more = f" (and {len(repeated) - max_listed} more)" if len(repeated) > max_listed else ""
-    raise InputError(
-        f"{label}: field {column!r}: {len(repeated)} duplicate id(s): {listed}{more} "
-        f"(hint: ids key each row's result, so each must be unique; fix them, or name another id column)"
-    )
+    values = [_json_safe(v) for v in frame[column]]
+    hashable = [json.dumps(v, sort_keys=True, default=str) if isinstance(v, (list, dict)) else v for v in values]
+    check_unique(hashable, label, column)
 
 
 def read_rows(data: Any, columns: ColumnMap | Mapping[str, str] | None = None) -> tuple[pd.DataFrame, str]:
