@@ -362,7 +362,7 @@ def test_build_script(exports: dict, tmp_path: Path, capsys: pytest.CaptureFixtu
     out = capsys.readouterr()
     assert "5 items:" in out.out and "Fleiss' kappa: score" in out.out and "wrote" in out.out
     assert "warning: aggregated annotations: id 'q3'" in out.err
-    assert script.main(argv) == 1  # q4 is not adjudicated
+    assert script.main(argv) == 2  # q4 is not adjudicated: refused input
     assert "id 'q4', field 'misattribution'" in capsys.readouterr().err
 
 

@@ -475,7 +475,7 @@ def test_cli_end_to_end(planted, tmp_path, capsys):
     report = IssueReport.load(out)
     assert 3 <= len(report.issues) <= 8
     assert set(report.rows["system"]) == {"model-a", "model-b"}
-    assert main(["discover", str(tmp_path / "judged.csv"), "-o", str(out), "--quiet"]) == 1  # no feedback column
+    assert main(["discover", str(tmp_path / "judged.csv"), "-o", str(out), "--quiet"]) == 2  # no feedback column
 
 
 @pytest.mark.skipif(not (CLEAR_DATA / "results.parquet").is_file(), reason="clear_gsm8k is not beside the project")
@@ -621,7 +621,7 @@ def test_cli_static_mode_with_the_taxonomy_or_an_issues_file(planted, tmp_path, 
     capsys.readouterr()
     assert (
         main(["discover", str(tmp_path / "judged.csv"), "-o", str(out), "--mode", "static", "--issues", "nope.txt"])
-        == 1
+        == 2
     )
     assert "not a shipped taxonomy" in capsys.readouterr().err
 

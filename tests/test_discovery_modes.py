@@ -215,8 +215,8 @@ def test_the_help_lists_every_mode_and_its_flags(capsys):
         (["--mode", "clusters+nonesuch"], "unknown discovery mode 'nonesuch'; known modes:"),
     ],
 )
-def test_a_bad_option_is_one_line_and_exit_code_1(tmp_path, capsys, argv, message):
-    assert main(["discover", _table(tmp_path), "-o", str(tmp_path / "out"), "--quiet", *argv]) == 1
+def test_a_bad_option_is_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
+    assert main(["discover", _table(tmp_path), "-o", str(tmp_path / "out"), "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()

@@ -368,7 +368,7 @@ def test_cli_previous_keeps_ids_and_lists_new_and_vanished(planted, tmp_path, ca
     one, two = IssueReport.load(tmp_path / "one"), IssueReport.load(tmp_path / "two")
     assert [i.id for i in two.issues] == [i.id for i in one.issues] and not two.nodes
     assert f"{len(one.issues)} issue(s) kept their ids, 0 new" in out
-    assert main([*args, "-o", str(tmp_path / "three"), "--previous", str(tmp_path / "nowhere")]) == 1
+    assert main([*args, "-o", str(tmp_path / "three"), "--previous", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
 
 

@@ -246,7 +246,7 @@ def test_script_dry_run_round_trips(attridata, built, tmp_path, capsys):
     assert_same(load_repo(repo, tmp_path / "cache"), attridata)
     assert "0.812" in (repo / "README.md").read_text(encoding="utf-8")  # the agreement.json made it in
 
-    assert _script().main([REPO_ID, "--data", str(built), "--dry-run", str(repo)]) == 1
+    assert _script().main([REPO_ID, "--data", str(built), "--dry-run", str(repo)]) == 2
     assert "overwrite" in capsys.readouterr().err
 
 

@@ -295,7 +295,7 @@ def _add_discover_parser(subparsers: Any) -> None:
         "--fast",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="clusters: PCA + KMeans (--fast) or BERTopic (--no-fast); default: by input size",
+        help="clusters: PCA + KMeans (--fast) or BERTopic (--no-fast); default: average linkage",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_discover, mode_flags=_add_mode_flags(parser, modes))
