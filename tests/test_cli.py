@@ -137,6 +137,24 @@ def test_agreement_with_a_separate_human_file_joined_on_id(tmp_path, rows_csv):
     assert report["pearson"] == pytest.approx(scipy_stats.pearsonr([3, 1, 1, 1], [3, 1, 0, 1])[0], abs=1e-9)
 
 
+def test_agreement_refuses_duplicate_join_ids_and_scores_off_the_scale(tmp_path, capsys):
+    results = tmp_path / "results.jsonl"
+    results.write_text("".join(json.dumps({"id": f"r{k}", "score": k % 4}) + "\n" for k in range(8)))
+    human = tmp_path / "human.jsonl"
+    human.write_text("".join(json.dumps({"id": i, "score": 1}) + "\n" for i in ["r0", "r1", "r1", *map("r{}".format, range(2, 8))]))
+    assert main(["agreement", str(results), "--human", str(human), "--on", "id", "-o", str(tmp_path / "a.json")]) == 2
+    err = capsys.readouterr().err
+    assert "human.jsonl" in err and "'r1'" in err and "rows 2, 3" in err and "Traceback" not in err
+    assert not (tmp_path / "a.json").exists()
+    # Scores on a 1..5 scale are off the taxonomy's 0..3: refused, unless the scale is given.
+    wide = tmp_path / "wide.jsonl"
+    wide.write_text("".join(json.dumps({"id": f"r{k}", "score": 1 + k % 5, "human": 1 + (k + 1) % 5}) + "\n" for k in range(10)))
+    assert main(["agreement", str(wide), "--human", "human", "-o", str(tmp_path / "b.json"), "--n-resamples", "0"]) == 2
+    assert "wide.jsonl" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
+    args = ["agreement", str(wide), "--human", "human", "-o", str(tmp_path / "b.json"), "--n-resamples", "0"]
+    assert main([*args, "--score-range", "1", "5"]) == 0
+
+
 def test_errors_name_the_file_and_field(tmp_path, capsys):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q", "answer": "a"}\n{"question": "q2"}\n')

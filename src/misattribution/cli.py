@@ -35,8 +35,8 @@ from typing import Any
 import pandas as pd
 
 from misattribution import __version__
+from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
 from misattribution.redaction import install_log_redaction, redact, redact_url
-from misattribution.tables import InputError, read_table
 
 EXPORT_SUFFIXES = (".parquet", ".csv", ".jsonl")
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -139,6 +139,14 @@ def _add_agreement_parser(subparsers: Any) -> None:
     parser.add_argument("--score-column", default="score", help="judge score column of RESULTS")
     parser.add_argument("--labels-column", default="misattribution", help="judge misattribution column of RESULTS")
     parser.add_argument("--taxonomy", default=None)
+    parser.add_argument(
+        "--score-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        default=None,
+        help="the scores' scale (default: the taxonomy's, 0..3); a score outside it is refused",
+    )
     parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=None, help="JSON file (default: RESULTS.agreement.json)")
@@ -258,6 +266,14 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
     parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--score-range",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        default=None,
+        help="the scores' scale, e.g. 1 5 (default: inferred among known scales; a score outside it is refused)",
+    )
     parser.add_argument(
         "--fail-below",
         type=float,
@@ -562,20 +578,12 @@ def _read_results(path: str) -> pd.DataFrame:
     return frame
 
 
-def _labels(value: Any) -> list[str] | None:
-    """A misattribution cell: a list, a JSON list, or text separated by ';' or ','."""
+def _labels(value: Any, where: str = "label cell") -> list[str] | None:
+    """A misattribution cell (a list, a JSON list, or text separated by ';' or ','), through the input
+    layer's bounded parser (:func:`misattribution.io.tables.parse_label_cell`)."""
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                return [str(v) for v in json.loads(text)]
-            except ValueError:
-                pass
-        parts = [p.strip() for p in text.replace(",", ";").split(";")]
-        return [p for p in parts if p and p.lower() not in ("none", "无")]
-    return [str(v) for v in value]
+    return [p for p in parse_label_cell(value, where) if p.strip().lower() not in ("none", "无")]
 
 
 def _column(frame: pd.DataFrame, name: str, label: str) -> pd.Series:
@@ -593,8 +601,8 @@ def _run_agreement(args: argparse.Namespace) -> int:
     if human_path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv", ".parquet") and human_path.is_file():
         human, human_label = read_table(human_path)
         if args.on:
-            _column(results, args.on, args.results)
-            _column(human, args.on, human_label)
+            check_unique(list(_column(results, args.on, args.results)), args.results, args.on)
+            check_unique(list(_column(human, args.on, human_label)), human_label, args.on)
             human = results[[args.on]].merge(human, on=args.on, how="left", validate="one_to_one")
         elif len(human) != len(results):
             raise InputError(
@@ -617,6 +625,8 @@ def _run_agreement(args: argparse.Namespace) -> int:
         taxonomy=args.taxonomy,
         n_resamples=args.n_resamples,
         seed=args.seed,
+        score_range=tuple(args.score_range) if args.score_range else None,
+        source=args.results,
     )
     output = Path(args.output or f"{args.results}.agreement.json")
     output.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -721,6 +731,7 @@ def _run_discover(args: argparse.Namespace) -> int:
             max_issues=args.max_issues,
             min_issues=args.min_issues,
             fail_below=args.fail_below,
+            score_range=tuple(args.score_range) if args.score_range else None,
             fast=args.fast,
             progress=not args.quiet,
             columns=columns or None,
@@ -734,6 +745,8 @@ def _run_discover(args: argparse.Namespace) -> int:
         return 1
     folder = report.save(args.output)
     print(format_issue_table(report))
+    if report.meta.get("summary"):  # the plain-language summary (discovery.summary), also in the bundle
+        print(f"\n{report.meta['summary']['text']}\n")
     print(_llm_calls_line(report.meta))
     identity = report.meta.get("identity")
     if identity:

@@ -153,6 +153,7 @@ def load_judged(
         rows["summary"] = [None if is_missing(v) else str(v) for v in frame[summary_column]]
     if "status" in frame.columns and kind != "clear-bundle":
         rows["status"] = [None if is_missing(v) else str(v) for v in frame["status"]]
+        rows["judge_error"] = _judge_errors(frame)
     rows = rows.reset_index(drop=True)
     n_null = int(rows["score"].isna().sum())
     if n_null:
@@ -168,6 +169,23 @@ def load_judged(
         }
     )
     return rows
+
+
+def _judge_errors(frame: pd.DataFrame) -> list[str | None]:
+    """Per row, what went wrong with its judgment: the runner's ``error``, else its parse ``problems``."""
+    errors = frame["error"] if "error" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+    problems = frame["problems"] if "problems" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+    found: list[str | None] = []
+    for error, problem in zip(errors, problems):
+        if isinstance(error, str) and error.strip():
+            found.append(error.strip())
+        elif isinstance(problem, (list, tuple, np.ndarray)) and len(problem):
+            found.append("; ".join(str(p) for p in problem))
+        elif isinstance(problem, str) and problem.strip() and problem.strip() not in ("[]", "null"):
+            found.append(problem.strip())
+        else:
+            found.append(None)
+    return found
 
 
 # -- reading -----------------------------------------------------------------------------------------

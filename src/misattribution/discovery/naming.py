@@ -63,12 +63,14 @@ _VERB_FORMS = frozenset(
     "wrongly mistakenly does did is are was were asks says implies wants talks considers reflects leans gets "
     "goes takes keeps encounters faces asked said wanted told gave wrote got went chose tried attempted "
     "proceeds redoes reaches passes calls favours favors restates drops loses leaves runs puts sets starts "
-    "begins".split()
+    "begins demonstrates exhibits displays indicates reveals struggles arrives misses misjudges misstates "
+    "overcomplicates complicates simplifies oversimplifies overlooks conflates mixes confuses repeats "
+    "restates answers responds accepts rejects approves claims asserts reports draws jumps".split()
 )
 # Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
 _PLURAL_NOUNS = frozenset(
     "results needs states ends returns uses leads breaks stops shows offers presents attempts tries "
-    "passes calls drops runs sets leaves starts".split()
+    "passes calls drops runs sets leaves starts answers claims reports draws jumps mixes".split()
 )
 _FINITE_FORMS = _FINITE | (_VERB_FORMS - _PLURAL_NOUNS)
 _CLAUSE_BREAK = re.compile(

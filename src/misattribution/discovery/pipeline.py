@@ -216,6 +216,8 @@ def discover(
     for number, func in enumerate(extra_issue_sources):
         label = getattr(func, "__name__", f"extra{number}")
         sources.append((label, lambda func=func: func(rows)))
+    if judge_failures(rows)[0]:
+        sources.append(("judge", lambda: judge_failures(rows)))
 
     issues: list[Issue] = []
     parts: list[pd.DataFrame] = []
@@ -260,6 +262,7 @@ def discover(
         "n_rows": len(rows),
         "n_failing": int(rows["failing"].sum()),
         "n_null_scores": int(rows.attrs.get("n_null_scores", rows["score"].isna().sum())),
+        "n_judge_failed": int(meta_by_source.get("judge", {}).get("n_judge_failed", 0)),
         "input": _jsonable({k: v for k, v in rows.attrs.items()}),
         **{k: v for k, v in clusters_meta.items() if k not in ("timings", "llm_calls")},
         "sources": {
@@ -280,19 +283,67 @@ def discover(
     return report
 
 
+JUDGE_FAILED = "judge-failed"
+#: Statuses of a judgment that failed or only partly parsed (the runner's ``status``).
+JUDGE_FAILED_STATUSES = ("failed", "partial", "error")
+
+
+def judge_failures(rows: pd.DataFrame) -> tuple[list[Issue], pd.DataFrame, dict[str, Any]]:
+    """The rows whose judgment failed or only partly parsed, as one issue of their own.
+
+    A row with status ``failed``, ``partial`` or ``error`` (or a status and no score) has no usable
+    judgment: counted as "not failing" it would vanish from every issue, and a report would read
+    better than the run was. They form the issue :data:`JUDGE_FAILED` ("Judge failed to return a usable
+    judgment"), at the top level of the tree, with what went wrong (the runner's ``error`` or parse
+    ``problems``) as its evidence; its id is the same in every run.
+
+    >>> rows = pd.DataFrame({"row_id": ["a", "b"], "score": [2.0, None], "status": ["ok", "error"],
+    ...                      "judge_error": [None, "HTTP 500 after 3 attempts"]})
+    >>> issues, assignments, meta = judge_failures(rows)
+    >>> issues[0].name, assignments.to_dict("records"), meta
+    ('Judge failed to return a usable judgment', [{'row_id': 'b', 'issue_id': 'judge-failed', \
+'evidence': 'error: HTTP 500 after 3 attempts'}], {'n_judge_failed': 1, 'by_status': {'error': 1}})
+    """
+    empty = pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS))
+    if "status" not in rows.columns:
+        return [], empty, {"n_judge_failed": 0}
+    status = rows["status"].astype("string").str.lower()
+    failed = (status.isin(JUDGE_FAILED_STATUSES) | (status.notna() & rows["score"].isna())).fillna(False).to_numpy()
+    if not failed.any():
+        return [], empty, {"n_judge_failed": 0}
+    errors = rows["judge_error"] if "judge_error" in rows.columns else pd.Series([None] * len(rows))
+    lines = []
+    for position in np.flatnonzero(failed):
+        label = str(status.iat[position]) if not pd.isna(status.iat[position]) else "no score"
+        error = errors.iat[position]
+        lines.append((str(rows["row_id"].iat[position]), JUDGE_FAILED, f"{label}: {error}" if error else label))
+    by_status = status[failed].fillna("no score").value_counts()
+    issue = Issue(
+        id=JUDGE_FAILED,
+        name="Judge failed to return a usable judgment",
+        description=f"{int(failed.sum())} rows whose judgment failed or only partly parsed: no usable score",
+        provenance="judge",
+        examples=[line[0] for line in lines[:5]],
+    )
+    meta = {"n_judge_failed": int(failed.sum()), "by_status": {str(k): int(v) for k, v in by_status.items()}}
+    return [issue], pd.DataFrame(lines, columns=list(ASSIGNMENT_COLUMNS)), meta
+
+
 def _attach_tree(
     rows: pd.DataFrame, issues: list[Issue], assignments: pd.DataFrame, taxonomy: Any, model: str, seed: int
 ) -> tuple[list, dict[str, Any]]:
-    """Parent every issue under a taxonomy category (:func:`.tree.attach_to_taxonomy`), in place."""
+    """Parent every issue under a taxonomy category (:func:`.tree.attach_to_taxonomy`), in place; the
+    judge-failed issue (:func:`judge_failures`) stays at the top level, outside the taxonomy."""
     from misattribution.discovery.tree import attach_to_taxonomy
 
     clock = time.perf_counter()
     language = _majority_language(rows)
+    judged = [issue for issue in issues if issue.provenance != "judge"]
     nodes, parents, meta = attach_to_taxonomy(
-        rows, issues, assignments, taxonomy, encoder=load_encoder(model), language=language, seed=seed
+        rows, judged, assignments, taxonomy, encoder=load_encoder(model), language=language, seed=seed
     )
     for issue in issues:
-        issue.parent = parents[issue.id]
+        issue.parent = parents.get(issue.id)
     meta["seconds"] = round(time.perf_counter() - clock, 3)
     return nodes, meta
 
@@ -783,9 +834,11 @@ def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int
     many rows failed and by which rule (the input's threshold).
     """
     meta = report.meta
+    judge_failed = f", {meta['n_judge_failed']} without a usable judgment" if meta.get("n_judge_failed") else ""
     head = (
         f"{meta.get('n_rows', len(report.rows))} rows, {meta.get('n_failing', int(report.rows['failing'].sum()))} failing"
-        f"{_threshold_text(meta)}; {meta.get('n_sentences', 0)} sentences, {meta.get('n_critical', 0)} critical"
+        f"{_threshold_text(meta)}{judge_failed}"
+        f"; {meta.get('n_sentences', 0)} sentences, {meta.get('n_critical', 0)} critical"
         f"; mode {meta.get('mode')}, {meta.get('method', '-')}; LLM calls {meta.get('llm_calls', 0)}"
         f"; {meta.get('timings', {}).get('total', float('nan')):.1f} s"
     )
