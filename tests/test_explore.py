@@ -415,7 +415,9 @@ def test_filtering_100k_rows_is_fast() -> None:
         start = time.perf_counter()
         mask = explorer.mask(f)
         elapsed = time.perf_counter() - start
-        assert elapsed < 1.0, (f, elapsed)  # the benchmark's goal is 300 ms at p95; this bound tolerates CI noise
+        # A bound against a quadratic regression, not the goal (300 ms at p95: benchmarks/bench_filter.py): it
+        # holds at load 10 on 2 cores, where a 0.2 s filter can take 1.5 s.
+        assert elapsed < 6.0, (f, elapsed)
         assert mask.sum() == brute_force_fast(report, matrix, f)
 
 

@@ -169,7 +169,7 @@ def test_bare_name_works_offline_after_install_metric(tmp_path):
         "print(round(r['spearman'], 4))\n"
     )
     before = subprocess.run(
-        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=900
     )
     assert before.returncode != 0, "the bare name must not resolve before the install step"
     installed = subprocess.run(
@@ -178,12 +178,12 @@ def test_bare_name_works_offline_after_install_metric(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=900,
     )
     assert installed.returncode == 0, installed.stderr
     assert str(tmp_path / "hf_home") in installed.stdout
     after = subprocess.run(
-        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=900
     )
     assert after.returncode == 0, after.stderr
     assert after.stdout.strip().splitlines()[-1] == "0.9487"

@@ -258,7 +258,7 @@ def test_script_push_fails_without_printing_the_token(built, echoing_hub, tmp_pa
         capture_output=True,
         text=True,
         env=env,
-        timeout=120,
+        timeout=900,
     )
     assert done.returncode == 1, done.stderr
     assert f"Bearer {FAKE_TOKEN}" in EchoingHub.seen

@@ -364,7 +364,7 @@ def test_hub_offline_gives_a_clear_error() -> None:
         "except UploadError as err:\n    print('ERROR', err)\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=900)
     assert done.stdout.startswith("ERROR some-owner/some-judged-dataset (train): could not load it"), (
         done.stdout + done.stderr
     )
