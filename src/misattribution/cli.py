@@ -380,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install_metric_parser(subparsers)
     _add_discover_parser(subparsers)
     _add_serve_parser(subparsers)
+    from misattribution.cli_reliability import add_parser as _add_reliability_parser
+
+    _add_reliability_parser(subparsers)
     return parser
 
 

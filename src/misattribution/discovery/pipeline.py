@@ -280,6 +280,9 @@ def discover(
 
         old = previous if isinstance(previous, IssueReport) else IssueReport.load(previous)
         report = align_reports(report, old, encoder=load_encoder(embedding_model)).report
+    from misattribution.discovery.summary import summarize  # the plain-language summary the bundle keeps
+
+    report.meta["summary"] = summarize(report, previous=old if previous is not None else None).to_dict()
     return report
 
 
