@@ -212,6 +212,16 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
+def _field(page, elem_id: str):
+    """A text box's input element (Gradio renders one line as <input>, more as <textarea>)."""
+    return page.locator(f"#{elem_id} input, #{elem_id} textarea").first
+
+
+def _issue_rows(page) -> list[str]:
+    """The issue ids of the issues table, top to bottom (the no-issue row is ``no-issue``)."""
+    return page.eval_on_selector_all("#issues-table .mt-leaf", "rows => rows.map(r => r.dataset.id)")
+
+
 def _upload(page, path: Path) -> None:
     page.locator("#upload input[type=file]").set_input_files(str(path))
 
@@ -264,15 +274,16 @@ def test_and_not_score_filter_counts_match_explore(browser_page, server: str, sa
 
     _choose(page, "filter-all", _label(sample, filters.all_issues[0]))
     _choose(page, "filter-none", _label(sample, filters.none_issues[0]))
-    page.locator("#filter-score-min input").fill(f"{filters.score_min:g}")
-    page.locator("#filter-score-max input").fill(f"{filters.score_max:g}")
+    _field(page, "filter-score-min").fill(f"{filters.score_min:g}")
+    _field(page, "filter-score-max").fill(f"{filters.score_max:g}")
     assert _apply_and_count(page, expected) == expected
 
     _tab(page, "Issues")
     table = sample.issue_table(filters)
-    page.wait_for_selector("#issues-table [data-testid='cell-0-0']")
-    assert page.inner_text("#issues-table [data-testid='cell-0-0']").strip() == table["name"][0]
-    assert page.inner_text("#issues-table [data-testid='cell-0-1']").strip() == str(table["count"][0])
+    first = page.locator(f"#issues-table [data-id='{table['issue_id'][0]}']")
+    first.locator(".mt-num").first.filter(has_text=re.compile(rf"^{table['count'][0]}$")).wait_for()
+    assert _issue_rows(page)[0] == table["issue_id"][0]
+    assert first.locator(".mt-name").inner_text().startswith(table["name"][0])
     _shot(page, "03-issues-filtered")
 
     _tab(page, "Instances")
@@ -287,7 +298,7 @@ def test_and_not_score_filter_counts_match_explore(browser_page, server: str, sa
         assert issue["name"] in header
     marked = [text for text, label in detail.feedback_segments + detail.answer_segments if label]
     if marked:  # the evidence is highlighted where it was found
-        page.wait_for_selector("#detail-feedback .token, #detail-answer .token")
+        page.wait_for_selector("#detail-feedback mark, #detail-answer mark")
     _shot(page, "04-instance")
 
     _tab(page, "Comparison")
@@ -302,7 +313,7 @@ def test_export_filtered_rows(browser_page, server: str, sample: Explorer) -> No
     page = browser_page
     _load_sample(page, server, sample.n_rows)
     expected = sample.filtered_rows(Filters(score_max=1))
-    page.locator("#filter-score-max input").fill("1")
+    _field(page, "filter-score-max").fill("1")
     assert _apply_and_count(page, len(expected)) == len(expected)
 
     _tab(page, "Export")
@@ -319,6 +330,8 @@ def test_export_filtered_rows(browser_page, server: str, sample: Explorer) -> No
             exported = [json.loads(line) for line in data.splitlines() if line.strip()]
         assert [r["row_id"] for r in exported] == expected["row_id"].tolist()
         assert {float(r["score"]) for r in exported} <= {0.0, 1.0}
+        names = {sample.issue_name(i) for r in exported for i in r["issues"].split(";") if i}
+        assert names == {n for r in exported for n in r["issue_names"].split("; ") if n}, "names, not slugs"
     assert f"{len(expected):,} filtered rows" in page.inner_text("#export-note")
     _shot(page, "06-export")
 
@@ -424,8 +437,11 @@ def test_issue_tree_unfolds_and_filters_every_view(
     try:
         _load_sample(page, server, sample.n_rows)
         _tab(page, "Issues")
-        page.wait_for_selector("#issues-table [data-testid='cell-0-0']")
-        assert not page.locator("#issue-tree").is_visible() and not page.locator("#issue-tree-chart").is_visible()
+        page.wait_for_selector("#issues-table .mt-leaf")
+        assert not page.locator("#issue-tree").is_visible()
+        _tab(page, "Charts")
+        page.wait_for_selector("#issues-chart .js-plotly-plot")
+        assert not page.locator("#issue-tree-chart").is_visible()
         assert not page.locator("#filter-nodes").is_visible()
 
         _tab(page, "Load")
@@ -439,7 +455,6 @@ def test_issue_tree_unfolds_and_filters_every_view(
         leaf = next(i for i in tree_report.issues if i.parent == secondary)
         leaf_row = tree.locator(f"[data-id='{leaf.id}']")
         tree.locator(f"details[data-id='{primary}'] > summary").wait_for()
-        page.wait_for_selector("#issue-tree-chart .js-plotly-plot")
 
         # Unfold the secondary category: its issue's name appears.
         assert tree.locator(f"details[data-id='{secondary}'] > summary").is_visible()
@@ -463,13 +478,16 @@ def test_issue_tree_unfolds_and_filters_every_view(
         label = dict((n, lbl) for lbl, n in _node_choices(explorer))[primary]
         assert label in page.inner_text("#filter-nodes")
         first_issue = explorer.issue_table(Filters(nodes=(primary,)))
-        page.locator("#issues-table [data-testid='cell-0-1']").filter(has_text=str(first_issue["count"][0])).wait_for()
-        assert page.inner_text("#issues-table [data-testid='cell-0-0']").strip() == first_issue["name"][0]
+        first_row = page.locator(f"#issues-table [data-id='{first_issue['issue_id'][0]}']")
+        first_row.locator(".mt-num").first.filter(has_text=re.compile(rf"^{first_issue['count'][0]}$")).wait_for()
+        assert _issue_rows(page)[0] == first_issue["issue_id"][0]
         outside_row = tree.locator(f"[data-id='{outside.id}']")
         assert "mt-empty" in (outside_row.get_attribute("class") or "")
-        page.wait_for_timeout(600)  # the sunburst's transition
-        page.screenshot(path="/tmp/space_tree.png", full_page=True)
         _shot(page, "11-issue-tree-filtered")
+        _tab(page, "Charts")
+        page.wait_for_selector("#issue-tree-chart .js-plotly-plot")
+        page.wait_for_timeout(600)  # the sunburst's transition
+        _shot(page, "12-issue-tree-chart")
 
         _tab(page, "Overview")
         page.locator("#overview-stats td").first.filter(has_text=f"{expected:,}").wait_for()

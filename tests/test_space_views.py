@@ -8,6 +8,9 @@ import pytest
 
 from misattribution import space_views
 from misattribution.explore import Filters
+from misattribution.space import render
+from misattribution.space.views import ViewContext, get_view, register_view, registered_views
+from misattribution.space.views._base import _VIEWS
 
 TABLE = pd.DataFrame(
     {
@@ -167,3 +170,161 @@ def test_node_choices_name_the_parent():
     assert choices["category:quality"] == "Response Quality (4)"
     assert choices["category:truncation"] == "Response Quality › Truncation (4)"
     assert choices["stops"] == "Truncation › Stops early (2)"
+
+
+def test_the_bar_chart_is_in_the_order_of_the_share_it_plots():
+    # impact order (the table's) differs from share order: the bars follow the share.
+    table = TABLE.assign(share=[0.05, 0.3], share_ci_low=[0.02, 0.2], share_ci_high=[0.09, 0.4])
+    bar = space_views.issues_figure(table).data[0]
+    assert list(bar.y) == ["Miscalculates the *total*", "Truncated"]  # plotly draws the last one on top
+    assert list(bar.x) == pytest.approx([5.0, 30.0])
+
+
+# -- the issues table, highlighted texts, an upload's problems -----------------------------------------
+
+
+def test_issues_html_has_fixed_number_columns_a_share_bar_and_the_no_issue_row():
+    explorer = tree_explorer(tree=False)
+    table = explorer.issue_table(n_resamples=200)
+    uncovered = explorer.uncovered()
+    shown = render.issues_html(table, uncovered, selected=["stops"])
+    # failing rows r4 (score 2) and r9 (score 2) carry no issue: 2 of 10 rows, 2 of 7 failing.
+    assert uncovered["count"] == 2 and uncovered["share"] == pytest.approx(0.2)
+    assert uncovered["failing_share"] == pytest.approx(2 / 7) and uncovered["mean_score"] == pytest.approx(2 / 3)
+    no_issue = _row_of(shown + "</button>", "no-issue")
+    assert "No issue" in no_issue and ">2<" in no_issue and "20.0%" in no_issue and "28.6%" in no_issue
+    assert shown.index('data-id="cut"') < shown.index('data-id="no-issue"')  # last
+    assert "Cut &lt;b&gt;off&lt;/b&gt; &amp; short" in shown and "<b>off</b>" not in shown
+    assert 'data-issue="stops"' in shown and "✕ filtered" in _row_of(shown, "stops")
+    assert "minmax(14em, 1fr)" in shown  # the name takes the rest of the width; numbers have fixed widths
+    assert 'class="mi-bar" style="width:' in shown and "[" in shown  # bar and interval
+    assert render.issues_html(table.iloc[:0], {"count": 0}) == ""
+
+
+def test_highlight_html_flows_as_text_and_escapes():
+    shown = render.highlight_html([("Total: ", None), ("$130,000 <b>", "Wrong total"), (" EXPLANATION", None)])
+    assert "$130,000 &lt;b&gt;</mark>" in shown and "<b>" not in shown.replace("<b>", "", 0).split("</style>")[1]
+    assert 'title="Wrong total"' in shown and "white-space: pre-wrap" in shown and "word-break: normal" in shown
+    assert render.highlight_html([], empty="(no feedback)") == '<p class="mhl-empty">(no feedback)</p>'
+
+
+def test_report_summary_reads_the_stored_summary():
+    assert (
+        render.report_summary({"summary": {"text": " Main problem: X. ", "source": "template"}}) == "Main problem: X."
+    )
+    assert render.report_summary({"summary": "plain"}) == "plain"
+    assert render.report_summary({}) == "" and render.report_summary({"summary": {"facts": {}}}) == ""
+
+
+def test_problems_frame_reads_row_id_and_field():
+    frame = render.problems_frame(
+        ["a.zip:results.csv: row 338 (id 'q338'), field 'score': no score: the CLEAR score is missing", "odd"]
+    )
+    assert frame.iloc[0].tolist()[1:] == ["q338", "score", "no score: the CLEAR score is missing"]
+    assert int(frame.iloc[0]["row"]) == 338 and frame.iloc[1]["problem"] == "odd"
+
+
+# -- the view registry ----------------------------------------------------------------------------------
+
+
+def _layouts() -> dict[str, dict]:
+    import gradio as gr
+
+    built = {}
+    with gr.Blocks():
+        for view in registered_views():
+            built[view.name] = view.layout(gr)
+    return built
+
+
+def test_the_built_in_views_are_registered_by_name_in_tab_order():
+    names = [v.name for v in registered_views()]
+    assert names == ["issues", "charts", "overview", "comparison", "instances", "agreement", "export"]
+    assert get_view("issues").tab == "Issues"
+    with pytest.raises(KeyError, match="no view 'nope'; views: issues, charts"):
+        get_view("nope")
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_every_view_updates_only_its_own_components_by_name(ready):
+    layouts = _layouts()
+    names = [n for built in layouts.values() for n in built]
+    assert len(names) == len(set(names)), "component names are unique across views"
+    explorer = tree_explorer()
+    for view in registered_views():
+        values = {"system_a": "a", "system_b": "b", "page": 0}
+        ctx = ViewContext(explorer if ready else None, Filters(), values)
+        updated = view.update(ctx)
+        assert set(updated) <= set(layouts[view.name]), view.name
+        # The blank update names everything the view ever updates (the app's outputs come from it).
+        assert set(updated) <= set(view.update(ViewContext(None))), view.name
+
+
+def test_views_say_what_is_missing_in_one_line_instead_of_empty_tables():
+    blank = {v.name: v.update(ViewContext(None)) for v in registered_views()}
+    assert blank["overview"]["overview_stats"] == "Load a report first (Load tab)."
+    assert blank["comparison"]["compare_table"]["visible"] is False
+    assert blank["charts"]["issues_chart"]["visible"] is False
+    explorer = tree_explorer()
+    nothing = ViewContext(explorer, Filters(text="no such text"))
+    assert get_view("overview").update(nothing)["overview_stats"] == "No rows match the filters."
+    assert get_view("instances").update(nothing)["instances_table"]["visible"] is False
+    bad = ViewContext(explorer, Filters(all_issues=("gone",)))
+    assert not bad.ready and "gone" in get_view("issues").update(bad)["issues_note"]
+
+
+def test_the_issues_view_shows_the_summary_when_the_report_has_one():
+    explorer = tree_explorer()
+    shown = get_view("issues").update(ViewContext(explorer))
+    assert shown["summary"]["visible"] is False and 'data-id="no-issue"' in shown["issues_table"]["value"]
+    explorer.report.meta["summary"] = {"text": "Main problem: **Cut off** in 30% of the rows."}
+    shown = get_view("issues").update(ViewContext(explorer))
+    assert shown["summary"] == {"__type__": "update", "value": "Main problem: **Cut off** in 30% of the rows.", "visible": True}  # fmt: skip
+
+
+def test_a_new_view_is_one_registered_function(tmp_path):
+    """What the "edit issues" view will do: register, and the app lays it out and updates it."""
+    from misattribution.space.app import build_app
+
+    def layout(gr):
+        return {"edits_note": gr.Markdown("", elem_id="edits-note")}
+
+    @register_view("edits", tab="Edit issues", order=70, layout=layout)
+    def edits(ctx: ViewContext) -> dict:
+        return {"edits_note": f"{len(ctx.explorer.issue_ids)} issues" if ctx.ready else ctx.message}
+
+    try:
+        assert [v.name for v in registered_views()][-2:] == ["edits", "export"]
+        app = build_app(tree_explorer().report)
+        config = app.get_config_file()
+        ids = {c.get("props", {}).get("elem_id") for c in config["components"]}
+        assert {"edits-note", "tab-edits"} <= ids
+        assert edits(ViewContext(tree_explorer())) == {"edits_note": "3 issues"}
+        with pytest.raises(ValueError, match="already registered"):
+            register_view("edits", tab="x", layout=layout)(lambda ctx: {})
+    finally:
+        _VIEWS.pop("edits", None)
+
+
+def test_a_served_report_opens_on_the_issues_tab_with_its_issues_in_the_page():
+    from misattribution.space.app import build_app
+
+    explorer = tree_explorer()
+    explorer.report.meta["summary"] = {"text": "Main problem: Cut off."}
+    config = build_app(explorer.report).get_config_file()
+    props = {c["props"].get("elem_id"): c["props"] for c in config["components"] if "props" in c}
+    assert props["views"]["selected"] == "issues"
+    assert 'data-id="no-issue"' in props["issues-table"]["value"] and props["issues-table"]["visible"]
+    assert props["summary"]["value"] == "Main problem: Cut off." and props["summary"]["visible"]
+    assert props["filter-score-min"]["value"] == ""  # an empty bound, not a 0
+    assert build_app(None).get_config_file()["components"]  # an empty server opens on the Load tab
+    empty = {c["props"].get("elem_id"): c["props"] for c in build_app(None).get_config_file()["components"]}
+    assert empty["views"]["selected"] == "load"
+
+
+def test_filter_bounds_that_are_not_numbers_are_a_filter_error():
+    from misattribution.space.app import _filters
+
+    assert _filters([], [], [], "score", " ", "2", [], [], "", False).score_max == 2.0
+    with pytest.raises(ValueError, match="min 'abc' is not a number"):
+        _filters([], [], [], "score", "abc", "", [], [], "", False)

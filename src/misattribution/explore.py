@@ -67,6 +67,8 @@ __all__ = [
 
 #: The text columns a search looks in.
 SEARCH_COLUMNS = ("question", "answer", "feedback")
+#: The columns of a row's detail (``summary``: a CLEAR bundle's per-row ``evaluation_summary``).
+DETAIL_COLUMNS = ("question", "answer", "reference", "feedback", "summary", "score", "score_norm", "failing", "system")
 #: Columns where human labels are looked for, for the agreement view.
 HUMAN_SCORE_COLUMN = "human_score"
 HUMAN_LABELS_COLUMN = "human_misattribution"
@@ -486,6 +488,25 @@ class Explorer:
         )
         return table.iloc[order].reset_index(drop=True)
 
+    def uncovered(
+        self,
+        filters: Filters | np.ndarray | None = None,
+        *,
+        n_resamples: int = 1000,
+        confidence: float = 0.95,
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """The failing rows of the slice that no issue explains, with :meth:`issue_table`'s statistics.
+
+        What the issues leave unexplained: ``count`` failing rows without any issue, their ``share`` of
+        the slice (with its interval), ``failing_share`` (of the failing rows), ``mean_score`` and
+        ``impact``, as if they were one more issue.
+        """
+        keep = self._as_mask(filters)
+        members = (self.failing[keep] & ~self.matrix[keep].any(axis=1))[:, None]
+        stats = self._statistics(members, keep, n_resamples, confidence, seed)
+        return {name: (int(stats[name][0]) if name == "count" else float(stats[name][0])) for name in _STATISTICS}
+
     def _statistics(
         self, members: np.ndarray, keep: np.ndarray, n_resamples: int, confidence: float, seed: int
     ) -> dict[str, np.ndarray]:
@@ -771,7 +792,7 @@ class Explorer:
         record = self.rows.iloc[position]
         fields = {
             c: _plain(record[c])
-            for c in ("question", "answer", "reference", "feedback", "score", "score_norm", "failing", "system")
+            for c in DETAIL_COLUMNS
             if c in record.index
         }
         issues, evidence = [], []
@@ -850,10 +871,13 @@ class Explorer:
 
     # -- export --
     def export_table(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
-        """The slice as a flat table: the row columns plus ``issues`` (ids, ``;``-separated)."""
+        """The slice as a flat table: the row columns plus ``issue_names`` (what a reader sees, ``; ``-separated)
+        and ``issues`` (their ids, ``;``-separated: the key back into the report)."""
         keep = self._as_mask(filters)
         frame = self.rows.loc[keep].reset_index(drop=True)
-        frame["issues"] = [";".join(self.issue_ids[j] for j in np.flatnonzero(row)) for row in self.matrix[keep]]
+        members = [np.flatnonzero(row) for row in self.matrix[keep]]
+        frame["issue_names"] = ["; ".join(self.issue_name(self.issue_ids[j]) for j in row) for row in members]
+        frame["issues"] = [";".join(self.issue_ids[j] for j in row) for row in members]
         return frame
 
     def export_csv(self, filters: Filters | np.ndarray | None, path: str | Path) -> Path:

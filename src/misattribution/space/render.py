@@ -1,0 +1,626 @@
+"""What the Space shows: Markdown text, HTML and display tables and plotly figures built from explore's results.
+
+Pure functions of DataFrames and :class:`~misattribution.explore.Explorer` results, no Gradio: the views
+(:mod:`misattribution.space.views`) call them and the layout lives in :mod:`misattribution.space.app`. User
+text is escaped before it reaches Markdown (:func:`escape_markdown`) or HTML (``html.escape``). plotly is
+imported only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from misattribution.explore import Explorer
+
+
+# -- text and tables ----------------------------------------------------------------------------------
+
+
+def escape_markdown(text: str) -> str:
+    """Markdown-inert text: user data must not become links, HTML or emphasis."""
+    return "".join("\\" + c if c in "\\`*_{}[]<>()#+-.!|~" else c for c in str(text))
+
+
+def describe(explorer: Explorer) -> str:
+    meta = explorer.report.meta
+    mode = meta.get("mode", "")
+    return (
+        f"**{explorer.n_rows:,}** rows · **{len(explorer.issue_ids)}** issues"
+        + (f" · mode {escape_markdown(str(mode))}" if mode else "")
+        + (
+            f" · systems: {', '.join(escape_markdown(s) for s in explorer.systems)}"
+            if len(explorer.systems) > 1
+            else ""
+        )
+    )
+
+
+def filter_summary(overview: Any) -> str:
+    share = f"{overview.failing_share:.1%}" if overview.rows else "—"
+    return f"**{overview.rows:,}** of {overview.total_rows:,} rows match · {overview.failing:,} failing ({share})"
+
+
+def overview_text(explorer: Explorer, overview: Any, n_issues: int) -> str:
+    share = f"{overview.failing_share:.1%}" if overview.rows else "—"
+    mean = "—" if pd.isna(overview.mean_score_norm) else f"{overview.mean_score_norm:.2f}"
+    return (
+        f"| rows | failing | failing share | mean normalised score | issues |\n|---:|---:|---:|---:|---:|\n"
+        f"| {overview.rows:,} | {overview.failing:,} | {share} | {mean} | {n_issues} |"
+    )
+
+
+def percent(value: float) -> str:
+    return "—" if pd.isna(value) else f"{100 * value:.1f}%"
+
+
+def interval(low: float, high: float, scale: float = 100, digits: int = 1) -> str:
+    if pd.isna(low) or pd.isna(high):
+        return "—"
+    return f"[{scale * low:.{digits}f}, {scale * high:.{digits}f}]"
+
+
+def issues_display(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "issue": table["name"],
+            "rows": table["count"],
+            "share": table["share"].map(percent),
+            "share 95% CI (%)": [interval(a, b) for a, b in zip(table["share_ci_low"], table["share_ci_high"])],
+            "mean score": table["mean_score"].map(lambda v: "—" if pd.isna(v) else f"{v:.2f}"),
+            "impact": table["impact"].map(lambda v: "—" if pd.isna(v) else f"{v:.4f}"),
+            "impact 95% CI": [interval(a, b, 1, 4) for a, b in zip(table["impact_ci_low"], table["impact_ci_high"])],
+            "source": table["provenance"],
+            "id": table["issue_id"],
+        }
+    )
+
+
+def node_choices(tree: pd.DataFrame) -> list[tuple[str, str]]:
+    """``(label, node id)`` for every node of :meth:`Explorer.tree_table`, the label naming its parent.
+
+    >>> tree = pd.DataFrame({"id": ["category:q", "x-1"], "name": ["Quality", "Cut off"],
+    ...                      "parent": [None, "category:q"], "count": [12, 10]})
+    >>> node_choices(tree)
+    [('Quality (12)', 'category:q'), ('Quality › Cut off (10)', 'x-1')]
+    """
+    names = dict(zip(tree["id"], tree["name"]))
+    return [
+        (f"{names[parent]} › {name} ({count:,})" if parent in names else f"{name} ({count:,})", node_id)
+        for node_id, name, parent, count in zip(tree["id"], tree["name"], tree["parent"], tree["count"])
+    ]
+
+
+# Fixed widths for the numbers (they line up across rows and never leave the screen); the name takes
+# the rest and wraps. Headers break at spaces only, never inside a word.
+_TREE_CSS = """
+.mtree { font-size: 0.9rem; overflow-x: auto; }
+.mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.6em; align-items: baseline;
+  padding: 0.3em 0.4em; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
+  line-height: 1.35; margin: 0; }
+.mtree .mt-head { font-weight: 600; font-size: 0.8rem; line-height: 1.2; color: var(--body-text-color-subdued, #6b7280);
+  align-items: end; border-bottom-width: 2px; }
+.mtree .mt-head span { white-space: normal; word-break: normal; overflow-wrap: normal; hyphens: none; }
+.mtree .mt-head .mt-system { overflow-wrap: anywhere; }
+.mtree .mt-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; font-weight: 400; }
+.mtree .mt-num small { display: block; font-size: 0.75rem; color: var(--body-text-color-subdued, #6b7280); }
+.mtree .mt-name { padding-left: calc(var(--mt-depth) * 1.4em + 1.2em); text-indent: -1.2em;
+  overflow-wrap: anywhere; }
+.mtree .mt-name small { color: var(--body-text-color-subdued, #6b7280); font-weight: 400; margin-left: 0.4em;
+  white-space: nowrap; }
+.mtree summary { list-style: none; cursor: pointer; }
+.mtree summary::-webkit-details-marker { display: none; }
+.mtree summary .mt-name::before { content: "▸"; display: inline-block; width: 1.2em; text-indent: 0; }
+.mtree details[open] > summary .mt-name::before { content: "▾"; }
+.mtree .mt-leaf .mt-name::before { content: ""; display: inline-block; width: 1.2em; }
+.mtree summary:hover, .mtree .mt-leaf:hover { background: var(--background-fill-secondary, #f3f4f6); }
+.mtree .mt-primary { font-weight: 650; }
+.mtree .mt-secondary { font-weight: 550; }
+.mtree .mt-unattributed .mt-name { font-style: italic; }
+.mtree .mt-empty { opacity: 0.5; }
+.mtree .mt-selected { background: var(--color-accent-soft, #e0e7ff); }
+.mtree button.mt-filter { font-size: 0.75rem; padding: 0.1em 0.5em; border-radius: 4px; cursor: pointer;
+  border: 1px solid var(--border-color-primary, #d1d5db); background: var(--background-fill-primary, #fff);
+  color: var(--body-text-color, #111827); white-space: nowrap; justify-self: end; }
+.mtree .mt-selected button.mt-filter { border-color: var(--color-accent, #4f46e5); }
+"""
+
+
+def tree_html(
+    tree: pd.DataFrame,
+    per_system: pd.DataFrame | None = None,
+    *,
+    selected: Iterable[str] = (),
+    max_systems: int = 6,
+) -> str:
+    """The issue tree as a collapsible table (``<details>`` per category node), or ``""`` when empty.
+
+    ``tree`` is :meth:`Explorer.tree_table` (depth first, ``parent`` links); ``per_system`` its
+    :meth:`Explorer.tree_per_system`, shown as one share column per system when there are several (at
+    most ``max_systems``). Top-level nodes start open, deeper ones folded, except the path to a
+    ``selected`` node (an active node filter), which is open and marked. Every row carries a button
+    with ``data-node`` = its id, for the page to turn a click into a filter. User text is escaped.
+    """
+    if tree is None or tree.empty:
+        return ""
+    selected = set(selected)
+    systems: list[str] = []
+    share_in: dict[tuple[str, str], float] = {}
+    if per_system is not None and per_system["system"].nunique() > 1:
+        systems = sorted(per_system["system"].unique())[:max_systems]
+        share_in = {(s, i): v for s, i, v in zip(per_system["system"], per_system["id"], per_system["share"])}
+    parent_of = dict(zip(tree["id"], tree["parent"]))
+    opened = set()
+    for node_id in selected:
+        while node_id in parent_of:
+            opened.add(node_id)
+            node_id = parent_of[node_id]
+    children: dict[Any, list[int]] = {}
+    for k, parent in enumerate(tree["parent"]):
+        children.setdefault(parent if parent in parent_of else None, []).append(k)
+    records = tree.to_dict("records")
+
+    def cells(record: dict[str, Any]) -> str:
+        node_id = str(record["id"])
+        name = html.escape(str(record["name"]))
+        if record["level"] != "issue":
+            issues = int(record["n_issues"])
+            name += f"<small>{issues} issue{'s' if issues != 1 else ''}</small>"
+        impact = "—" if pd.isna(record["impact"]) else f"{record['impact']:.4f}"
+        if record["count"] and not pd.isna(record["impact_ci_low"]) and not pd.isna(record["impact_ci_high"]):
+            impact += f"<small>{record['impact_ci_low']:.4f}–{record['impact_ci_high']:.4f}</small>"
+        mean = "—" if pd.isna(record["mean_score"]) else f"{record['mean_score']:.2f}"
+        numbers = [
+            f"{int(record['count']):,}",
+            percent(record["share"]),
+            percent(record["failing_share"]),
+            mean,
+            impact,
+        ]
+        numbers += [percent(share_in.get((system, node_id), float("nan"))) for system in systems]
+        chosen = node_id in selected
+        button = (
+            f'<button type="button" class="mt-filter" data-node="{html.escape(node_id, quote=True)}" '
+            f'title="{"Remove this filter" if chosen else "Keep only the rows under this node"}">'
+            f"{'✕ filtered' if chosen else 'filter'}</button>"
+        )
+        return (
+            f'<span class="mt-name" style="--mt-depth: {int(record["depth"])}">{name}</span>'
+            + "".join(f'<span class="mt-num">{value}</span>' for value in numbers)
+            + button
+        )
+
+    def classes(record: dict[str, Any], *extra: str) -> str:
+        names = ["mt-row", f"mt-{record['level']}", *extra]
+        if not record["count"]:
+            names.append("mt-empty")
+        if record["id"] in selected:
+            names.append("mt-selected")
+        return " ".join(names)
+
+    def render(k: int) -> str:
+        record = records[k]
+        below = children.get(record["id"], [])
+        if not below:
+            return f'<div class="{classes(record, "mt-leaf")}" data-id="{html.escape(str(record["id"]), quote=True)}">{cells(record)}</div>'
+        is_open = record["depth"] == 0 or record["id"] in opened
+        return (
+            f'<details{" open" if is_open else ""} data-id="{html.escape(str(record["id"]), quote=True)}">'
+            f'<summary class="{classes(record)}">{cells(record)}</summary>'
+            + "".join(render(j) for j in below)
+            + "</details>"
+        )
+
+    headers = ["rows", "share", "share of<br>failing", "mean<br>score", "impact<br>(95% CI)"]
+    head = '<span class="mt-name" style="--mt-depth: 0">node</span>' + "".join(
+        f'<span class="mt-num">{h}</span>' for h in headers
+    )
+    head += "".join(f'<span class="mt-num mt-system">{html.escape(s)}<br>share</span>' for s in systems)
+    head += '<span class="mt-num">filter</span>'
+    widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
+    body = "".join(render(k) for k in children.get(None, []))
+    return (
+        f"<style>{_TREE_CSS}</style>"
+        f'<div class="mtree" style="--mt-columns: {" ".join(widths)}">'
+        f'<div class="mt-row mt-head">{head}</div>{body}</div>'
+    )
+
+
+# -- the issues table (HTML: fixed number columns, wrapped names, a share bar per issue) ---------------
+
+_ISSUES_CSS = """
+.mtree .mi-share { display: flex; align-items: center; gap: 0.4em; justify-content: flex-end; }
+.mtree .mi-track { position: relative; flex: 1 1 auto; height: 0.7em; min-width: 3em;
+  background: var(--background-fill-secondary, #f3f4f6); border-radius: 2px; }
+.mtree .mi-bar { position: absolute; left: 0; top: 0; bottom: 0; background: #4f46e5; border-radius: 2px; }
+.mtree .mi-ci { position: absolute; top: 45%; height: 10%; background: #111827; opacity: 0.55; }
+.mtree .mi-id { display: block; text-indent: 0; font-size: 0.75rem; font-weight: 400;
+  color: var(--body-text-color-subdued, #6b7280); overflow-wrap: anywhere; }
+.mtree .mt-uncovered .mt-name { font-style: italic; }
+.mtree .mt-uncovered { background: var(--background-fill-secondary, #f9fafb); }
+"""
+#: The caption above the issues table (the table's HTML goes in ``${value}``).
+ISSUES_CAPTION = (
+    '<p style="margin: 0 0 0.4em">Issues ranked by impact (share of rows × how badly they score). '
+    "<b>filter</b> keeps only the rows that have the issue, in every view (click again to remove it).</p>${value}"
+)
+
+
+def issues_html(table: pd.DataFrame, uncovered: dict[str, float] | None = None, *, selected: Iterable[str] = ()) -> str:
+    """The issues of :meth:`Explorer.issue_table` as an HTML table, plus a last row for ``uncovered``
+    (:meth:`Explorer.uncovered`: the failing rows no issue explains). ``""`` without issues or rows.
+
+    Names wrap in the one flexible column; numbers sit in fixed columns, so the table never scrolls
+    sideways. The share column draws a bar (scaled to the largest share) with its 95% interval. Every
+    issue row has a button with ``data-issue`` = its id, for the page to turn a click into a filter.
+    """
+    if table is None or (table.empty and not (uncovered and uncovered.get("count"))):
+        return ""
+    selected = set(selected)
+    rows = table.to_dict("records")
+    top = max(
+        [float(r["share_ci_high"]) for r in rows if not pd.isna(r["share_ci_high"])]
+        + [float(r["share"]) for r in rows if not pd.isna(r["share"])]
+        + [float((uncovered or {}).get("share") or 0), 1e-9]
+    )
+
+    def share_cell(record: dict[str, Any]) -> str:
+        share = record["share"]
+        if pd.isna(share):
+            return '<span class="mt-num">—</span>'
+        bar = f'<span class="mi-bar" style="width: {100 * share / top:.1f}%"></span>'
+        low, high = record["share_ci_low"], record["share_ci_high"]
+        if not (pd.isna(low) or pd.isna(high)):
+            bar += f'<span class="mi-ci" style="left: {100 * low / top:.1f}%; width: {100 * (high - low) / top:.1f}%"></span>'
+        return (
+            f'<span class="mt-num"><span class="mi-share"><span class="mi-track">{bar}</span>{percent(share)}</span>'
+            f"<small>{interval(low, high)}</small></span>"
+        )
+
+    def impact_cell(record: dict[str, Any]) -> str:
+        impact = "—" if pd.isna(record["impact"]) else f"{record['impact']:.4f}"
+        if record["count"] and not (pd.isna(record["impact_ci_low"]) or pd.isna(record["impact_ci_high"])):
+            impact += f"<small>{record['impact_ci_low']:.4f}–{record['impact_ci_high']:.4f}</small>"
+        return f'<span class="mt-num">{impact}</span>'
+
+    def numbers(record: dict[str, Any]) -> str:
+        mean = "—" if pd.isna(record["mean_score"]) else f"{record['mean_score']:.2f}"
+        return (
+            f'<span class="mt-num">{int(record["count"]):,}</span>'
+            + share_cell(record)
+            + f'<span class="mt-num">{percent(record["failing_share"])}</span>'
+            + f'<span class="mt-num">{mean}</span>'
+            + impact_cell(record)
+        )
+
+    body = []
+    for record in rows:
+        issue_id = str(record["issue_id"])
+        chosen = issue_id in selected
+        source = html.escape(str(record.get("provenance") or ""))
+        classes = "mt-row mt-leaf" + (" mt-empty" if not record["count"] else "") + (" mt-selected" if chosen else "")
+        body.append(
+            f'<div class="{classes}" data-id="{html.escape(issue_id, quote=True)}">'
+            f'<span class="mt-name" style="--mt-depth: 0">{html.escape(str(record["name"]))}'
+            f'<span class="mi-id">{" · ".join(x for x in (source, html.escape(issue_id)) if x)}</span></span>'
+            + numbers(record)
+            + f'<button type="button" class="mt-filter" data-issue="{html.escape(issue_id, quote=True)}" '
+            f'title="{"Remove this filter" if chosen else "Keep only the rows with this issue"}">'
+            f"{'✕ filtered' if chosen else 'filter'}</button></div>"
+        )
+    if uncovered is not None and uncovered.get("count"):
+        record = {**uncovered, "name": "No issue: failing rows that no issue explains"}
+        body.append(
+            '<div class="mt-row mt-leaf mt-uncovered" data-id="no-issue">'
+            f'<span class="mt-name" style="--mt-depth: 0">{record["name"]}</span>'
+            + numbers(record)
+            + '<span class="mt-num">—</span></div>'
+        )
+    headers = ["rows", "share (95% CI)", "share of<br>failing", "mean<br>score", "impact<br>(95% CI)", "filter"]
+    head = '<span class="mt-name" style="--mt-depth: 0">issue</span>' + "".join(
+        f'<span class="mt-num">{h}</span>' for h in headers
+    )
+    widths = ["minmax(14em, 1fr)", "4.5em", "11em", "4.5em", "4em", "7.5em", "5.5em"]
+    return (
+        f"<style>{_TREE_CSS}{_ISSUES_CSS}</style>"
+        f'<div class="mtree missues" style="--mt-columns: {" ".join(widths)}">'
+        f'<div class="mt-row mt-head">{head}</div>{"".join(body)}</div>'
+    )
+
+
+# -- a row's texts with the evidence marked -------------------------------------------------------------
+
+_MARK_COLOURS = ("#fde68a", "#bfdbfe", "#fecaca", "#bbf7d0", "#e9d5ff", "#fed7aa")
+_MARK_CSS = """
+.mhl { white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; line-height: 1.55;
+  font-size: 0.95rem; padding: 0.5em 0.7em; border: 1px solid var(--border-color-primary, #e5e7eb);
+  border-radius: 6px; max-height: 28em; overflow-y: auto; }
+.mhl mark { border-radius: 3px; padding: 0 0.1em; color: inherit; }
+.mhl-legend { font-size: 0.8rem; margin: 0.3em 0 0; display: flex; flex-wrap: wrap; gap: 0.3em 0.8em; }
+.mhl-legend span { border-radius: 3px; padding: 0 0.3em; }
+"""
+
+
+def highlight_html(segments: Iterable[tuple[str, str | None]], *, empty: str = "") -> str:
+    """``(text, label)`` segments (:func:`~misattribution.explore.highlight_evidence`) as HTML: the text flows
+    and wraps between words as plain text does, each marked piece coloured by its label, with a legend.
+
+    >>> highlight_html([("The total ", None), ("$130,000", "Wrong total")])  # doctest: +ELLIPSIS
+    '<style>...<div class="mhl">The total <mark style="background: #fde68a" title="Wrong total">$130,000</mark></div>...'
+    """
+    segments = list(segments or [])
+    if not any(text for text, _ in segments):
+        return f'<p class="mhl-empty">{html.escape(empty)}</p>' if empty else ""
+    colours: dict[str, str] = {}
+    parts = []
+    for text, label in segments:
+        if label is None:
+            parts.append(html.escape(text))
+            continue
+        colour = colours.setdefault(label, _MARK_COLOURS[len(colours) % len(_MARK_COLOURS)])
+        parts.append(
+            f'<mark style="background: {colour}" title="{html.escape(label, quote=True)}">{html.escape(text)}</mark>'
+        )
+    legend = "".join(f'<span style="background: {c}">{html.escape(label)}</span>' for label, c in colours.items())
+    return f'<style>{_MARK_CSS}</style><div class="mhl">{"".join(parts)}</div>' + (
+        f'<p class="mhl-legend">{legend}</p>' if legend else ""
+    )
+
+
+# -- the report's summary and an upload's problems ------------------------------------------------------
+
+
+def report_summary(meta: dict[str, Any]) -> str:
+    """The plain-language summary a bundle carries (``meta["summary"]``: the text, or the dict
+    :meth:`misattribution.discovery.summary.Summary.to_dict` writes), or ``""``."""
+    summary = meta.get("summary") if meta else None
+    if isinstance(summary, dict):
+        summary = summary.get("text")
+    return str(summary).strip() if isinstance(summary, str) else ""
+
+
+_PROBLEM = re.compile(r"row (?P<row>\d+)(?: \(id '(?P<id>[^']*)'\))?, field '(?P<field>[^']*)': (?P<problem>.*)", re.S)
+
+
+def problems_frame(problems: Iterable[Any]) -> pd.DataFrame:
+    """An upload's problems as a table (``row, id, field, problem``): each message's row, id and field
+    when it names them (``file: row 338 (id 'q338'), field 'score': no score``), else the whole message.
+
+    >>> problems_frame(["a.zip:results.csv: row 3 (id 'q3'), field 'score': no score"]).to_dict("records")
+    [{'row': 3, 'id': 'q3', 'field': 'score', 'problem': 'no score'}]
+    """
+    records = []
+    for problem in problems:
+        text = str(problem)
+        found = _PROBLEM.search(text)
+        if found:
+            records.append([int(found["row"]), found["id"] or "", found["field"], found["problem"].strip()])
+        else:
+            records.append([None, "", "", text])
+    return pd.DataFrame(records, columns=["row", "id", "field", "problem"])
+
+
+def compare_display(compared: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "issue": compared["name"],
+            "share, full": compared["share_full"].map(percent),
+            "share, filtered": compared["share_filtered"].map(percent),
+            "difference (points)": compared["difference"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:+.1f}"),
+        }
+    )
+
+
+def systems_display(table: pd.DataFrame) -> Any:
+    a, b = table.attrs["system_a"], table.attrs["system_b"]
+    shown = pd.DataFrame(
+        {
+            "issue": table["name"],
+            "significant": table["significant"].map(lambda v: "yes" if v else ""),
+            f"share {a}": table["share_a"].map(percent),
+            f"share {b}": table["share_b"].map(percent),
+            "difference (points)": table["difference"].map(lambda v: "—" if pd.isna(v) else f"{100 * v:+.1f}"),
+            "95% CI (points)": [interval(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"])],
+        }
+    )
+    highlight = table["significant"].to_numpy()
+    return shown.style.apply(
+        lambda row: ["background-color: #fde68a; font-weight: 600" if highlight[row.name] else "" for _ in row], axis=1
+    )
+
+
+# -- figures (plotly) ---------------------------------------------------------------------------------
+
+
+def layout(figure: Any, height: int = 360) -> Any:
+    figure.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, template="plotly_white")
+    return figure
+
+
+def histogram_figure(histogram: pd.DataFrame) -> Any:
+    import plotly.graph_objects as go
+
+    figure = go.Figure(go.Bar(x=histogram["score"], y=histogram["rows"], marker_color="#4f46e5"))
+    figure.update_xaxes(title="score", type="category")
+    figure.update_yaxes(title="rows")
+    return layout(figure)
+
+
+def treemap_figure(tree: pd.DataFrame | None) -> Any:
+    if tree is None or not int(tree["rows"].sum()):
+        return None
+    import plotly.graph_objects as go
+
+    tree = tree[tree["rows"] > 0]
+    primaries = tree.groupby(["primary", "primary_name"], as_index=False)["rows"].sum()
+    figure = go.Figure(
+        go.Treemap(
+            ids=[*primaries["primary"], *(tree["primary"] + "/" + tree["category"])],
+            labels=[*primaries["primary_name"], *tree["category_name"]],
+            parents=[*([""] * len(primaries)), *tree["primary"]],
+            values=[*primaries["rows"], *tree["rows"]],
+            branchvalues="total",
+            textinfo="label+value",
+        )
+    )
+    return layout(figure)
+
+
+def tree_figure(tree: pd.DataFrame, *, color: str = "mean_score", max_label: int = 40) -> Any:
+    """A sunburst of the issue tree: each issue's sector sized by its rows, coloured by ``color``.
+
+    ``color`` is ``"mean_score"`` (red = low) or ``"impact"`` (red = high). A category's sector is the
+    sum of its issues' (a row with two issues counts in both); its hover text gives its own rows.
+    ``None`` without category nodes (a flat list of issues) or without a row in the slice.
+    """
+    if tree is None or tree.empty or (tree["level"] == "issue").all():
+        return None
+    import plotly.graph_objects as go
+
+    shown = tree[tree["count"] > 0]
+    value = {}
+    for k in range(len(shown) - 1, -1, -1):  # depth first: children come after their parent
+        node_id, level, count = shown["id"].iloc[k], shown["level"].iloc[k], shown["count"].iloc[k]
+        value[node_id] = value.get(node_id, 0) + (int(count) if level == "issue" else 0)
+        parent = shown["parent"].iloc[k]
+        if parent is not None and not pd.isna(parent):
+            value[parent] = value.get(parent, 0) + value[node_id]
+    shown = shown[[value.get(i, 0) > 0 for i in shown["id"]]]
+    if shown.empty:
+        return None
+    known = set(shown["id"])
+    labels = [n if len(n) <= max_label else n[: max_label - 1] + "…" for n in shown["name"].astype(str)]
+    scale = "RdYlGn" if color == "mean_score" else "YlOrRd"
+    figure = go.Figure(
+        go.Sunburst(
+            ids=shown["id"],
+            labels=labels,
+            parents=[p if p in known else "" for p in shown["parent"]],
+            values=[value[i] for i in shown["id"]],
+            branchvalues="total",
+            customdata=list(
+                zip(
+                    shown["name"].astype(str),
+                    shown["count"],
+                    100 * shown["share"],
+                    shown["mean_score"],
+                    shown["impact"],
+                )
+            ),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} rows (%{customdata[2]:.1f}%)"
+            "<br>mean score %{customdata[3]:.2f} · impact %{customdata[4]:.4f}<extra></extra>",
+            marker={
+                "colors": shown[color],
+                "colorscale": scale,
+                "cmin": 0,
+                "cmax": 1 if color == "mean_score" else max(float(shown[color].max()), 1e-9),
+                "colorbar": {"title": {"text": color.replace("_", " ")}, "thickness": 12},
+            },
+            insidetextorientation="auto",
+            maxdepth=3,
+        )
+    )
+    figure.update_layout(uniformtext={"minsize": 10, "mode": "hide"})  # no unreadable slivers of text
+    return layout(figure, height=460)
+
+
+def issues_figure(table: pd.DataFrame, top: int = 30) -> Any:
+    if table.empty:
+        return None
+    import plotly.graph_objects as go
+
+    # Sorted by what the bars show (the table is in impact order), largest at the top.
+    shown = table.sort_values("share", ascending=False, kind="stable").head(top).iloc[::-1]
+    figure = go.Figure(
+        go.Bar(
+            y=shown["name"],
+            x=100 * shown["share"],
+            orientation="h",
+            marker_color="#4f46e5",
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": 100 * (shown["share_ci_high"] - shown["share"]).fillna(0),
+                "arrayminus": 100 * (shown["share"] - shown["share_ci_low"]).fillna(0),
+            },
+        )
+    )
+    figure.update_xaxes(title="% of filtered rows")
+    return layout(figure, height=max(300, 26 * len(shown) + 80))
+
+
+def compare_figure(compared: pd.DataFrame, top: int = 30) -> Any:
+    if compared.empty:
+        return None
+    import plotly.graph_objects as go
+
+    shown = compared.head(top).iloc[::-1]
+    figure = go.Figure(
+        [
+            go.Bar(
+                y=shown["name"],
+                x=100 * shown["share_full"],
+                name="full report",
+                orientation="h",
+                marker_color="#94a3b8",
+            ),
+            go.Bar(
+                y=shown["name"],
+                x=100 * shown["share_filtered"],
+                name="filtered",
+                orientation="h",
+                marker_color="#4f46e5",
+            ),
+        ]
+    )
+    figure.update_layout(barmode="group")
+    figure.update_xaxes(title="% of rows")
+    return layout(figure, height=max(300, 34 * len(shown) + 80))
+
+
+def systems_figure(table: pd.DataFrame, top: int = 30) -> Any:
+    import plotly.graph_objects as go
+
+    shown = table.head(top).iloc[::-1]
+    figure = go.Figure(
+        go.Bar(
+            y=shown["name"],
+            x=100 * shown["difference"],
+            orientation="h",
+            marker_color=["#d97706" if s else "#cbd5e1" for s in shown["significant"]],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": 100 * (shown["ci_high"] - shown["difference"]).fillna(0),
+                "arrayminus": 100 * (shown["difference"] - shown["ci_low"]).fillna(0),
+            },
+        )
+    )
+    figure.update_xaxes(title=f"share {table.attrs['system_a']} − share {table.attrs['system_b']} (points)")
+    return layout(figure, height=max(300, 26 * len(shown) + 80))
+
+
+def agreement_figure(points: pd.DataFrame) -> Any:
+    if points.empty:
+        return None
+    import plotly.graph_objects as go
+
+    size = 12 + 40 * (points["rows"] / points["rows"].max()) ** 0.5
+    figure = go.Figure(
+        go.Scatter(
+            x=points["human_score"],
+            y=points["score"],
+            mode="markers+text",
+            text=points["rows"],
+            textposition="middle center",
+            marker={"size": size, "color": "#4f46e5", "opacity": 0.6},
+        )
+    )
+    figure.update_xaxes(title="human score")
+    figure.update_yaxes(title="judge score")
+    return layout(figure)

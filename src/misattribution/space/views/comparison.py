@@ -1,0 +1,81 @@
+"""The Comparison tab: the full report against the filtered rows, and system A against system B."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from misattribution.space import render
+from misattribution.space.views._base import ViewContext, Wiring, plot, register_view, table
+
+
+def _layout(gr: Any) -> dict[str, Any]:
+    gr.Markdown("### Full report vs the filtered rows")
+    compare_note = gr.Markdown("", elem_id="compare-filtered-note")
+    compare_chart = gr.Plot(visible=False, elem_id="compare-filtered-chart")
+    compare_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="compare-filtered")
+    gr.Markdown("### System A vs system B (on the filtered rows)")
+    with gr.Row():
+        system_a = gr.Dropdown([], label="system A", elem_id="system-a")
+        system_b = gr.Dropdown([], label="system B", elem_id="system-b")
+    systems_note = gr.Markdown("", elem_id="compare-systems-note")
+    systems_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="compare-systems")
+    systems_chart = gr.Plot(visible=False, elem_id="compare-systems-chart")
+    return {
+        "compare_note": compare_note,
+        "compare_chart": compare_chart,
+        "compare_table": compare_table,
+        "system_a": system_a,
+        "system_b": system_b,
+        "systems_note": systems_note,
+        "systems_table": systems_table,
+        "systems_chart": systems_chart,
+    }
+
+
+def _wire(wiring: Wiring) -> None:
+    for name in ("system_a", "system_b"):
+        wiring.rerun("comparison", wiring[name].change)
+
+
+def _systems(ctx: ViewContext) -> dict[str, Any]:
+    explorer = ctx.explorer
+    a, b = ctx.values.get("system_a"), ctx.values.get("system_b")
+    nothing = {"systems_table": table(None), "systems_chart": plot(None)}
+    if len(explorer.systems) < 2:
+        only = render.escape_markdown(explorer.systems[0]) if explorer.systems else "—"
+        return {"systems_note": f"Only one system in this report ({only}).", **nothing}
+    if not a or not b or a == b:
+        return {"systems_note": "Choose two different systems.", **nothing}
+    compared = explorer.compare_systems(a, b, ctx.mask)
+    flagged = int(compared["significant"].sum())
+    note = (
+        f"**{render.escape_markdown(a)}**: {compared.attrs['rows_a']:,} rows · **{render.escape_markdown(b)}**: "
+        f"{compared.attrs['rows_b']:,} rows. Significant differences (corrected for the number of issues) are "
+        f"highlighted ({flagged})."
+    )
+    return {
+        "systems_note": note,
+        "systems_table": table(render.systems_display(compared)),
+        "systems_chart": plot(render.systems_figure(compared)),
+    }
+
+
+@register_view("comparison", tab="Comparison", order=40, layout=_layout, inputs=("system_a", "system_b"), wire=_wire)
+def comparison(ctx: ViewContext) -> dict[str, Any]:
+    if not ctx.ready:
+        return {
+            "compare_note": ctx.message,
+            "compare_chart": plot(None),
+            "compare_table": table(None),
+            "systems_note": "",
+            "systems_table": table(None),
+            "systems_chart": plot(None),
+        }
+    compared = ctx.explorer.compare_filtered(ctx.mask)
+    empty = compared.empty or not ctx.explorer.issue_ids
+    return {
+        "compare_note": "No issues to compare." if empty else "",
+        "compare_chart": plot(None if empty else render.compare_figure(compared)),
+        "compare_table": table(None if empty else render.compare_display(compared)),
+        **_systems(ctx),
+    }
