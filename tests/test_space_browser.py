@@ -514,3 +514,157 @@ def _node_choices(explorer: Explorer) -> list[tuple[str, str]]:
     from misattribution.space_views import node_choices
 
     return node_choices(explorer.tree_table(n_resamples=0))
+
+
+# -- the first screen, empty states and text that reads well --------------------------------------------
+
+SUMMARY = "**Main problem**: the response refuses the request, in 6.1% of the rows."
+
+# Words split across two lines inside the given elements: a word whose characters lie on two lines.
+_BROKEN_WORDS = """
+(selector) => {
+  const broken = [];
+  for (const element of document.querySelectorAll(selector)) {
+    if (!element.offsetParent) continue;  // hidden
+    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const match of node.textContent.matchAll(/[^\\s\\-/]+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const tops = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}
+"""
+# Visible tables whose header is only column numbers ("1 2 3": a table without data).
+_NUMBERED_TABLES = """
+() => [...document.querySelectorAll("table")].filter(t => t.offsetParent).map(
+  t => [...t.querySelectorAll("th")].map(th => th.innerText.trim())
+).filter(heads => heads.length && heads.every(h => /^\\d*$/.test(h)))
+"""
+_HEADERS = "th, .mt-head span"
+
+
+@pytest.fixture(scope="module")
+def served(sample: Explorer) -> Iterator[str]:
+    """What ``misattribution serve --bundle`` serves: a report with a summary, loaded before the page opens."""
+    report = sample.report
+    meta = {**report.meta, "summary": {"text": SUMMARY, "source": "template"}}
+    app = build_app(IssueReport(report.rows, report.issues, report.assignments, meta=meta, nodes=report.nodes))
+    port = _free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
+def test_a_served_report_opens_on_its_summary_and_issues(browser_page, served: str, sample: Explorer) -> None:
+    page = browser_page
+    scripts: list[str] = []
+
+    def seen(request) -> None:
+        scripts.append(request.url)
+
+    page.on("request", seen)
+    try:
+        page.goto(served)
+        page.wait_for_selector("#issues-table .mt-leaf")
+        assert page.get_by_role("tab", name="Issues").get_attribute("aria-selected") == "true"
+        summary = page.locator("#summary")
+        assert summary.is_visible() and "Main problem: the response refuses the request" in summary.inner_text()
+        assert _issue_rows(page) == [*sample.issue_table()["issue_id"], "no-issue"]
+        uncovered = sample.uncovered()
+        no_issue = page.locator("#issues-table [data-id='no-issue']")
+        assert "No issue" in no_issue.inner_text()
+        assert no_issue.locator(".mt-num").first.inner_text().strip() == f"{uncovered['count']:,}"
+        assert page.evaluate(_BROKEN_WORDS, _HEADERS) == []
+        # Nothing on the first screen needs the chart library: its 4.6 MB bundle waits for the Charts tab.
+        assert not [url for url in scripts if "Plotly" in url]
+        _shot(page, "13-served-first-screen")
+        _tab(page, "Charts")
+        page.wait_for_selector("#issues-chart .js-plotly-plot")
+        assert [url for url in scripts if "Plotly" in url]
+
+        # A click on an issue's filter button filters every view; a second click removes it.
+        first = sample.issue_table()["issue_id"][0]
+        _tab(page, "Issues")
+        page.locator(f"#issues-table button[data-issue='{first}']").click()
+        expected = int(sample.mask(Filters(all_issues=(first,))).sum())
+        page.locator("#filter-summary").filter(has_text=re.compile(rf"(?<![\d,]){expected:,} of ")).wait_for()
+        page.locator(f"#issues-table button[data-issue='{first}']").filter(has_text="✕ filtered").click()
+        page.wait_for_selector(f"#filter-summary:has-text('{sample.n_rows:,} of {sample.n_rows:,} rows match')")
+    finally:
+        page.remove_listener("request", seen)
+
+
+def test_empty_states_say_one_line_and_show_no_empty_tables_or_frames(
+    browser_page, server: str, sample: Explorer
+) -> None:
+    page = browser_page
+    _open(page, server)
+    assert page.get_by_role("tab", name="Load").get_attribute("aria-selected") == "true"
+    assert _field(page, "filter-score-min").input_value() == "" and _field(page, "filter-score-max").input_value() == ""
+    for tab, note in (("Overview", "#overview-stats"), ("Comparison", "#compare-filtered-note"),
+                      ("Instances", "#instances-caption"), ("Agreement", "#agreement-note"), ("Charts", "#charts-note")):  # fmt: skip
+        _tab(page, tab)
+        page.locator(note).filter(has_text="Load a report first").wait_for()
+    assert page.evaluate(_NUMBERED_TABLES) == []
+    assert not page.locator(".js-plotly-plot:visible, table:visible").count()
+    _shot(page, "14-empty-server")
+
+    _load_sample(page, server, sample.n_rows)
+    assert not page.locator("#summary").is_visible()  # the sample carries no summary
+    _field(page, "filter-text").fill("no row says this")
+    assert _apply_and_count(page, 0) == 0
+    for tab, note, message in (
+        ("Issues", "#issues-note", "No rows match"),
+        ("Overview", "#overview-stats", "No rows match"),
+        ("Comparison", "#compare-filtered-note", "No rows match"),
+        ("Instances", "#instances-caption", "No rows match"),
+        ("Charts", "#charts-note", "nothing to draw"),
+    ):
+        _tab(page, tab)
+        page.locator(note).filter(has_text=message).wait_for()
+        assert page.evaluate(_NUMBERED_TABLES) == [], tab
+        assert not page.locator(".js-plotly-plot:visible").count(), tab
+    _shot(page, "15-no-row-matches")
+
+
+def test_no_header_or_marked_word_breaks_inside_a_word(
+    browser_page, server: str, files: dict[str, Path], two_systems_report: IssueReport
+) -> None:
+    page = browser_page
+    page.set_viewport_size({"width": 1280, "height": 900})
+    try:
+        _open(page, server)
+        _upload(page, files["bundle"])
+        rows = len(two_systems_report.rows)
+        page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')")
+        for tab, ready in (
+            ("Issues", "#issues-table .mt-leaf"),
+            ("Comparison", "#compare-systems table"),
+            ("Instances", "#instances-table table"),
+            ("Agreement", "#agreement-confusion table"),
+        ):
+            _tab(page, tab)
+            page.wait_for_selector(ready)
+            page.wait_for_timeout(300)
+            assert page.evaluate(_BROKEN_WORDS, _HEADERS) == [], tab
+            _shot(page, f"16-words-{tab.lower()}")
+        explorer = Explorer(two_systems_report)
+        marked = next(
+            r for r in explorer.rows["row_id"] if any(label for _, label in explorer.detail(r).feedback_segments)
+        )
+        _tab(page, "Instances")
+        _field(page, "instance-id").fill(marked)
+        page.locator("#open-instance").click()
+        page.wait_for_selector("#detail-feedback mark")
+        assert page.evaluate(_BROKEN_WORDS, "#detail-feedback, #detail-answer") == []
+        _shot(page, "17-instance-marked")
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1000})

@@ -72,9 +72,11 @@ def comparison(ctx: ViewContext) -> dict[str, Any]:
             "systems_chart": plot(None),
         }
     compared = ctx.explorer.compare_filtered(ctx.mask)
-    empty = compared.empty or not ctx.explorer.issue_ids
+    no_rows = not int(ctx.mask.sum())
+    empty = compared.empty or not ctx.explorer.issue_ids or no_rows
+    note = "No rows match the filters." if no_rows else "No issues to compare." if empty else ""
     return {
-        "compare_note": "No issues to compare." if empty else "",
+        "compare_note": note,
         "compare_chart": plot(None if empty else render.compare_figure(compared)),
         "compare_table": table(None if empty else render.compare_display(compared)),
         **_systems(ctx),
