@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test bench lint clean demo zero3
+.PHONY: install test bench lint clean demo zero3 space
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,14 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(CLI) discover $(DEMO)/attridata/data/train.parquet -o $(DEMO)/bundle
 	@echo "The Space: http://127.0.0.1:$(DEMO_PORT)/  (Ctrl-C to stop)"
 	GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 $(CLI) serve --bundle $(DEMO)/bundle --port $(DEMO_PORT)
+
+# The deployable Space folder (issue 13): this package's wheel beside app.py, requirements that install only
+# published packages (torch as the CPU build), the Space README and a sample report found offline.
+# SPACE_OUT=dir to write elsewhere; push it with `huggingface-cli upload OWNER/NAME build/space . --repo-type space`.
+SPACE_OUT ?= build/space
+
+space: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(PY) scripts/build_space.py --out $(SPACE_OUT)
 
 # ZeRO-3 for real on CPU: 2 processes, each holding half of every parameter (tests/test_recipes.py runs it too).
 zero3: $(STAMP)
