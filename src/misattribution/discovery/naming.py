@@ -129,7 +129,9 @@ _GENERIC = frozenset(
     shortcomings weakness weaknesses concern concerns room improvement improvements point points score
     evaluation performance work result results there it its also respect terms regard asked required requested
     needed expected stated given meet meets met satisfy fulfil fulfill follow achieve reach address perfect
-    high low lower higher deduction deductions points well better encounter encounters encountered face faces
+    high low lower higher deduction deductions deduct deducted deducting points well better maximum minimum
+    outright lowest highest full marks mark grade graded grading rating rated scored scoring penalty penalised
+    penalized reflect reflects reflecting warrant warrants deserve deserves encounter encounters encountered face faces
     help helps solve solves solving encountering factually make makes making compromised affected impacted reduced lowered execution handling
     way manner approach clarity clear unclear coherence coherent incoherent concision concise confusion confusing
     unnecessary unnecessarily explanation explanations understanding scenario entire overall lead leads could
@@ -408,6 +410,16 @@ def _name_key(name: str) -> frozenset[str]:
         text = re.sub(r"[^\u3400-\u9fff]", "", name)
         return frozenset(text[i : i + 2] for i in range(max(len(text) - 1, 1)))
     return frozenset(w for w in (_stem(w) for w in _WORDS.findall(name)) if w not in _STOP)
+
+
+def names_no_shortcoming(name: str) -> bool:
+    """Whether ``name`` names no shortcoming at all: vague (only generic or scoring words such as "Points
+    deducted", "Not the maximum") or praise. A cluster whose best name is such is not an issue.
+
+    >>> names_no_shortcoming("Points deducted"), names_no_shortcoming("Missing units of the result")
+    (True, False)
+    """
+    return any(p.startswith(("vague", "praise")) for p in name_problems(name))
 
 
 def near_duplicate(a: str, b: str, *, threshold: float = 0.75) -> bool:

@@ -711,7 +711,7 @@ def _name_issues(
     rows: pd.DataFrame,
     *,
     criticality: np.ndarray | None = None,
-) -> tuple[list[Issue], dict[int, str]]:
+) -> tuple[list[Issue], dict[int, str | None]]:
     if labels_sample.max() < 0:
         return [], {}
     cents = clustering.centroids(vectors, labels_sample)
@@ -725,7 +725,7 @@ def _name_issues(
     row_ids = rows["row_id"].astype(str).to_numpy()
     instances = system_words(rows)
     issues: list[Issue] = []
-    local_ids: dict[int, str] = {}
+    local_ids: dict[int, str | None] = {}
     used: list[str] = []
     for c in range(int(labels_sample.max()) + 1):
         members = np.flatnonzero(labels_sample == c)
@@ -749,6 +749,11 @@ def _name_issues(
         # phrased two ways, so the later (smaller) joins the earlier, its rows and evidence under the
         # earlier's id (named against its siblings, it would be told apart by a keyword instead).
         alone = naming.choose_name(siblings=(), **naming_inputs) or f"Issue {c + 1}"
+        if naming.names_no_shortcoming(alone):
+            # Even its best name is praise or says only that points were lost ("Points deducted", "Not
+            # the maximum"): its sentences are scoring rationale the classifier let through, not an issue.
+            local_ids[c] = None
+            continue
         twin = next((k for k, other in enumerate(used) if naming.near_duplicate(alone, other)), None)
         if twin is not None:
             local_ids[c] = issues[twin].id
@@ -808,7 +813,7 @@ def _typical_rows(
 
 
 def _assignments(
-    rows: pd.DataFrame, sentences: _Sentences, occurrence_labels: np.ndarray, local_ids: Mapping[int, str]
+    rows: pd.DataFrame, sentences: _Sentences, occurrence_labels: np.ndarray, local_ids: Mapping[int, str | None]
 ) -> pd.DataFrame:
     """One line per (row, issue); the evidence is the row's sentences in that issue, one per line."""
     kept = np.flatnonzero(occurrence_labels >= 0)
@@ -821,6 +826,8 @@ def _assignments(
             texts.append(sentences.text[occurrence])
     merged: dict[tuple[int, str], list[str]] = {}  # two labels may share an id (near-duplicate names merged)
     for (r, c), texts in sorted(grouped.items()):
+        if local_ids.get(c) is None:  # a cluster that names no shortcoming
+            continue
         found = merged.setdefault((r, local_ids[c]), [])
         found += [t for t in texts if t not in found]
     lines = [(row_ids[r], identifier, "\n".join(texts)) for (r, identifier), texts in merged.items()]
