@@ -259,7 +259,7 @@ class Explorer:
         self.tree_nodes, self._node_columns = self._tree_structure()
         self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
         self.categories, self.category_matrix = self._category_matrix()
-        self._search_text, self._search_starts = self._search_index()
+        self._search: tuple[str, list[int]] | None = None  # built by the first text search
 
     # -- precomputation --
     def _issue_matrix(self, assignments: pd.DataFrame) -> np.ndarray:
@@ -289,13 +289,24 @@ class Explorer:
         if "misattribution" not in self.rows.columns:
             return [], None
         ids: dict[str, str] = {}  # few distinct labels: resolve each once
-        labels = [
-            [
-                ids[label] if label in ids else ids.setdefault(label, self._category_id(label))
-                for label in parse_labels(v)
-            ]
-            for v in self.rows["misattribution"].tolist()
-        ]
+        cells: dict[Any, list[str]] = {}  # few distinct label sets too: parse each once
+        labels = []
+        for v in self.rows["misattribution"].tolist():
+            cell = tuple(v) if _is_listlike(v) else v if isinstance(v, str) else None
+            try:
+                known = cell is not None and cell in cells
+            except TypeError:  # a nested, unhashable cell: parsed on its own
+                cell, known = None, False
+            if not known:
+                parsed = [
+                    ids[label] if label in ids else ids.setdefault(label, self._category_id(label))
+                    for label in parse_labels(v)
+                ]
+                if cell is None:
+                    labels.append(parsed)
+                    continue
+                cells[cell] = parsed
+            labels.append(list(cells[cell]))
         self._row_labels = labels
         present = sorted({label for row in labels for label in row}, key=self._category_sort_key)
         column = {label: j for j, label in enumerate(present)}
@@ -420,9 +431,12 @@ class Explorer:
     def _text_mask(self, needle: str, within: np.ndarray) -> np.ndarray:
         found = np.zeros(self.n_rows, dtype=bool)
         needle = needle.casefold().replace("\x00", "")
-        if not needle or not self._search_text:
+        if self._search is None:
+            self._search = self._search_index()
+        haystack, starts = self._search
+        if not needle or not haystack:
             return found
-        haystack, starts, n = self._search_text, self._search_starts, self.n_rows
+        n = self.n_rows
         candidates = np.flatnonzero(within)
         if len(candidates) * 8 < n:  # few rows left by the other filters: look in those only
             for row in candidates.tolist():
@@ -790,11 +804,7 @@ class Explorer:
         if position < 0:
             raise KeyError(f"no row {row_id!r} in this report")
         record = self.rows.iloc[position]
-        fields = {
-            c: _plain(record[c])
-            for c in DETAIL_COLUMNS
-            if c in record.index
-        }
+        fields = {c: _plain(record[c]) for c in DETAIL_COLUMNS if c in record.index}
         issues, evidence = [], []
         assignments = self.report.assignments
         lines = np.flatnonzero(self._assigned_rows == str(row_id))

@@ -35,6 +35,7 @@ from misattribution.discovery.report import IssueReport  # noqa: E402
 from misattribution.explore import Explorer, Filters  # noqa: E402
 from misattribution.redaction import redact, redact_url  # noqa: E402
 from misattribution.space import render  # noqa: E402
+from misattribution.space._gradio import import_gradio  # noqa: E402
 from misattribution.space.views import EMPTY, ViewContext, Wiring, registered_views  # noqa: E402
 from misattribution.uploads import (  # noqa: E402
     ROLES,
@@ -137,7 +138,7 @@ def build_app(
             its ``/config`` show it with credentials masked (``http://user:***@host/v1``).
         page_size: instances per page.
     """
-    import gradio as gr
+    gr = import_gradio()
 
     limits = UploadLimits.from_megabytes(max_upload_mb)
     judge_url = judge_url or os.environ.get(JUDGE_URL_ENV) or None
@@ -318,9 +319,15 @@ def _wire(app: Any, c: dict[str, Any], views: list, tabs: dict[str, Any], limits
         if view.wire is not None:
             view.wire(wiring)
 
-    # A tab's views are computed when it is opened.
+    # A tab's views are computed when it is opened (one event: the open tab is remembered in the same call).
+    def opener(tab_id: str) -> Any:
+        def open_tab(key, *values):
+            return {selected_tab: tab_id, **refresh_views(key, tab_id, *values)}
+
+        return open_tab
+
     for tab_id, tab in tabs.items():
-        tab.select(lambda tab_id=tab_id: tab_id, None, selected_tab).then(**refresh)
+        tab.select(opener(tab_id), [key, *refresh["inputs"][2:]], {selected_tab, *outputs})
 
     _wire_loading(c, refresh, limits, judge_url)
 

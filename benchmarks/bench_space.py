@@ -1,0 +1,241 @@
+"""The Space in a real browser (Debian Chromium, headless): cold start, a 100k-row upload, filter → views.
+
+Prints, with the machine's load average before and after:
+
+* **cold start**: from launching ``misattribution serve --bundle B`` (a new Python process) to the first
+  screen painted in an already running browser (the issues table of the Issues tab), for the bundled
+  sample's report and for a 100,000-row report (goal: < 5 s);
+* **100k upload**: from handing the file to the page's upload field to "100,000 of 100,000 rows match",
+  for a 100,000-row CLEAR results zip (CLEAR's GSM8K bundle from ``../shared/data/clear_gsm8k`` repeated,
+  when present) and a 100,000-row judged Parquet table (goal: < 10 s), and how many problems the page
+  lists for the upload;
+* **filter → views** at 100,000 rows: a filter applied on the Issues tab until its table shows the
+  expected count, then each other tab opened until it shows the new slice; p50 / p95 of each step and of
+  their sum, "every view" (goal: update p95 < 300 ms).
+
+Run: ``python benchmarks/bench_space.py [--rows 100000] [--filters 20] [--skip-upload]``. The report is
+``bench_filter.synthetic_report`` (30 issues, three systems, scores 0-3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_filter import WORDS, synthetic_report  # noqa: E402
+
+from misattribution.explore import Explorer, Filters  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+CLEAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "clear_gsm8k"
+TIMEOUT_MS = 180_000
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def _serve(bundle: Path | None, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "misattribution", "serve", "--port", str(port)]
+    command += ["--bundle", str(bundle)] if bundle else []
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_until_up(port: int, process: subprocess.Popen, limit: float = 120) -> None:
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {process.stdout.read()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError("the server did not start")
+
+
+def cold_start(browser, bundle: Path) -> float:
+    """Seconds from process launch to the first screen painted (the issues table's first row)."""
+    port = _free_port()
+    start = time.perf_counter()
+    process = _serve(bundle, port)
+    try:
+        _wait_until_up(port, process)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#issues-table .mt-leaf", timeout=TIMEOUT_MS)
+        elapsed = time.perf_counter() - start
+        page.close()
+        return elapsed
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def clear_zip(path: Path, rows: int) -> Path | None:
+    """CLEAR's GSM8K results repeated to ``rows`` rows (fresh ids), zipped as CLEAR writes them."""
+    if not (CLEAR / "results.parquet").is_file():
+        return None
+    frame = pd.read_parquet(CLEAR / "results.parquet")
+    big = pd.concat([frame] * -(-rows // len(frame)), ignore_index=True).iloc[:rows].copy()
+    big["question_id"] = [f"q{i}" for i in range(rows)]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("results.csv", big.to_csv(index=False))
+        archive.write(CLEAR / "metadata.json", "metadata.json")
+    return path
+
+
+def judged_table(path: Path, rows: int) -> Path:
+    """A judged table: the synthetic report's rows with their feedback and 0-3 scores."""
+    report = synthetic_report(rows, 30)
+    report.rows[["row_id", "question", "answer", "feedback", "score", "system"]].to_parquet(path)
+    return path
+
+
+def upload(browser, path: Path, rows: int) -> tuple[float, int]:
+    """Seconds from handing ``path`` to the upload field to the report being on screen; problems listed."""
+    port = _free_port()
+    process = _serve(None, port)
+    try:
+        _wait_until_up(port, process)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#status:has-text('Load a report first')", timeout=TIMEOUT_MS)
+        start = time.perf_counter()
+        page.locator("#upload input[type=file]").set_input_files(str(path))
+        page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')", timeout=TIMEOUT_MS)
+        elapsed = time.perf_counter() - start
+        problems = page.locator("#load-problems tbody tr").count() if page.locator("#load-problems").is_visible() else 0
+        page.close()
+        return elapsed, problems
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def browser_filters(explorer: Explorer, count: int, seed: int = 3) -> list[tuple[str, str, str]]:
+    """(text, min, max) filters typed into the page: words, score ranges and both."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    while len(chosen) < count:
+        text = str(rng.choice(WORDS)) if rng.random() < 0.6 else ""
+        low = str(int(rng.integers(0, 2))) if rng.random() < 0.5 else ""
+        high = str(int(rng.integers(1, 4))) if rng.random() < 0.5 else ""
+        if (text, low, high) not in chosen and (text or low or high):
+            chosen.append((text, low, high))
+    return chosen
+
+
+def filter_to_views(browser, bundle: Path, explorer: Explorer, count: int) -> dict[str, list[float]]:
+    port = _free_port()
+    process = _serve(bundle, port)
+    times: dict[str, list[float]] = {"issues (filter applied)": [], "overview": [], "instances": [], "comparison": []}
+    times["every view"] = []
+    try:
+        _wait_until_up(port, process)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("#issues-table .mt-leaf")
+        for text, low, high in browser_filters(explorer, count):
+            filters = Filters(text=text, score_min=float(low) if low else None, score_max=float(high) if high else None)
+            mask = explorer.mask(filters)
+            n = int(mask.sum())
+            top = explorer.issue_table(mask, n_resamples=0).iloc[0]
+            page.get_by_role("tab", name="Issues").click()
+            page.wait_for_selector("#issues-table .mt-leaf")
+            page.locator("#filter-text input, #filter-text textarea").first.fill(text)
+            page.locator("#filter-score-min input, #filter-score-min textarea").first.fill(low)
+            page.locator("#filter-score-max input, #filter-score-max textarea").first.fill(high)
+            steps = []
+            start = time.perf_counter()
+            page.locator("#apply-filters").click()
+            page.wait_for_selector(f"#filter-summary:has-text('{n:,} of ')")
+            cell = f"#issues-table [data-id='{top['issue_id']}'] .mt-num >> nth=0"
+            page.locator(cell).filter(has_text=f"{int(top['count']):,}").wait_for()
+            steps.append(time.perf_counter() - start)
+            for tab, ready in (
+                ("Overview", f"#overview-stats td >> nth=0 >> text='{n:,}'"),
+                ("Instances", f"#instances-caption >> text=/of {n:,} /"),
+                ("Comparison", "#compare-filtered table"),
+            ):
+                start = time.perf_counter()
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_selector(ready)
+                if tab == "Comparison":  # the table is there from the last visit: wait for the event to end
+                    page.wait_for_function("() => !document.querySelector('#tab-comparison .pending, .progress-text')")
+                steps.append(time.perf_counter() - start)
+            for name, value in zip(times, steps):
+                times[name].append(value)
+            times["every view"].append(sum(steps))
+        page.close()
+        return times
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _ms(values: list[float]) -> str:
+    return f"p50 {1000 * np.percentile(values, 50):6.0f} ms · p95 {1000 * np.percentile(values, 95):6.0f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--filters", type=int, default=20)
+    parser.add_argument("--skip-upload", action="store_true")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    from misattribution.uploads import load_sample_report
+
+    print(f"{os.cpu_count()} cores · {_load()} (before)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
+        folder = Path(tmp)
+        sample_bundle = load_sample_report().report.save(folder / "sample")
+        report = synthetic_report(args.rows, 30).recompute(n_resamples=0)
+        big_bundle = report.save(folder / "big")
+        explorer = Explorer(report)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        cold_start(browser, sample_bundle)  # warms the disk cache: a cold *process*, not a cold disk
+        for name, bundle in (("sample (197 rows)", sample_bundle), (f"{args.rows:,} rows", big_bundle)):
+            seconds = [cold_start(browser, bundle) for _ in range(3)]
+            print(f"cold start, {name}: median {np.median(seconds):.2f} s (runs: {', '.join(f'{s:.2f}' for s in seconds)}) · {_load()}", flush=True)  # fmt: skip
+        if not args.skip_upload:
+            uploads = [("judged Parquet table", judged_table(folder / "judged.parquet", args.rows))]
+            zipped = clear_zip(folder / "clear_results.zip", args.rows)
+            if zipped is not None:
+                uploads.append(("CLEAR results zip", zipped))
+            for name, path in uploads:
+                seconds, problems = upload(browser, path, args.rows)
+                size = path.stat().st_size / 1e6
+                print(f"upload, {name} ({args.rows:,} rows, {size:.1f} MB): {seconds:.2f} s, {problems} problems listed · {_load()}", flush=True)  # fmt: skip
+        times = filter_to_views(browser, big_bundle, explorer, args.filters)
+        for name, values in times.items():
+            print(f"filter → {name:<24} {_ms(values)}  ({len(values)} filters, {args.rows:,} rows)")
+        browser.close()
+    print(f"{_load()} (after)")
+
+
+if __name__ == "__main__":
+    main()
