@@ -244,12 +244,54 @@ def test_compare_systems_flags_real_differences_only() -> None:
     assert table.drop(index="beta-only")["significant"].sum() <= 1
     line = table.loc["beta-only"]
     assert line["ci_low"] <= line["difference"] <= line["ci_high"]
-    # The bootstrap interval is close to the normal approximation at these sizes.
+    # The Newcombe interval is close to the normal approximation at these sizes.
     n_b = table.attrs["rows_b"]
     p = line["share_b"]
     assert line["ci_high"] - line["ci_low"] == pytest.approx(2 * 1.96 * np.sqrt(p * (1 - p) / n_b), rel=0.15)
     with pytest.raises(KeyError, match="no system"):
         Explorer(report).compare_systems("alpha", "omega")
+
+
+def test_compare_systems_small_counts_are_not_flagged_by_chance() -> None:
+    """Issue 13's case: 7 of 87 analyst rows vs 0 of 20 writer rows was flagged by the bootstrap; Fisher's
+    exact p is 0.34, so it is not significant, while a large difference still is."""
+    systems = ["analyst"] * 87 + ["writer"] * 20
+    rows = pd.DataFrame(
+        {
+            "row_id": [f"r{i}" for i in range(107)],
+            "score": 1.0,
+            "score_norm": 1 / 3,
+            "failing": True,
+            "system": systems,
+            "feedback": "",
+        }
+    )
+    members = {"small": [f"r{i}" for i in range(7)], "large": [f"r{i}" for i in range(60)]}
+    assignments = pd.DataFrame(
+        [{"row_id": r, "issue_id": issue, "evidence": ""} for issue, ids in members.items() for r in ids]
+    )
+    report = IssueReport(rows, [Issue("small", "Small"), Issue("large", "Large")], assignments)
+    table = Explorer(report).compare_systems("analyst", "writer").set_index("issue_id")
+    assert table.loc["small", "p_value"] == pytest.approx(scipy_stats.fisher_exact([[7, 80], [0, 20]]).pvalue)
+    assert not table.loc["small", "significant"]
+    assert table.loc["large", "significant"] and table.loc["large", "p_adjusted"] < 0.05
+    assert (table["p_adjusted"] >= table["p_value"]).all()  # Holm over the two issues
+
+
+def test_compare_systems_on_a_slice_is_diff_compare_systems_on_the_slice() -> None:
+    from misattribution.discovery.diff import compare_systems
+
+    report = make_report(900, 6, seed=5, human=False)
+    explorer = Explorer(report)
+    filters = Filters(score_max=2)
+    table = explorer.compare_systems("alpha", "gamma", filters)
+    direct = compare_systems(explorer.slice_report(filters), "alpha", "gamma")
+    pd.testing.assert_frame_equal(table, direct, check_like=True)
+    assert table.attrs["rows_a"] == int(table["rows_a"].iloc[0])
+    # A system with no row in the slice: NaN shares, nothing significant.
+    only_alpha = explorer.compare_systems("alpha", "beta", report.rows["system"].to_numpy() == "alpha")
+    assert only_alpha["share_b"].isna().all() and not only_alpha["significant"].any()
+    assert only_alpha.attrs["rows_b"] == 0
 
 
 def test_instances_pages_cover_the_slice_sorted_by_score(report: IssueReport, explorer: Explorer) -> None:

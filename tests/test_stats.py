@@ -560,3 +560,174 @@ def test_metric_agreement_does_not_read_an_unparsed_output_as_no_error():
     )
     assert report["parse_failures"] == 1
     assert report["n_labelled"] == 2 and report["detection_recall"] == 1.0 and report["micro_f1"] == 1.0
+
+
+# -- two proportions: Newcombe interval, Fisher's exact test, Holm ------------------------------------------
+def _fisher_by_hand(a: int, n_a: int, b: int, n_b: int) -> float:
+    """Two-sided Fisher p from the hypergeometric probabilities, with exact integers (no scipy)."""
+    total, column = n_a + n_b, a + b
+    low, high = max(0, column - n_b), min(column, n_a)
+    weights = {x: math.comb(column, x) * math.comb(total - column, n_a - x) for x in range(low, high + 1)}
+    observed = weights[a]
+    # Tables as likely as the observed one count too (relative tolerance as in scipy).
+    return sum(w for w in weights.values() if w <= observed * (1 + 1e-7)) / math.comb(total, n_a)
+
+
+def test_fisher_exact_p_equals_scipy_on_small_and_large_tables():
+    rng = np.random.default_rng(0)
+    sizes = [(1, 1), (3, 5), (20, 87), (87, 20), (50, 50), (300, 276), (1000, 1300)]
+    checked = 0
+    for n_a, n_b in sizes:
+        for _ in range(40):
+            a, b = int(rng.integers(0, n_a + 1)), int(rng.integers(0, n_b + 1))
+            if rng.random() < 0.5:  # rare issues: counts near 0 are the case that matters
+                a, b = min(a, int(rng.integers(0, 4))), min(b, int(rng.integers(0, 4)))
+            expected = scipy_stats.fisher_exact([[a, n_a - a], [b, n_b - b]]).pvalue
+            assert abs(float(stats.fisher_exact_p(a, n_a, b, n_b)) - expected) <= TOL, (a, n_a, b, n_b)
+            checked += 1
+    assert checked == 280
+    # Vectorised calls give the same numbers as one at a time.
+    counts_a, counts_b = np.array([0, 7, 30, 87]), np.array([0, 0, 2, 20])
+    vector = stats.fisher_exact_p(counts_a, 87, counts_b, 20)
+    single = [scipy_stats.fisher_exact([[a, 87 - a], [b, 20 - b]]).pvalue for a, b in zip(counts_a, counts_b)]
+    np.testing.assert_allclose(vector, single, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("table", [(7, 87, 0, 20), (3, 4, 1, 4), (0, 10, 5, 10), (2, 300, 9, 276), (1, 1, 0, 1)])
+def test_fisher_exact_p_equals_the_hypergeometric_sum(table):
+    assert float(stats.fisher_exact_p(*table)) == pytest.approx(_fisher_by_hand(*table), abs=TOL)
+
+
+def test_fisher_exact_p_of_the_issue_13_example_is_not_significant():
+    # Analyst 7 of 87 vs writer 0 of 20: the old bootstrap flag called it significant.
+    assert float(stats.fisher_exact_p(7, 87, 0, 20)) == pytest.approx(0.34345, abs=1e-5)
+    assert not stats.compare_proportions(7, 87, 0, 20)["significant"].item()
+
+
+def test_fisher_exact_p_is_nan_for_an_empty_group():
+    assert np.isnan(stats.fisher_exact_p(0, 0, 3, 10)).all()
+    with pytest.raises(ValueError, match="whole numbers"):
+        stats.fisher_exact_p(5, 4, 0, 10)
+
+
+# Newcombe (1998), Statistics in Medicine 17:873-890, table II, method 10.
+NEWCOMBE_TABLE_II = [
+    ((56, 70, 48, 80), (0.0524, 0.3339)),
+    ((9, 10, 3, 10), (0.1705, 0.8090)),
+    ((5, 56, 0, 29), (-0.0381, 0.1926)),
+    ((0, 10, 0, 20), (-0.1611, 0.2775)),
+    ((0, 10, 0, 10), (-0.2775, 0.2775)),
+    ((10, 10, 0, 20), (0.6791, 1.0000)),
+    ((10, 10, 0, 10), (0.6075, 1.0000)),
+]
+
+
+@pytest.mark.parametrize("counts, expected", NEWCOMBE_TABLE_II)
+def test_newcombe_interval_reproduces_the_published_examples(counts, expected):
+    low, high = stats.newcombe_interval(*counts)
+    assert (round(float(low), 4), round(float(high), 4)) == expected
+
+
+def test_newcombe_interval_equals_statsmodels():
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n_a, n_b = int(rng.integers(1, 400)), int(rng.integers(1, 400))
+        a, b = int(rng.integers(0, n_a + 1)), int(rng.integers(0, n_b + 1))
+        for confidence in (0.9, 0.95):
+            low, high = stats.newcombe_interval(a, n_a, b, n_b, confidence)
+            expected = confint_proportions_2indep(
+                a, n_a, b, n_b, method="newcomb", compare="diff", alpha=1 - confidence
+            )
+            np.testing.assert_allclose([float(low), float(high)], expected, atol=1e-9)
+
+
+def test_wilson_interval_equals_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    counts, n = np.array([0, 1, 7, 50, 99, 100]), 100
+    low, high = stats.wilson_interval(counts, n)
+    expected_low, expected_high = proportion_confint(counts, n, alpha=0.05, method="wilson")
+    np.testing.assert_allclose(low, expected_low, atol=1e-12)
+    np.testing.assert_allclose(high, expected_high, atol=1e-12)
+    assert np.isnan(stats.wilson_interval(0, 0)[0]).all()
+
+
+def test_holm_adjust_equals_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(2)
+    for m in (1, 2, 5, 17, 55):
+        p = rng.random(m) ** 3
+        np.testing.assert_allclose(stats.holm_adjust(p), multipletests(p, method="holm")[1], atol=1e-12)
+    with_nan = stats.holm_adjust([0.01, np.nan, 0.02])
+    assert np.isnan(with_nan[1]) and with_nan[[0, 2]].tolist() == pytest.approx([0.02, 0.02])
+    assert stats.holm_adjust([]).shape == (0,)
+
+
+def test_compare_proportions_columns_and_empty_groups():
+    table = stats.compare_proportions([3, 0], [10, 0], [1, 4], 20)
+    assert list(table.columns) == [
+        "count_a", "rows_a", "share_a", "count_b", "rows_b", "share_b",
+        "difference", "ci_low", "ci_high", "p_value", "p_adjusted", "significant",
+    ]  # fmt: skip
+    assert table.loc[0, "difference"] == pytest.approx(0.3 - 0.05)
+    assert np.isnan(table.loc[1, "share_a"]) and not table.loc[1, "significant"]
+    assert table["p_adjusted"].iloc[0] == table["p_value"].iloc[0]  # only one test in the family
+    assert stats.compare_proportions([], 10, [], 10).empty
+    for bad in ({"alpha": 0}, {"alpha": 1.5}, {"confidence": 1}):
+        with pytest.raises(ValueError):
+            stats.compare_proportions(1, 10, 2, 10, **bad)
+
+
+# Base rate and group sizes of the simulated pairs: rare and common issues, tiny and large groups.
+NULL_SETTINGS = [
+    (0.01, 20, 87), (0.05, 20, 87), (0.08, 87, 20), (0.02, 50, 50), (0.1, 30, 30),
+    (0.3, 10, 15), (0.5, 8, 8), (0.05, 300, 276), (0.15, 200, 150), (0.01, 1000, 1000),
+]  # fmt: skip
+
+
+def _null_pairs(n_pairs: int, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    settings = [NULL_SETTINGS[k % len(NULL_SETTINGS)] for k in range(n_pairs)]
+    rate, n_a, n_b = (np.array(v, dtype=float) for v in zip(*settings))
+    return rng.binomial(n_a.astype(int), rate), n_a, rng.binomial(n_b.astype(int), rate), n_b
+
+
+def test_false_positive_rate_of_one_comparison_is_at_most_alpha():
+    """1,000 simulated pairs with no true difference: the exact test flags at most 5% of them."""
+    a, n_a, b, n_b = _null_pairs(1000, seed=13)
+    flagged = np.array(
+        [stats.compare_proportions(*line)["significant"].item() for line in zip(a, n_a, b, n_b)], dtype=bool
+    )
+    assert flagged.mean() <= 0.05, flagged.mean()
+
+
+@pytest.mark.parametrize("rate, n_a, n_b", [s for s in NULL_SETTINGS if s[1] * s[2] <= 2000])
+def test_exact_size_at_small_counts_is_at_most_alpha(rate, n_a, n_b):
+    """Small counts are where an approximate test goes wrong: summed over every possible outcome (not
+    simulated), the chance of a false flag under no difference is at most alpha."""
+    a, b = np.meshgrid(np.arange(n_a + 1), np.arange(n_b + 1), indexing="ij")
+    probability = scipy_stats.binom.pmf(a, n_a, rate) * scipy_stats.binom.pmf(b, n_b, rate)
+    significant = stats.compare_proportions(a.ravel(), n_a, b.ravel(), n_b)["p_value"].to_numpy() < 0.05
+    assert probability.ravel()[significant].sum() <= 0.05
+
+
+def test_family_wise_false_positive_rate_is_at_most_alpha():
+    """400 simulated pairs of reports with 10 issues each and no true difference: the share of report
+    pairs with any issue flagged stays at most 5% (Holm controls the family-wise error)."""
+    rng = np.random.default_rng(14)
+    any_flagged = []
+    for k in range(400):
+        rates = np.array([s[0] for s in NULL_SETTINGS])
+        n_a, n_b = [(20, 87), (50, 50), (300, 276), (30, 10)][k % 4]
+        table = stats.compare_proportions(rng.binomial(n_a, rates), n_a, rng.binomial(n_b, rates), n_b)
+        any_flagged.append(bool(table["significant"].any()))
+    assert np.mean(any_flagged) <= 0.05, np.mean(any_flagged)
+
+
+def test_compare_proportions_finds_real_differences():
+    table = stats.compare_proportions([80, 20], 200, [20, 22], 200)
+    assert table["significant"].tolist() == [True, False]
+    assert table.loc[0, "ci_low"] > 0.2 and table.loc[1, "ci_low"] < 0 < table.loc[1, "ci_high"]

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from misattribution import __version__
+from misattribution.cli_compare import add_parsers as _add_compare_parsers
 from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
 from misattribution.redaction import install_log_redaction, redact, redact_url
 
@@ -383,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     from misattribution.cli_reliability import add_parser as _add_reliability_parser
 
     _add_reliability_parser(subparsers)
+    _add_compare_parsers(subparsers)  # diff, compare, check
     return parser
 
 

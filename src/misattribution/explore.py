@@ -702,18 +702,19 @@ class Explorer:
         system_b: str,
         filters: Filters | np.ndarray | None = None,
         *,
-        n_resamples: int = 1000,
+        alpha: float = 0.05,
         confidence: float = 0.95,
-        seed: int = 0,
     ) -> pd.DataFrame:
-        """Issue shares of two systems on the slice and their difference with a bootstrap interval.
+        """Issue shares of two systems on the slice, their difference, and whether it is significant.
 
-        The numbers are :func:`misattribution.discovery.align.compare_systems`'s on the slice (rows of
-        each system resampled independently). Columns: ``issue_id, name, count_a, rows_a, share_a,
-        count_b, rows_b, share_b, difference`` (a − b), ``ci_low, ci_high`` and ``significant`` (the
-        interval excludes 0). A system with no row in the slice gives NaN shares and no significance.
+        The numbers are :func:`misattribution.discovery.diff.compare_systems`' on the slice (the one
+        implementation, also behind ``misattribution compare``): Newcombe's hybrid score interval of
+        the difference, Fisher's exact p-value and Holm's correction for the number of issues. Columns:
+        ``issue_id, name, count_a, rows_a, share_a, count_b, rows_b, share_b, difference`` (a − b),
+        ``ci_low, ci_high, p_value, p_adjusted`` and ``significant`` (corrected p < ``alpha``). A
+        system with no row in the slice gives NaN shares and no significance.
         """
-        from misattribution.discovery.align import compare_systems
+        from misattribution.discovery.diff import compare_systems
 
         for system in (system_a, system_b):
             if system not in self.systems:
@@ -721,28 +722,11 @@ class Explorer:
         keep = self._as_mask(filters)
         codes = [self.systems.index(system_a), self.systems.index(system_b)]
         chosen = keep & np.isin(self._system_codes, codes)
-        n_a = int((chosen & (self._system_codes == codes[0])).sum())
-        n_b = int((chosen & (self._system_codes == codes[1])).sum())
-        if n_a and n_b:
-            table = compare_systems(
-                self._slice(chosen), system_a, system_b, n_resamples=n_resamples, seed=seed, confidence=confidence
-            ).rename(columns={"flagged": "significant"})
-        else:
-            nan = np.full(len(self.issue_ids), np.nan)
-            table = pd.DataFrame(
-                {
-                    "issue_id": self.issue_ids,
-                    "name": [self.issue_name(i) for i in self.issue_ids],
-                    "share_a": nan,
-                    "share_b": nan,
-                    "difference": nan,
-                    "ci_low": nan,
-                    "ci_high": nan,
-                    "significant": False,
-                }
-            )
-        table["significant"] = table["significant"].astype(bool)
-        table.attrs.update(system_a=system_a, system_b=system_b, rows_a=n_a, rows_b=n_b)
+        table = compare_systems(
+            self._slice(chosen), system_a, system_b, alpha=alpha, confidence=confidence, require_rows=False
+        )
+        rows = {f"rows_{k}": int((chosen & (self._system_codes == code)).sum()) for k, code in zip("ab", codes)}
+        table.attrs.update(rows)
         return table
 
     def _slice(self, keep: np.ndarray) -> IssueReport:

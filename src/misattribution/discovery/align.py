@@ -10,8 +10,8 @@ rows). New issues keep their own ids unless an old issue already has that id (th
 one); old issues with no partner are "vanished". The aligned report's ``meta["identity"]`` records the
 status of every issue and the vanished ones.
 
-:func:`compare_systems` compares two systems of one report issue by issue: the share of each system's
-rows with the issue, the difference, and a seeded bootstrap interval of the difference.
+:func:`compare_systems` compares two systems of one report issue by issue (it is
+:func:`.diff.compare_systems`, the one implementation: Newcombe interval, exact test, Holm correction).
 
 Example::
 
@@ -221,49 +221,11 @@ def compare_systems(
 ) -> pd.DataFrame:
     """Issue by issue, the share of system ``a``'s and ``b``'s rows with it, and their difference.
 
-    The interval is a seeded percentile bootstrap of ``share_a - share_b``, the rows of each system
-    resampled independently (the count of rows with the issue in a resample of ``n`` rows is drawn
-    from the binomial distribution, which is exactly the bootstrap distribution of a share). An issue is
-    ``flagged`` when the interval excludes 0. Systems that answered the same questions are treated as
-    independent samples, which makes the interval conservative.
-
-    Returns:
-        One line per issue in the report's order: ``issue_id, name, count_a, rows_a, share_a, count_b,
-        rows_b, share_b, difference, ci_low, ci_high, flagged``.
+    Kept for callers of this module: the comparison is :func:`.diff.compare_systems` (Newcombe
+    interval, Fisher's exact test, Holm's correction), with its ``significant`` column named
+    ``flagged``. ``n_resamples`` and ``seed`` are ignored (the statistics are exact, not a bootstrap).
     """
-    systems = report.rows.astype({"row_id": str}).set_index("row_id")["system"].astype(str)
-    sizes = {}
-    for name in (a, b):
-        sizes[name] = int((systems == name).sum())
-        if not sizes[name]:
-            raise ValueError(f"no rows of system {name!r}; the report has {sorted(systems.unique())}")
-    pairs = report.assignments[["row_id", "issue_id"]].astype({"row_id": str}).drop_duplicates()
-    pairs = pairs.assign(system=pairs["row_id"].map(systems))
-    counts = pairs.groupby(["issue_id", "system"]).size()
-    rng = np.random.default_rng(seed)
-    alpha = (1 - confidence) / 2
-    lines = []
-    for issue in report.issues:
-        count_a, count_b = (int(counts.get((issue.id, s), 0)) for s in (a, b))
-        share_a, share_b = count_a / sizes[a], count_b / sizes[b]
-        draws_a = rng.binomial(sizes[a], share_a, size=n_resamples) / sizes[a]
-        draws_b = rng.binomial(sizes[b], share_b, size=n_resamples) / sizes[b]
-        low, high = (float(v) for v in np.quantile(draws_a - draws_b, [alpha, 1 - alpha]))
-        lines.append(
-            {
-                "issue_id": issue.id,
-                "name": issue.name,
-                "count_a": count_a,
-                "rows_a": sizes[a],
-                "share_a": share_a,
-                "count_b": count_b,
-                "rows_b": sizes[b],
-                "share_b": share_b,
-                "difference": share_a - share_b,
-                "ci_low": low,
-                "ci_high": high,
-                "flagged": bool(low > 0 or high < 0),
-            }
-        )
-    columns = ["issue_id", "name", "count_a", "rows_a", "share_a", "count_b", "rows_b", "share_b"]
-    return pd.DataFrame(lines, columns=[*columns, "difference", "ci_low", "ci_high", "flagged"])
+    from misattribution.discovery.diff import compare_systems as compare
+
+    del n_resamples, seed
+    return compare(report, a, b, confidence=confidence).rename(columns={"significant": "flagged"})
