@@ -36,6 +36,7 @@ import pandas as pd
 
 from misattribution import __version__
 from misattribution.cli_compare import add_parsers as _add_compare_parsers
+from misattribution.cli_edit import add_parser as _add_edit_parser
 from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
 from misattribution.redaction import install_log_redaction, redact, redact_url
 
@@ -381,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install_metric_parser(subparsers)
     _add_discover_parser(subparsers)
     _add_serve_parser(subparsers)
+    _add_edit_parser(subparsers)
     from misattribution.cli_reliability import add_parser as _add_reliability_parser
 
     _add_reliability_parser(subparsers)

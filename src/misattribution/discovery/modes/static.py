@@ -24,6 +24,24 @@ The task-specific mode runs the static mode, then hands the failing rows' senten
 given issue to any discovery function (e.g. the clustering mode) to find the issues the user did not
 name.
 
+The issue list file. Each issue is a line ``name: definition`` (or just a name); an issue list saved
+from an edited report (:func:`misattribution.discovery.edits.save_issue_list`) adds indented attribute
+lines under an issue, which a plain list does not need::
+
+    Selected wrong tool: the agent calls a tool that cannot answer the request
+      id: selected-wrong-tool-51536aae
+      parent: category:tool_error
+      example: It called the calculator where a web search was needed.
+      example: The weather API was used to look up a stock price.
+
+``id`` keeps the issue's id (so identities survive the round trip), ``parent`` records its node in the
+issue tree, ``name`` overrides the name (for a name holding a colon) and each ``example`` is an evidence
+sentence: a feedback sentence then supports the issue by its best similarity to the issue's text *or*
+any of its examples, so the examples carry what the issue meant in the report it was saved from.
+``threshold`` (written by the editor from how close the issue's own examples are to one another) raises the
+issue's calibrated threshold, never lowers it. ``parked: yes`` marks an issue the editor set aside (praise, score rationale): it still competes for
+the sentences like it, so that they do not drift to another issue, and is then left out of the result.
+
 Example::
 
     from misattribution import load_taxonomy
@@ -34,6 +52,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,32 +77,93 @@ _MAX_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class GivenIssue:
-    """An issue the user named: its name and an optional definition."""
+    """An issue the user named: its name, an optional definition and, from an issue list file, its id,
+    its parent node in the issue tree and example evidence sentences."""
 
     name: str
     definition: str = ""
+    examples: tuple[str, ...] = ()
+    parent: str | None = None
+    id: str | None = None
+    parked: bool = False
+    threshold: float | None = None
 
     @property
     def text(self) -> str:
         """What is embedded: the name, and the definition when there is one."""
         return f"{self.name}: {self.definition}" if self.definition else self.name
 
+    @property
+    def prototypes(self) -> list[str]:
+        """Every text a sentence is compared with: :attr:`text`, then the examples."""
+        return [self.text, *self.examples]
+
+
+#: The attribute lines of an issue list file (indented, under their issue).
+ISSUE_ATTRIBUTES = ("id", "parent", "name", "example", "description", "parked", "threshold")
+_ATTRIBUTE = re.compile(r"^\s+(" + "|".join(ISSUE_ATTRIBUTES) + r")\s*:\s?(.*)$")
+
+
+def _issue_blocks(text: str) -> list[Any]:
+    """The issues of an issue list text: a line each, with the indented attribute lines under it merged in."""
+    items: list[Any] = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        attribute = _ATTRIBUTE.match(line)
+        if attribute and items:
+            key, value = attribute.group(1), attribute.group(2).strip()
+            if isinstance(items[-1], str):
+                name, _, definition = _split_name(items[-1])
+                items[-1] = {"name": name, "definition": definition, "examples": []}
+            if key == "example":
+                items[-1]["examples"].append(value)
+            else:
+                items[-1]["definition" if key == "description" else key] = value
+            continue
+        items.append(line)
+    return items
+
+
+def _threshold(value: Any, name: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        threshold = float(value)
+    except ValueError:
+        raise ValueError(f"issue {name!r}: threshold {value!r} is not a number") from None
+    if not -1 <= threshold <= 1:
+        raise ValueError(f"issue {name!r}: threshold {threshold} is not a cosine similarity (-1 to 1)")
+    return threshold
+
+
+def _split_name(line: str) -> tuple[str, str, str]:
+    text = line.strip().lstrip("-*•").strip()
+    return text.partition(":") if ":" in text else text.partition("：")
+
 
 def parse_issues(issues_text: IssuesText | None, *, language: str = "en") -> list[GivenIssue]:
     """The user's issues from text, a list, or a taxonomy (its secondary categories; ``None``: the default one).
 
     Text is one issue per line, ``name: definition`` or just a name; blank lines and ``#`` comments are
-    skipped; list markers are removed. Duplicated names are kept once.
+    skipped; list markers are removed. Indented ``id:``, ``parent:``, ``name:``, ``description:`` and
+    ``example:`` lines under an issue add to it (the issue list file, see the module docstring). A
+    :class:`~pathlib.Path` is read as such a file. Duplicated names are kept once.
 
     >>> [i.text for i in parse_issues("- Calculation error: an arithmetic step is wrong\\n\\nMissing units")]
     ['Calculation error: an arithmetic step is wrong', 'Missing units']
+    >>> parse_issues("Wrong tool: calls a tool that cannot answer\\n  parent: category:tool_error\\n"
+    ...              "  example: It called the calculator.")[0].examples
+    ('It called the calculator.',)
     """
     if issues_text is None:
         issues_text = load_taxonomy()
+    if isinstance(issues_text, os.PathLike):
+        issues_text = Path(issues_text).read_text(encoding="utf-8")
     if isinstance(issues_text, Taxonomy):
         items: list[Any] = list(issues_text.secondaries)
     elif isinstance(issues_text, str):
-        items = [line for line in issues_text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        items = _issue_blocks(issues_text)
     else:
         items = list(issues_text)
     given: dict[str, GivenIssue] = {}
@@ -91,9 +172,18 @@ def parse_issues(issues_text: IssuesText | None, *, language: str = "en") -> lis
             issue = GivenIssue(item.name(language), item.describe(language))
         elif isinstance(item, tuple):
             issue = GivenIssue(str(item[0]).strip(), str(item[1]).strip())
+        elif isinstance(item, dict):
+            issue = GivenIssue(
+                str(item["name"]).strip(),
+                str(item.get("definition", "")).strip(),
+                tuple(e for e in item.get("examples", ()) if e),
+                item.get("parent") or None,
+                item.get("id") or None,
+                str(item.get("parked", "")).strip().lower() in ("yes", "true", "1"),
+                _threshold(item.get("threshold"), item["name"]),
+            )
         else:
-            text = str(item).strip().lstrip("-*•").strip()
-            name, _, definition = text.partition(":") if ":" in text else text.partition("：")
+            name, _, definition = _split_name(str(item))
             issue = GivenIssue(name.strip(), definition.strip())
         if not issue.name:
             raise ValueError(f"an issue has no name: {item!r}")
@@ -141,12 +231,18 @@ def _match(
     encoder = encoder or load_encoder()
     given = parse_issues(issues_text, language=language)
     issues = [
-        Issue(id=issue_id(g.name, PROVENANCE), name=g.name, description=g.definition, provenance=PROVENANCE)
+        Issue(
+            id=g.id or issue_id(g.name, PROVENANCE),
+            name=g.name,
+            description=g.definition,
+            provenance=PROVENANCE,
+            parent=g.parent,
+        )
         for g in given
     ]
     sentences = feedback_sentences(rows)
     vectors = embed(sentences["sentence"].tolist(), encoder)
-    similarity = vectors @ embed([g.text for g in given], encoder).T
+    similarity = _issue_similarity(vectors, given, encoder)
     if critical_only and len(sentences):
         # The same filter on both sides: candidates and null are the critical claims only.
         critical = criticality_scorer(encoder).is_critical(sentences["sentence"].tolist(), vectors)
@@ -162,6 +258,9 @@ def _match(
         fallback_threshold,
         min_null_rows,
     )
+    # An issue list's own threshold (how close its examples are to one another) can only raise the bar.
+    given_thresholds = np.array([-np.inf if g.threshold is None else g.threshold for g in given])
+    thresholds = np.maximum(thresholds, given_thresholds)
 
     above = similarity >= thresholds
     best = np.where(above, similarity, -np.inf).argmax(axis=1) if len(similarity) else np.zeros(0, dtype=int)
@@ -169,6 +268,9 @@ def _match(
     candidates = supported & (~null if failing_only else np.ones(len(sentences), dtype=bool))
     matched = sentences[candidates].assign(issue=best[candidates], similarity=similarity[candidates, best[candidates]])
 
+    # A parked issue competes for the sentences (what it stood for is not another issue) and is then dropped.
+    parked = [position for position, g in enumerate(given) if g.parked]
+    matched = matched[~matched["issue"].isin(parked)]
     ids = [i.id for i in issues]
     grouped = matched.groupby(["row_id", "issue"], sort=False)
     assignments = pd.DataFrame(
@@ -193,10 +295,23 @@ def _match(
         "any_issue_rate_on_null": len(hit_rows) / len(passing_ids) if len(passing_ids) else float("nan"),
         "thresholds": {i.id: float(t) for i, t in zip(issues, thresholds)},
         "issue_texts": {i.id: g.text for i, g in zip(issues, given)},
+        "issue_examples": {i.id: len(g.examples) for i, g in zip(issues, given) if g.examples},
+        "parked": [issues[position].id for position in parked],
         "failing_only": failing_only,
     }
     leftover = ~null & ~supported & np.isfinite(similarity).any(axis=1) if critical_only else ~null & ~supported
+    issues = [issue for position, issue in enumerate(issues) if position not in parked]
     return _Match(issues, assignments, calibration, sentences.loc[leftover, ["row_id", "sentence"]])
+
+
+def _issue_similarity(vectors: np.ndarray, given: Sequence[GivenIssue], encoder: Any) -> np.ndarray:
+    """Sentences × issues: each sentence's best cosine similarity to an issue's text or examples."""
+    texts = [text for g in given for text in g.prototypes]
+    starts = np.cumsum([0] + [len(g.prototypes) for g in given[:-1]])
+    by_text = vectors @ embed(texts, encoder).T
+    if not len(vectors):
+        return np.zeros((0, len(given)), dtype=by_text.dtype)
+    return np.maximum.reduceat(by_text, starts, axis=1)
 
 
 def _thresholds(
@@ -351,7 +466,8 @@ _SHARED = (
         "issues_text",
         str,
         None,
-        "the issues to map rows to: a text file (one 'name: definition' per line), a taxonomy YAML or a shipped "
+        "the issues to map rows to: a text file (one 'name: definition' per line; an issue list saved by "
+        "'misattribution edit' adds ids, parents and example sentences), a taxonomy YAML or a shipped "
         "taxonomy's name (default: the default taxonomy's categories)",
         flag="--issues",
         parse=read_issues,
