@@ -241,6 +241,8 @@ def test_resolve_issue_prefers_the_runs_names_then_the_baselines() -> None:
     assert resolve_issue([new, old], "beta") == "y"  # the run's name, not the baseline's name of x
     assert resolve_issue([new, old], "ALPHA") == "x"
     assert resolve_issue([new, old], "gamma") == "z"  # known to the baseline only
+    with pytest.raises(ValueError, match=r"no issue 'alp' in the report \(hint: close matches: 'Alpha' \(x\)\)"):
+        resolve_issue([new, old], "alp")  # a short form of a name is suggested
     twice = IssueReport(rows, [Issue("x", "Alpha"), Issue("y", "alpha")], empty)
     with pytest.raises(ValueError, match="several issues have this name"):
         resolve_issue([twice], "Alpha")

@@ -271,7 +271,9 @@ def resolve_issue(reports: Sequence[IssueReport], text: str) -> str:
         if by_name:
             raise ValueError(f"issue {text!r}: several issues have this name ({', '.join(by_name)}); give an id")
     folded = {i.casefold(): i for i in current} | {n.strip().casefold(): i for i, n in pairs}
-    close = difflib.get_close_matches(wanted, list(folded), n=3, cutoff=0.5)
+    # Names that contain the text (a short form of a long name) first, then similar spellings.
+    containing = [c for c in folded if wanted and wanted in c]
+    close = list(dict.fromkeys([*containing, *difflib.get_close_matches(wanted, list(folded), n=3, cutoff=0.5)]))[:3]
     suggestions = list(dict.fromkeys(f"{current[folded[c]]!r} ({folded[c]})" for c in close))
     hint = f"close matches: {'; '.join(suggestions)}" if suggestions else f"the report has {len(current)} issues"
     raise ValueError(f"no issue {text!r} in the report (hint: {hint})")
