@@ -6,6 +6,13 @@
     misattribution build-dataset --items items.jsonl --annotations ann_*.csv -o attridata/
     misattribution push-dataset my-org/AttriData --data attridata/ --dry-run /tmp/attridata-repo
     misattribution install-metric
+    misattribution discover judged.jsonl -o bundle/ [--previous old_bundle/] [--score-range 1 5]
+    misattribution serve --bundle bundle/
+    misattribution diff old_bundle/ bundle/            # run vs run, issue by issue
+    misattribution compare bundle/ --systems A B        # two systems of one report
+    misattribution check bundle/ --baseline old_bundle/ --max-growth 2   # a CI gate
+    misattribution edit bundle/ --rename ID=NAME --merge ID,ID -o edited/
+    misattribution reliability bundle/ --labels labels.csv --seeds 0 1 2
 
 Every subcommand has ``--help``. ``scripts/build_attridata.py`` and ``scripts/push_dataset.py`` are
 the same commands as scripts.
@@ -14,7 +21,7 @@ Exit codes (the same for every command):
 
     0    done
     1    judge: finished, but some rows have no judgment (generation failed or output unreadable);
-         the summary line counts them, and rerunning the same command retries the failed generations
+         the summary line counts them, and rerunning the same command retries the failed generations; check: an issue's share or growth breaks its limit
     2    refused, nothing done: a bad input file, option or endpoint, a results file of another
          judge config, a results file another run is writing (one line: ``error: <where>: <what> (hint: ...)``)
     130  interrupted (Ctrl-C): one line says what was saved
