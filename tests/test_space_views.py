@@ -239,7 +239,7 @@ def _layouts() -> dict[str, dict]:
 
 def test_the_built_in_views_are_registered_by_name_in_tab_order():
     names = [v.name for v in registered_views()]
-    assert names == ["issues", "charts", "overview", "comparison", "instances", "agreement", "export"]
+    assert names == ["issues", "charts", "overview", "comparison", "instances", "agreement", "edit", "export"]
     assert get_view("issues").tab == "Issues"
     with pytest.raises(KeyError, match="no view 'nope'; views: issues, charts"):
         get_view("nope")
@@ -294,7 +294,7 @@ def test_a_new_view_is_one_registered_function(tmp_path):
         return {"edits_note": f"{len(ctx.explorer.issue_ids)} issues" if ctx.ready else ctx.message}
 
     try:
-        assert [v.name for v in registered_views()][-2:] == ["edits", "export"]
+        assert [v.name for v in registered_views()][-3:] == ["edits", "edit", "export"]
         app = build_app(tree_explorer().report)
         config = app.get_config_file()
         ids = {c.get("props", {}).get("elem_id") for c in config["components"]}

@@ -141,7 +141,8 @@ def _message(report: IssueReport) -> str:
         return f"Renamed '{entry['args']['old_name']}' to '{names[issue]}' ({counts[issue]} rows, id kept)."
     if op == "merge":
         kept = entry["after"][0]
-        return f"Merged {quoted(entry['before'])} into {quoted([kept])} ({counts[kept]} rows, id {kept} kept)."
+        merged = ", ".join(f"'{n}'" for n in entry.get("before_names", []))
+        return f"Merged {merged} into {quoted([kept])} ({counts[kept]} rows, id {kept} kept)."
     if op == "split":
         parts = ", ".join(f"'{names[i]}' ({counts[i]} rows)" for i in entry["after"])
         return f"Split {quoted(entry['before'])} into {parts}; both have new ids."

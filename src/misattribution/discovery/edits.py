@@ -4,7 +4,7 @@ Discovery proposes issues; the person who reads them knows better what they are.
 :class:`~.report.IssueReport` and returns a **new** one (the input is left as it was), with the statistics
 recomputed from the rows and assignments (:func:`~.report.compute_statistics`) and one entry appended to
 ``meta["edits"]``: the operation, its arguments, the time (UTC) and the issue ids before and after, with
-their names. The bundle keeps that history (``IssueReport.save`` / ``load`` round-trip ``meta``).
+their names (``before_names``, ``after_names``). The bundle keeps that history (``IssueReport.save`` / ``load`` round-trip ``meta``).
 
 Ids follow meanings, not strings:
 
@@ -310,13 +310,12 @@ def edit_history(report: IssueReport) -> pd.DataFrame:
     """The edits made to the report, oldest first: ``time, op, before, after`` (names) and ``args``."""
     lines = []
     for entry in report.meta.get(EDITS_KEY, []):
-        names = entry.get("names", {})
         lines.append(
             {
                 "time": entry["time"],
                 "op": entry["op"],
-                "before": ", ".join(names.get(i, i) for i in entry["before"]),
-                "after": ", ".join(names.get(i, i) for i in entry["after"]),
+                "before": ", ".join(entry.get("before_names", entry["before"])),
+                "after": ", ".join(entry.get("after_names", entry["after"])),
                 "args": entry["args"],
             }
         )
@@ -614,8 +613,7 @@ def _finish(
     assignments = assignments.astype({"row_id": str}).reset_index(drop=True)
     ranked = compute_statistics(report.rows, assignments, issues, seed=_seed(report))
     meta = copy.deepcopy(report.meta)
-    names = {i.id: i.name for i in before}
-    names.update({i.id: i.name for i in ranked if i.id in after_ids})
+    after_names = {i.id: i.name for i in ranked if i.id in after_ids}
     meta.setdefault(EDITS_KEY, []).append(
         {
             "op": op,
@@ -623,7 +621,9 @@ def _finish(
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "before": [i.id for i in before],
             "after": list(after_ids),
-            "names": names,
+            "before_names": [i.name for i in before],
+            "after_names": [after_names[i] for i in after_ids],
+            "names": {**{i.id: i.name for i in before}, **after_names},  # id -> its latest name here
         }
     )
     return IssueReport(
