@@ -328,3 +328,15 @@ def test_filter_bounds_that_are_not_numbers_are_a_filter_error():
     assert _filters([], [], [], "score", " ", "2", [], [], "", False).score_max == 2.0
     with pytest.raises(ValueError, match="min 'abc' is not a number"):
         _filters([], [], [], "score", "abc", "", [], [], "", False)
+
+
+def test_an_uploads_problems_are_listed_with_their_rows_and_all_of_them_downloadable():
+    from misattribution.space.app import SHOWN_PROBLEMS, _problem_updates
+
+    problems = [f"big.zip:results.csv: row {i} (id 'q{i}'), field 'score': no score" for i in range(1, 77)]
+    shown, download = _problem_updates(problems)
+    assert shown["visible"] and len(shown["value"]) == SHOWN_PROBLEMS and "first 20 of 76" in shown["label"]
+    assert shown["value"].iloc[0].tolist()[1:] == ["q1", "score", "no score"]
+    listed = pd.read_csv(download["value"])
+    assert len(listed) == 76 and listed["row"].tolist() == list(range(1, 77))
+    assert [u["visible"] for u in _problem_updates([])] == [False, False]
