@@ -598,6 +598,16 @@ def test_a_served_report_opens_on_its_summary_and_issues(browser_page, served: s
         page.locator("#filter-summary").filter(has_text=re.compile(rf"(?<![\d,]){expected:,} of ")).wait_for()
         page.locator(f"#issues-table button[data-issue='{first}']").filter(has_text="✕ filtered").click()
         page.wait_for_selector(f"#filter-summary:has-text('{sample.n_rows:,} of {sample.n_rows:,} rows match')")
+
+        # The no-issue row's button keeps the failing rows that no issue explains, to read them.
+        page.locator("#issues-table button[data-issue='no-issue']").click()
+        shown = re.compile(rf"(?<![\d,]){uncovered['count']:,} of {sample.n_rows:,} rows match")
+        page.locator("#filter-summary").filter(has_text=shown).wait_for()
+        assert page.locator("#filter-failing input").is_checked()
+        _tab(page, "Instances")
+        page.wait_for_selector(f"#instances-caption:has-text('of {uncovered['count']:,}')")
+        page.locator("#clear-filters").click()
+        page.wait_for_selector(f"#filter-summary:has-text('{sample.n_rows:,} of {sample.n_rows:,} rows match')")
     finally:
         page.remove_listener("request", seen)
 

@@ -319,7 +319,8 @@ def issues_html(table: pd.DataFrame, uncovered: dict[str, float] | None = None, 
             '<div class="mt-row mt-leaf mt-uncovered" data-id="no-issue">'
             f'<span class="mt-name" style="--mt-depth: 0">{record["name"]}</span>'
             + numbers(record)
-            + '<span class="mt-num">—</span></div>'
+            + '<button type="button" class="mt-filter" data-issue="no-issue" '
+            'title="Keep only the failing rows that have no issue">filter</button></div>'
         )
     headers = ["rows", "share (95% CI)", "share of<br>failing", "mean<br>score", "impact<br>(95% CI)", "filter"]
     head = '<span class="mt-name" style="--mt-depth: 0">issue</span>' + "".join(

@@ -37,6 +37,8 @@ if (!element.dataset.clicks) {
   });
 }
 """
+#: The ``data-issue`` of the no-issue row's filter button.
+NO_ISSUE = "no-issue"
 TREE_CAPTION = (
     '<p style="margin: 0 0 0.4em">Issue tree: click ▸ to unfold a category; <b>filter</b> keeps only the rows '
     "under a node, in every view (click again to remove it).</p>${value}"
@@ -65,16 +67,20 @@ def _toggle(selected: list[str] | None, value: Any, known: list[str]) -> list[st
 def _wire(wiring: Wiring) -> None:
     import gradio as gr
 
-    def issue_clicked(key, selected, event: gr.SelectData):
+    def issue_clicked(key, selected, excluded, failing_only, event: gr.SelectData):
         explorer = wiring.explorer(key)
-        return _toggle(selected, event.value, explorer.issue_ids if explorer else [])
+        if explorer is not None and event.value == NO_ISSUE:
+            # The failing rows no issue explains: what discovery left out, to read in every view.
+            return selected, list(explorer.issue_ids), True
+        return _toggle(selected, event.value, explorer.issue_ids if explorer else []), excluded, failing_only
 
     def node_clicked(key, selected, event: gr.SelectData):
         explorer = wiring.explorer(key)
         return _toggle(selected, event.value, explorer.tree_nodes["id"].tolist() if explorer else [])
 
     key, all_issues, nodes = wiring["key"], wiring["all_issues"], wiring["nodes"]
-    wiring["issues_table"].select(issue_clicked, [key, all_issues], [all_issues]).then(**wiring.refresh)
+    clicked = [all_issues, wiring["none_issues"], wiring["failing_only"]]
+    wiring["issues_table"].select(issue_clicked, [key, *clicked], clicked).then(**wiring.refresh)
     wiring["tree_view"].select(node_clicked, [key, nodes], [nodes]).then(**wiring.refresh)
 
 
