@@ -130,6 +130,9 @@ def attach_to_taxonomy(
             own, 0.02 for either); below it the sentence names no category.
         min_agreement: least share of a leaf's mapped sentences that must map to its category.
 
+    A leaf whose ``parent`` is already a node of ``taxonomy`` (``category:<id>`` or ``unattributed``: an
+    edited issue list read back by the static mode) keeps it (method ``"given"``).
+
     Returns:
         ``(nodes, parents, meta)``: the category nodes in taxonomy order (only those holding a leaf,
         each secondary preceded by its primary; ``unattributed`` last), ``parents`` (leaf id → node id)
@@ -142,9 +145,18 @@ def attach_to_taxonomy(
     parents: dict[str, str] = {}
     how: dict[str, dict[str, Any]] = {}
 
+    # A parent the issue already carries (an edited issue list read back by the static mode) is kept when
+    # it is a node of this taxonomy: the user placed it there.
+    known = {category_node_id(c) for c in (*taxonomy.primary_ids, *taxonomy.secondary_ids)} | {UNATTRIBUTED}
+    for issue in issues:
+        given = getattr(issue, "parent", None)
+        if given in known:
+            parents[issue.id] = given
+            how[issue.id] = {"method": "given", "support": 1.0}
+
     labels = _row_labels(rows, taxonomy)
     if labels is not None:
-        for issue in issues:
+        for issue in [i for i in issues if i.id not in parents]:
             member_rows = assignments.loc[assignments["issue_id"] == issue.id, "row_id"]
             found = [c for r in member_rows.unique() for c in labels.get(r, ())]
             n_labelled = sum(1 for r in member_rows.unique() if labels.get(r))
