@@ -148,18 +148,15 @@ def _add_agreement_parser(subparsers: Any) -> None:
     parser.add_argument("--score-column", default="score", help="judge score column of RESULTS")
     parser.add_argument("--labels-column", default="misattribution", help="judge misattribution column of RESULTS")
     parser.add_argument("--taxonomy", default=None)
-    parser.add_argument(
-        "--score-range",
-        nargs=2,
-        type=float,
-        metavar=("LO", "HI"),
-        default=None,
-        help="the scores' scale (default: the taxonomy's, 0..3); a score outside it is refused",
-    )
+    _add_score_range(parser, "the scores' scale (default: the taxonomy's, 0..3); a score outside it is refused")
     parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=None, help="JSON file (default: RESULTS.agreement.json)")
     parser.set_defaults(func=_run_agreement)
+
+
+def _add_score_range(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--score-range", nargs=2, type=float, metavar=("LO", "HI"), default=None, help=help)
 
 
 def _add_build_dataset_parser(subparsers: Any) -> None:
@@ -275,14 +272,7 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
     parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--score-range",
-        nargs=2,
-        type=float,
-        metavar=("LO", "HI"),
-        default=None,
-        help="the scores' scale, e.g. 1 5 (default: inferred among known scales; a score outside it is refused)",
-    )
+    _add_score_range(parser, "the scores' scale, e.g. 1 5 (default: inferred among known scales; a score outside it is refused)")
     parser.add_argument(
         "--fail-below",
         type=float,
