@@ -372,7 +372,8 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
             return [key, gr.update(), gr.update(), *[gr.update()] * (len(load_outputs) - 3), None, None]
         name, mapping = Path(file).name, _mapping(names)
         table = None
-        if judge_url and Path(name).suffix.lower() in TABLE_SUFFIXES:
+        small = Path(file).is_file() and Path(file).stat().st_size <= limits.max_bytes
+        if judge_url and small and Path(name).suffix.lower() in TABLE_SUFFIXES:
             # Kept in memory for "Judge it": the uploaded file itself is deleted once read.
             try:
                 table = read_table_limited(file, name, limits)
