@@ -393,3 +393,16 @@ def test_a_summary_names_a_cluster_only_with_words_its_evidence_shares():
     assert "floor" not in choose_name(*central, members=members, extra=extra).casefold()
     extra = ["The answer adds the amounts instead of subtracting them."]
     assert choose_name(*central, members=members, extra=extra) == "Addition of the amounts instead of subtracting them"
+
+
+def test_a_leading_proper_name_and_a_bare_response_subject_break_the_rules():
+    members = ["But Austria was explicitly excluded by the user.", "But the user required only a JSON object."]
+    assert name_problems("Austria excluded by the user", members=members) == [
+        'instance: "Austria" belong to one instance (not in every evidence sentence)'
+    ]
+    assert name_problems("Response packed")[0].startswith("subject:")
+    assert name_problems("Answer unsupported by the retrieved context") == []
+    assert name_problems("Confusion of web_search with python_exec")[0].startswith("instance:")
+    assert name_problems("Results of the planner ignored", instances=["planner"])[-1].startswith("instance:")
+    assert name_problems("Failure to say")[0].startswith("cut:")
+    assert name_problems("Proceeds")[-1] == 'vague: the single word "Proceeds" names no problem'

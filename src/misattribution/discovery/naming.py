@@ -43,6 +43,7 @@ _WORDS = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 _SUBJECT = re.compile(
     r"^(?:(?:the|this|that|its|their|a|an)\s+(?:model|model's|response|response's|answer|assistant|solution|"
     r"output|reply|ai|system|llm)\b|(?:it|they|there|this|that|these|those)\b"
+    r"|(?:response|model|assistant|answer|reply|output)\s+(?!un|in|im|mis|non|ill|over|under)\w+ed\b"
     r"|(?:response|model|assistant)\s+(?:is|are|was|does|did|has|fails|lacks|contains|makes|uses)\b)",
     re.IGNORECASE,
 )
@@ -398,7 +399,14 @@ def _instance_problems(name: str, members: Sequence[str], instances: Sequence[st
         pattern = re.compile(rf"(?<!\w){re.escape(token)}(?!\w)", re.IGNORECASE)
         return bool(members) and all(pattern.search(m) for m in members)
 
-    unshared = [t for t in _instance_tokens(name, instances) if not shared(t)]
+    tokens = _instance_tokens(name, instances)
+    first = _WORDS.match(name.strip())
+    if first and members and first.group(0)[:1].isupper() and len(first.group(0)) > 1:
+        # The first word is capitalised anyway; it is a proper name when the evidence writes it so mid-sentence.
+        mid = re.compile(rf"(?<=\w[\s,;:(]){re.escape(first.group(0))}(?!\w)")
+        if any(mid.search(m) for m in members) and first.group(0) not in tokens:
+            tokens.insert(0, first.group(0))
+    unshared = [t for t in tokens if not shared(t)]
     if not unshared:
         return []
     listed = ", ".join(f'"{t}"' for t in unshared[:4])
