@@ -52,7 +52,7 @@ from misattribution.format import DEFAULT_ORDER, parse_judgment
 from misattribution.judges.base import GenerationError, Judge
 from misattribution.prompts import build_messages
 from misattribution.redaction import redact
-from misattribution.tables import ColumnMap, InputError, check_columns, optional_text, read_table
+from misattribution.io.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
