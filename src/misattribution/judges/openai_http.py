@@ -17,11 +17,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import math
-import os
 import random
 import ssl
 import sys
@@ -29,55 +26,31 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+# Re-exported: the shared retry pieces kept their names here (tests and callers import them from here).
+from misattribution.judges._retry import (  # noqa: F401
+    API_KEY_FALLBACK_ENVS,
+    EndpointStats,
+    RetryPolicy,
+    classify_status,
+    retry_call_async,
+)
+from misattribution.judges._retry import Failure as _Failure
+from misattribution.judges._retry import Secret as _Secret
+from misattribution.judges._retry import api_key_from_env as _api_key_from_env
+from misattribution.judges._retry import parse_retry_after as _parse_retry_after  # noqa: F401
 from misattribution.judges.base import GenerationError, Messages, SamplingParams
 from misattribution.redaction import redact, redact_url, register_secret
 
 logger = logging.getLogger(__name__)
 
 BACKEND_NAME = "openai_http"
-API_KEY_FALLBACK_ENVS = ("OPENAI_API_KEY", "HF_TOKEN")
 _USER_AGENT = "misattribution-openai-http"
 _BODY_SNIPPET_CHARS = 300
-
-
-@dataclass
-class EndpointStats:
-    """Counters for benchmarks and monitoring, accumulated over every :meth:`OpenAIHTTPJudge.generate`.
-
-    Attributes:
-        requests: HTTP requests sent (first attempts and retries).
-        retries: attempts that were retried after a failure.
-        failures: items given up on and returned as :class:`GenerationError`.
-        successes: items answered with a text.
-    """
-
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    successes: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(self, **counts: int) -> None:
-        """Add to one or more counters, e.g. ``stats.add(requests=1)``. Safe across threads."""
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def reset(self) -> None:
-        """Set every counter back to zero."""
-        with self._lock:
-            self.requests = self.retries = self.failures = self.successes = 0
-
-    def as_dict(self) -> dict[str, int]:
-        """The counters as a plain dict."""
-        with self._lock:
-            return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
 
 
 @dataclass(frozen=True)
@@ -86,33 +59,6 @@ class _Endpoint:
 
     url: str  # full .../v1/chat/completions, no userinfo
     auth: httpx.BasicAuth | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """Why one attempt failed, and whether another attempt could help."""
-
-    kind: str
-    message: str
-    retryable: bool
-    retry_after: float | None = None
-
-
-class _Secret:
-    """Holds the API key so that no repr, vars() dump or traceback local shows it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    __str__ = __repr__
 
 
 class OpenAIHTTPJudge:
@@ -287,39 +233,26 @@ class OpenAIHTTPJudge:
 
     async def _generate_one(self, slots: asyncio.Queue[httpx.AsyncClient], messages: Messages) -> str | GenerationError:
         body = self.request_body(messages)
-        attempt = 0
-        index = self._next_endpoint_index()
-        while True:
-            attempt += 1
-            endpoint = self._endpoints[index % len(self._endpoints)]
+        first = self._next_endpoint_index()
+
+        async def attempt(number: int) -> str | _Failure:
             # A retry goes to the next URL: the one that just failed may be the one that is down.
-            index += 1
+            endpoint = self._endpoints[(first + number - 1) % len(self._endpoints)]
             # Only the request itself holds a slot: an item sleeping before its retry must not keep
             # others from being sent.
             client = await slots.get()
             try:
                 self.stats.add(requests=1)
-                outcome = await self._attempt(client, endpoint, body)
+                return await self._attempt(client, endpoint, body)
             finally:
                 slots.put_nowait(client)
-            if isinstance(outcome, str):
-                self.stats.add(successes=1)
-                return outcome
-            if not outcome.retryable or attempt > self.max_retries:
-                self.stats.add(failures=1)
-                message = self._redact(f"{outcome.message} (after {attempt} attempt{'s' * (attempt > 1)})")
-                logger.warning("Giving up on an item: %s [%s]", message, outcome.kind)
-                return GenerationError(message, kind=outcome.kind, attempts=attempt)
-            delay = self._retry_delay(attempt, outcome.retry_after)
-            self.stats.add(retries=1)
-            logger.debug(
-                "Attempt %d failed (%s: %s); retrying in %.2f s",
-                attempt,
-                outcome.kind,
-                self._redact(outcome.message),
-                delay,
-            )
-            await asyncio.sleep(delay)
+
+        return await retry_call_async(
+            attempt, self._policy(), stats=self.stats, secrets=[s.reveal() for s in self._secrets], log=logger
+        )
+
+    def _policy(self) -> RetryPolicy:
+        return RetryPolicy(self.max_retries, self.backoff_base, self.backoff_max, self._rng)
 
     def _ssl_context(self) -> ssl.SSLContext:
         # Building a context loads the CA bundle (~40 ms); one shared context keeps clients cheap.
@@ -352,13 +285,7 @@ class OpenAIHTTPJudge:
         return _interpret_response(response, endpoint.url)
 
     def _retry_delay(self, attempt: int, retry_after: float | None) -> float:
-        exponential = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        # Jitter spreads out the retries of items that failed together, so they do not hit a recovering
-        # server in lockstep.
-        delay = exponential * (0.5 + 0.5 * self._rng.random())
-        if retry_after is not None:
-            delay = max(delay, retry_after + self._rng.uniform(0, self.backoff_base))
-        return min(delay, self.backoff_max)
+        return self._policy().delay(attempt, retry_after)
 
     def _redact(self, text: str) -> str:
         return redact(text, [secret.reveal() for secret in self._secrets])
@@ -397,18 +324,8 @@ def _interpret_response(response: httpx.Response, url: str) -> str | _Failure:
     status = response.status_code
     if response.is_success:
         return _extract_text(response, url)
-    snippet = _snippet(response)
-    message = f"HTTP {status} from {url}: {snippet}"
-    if status == 429:
-        return _Failure("http_429", message, True, _parse_retry_after(response.headers.get("Retry-After")))
-    if status >= 500:
-        retry_after = _parse_retry_after(response.headers.get("Retry-After")) if status == 503 else None
-        return _Failure("http_5xx", message, True, retry_after)
-    if status == 408:
-        return _Failure("timeout", message, True)
-    if 400 <= status < 500:
-        return _Failure("http_4xx", message, False)
-    return _Failure("http_error", message, False)
+    message = f"HTTP {status} from {url}: {_snippet(response)}"
+    return classify_status(status, message, response.headers.get("Retry-After"))
 
 
 def _extract_text(response: httpx.Response, url: str) -> str | _Failure:
@@ -432,26 +349,6 @@ def _snippet(response: httpx.Response) -> str:
         return f"<{len(response.content)} undecodable bytes>"
     text = " ".join(text.split())
     return text if len(text) <= _BODY_SNIPPET_CHARS else text[:_BODY_SNIPPET_CHARS] + "..."
-
-
-def _parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date; ``None`` if unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def check_base_url(base_url: str) -> str:
@@ -549,11 +446,3 @@ def _userinfo_password(base_url: str) -> str:
         return httpx.URL(base_url.strip()).password or ""
     except httpx.InvalidURL:
         return ""
-
-
-def _api_key_from_env(first_env: str) -> str | None:
-    for name in (first_env, *API_KEY_FALLBACK_ENVS):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
