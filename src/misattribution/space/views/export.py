@@ -60,7 +60,5 @@ def _wire(wiring: Wiring) -> None:
 
 @register_view("export", tab="Export", order=80, layout=_layout, wire=_wire)
 def export_view(ctx: ViewContext) -> dict[str, Any]:
-    """A filter change makes an earlier download stale: it is taken away."""
-    import gradio as gr
-
-    return {"export_file": gr.update(value=None, visible=False), "export_note": "" if ctx.ready else ctx.message}
+    """Nothing to compute before a button is pressed (a download keeps the note that says what it holds)."""
+    return {} if ctx.ready else {"export_note": ctx.message}
