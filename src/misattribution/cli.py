@@ -13,6 +13,7 @@
     misattribution check bundle/ --baseline old_bundle/ --max-growth 2   # a CI gate
     misattribution edit bundle/ --rename ID=NAME --merge ID,ID -o edited/
     misattribution reliability bundle/ --labels labels.csv --seeds 0 1 2
+    misattribution analyze rows.jsonl -o run/ --endpoint http://127.0.0.1:8000/v1 --max-calls 500
 
 Every subcommand has ``--help``. ``scripts/build_attridata.py`` and ``scripts/push_dataset.py`` are
 the same commands as scripts.
@@ -42,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from misattribution import __version__
+from misattribution.cli_analyze import add_parser as _add_analyze_parser
 from misattribution.cli_compare import add_parsers as _add_compare_parsers
 from misattribution.cli_edit import add_parser as _add_edit_parser
 from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
@@ -384,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_reliability_parser(subparsers)
     _add_compare_parsers(subparsers)  # diff, compare, check
+    _add_analyze_parser(subparsers)  # judge + discover + bundle [+ serve] in one command
     return parser
 
 

@@ -2,7 +2,9 @@
 
 :func:`judge_dataset` is what the CLI, the metric and the Space call. With an ``output`` file it is
 safe to kill: every batch is appended to a JSONL file and flushed before the next one starts, each
-record keyed by a hash of (rendered prompt, row id, model, generation settings). Running it again
+record keyed by a hash of (rendered prompt, row id, model, generation settings) and carrying its
+row's input columns (``input``: question, answer, reference, system, ...), so that the results file
+alone feeds discovery and its rule detectors. Running it again
 skips every key already judged, so no row is judged twice and none is lost. A row whose generation
 failed (after the backend's own retries) is recorded with ``status="error"`` and its error, and is
 tried again on the next run.
@@ -49,10 +51,10 @@ from tqdm.auto import tqdm
 
 from misattribution import __version__
 from misattribution.format import DEFAULT_ORDER, parse_judgment
+from misattribution.io.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.judges.base import GenerationError, Judge
 from misattribution.prompts import build_messages
 from misattribution.redaction import redact
-from misattribution.io.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -116,9 +118,18 @@ def load_results(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def _record(
-    key: str, row: int, row_id: Any, model_id: str, output: str | GenerationError, tax: Taxonomy, order: Sequence[str]
+    key: str,
+    row: int,
+    row_id: Any,
+    model_id: str,
+    output: str | GenerationError,
+    tax: Taxonomy,
+    order: Sequence[str],
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     base = {"key": key, "row": row, "id": row_id, "model": model_id}
+    if inputs is not None:
+        base["input"] = dict(inputs)
     if isinstance(output, GenerationError):
         return {
             **base,
@@ -138,6 +149,28 @@ def _json_safe(value: Any) -> Any:
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
         return value.item()  # numpy scalars
     return value
+
+
+def input_record(frame: pd.DataFrame, index: int) -> dict[str, Any]:
+    """The input columns of one row as JSON values (a gap is ``None``), as a results record carries them
+    under ``input``: discovery reads the question, answer, reference and system from there, so a results
+    file alone is enough for every later stage (the rule detectors need the answer and the reference).
+
+    >>> input_record(pd.DataFrame([{"question": "2 + 2?", "answer": 4, "reference": float("nan")}]), 0)
+    {'question': '2 + 2?', 'answer': 4, 'reference': None}
+    """
+    row = frame.iloc[index]
+    record: dict[str, Any] = {}
+    for column in frame.columns:
+        if column in RESULT_COLUMNS or column == "judge_key":
+            continue
+        value = _json_safe(row[column])
+        if hasattr(value, "tolist"):
+            value = value.tolist()  # numpy arrays (list cells of a Parquet input)
+        elif not isinstance(value, (str, list, dict, tuple)) and pd.isna(value):
+            value = None
+        record[str(column)] = value
+    return record
 
 
 class RunConfigError(InputError):
@@ -510,6 +543,7 @@ def judge_dataset(
     prompts: list[list[dict[str, str]]] = []
     keys: list[str] = []
     ids: list[Any] = []
+    inputs: list[dict[str, Any]] = []
     for index in range(len(frame)):
         row = frame.iloc[index]
         question, answer = row[cols.question], row[cols.answer]
@@ -522,11 +556,12 @@ def judge_dataset(
         row_id = _json_safe(row[cols.id]) if cols.id in frame.columns else None
         prompts.append(messages)
         ids.append(row_id)
+        inputs.append(input_record(frame, index))
         keys.append(row_key(messages, model_id, settings, row_id))
 
     if output is None:
         done: dict[str, dict[str, Any]] = {}
-        _judge_pending(judge, prompts, keys, ids, done, None, tax, order, batch_size, progress)
+        _judge_pending(judge, prompts, keys, ids, done, None, tax, order, batch_size, progress, inputs)
     else:
         out_path = Path(output)
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -541,7 +576,7 @@ def judge_dataset(
             if done:
                 judged = sum(1 for key in keys if key in done and done[key].get("status") != "error")
                 logger.info("%s: %d of %d rows already judged", out_path, judged, len(keys))
-            _judge_pending(judge, prompts, keys, ids, done, out_path, tax, order, batch_size, progress)
+            _judge_pending(judge, prompts, keys, ids, done, out_path, tax, order, batch_size, progress, inputs)
 
     results = pd.DataFrame([{name: done[key].get(name) for name in RESULT_COLUMNS} for key in keys])
     results["judge_key"] = keys
@@ -580,8 +615,10 @@ def _judge_pending(
     order: Sequence[str],
     batch_size: int,
     progress: bool,
+    inputs: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
-    """Generate, parse and append (flushed, fsynced) every row not yet judged, batch by batch."""
+    """Generate, parse and append (flushed, fsynced) every row not yet judged, batch by batch; each record
+    carries its row's input columns (``input``) when ``inputs`` are given."""
     pending: dict[str, int] = {}
     for index, key in enumerate(keys):
         previous = done.get(key)
@@ -598,7 +635,7 @@ def _judge_pending(
             if len(outputs) != len(batch):
                 raise RuntimeError(f"{type(judge).__name__} returned {len(outputs)} outputs for {len(batch)} prompts")
             records = [
-                _record(key, index, ids[index], model_id, text, tax, order)
+                _record(key, index, ids[index], model_id, text, tax, order, inputs[index] if inputs else None)
                 for (key, index), text in zip(batch, outputs)
             ]
             with _sigint_deferred():

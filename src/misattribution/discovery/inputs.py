@@ -3,7 +3,8 @@
 :func:`load_judged` reads
 
 * our own results: the JSONL that ``misattribution judge`` appends to (its latest record per key, in
-  row order) or its ``--export`` (input columns plus ``feedback``, ``misattribution``, ``score``,
+  row order, with the input columns each record carries under ``input``: question, answer, reference,
+  system, ...) or its ``--export`` (input columns plus ``feedback``, ``misattribution``, ``score``,
   ``status``);
 * IBM CLEAR results: a bundle (folder or ``.zip``, read by
   :func:`misattribution.data.importers.import_clear`) or its ``results.parquet`` alone, or a table
@@ -110,8 +111,8 @@ def load_judged(
     frame, label, kind = _read(source)
     if kind == "rows" and not columns and score_range is None and fail_below is None:
         return _passthrough(frame, label, system)
-    if kind in ("runner", "export"):
-        frame = _latest_results(frame) if kind == "runner" else frame
+    if kind == "runner":
+        frame = _with_inputs(_latest_results(frame))
     candidates = CLEAR_COLUMNS if kind == "clear" else ROLES
     chosen = resolve_columns(
         frame.columns,
@@ -255,6 +256,29 @@ def _latest_results(frame: pd.DataFrame) -> pd.DataFrame:
     """The runner's JSONL keeps every attempt: its latest record per key, in row order."""
     latest = frame.drop_duplicates("key", keep="last")
     return latest.sort_values("row", kind="stable").reset_index(drop=True)
+
+
+def _with_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runner's records with the input columns each one carries (``input``, a dict) as columns.
+
+    A column the record already has (``key``, ``row``, ``id``, ``model``, the judgment's fields) keeps the
+    record's value. Records written before inputs were carried have no ``input``: the frame is returned
+    as it is (discovery then sees no question, answer or reference).
+
+    >>> _with_inputs(pd.DataFrame([{"key": "k", "id": "a", "input": {"id": "a", "answer": "14"}}])).to_dict("records")
+    [{'key': 'k', 'id': 'a', 'answer': '14'}]
+    """
+    if "input" not in frame.columns:
+        return frame
+    carried = [v if isinstance(v, Mapping) else {} for v in frame["input"]]
+    frame = frame.drop(columns=["input"])  # also an alias of the question role: never read as one
+    names: list[str] = []
+    for record in carried:
+        names.extend(n for n in record if n not in frame.columns and n not in names)
+    if not names:
+        return frame
+    added = pd.DataFrame([[record.get(n) for n in names] for record in carried], columns=names, index=frame.index)
+    return pd.concat([frame, added], axis=1)
 
 
 def _passthrough(frame: pd.DataFrame, label: str, system: str | None) -> pd.DataFrame:

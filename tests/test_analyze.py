@@ -1,0 +1,208 @@
+"""``misattribution analyze`` end to end against the loopback OpenAI-compatible server: 40 rows with planted
+reference-mismatch answers → judged → discovered (the rule detectors see the input columns the judged JSONL
+now carries) → bundle; reruns make no call; ``--max-calls`` refuses before any call; a YAML config equals
+the flags; an input already judged is not judged; the README's section runs as written."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from misattribution.cli import main
+from misattribution.discovery.inputs import load_judged
+from misattribution.discovery.report import IssueReport
+from misattribution.runner import load_results
+from misattribution.testing.fake_openai import FakeOpenAIServer
+
+N_ROWS = 40
+REFERENCE_ISSUE = "Final answer different from the reference"
+
+
+def planted_rows() -> list[dict]:
+    """40 sums; every third answer's total is off by 5 (a reference mismatch the rule detector finds)."""
+    rows = []
+    for i in range(N_ROWS):
+        a, b = 3 + i, 7 + 2 * i
+        total = a + b + (5 if i % 3 == 0 else 0)
+        rows.append(
+            {
+                "id": f"r{i}",
+                "question": f"Tom has {a} apples and buys {b} more. How many apples does he have now?",
+                "answer": f"He adds {a} and {b}. Therefore, he has {total} apples.",
+                "reference": f"#### {a + b}",
+                "system": "agent-a" if i % 2 else "agent-b",
+            }
+        )
+    return rows
+
+
+N_WRONG = sum(1 for i in range(N_ROWS) if i % 3 == 0)
+
+
+def responder(messages):
+    """A judge that compares the answer's last number with the reference's."""
+    user = messages[-1]["content"]
+    answer = user.rsplit("### Answer\n", 1)[1].strip()
+    reference = user.split("### Reference answer\n", 1)[1].split("\n\n", 1)[0].strip()
+    got, want = re.findall(r"\d+", answer)[-1], re.findall(r"\d+", reference)[-1]
+    if got == want:
+        return "Feedback: The total is correct and matches the reference.\nMisattribution: None\nScore: 3"
+    return "Feedback: The addition is done wrong, so the final count does not match the reference.\nMisattribution: Result Error\nScore: 1"
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(responder=responder) as fake:
+        yield fake
+
+
+@pytest.fixture
+def rows_file(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in planted_rows()), encoding="utf-8")
+    return path
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def issue_counts(bundle: Path) -> dict[str, int]:
+    report = IssueReport.load(bundle)
+    return {issue.name: int(report.table().set_index("name").loc[issue.name, "count"]) for issue in report.issues}
+
+
+def test_analyze_judges_discovers_writes_the_bundle_and_a_rerun_makes_no_call(server, rows_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = [
+        "analyze",
+        str(rows_file),
+        "-o",
+        str(run_dir),
+        "--endpoint",
+        server.url,
+        "--served-model",
+        "fake",
+        "--quiet",
+    ]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) == N_ROWS
+    # The cost, printed before the first call, equals the calls made.
+    assert f"cost: judge {N_ROWS} rows x 1 call = {N_ROWS} LLM calls, {N_ROWS} to make (0 already judged)" in err
+    assert err.index("cost:") < err.index("judge: ")
+    counts = issue_counts(run_dir / "bundle")
+    assert counts.get(REFERENCE_ISSUE) == N_WRONG, counts
+    assert REFERENCE_ISSUE in out and "bundle:" in out
+    meta = json.loads((run_dir / "bundle" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["summary"]["text"] and meta["analyze"]["stages"]["judge"]["calls"] == N_ROWS
+
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) == N_ROWS  # nothing judged twice
+    assert f"{N_ROWS} LLM calls, 0 to make ({N_ROWS} already judged)" in err
+    assert issue_counts(run_dir / "bundle") == counts
+
+
+def test_the_judged_jsonl_carries_the_input_columns_for_discovery(server, rows_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["analyze", str(rows_file), "-o", str(run_dir), "--endpoint", server.url, "--mode", "rules", "--quiet"]
+    assert run(argv, capsys)[0] == 0
+    records = list(load_results(run_dir / "judged.jsonl").values())
+    assert records[0]["input"] == planted_rows()[records[0]["row"]]
+    rows = load_judged(run_dir / "judged.jsonl")
+    assert rows["row_id"].tolist() == [r["id"] for r in planted_rows()]
+    assert rows["reference"].tolist() == [r["reference"] for r in planted_rows()]
+    assert sorted(set(rows["system"])) == ["agent-a", "agent-b"]  # the input's system, not the judge's name
+    # A results file written before records carried their input still loads (no question / answer then).
+    old = tmp_path / "old.jsonl"
+    old.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "input"}) + "\n" for r in records), encoding="utf-8"
+    )
+    assert "answer" not in load_judged(old).columns and len(load_judged(old)) == N_ROWS
+
+
+def test_max_calls_below_the_cost_refuses_before_any_call(server, rows_file, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["analyze", str(rows_file), "-o", str(run_dir), "--endpoint", server.url, "--max-calls", "39"]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert server.chat_requests == []
+    assert f"--max-calls 39: this run needs {N_ROWS} LLM calls" in err and "hint:" in err
+    assert not (run_dir / "judged.jsonl").exists() and not (run_dir / "bundle").exists()
+    code, _, err = run([*argv[:-1], str(N_ROWS), "--mode", "rules", "--quiet"], capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) == N_ROWS
+
+
+def test_a_yaml_config_equals_the_flags_and_flags_override_it(server, rows_file, tmp_path, capsys):
+    flags = ["--endpoint", server.url, "--mode", "rules", "--max-calls", "100", "--seed", "3", "--quiet"]
+    assert run(["analyze", str(rows_file), "-o", str(tmp_path / "by_flags"), *flags], capsys)[0] == 0
+    config = tmp_path / "analyze.yaml"
+    config.write_text(
+        f"input: rows.jsonl\noutput: by_config\nendpoint: {server.url}\nmode: rules\nmax-calls: 100\nseed: 3\n"
+        "quiet: true\n",
+        encoding="utf-8",
+    )
+    assert run(["analyze", "--config", str(config)], capsys)[0] == 0
+    by_flags = pd.read_parquet(tmp_path / "by_flags" / "bundle" / "issues.parquet")
+    by_config = pd.read_parquet(tmp_path / "by_config" / "bundle" / "issues.parquet")
+    pd.testing.assert_frame_equal(by_flags, by_config)
+    assert pd.read_parquet(tmp_path / "by_flags" / "bundle" / "rows.parquet").equals(
+        pd.read_parquet(tmp_path / "by_config" / "bundle" / "rows.parquet")
+    )
+    # A flag overrides its key: --max-calls 1 refuses the config's run (already judged: 0 calls needed, so
+    # use a fresh output folder, also given as a flag).
+    code, _, err = run(["analyze", "--config", str(config), "-o", str(tmp_path / "fresh"), "--max-calls", "1"], capsys)
+    assert code == 2 and "--max-calls 1" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("input: rows.jsonl\noutput: x\nmax_call: 3\n", encoding="utf-8")
+    code, _, err = run(["analyze", "--config", str(bad)], capsys)
+    assert code == 2 and "unknown key 'max_call'" in err
+
+
+def test_an_input_already_judged_is_not_judged(server, rows_file, tmp_path, capsys):
+    judged = tmp_path / "judged.csv"
+    frame = pd.DataFrame(planted_rows())
+    wrong = [i % 3 == 0 for i in range(N_ROWS)]
+    frame["feedback"] = ["The final total is wrong." if w else "Correct." for w in wrong]
+    frame["score"] = [1 if w else 3 for w in wrong]
+    frame.to_csv(judged, index=False)
+    code, _, err = run(["analyze", str(judged), "-o", str(tmp_path / "run"), "--mode", "rules", "--quiet"], capsys)
+    assert code == 0, err
+    assert "judge: skipped" in err and server.chat_requests == []
+    assert issue_counts(tmp_path / "run" / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+    # Rows to judge without a judge: refused, one line with a hint.
+    code, _, err = run(["analyze", str(rows_file), "-o", str(tmp_path / "run2")], capsys)
+    assert code == 2 and "--endpoint or --model" in err
+
+
+def test_the_readme_analyze_section_runs_as_written(server, rows_file, tmp_path, capsys, monkeypatch):
+    """Each command of "One command: analyze" (the README's endpoint replaced by the loopback server's);
+    the run finds the planted reference mismatches, and the second command makes no call."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## One command: analyze", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [
+        shlex.split(line.split("  #", 1)[0].replace("http://127.0.0.1:8000/v1", server.url))[1:]
+        for line in block.splitlines()
+        if line.startswith("misattribution ")
+    ]
+    assert len(commands) == 3 and all(argv[0] == "analyze" for argv in commands)
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    for argv in commands:
+        if "--serve" in argv:  # serving blocks; the serve code path is the `serve` command's, tested there
+            argv = [a for a in argv if a != "--serve"]
+        code, out, err = run([*argv, "--quiet"], capsys)
+        assert code == 0, (argv, err)
+        calls.append(len(server.chat_requests))
+    assert calls == [N_ROWS, N_ROWS, N_ROWS]
+    assert issue_counts(tmp_path / "run" / "bundle").get(REFERENCE_ISSUE) == N_WRONG
