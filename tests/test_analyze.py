@@ -206,3 +206,27 @@ def test_the_readme_analyze_section_runs_as_written(server, rows_file, tmp_path,
         calls.append(len(server.chat_requests))
     assert calls == [N_ROWS, N_ROWS, N_ROWS]
     assert issue_counts(tmp_path / "run" / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+
+
+def test_the_readme_discover_commands_find_the_planted_issues_in_a_judged_jsonl(server, rows_file, tmp_path, capsys):
+    """The README's "Find recurring issues" commands on ``judged.jsonl`` (written by the README's ``judge``
+    command): the rule detectors read the input columns the results file carries and find every planted
+    reference mismatch (before, this printed "no recurring issue found")."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Find recurring issues", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [
+        shlex.split(line.split("  #", 1)[0])[1:]
+        for line in block.splitlines()
+        if line.startswith("misattribution discover judged.jsonl") and "--endpoint" not in line
+    ]
+    assert any("clusters+rules" in argv for argv in commands)
+    judged = tmp_path / "judged.jsonl"
+    assert main(["judge", str(rows_file), "--endpoint", server.url, "-o", str(judged), "--quiet"]) == 0
+    for argv in commands:
+        argv = [str(judged) if a == "judged.jsonl" else str(tmp_path / a) if a == "bundle/" else a for a in argv]
+        code, out, err = run([*argv, "--quiet"], capsys)
+        assert code == 0, err
+        if "clusters+rules" in argv:
+            assert REFERENCE_ISSUE in out
+            assert issue_counts(tmp_path / "bundle").get(REFERENCE_ISSUE) == N_WRONG
