@@ -230,3 +230,47 @@ def test_the_readme_discover_commands_find_the_planted_issues_in_a_judged_jsonl(
         if "clusters+rules" in argv:
             assert REFERENCE_ISSUE in out
             assert issue_counts(tmp_path / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+
+
+def test_a_kill_9_in_the_judge_stage_loses_and_repeats_no_row(server, rows_file, tmp_path, capsys):
+    """A real ``analyze`` process killed with SIGKILL after 20 rows are saved (the rest stall at the server);
+    the same command then judges exactly the 20 others, as its cost line says, and writes the bundle."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    judged = run_dir / "judged.jsonl"
+    server.inject("stall", times=None, match=lambda body: _apples(body) >= 3 + 20)
+    argv = ["analyze", str(rows_file), "-o", str(run_dir), "--endpoint", server.url, "--mode", "rules", "--quiet"]
+    argv += ["--served-model", "fake", "--batch-size", "4", "--concurrency", "4", "--timeout", "3000"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "misattribution", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if judged.exists() and len(judged.read_text(encoding="utf-8").splitlines()) >= 20:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+    assert len(judged.read_text(encoding="utf-8").splitlines()) == 20
+    server.clear_faults()
+    server.reset()
+
+    code, _, err = run(argv, capsys)
+
+    assert code == 0, err
+    assert f"{N_ROWS} LLM calls, 20 to make (20 already judged)" in err
+    assert len(server.chat_requests) == 20
+    keys = [json.loads(line)["key"] for line in judged.read_text(encoding="utf-8").splitlines()]
+    assert len(keys) == len(set(keys)) == N_ROWS  # none lost, none judged twice
+    assert issue_counts(run_dir / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+
+
+def _apples(body) -> int:
+    return int(re.search(r"Tom has (\d+) apples", body["messages"][-1]["content"]).group(1))
