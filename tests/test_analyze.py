@@ -274,3 +274,19 @@ def test_a_kill_9_in_the_judge_stage_loses_and_repeats_no_row(server, rows_file,
 
 def _apples(body) -> int:
     return int(re.search(r"Tom has (\d+) apples", body["messages"][-1]["content"]).group(1))
+
+
+def test_serve_opens_the_space_on_the_bundle_through_the_serve_command(tmp_path, capsys, monkeypatch):
+    """``--serve`` goes through the ``serve`` command's code path with the run's bundle (replaced here by a
+    recorder: serving blocks) once the bundle is written."""
+    import misattribution.cli as cli
+
+    served = []
+    monkeypatch.setattr(cli, "_run_serve", lambda args: served.append(args) or 0)
+    judged = tmp_path / "judged.csv"
+    pd.DataFrame([{"feedback": "Wrong sum.", "score": 1}, {"feedback": "Correct.", "score": 3}] * 3).to_csv(judged)
+    argv = ["analyze", str(judged), "-o", str(tmp_path / "run"), "--mode", "rules", "--serve", "--port", "7999"]
+    code, _, err = run([*argv, "--quiet"], capsys)
+    assert code == 0, err
+    assert [(a.bundle, a.port, a.host) for a in served] == [(str(tmp_path / "run" / "bundle"), 7999, "127.0.0.1")]
+    assert (tmp_path / "run" / "bundle" / "meta.json").is_file()

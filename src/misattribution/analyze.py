@@ -204,14 +204,14 @@ def analyze(
             source, out, judge, max_calls, columns, taxonomy, language, order, batch_size, judge_options, progress, echo
         )
     else:
-        echo("judge: skipped (the input already has feedback and scores): 0 LLM calls")
+        echo("[1/3] judge: skipped (the input already has feedback and scores): 0 LLM calls")
         stages["judge"] = {"skipped": True, "calls": 0}
-    echo(f"discover: mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
+    echo(f"[2/3] discover: mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
     report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=progress, **dict(discover_options or {}))
     report.meta["analyze"] = {"stages": stages, "mode": mode}
     folder = report.save(out / BUNDLE_NAME)
     stages["bundle"] = str(folder)
-    echo(f"bundle: {folder} ({len(report.issues)} issues over {len(report.rows)} rows)")
+    echo(f"[3/3] bundle: {folder} ({len(report.issues)} issues over {len(report.rows)} rows)")
     return report
 
 
@@ -244,7 +244,7 @@ def _judge_stage(
     output = out / JUDGED_NAME
     out.mkdir(parents=True, exist_ok=True)
     cost = estimate_judge_cost(frame, judge, output, columns=columns, taxonomy=taxonomy, language=language, order=order)
-    echo(cost.line())
+    echo(f"[1/3] {cost.line()}")
     if max_calls is not None and cost.calls > max_calls:
         raise CallLimitError(
             f"--max-calls {max_calls}: this run needs {cost.calls} LLM calls to judge {label} "
@@ -263,5 +263,5 @@ def _judge_stage(
         name=label,
     )
     counts = status_counts(judged)
-    echo(f"judge: {output}: {len(judged)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    echo(f"[1/3] judge: {output}: {len(judged)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     return output, {"skipped": False, "calls": cost.calls, "output": str(output), "statuses": counts}
