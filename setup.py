@@ -5,6 +5,7 @@ Extras:
     deepspeed -- DeepSpeed ZeRO-3; install with DS_BUILD_OPS=0 on machines without CUDA.
     space  -- Gradio, BERTopic, sentence-transformers and an offline MiniLM for discovery and the Space.
     vllm   -- the vLLM offline batch backend (needs a GPU).
+    litellm -- the LiteLLM judge backend (any provider LiteLLM knows: --model litellm:<provider>/<model>).
     dev    -- everything the test suite and the linters need.
 """
 
@@ -36,6 +37,7 @@ EXTRAS = {
     "deepspeed": DEEPSPEED,
     "space": SPACE,
     "vllm": ["vllm>=0.6"],
+    "litellm": ["litellm>=1.50"],
     # Everything the test suite exercises: a real tiny SFT run, LoRA, ZeRO-3 over 2 CPU processes,
     # discovery with a real embedding model, and the Space in a real browser.
     "dev": [

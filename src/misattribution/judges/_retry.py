@@ -216,6 +216,56 @@ def classify_status(status: int, message: str, retry_after_header: str | None = 
     return Failure("http_error", message, False)
 
 
+_TIMEOUT_NAMES = {"InferenceTimeoutError", "TimeoutException", "Timeout", "APITimeoutError", "TimeoutError"}
+_CONNECTION_NAMES = {"TransportError", "ConnectionError", "NetworkError", "RemoteProtocolError", "APIConnectionError"}
+_SNIPPET_CHARS = 300
+
+
+def classify_exception(exc: BaseException, where: str) -> Failure:
+    """The :class:`Failure` for an exception raised by a client library (huggingface_hub, LiteLLM, httpx).
+
+    Read by duck typing, so one rule serves every client: an HTTP status on ``exc.response`` or
+    ``exc.status_code`` goes through :func:`classify_status` (``Retry-After`` from the response
+    headers); timeouts and connection errors are recognised by class name; a ``ValueError`` (a body
+    that is not JSON) is a ``bad_response``; anything else is not retried.
+
+    >>> classify_exception(TimeoutError("read"), "host").kind
+    'timeout'
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if "OfflineModeIsEnabled" in names:
+        message = f"HF_HUB_OFFLINE is set, so huggingface_hub sends no request, not even to {where} (unset it)"
+        return Failure("offline", message, False)
+    if names & _TIMEOUT_NAMES:
+        return Failure("timeout", f"no response from {where} in time ({type(exc).__name__})", True)
+    if names & _CONNECTION_NAMES:
+        return Failure("connection", f"{type(exc).__name__} from {where}: {exc or type(exc).__name__}", True)
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    if not isinstance(status, int):
+        status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        body = _response_text(response) if response is not None else str(exc)
+        headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None) or {}
+        retry_after = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
+        return classify_status(status, f"HTTP {status} from {where}: {_snippet(body)}", retry_after)
+    if isinstance(exc, ValueError):  # a body that is not JSON, or not a chat completion
+        return Failure("bad_response", f"unreadable answer from {where}: {type(exc).__name__}: {exc}", True)
+    return Failure("http_error", f"{type(exc).__name__} from {where}: {exc}", False)
+
+
+def _response_text(response: object) -> str:
+    try:
+        return str(response.text)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - a body that cannot be decoded is still an HTTP error
+        return "<undecodable body>"
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
+
+
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date; ``None`` if unusable.
 

@@ -44,7 +44,7 @@ from misattribution.judges._retry import (
     RetryPolicy,
     Secret,
     api_key_from_env,
-    classify_status,
+    classify_exception,
     retry_call,
 )
 from misattribution.judges.base import GenerationError, Messages, SamplingParams
@@ -54,7 +54,6 @@ logger = logging.getLogger(__name__)
 
 BACKEND_NAME = "hf_inference"
 TOKEN_FALLBACK_ENVS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
-_SNIPPET_CHARS = 300
 
 
 class HFInferenceJudge:
@@ -220,7 +219,7 @@ class HFInferenceJudge:
             try:
                 output = client.chat_completion(**arguments)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a Failure, classified
-                return _failure(exc, self._where())
+                return classify_exception(exc, self._where())
             return _text_of(output, self._where())
 
         return retry_call(attempt, self._policy, stats=self.stats, secrets=self._secrets(), log=logger)
@@ -232,27 +231,6 @@ class HFInferenceJudge:
         return [self._api_key.reveal()] if self._api_key else []
 
 
-def _failure(exc: Exception, where: str) -> Failure:
-    """What one failed ``chat_completion`` call means: retry or not, and of which kind."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if "OfflineModeIsEnabled" in names:
-        message = f"HF_HUB_OFFLINE is set, so huggingface_hub sends no request, not even to {where} (unset it)"
-        return Failure("offline", message, False)
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int):  # HfHubHTTPError: the server answered with an error status
-        message = f"HTTP {status} from {where}: {_snippet(_response_text(response))}"
-        headers = getattr(response, "headers", None) or {}
-        return classify_status(status, message, headers.get("Retry-After"))
-    if names & {"InferenceTimeoutError", "TimeoutException", "Timeout", "TimeoutError", "ReadTimeout"}:
-        return Failure("timeout", f"no response from {where} in time ({type(exc).__name__})", True)
-    if names & {"TransportError", "ConnectionError", "NetworkError", "RemoteProtocolError"}:
-        return Failure("connection", f"{type(exc).__name__} from {where}: {exc or type(exc).__name__}", True)
-    if isinstance(exc, ValueError):  # a body that is not JSON, or not a chat completion
-        return Failure("bad_response", f"unreadable answer from {where}: {type(exc).__name__}: {exc}", True)
-    return Failure("http_error", f"{type(exc).__name__} from {where}: {exc}", False)
-
-
 def _text_of(output: Any, where: str) -> str | Failure:
     try:
         content = output.choices[0].message.content
@@ -261,18 +239,6 @@ def _text_of(output: Any, where: str) -> str | Failure:
     if not isinstance(content, str):
         return Failure("bad_response", f"choices[0].message.content is not text from {where}", True)
     return content
-
-
-def _response_text(response: Any) -> str:
-    try:
-        return str(response.text)
-    except Exception:  # noqa: BLE001 - a body that cannot be decoded is still an HTTP error
-        return "<undecodable body>"
-
-
-def _snippet(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _SNIPPET_CHARS else text[:_SNIPPET_CHARS] + "..."
 
 
 def _check_base_url(base_url: str) -> str:
