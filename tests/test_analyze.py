@@ -97,7 +97,7 @@ def test_analyze_judges_discovers_writes_the_bundle_and_a_rerun_makes_no_call(se
     assert len(server.chat_requests) == N_ROWS
     # The cost, printed before the first call, equals the calls made.
     assert f"cost: judge {N_ROWS} rows x 1 call = {N_ROWS} LLM calls, {N_ROWS} to make (0 already judged)" in err
-    assert err.index("cost:") < err.index("judge: ")
+    assert err.index("cost: judge") < err.index("judged.jsonl: ")
     counts = issue_counts(run_dir / "bundle")
     assert counts.get(REFERENCE_ISSUE) == N_WRONG, counts
     assert REFERENCE_ISSUE in out and "bundle:" in out
@@ -177,7 +177,7 @@ def test_an_input_already_judged_is_not_judged(server, rows_file, tmp_path, caps
     frame.to_csv(judged, index=False)
     code, _, err = run(["analyze", str(judged), "-o", str(tmp_path / "run"), "--mode", "rules", "--quiet"], capsys)
     assert code == 0, err
-    assert "judge: skipped" in err and server.chat_requests == []
+    assert "[judge] skipped" in err and server.chat_requests == []
     assert issue_counts(tmp_path / "run" / "bundle").get(REFERENCE_ISSUE) == N_WRONG
     # Rows to judge without a judge: refused, one line with a hint.
     code, _, err = run(["analyze", str(rows_file), "-o", str(tmp_path / "run2")], capsys)
@@ -290,3 +290,40 @@ def test_serve_opens_the_space_on_the_bundle_through_the_serve_command(tmp_path,
     assert code == 0, err
     assert [(a.bundle, a.port, a.host) for a in served] == [(str(tmp_path / "run" / "bundle"), 7999, "127.0.0.1")]
     assert (tmp_path / "run" / "bundle" / "meta.json").is_file()
+
+
+def generating_responder(messages):
+    """Answers a bare question (one user turn: every third sum off by 5), else judges as :func:`responder`."""
+    if len(messages) == 1:
+        a, b = (int(n) for n in re.findall(r"\d+", messages[0]["content"])[:2])
+        total = a + b + (5 if (a - 3) % 3 == 0 else 0)
+        return f"He adds {a} and {b}. Therefore, he has {total} apples."
+    return responder(messages)
+
+
+def test_analyze_generates_the_missing_answers_then_judges_and_resumes_both(rows_file, tmp_path, capsys):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "answer"}) + "\n" for r in planted_rows()),
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    with FakeOpenAIServer(responder=generating_responder) as server:
+        argv = ["analyze", str(questions), "-o", str(run_dir), "--endpoint", server.url, "--mode", "rules"]
+        argv += ["--generate-with", server.url, "--quiet"]
+        code, _, err = run([*argv, "--max-calls", str(2 * N_ROWS - 1)], capsys)
+        assert code == 2 and server.chat_requests == []
+        assert f"needs {2 * N_ROWS} LLM calls ({N_ROWS} to generate and {N_ROWS} to judge)" in err
+
+        code, _, err = run([*argv, "--max-calls", str(2 * N_ROWS)], capsys)
+        assert code == 0, err
+        assert len(server.chat_requests) == 2 * N_ROWS  # the cost printed = the calls made
+        assert f"cost: generate {N_ROWS} rows x 1 call = {N_ROWS} LLM calls, {N_ROWS} to make" in err
+        assert issue_counts(run_dir / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+
+        code, _, err = run(argv, capsys)
+        assert code == 0, err
+        assert len(server.chat_requests) == 2 * N_ROWS  # neither stage repeats a call
+        assert f"0 to make ({N_ROWS} already generated)" in err and f"0 to make ({N_ROWS} already judged)" in err
+    generated = [json.loads(line) for line in (run_dir / "answers.jsonl").read_text().splitlines()]
+    assert [g["answer"] for g in generated] == [r["answer"] for r in planted_rows()]

@@ -2,6 +2,9 @@
 
 :func:`analyze` runs the stages its input needs and skips what the input already has:
 
+0. **generate** (optional) — with a ``generator`` (an endpoint or a model), the answers of a table that has
+   questions and no answers: one call per question, appended to ``RUN_DIR/answers.jsonl`` batch by batch
+   (flushed, fsynced, under the runner's lock), so a rerun generates only the answers still missing;
 1. **judge** — only when the input has no feedback and score columns. Results go to
    ``RUN_DIR/judged.jsonl`` through :func:`misattribution.runner.judge_dataset`, so a rerun (after a
    ``kill -9`` too) judges only the rows not yet judged, and each record carries its row's input columns;
@@ -42,7 +45,7 @@ from misattribution.io.tables import ALIASES, InputError, read_table
 logger = logging.getLogger(__name__)
 
 #: Where the stages write inside the run folder.
-JUDGED_NAME, BUNDLE_NAME = "judged.jsonl", "bundle"
+JUDGED_NAME, BUNDLE_NAME, ANSWERS_NAME = "judged.jsonl", "bundle", "answers.jsonl"
 #: Characters per token used to estimate prompt tokens (a common rule of thumb for English text).
 CHARS_PER_TOKEN = 4
 
@@ -88,6 +91,124 @@ def needs_judging(source: Any) -> bool:
 def _has_role(frame: pd.DataFrame, role: str) -> bool:
     names = set(frame.columns)
     return any(name in names for name in ALIASES[role]) or (role == "feedback" and "evaluation_text" in names)
+
+
+@dataclass(frozen=True)
+class GenerateCost:
+    """What the generation stage will cost: ``rows``, ``calls`` still to make, estimated ``prompt_tokens``."""
+
+    rows: int
+    calls: int
+    prompt_tokens: int
+    max_output_tokens: int
+
+    def line(self) -> str:
+        """``cost: generate 40 rows x 1 call = 40 LLM calls, 40 to make (0 already generated), ...``."""
+        return (
+            f"cost: generate {self.rows} rows x 1 call = {self.rows} LLM calls, {self.calls} to make "
+            f"({self.rows - self.calls} already generated), ~{self.prompt_tokens:,} prompt tokens "
+            f"+ at most {self.max_output_tokens:,} output tokens"
+        )
+
+
+def _answer_prompts(frame: pd.DataFrame, generator: Any, question: str, id_column: str) -> tuple[list, list[str], list]:
+    """The generation prompt (the question as the one user turn), key and id of every row."""
+    from misattribution.runner import row_key
+
+    settings, model_id = generator.settings(), generator.model_id
+    prompts, keys, ids = [], [], []
+    for index in range(len(frame)):
+        row = frame.iloc[index]
+        row_id = row[id_column] if id_column in frame.columns else None
+        row_id = row_id.item() if hasattr(row_id, "item") else row_id
+        messages = [{"role": "user", "content": str(row[question])}]
+        prompts.append(messages)
+        keys.append("answer:" + row_key(messages, model_id, settings, row_id))
+        ids.append(row_id)
+    return prompts, keys, ids
+
+
+def _max_new_tokens(backend: Any) -> int:
+    sampling = backend.settings().get("sampling") or {}
+    return int(sampling.get("max_new_tokens") or 0) if isinstance(sampling, Mapping) else 0
+
+
+def estimate_generate_cost(
+    frame: pd.DataFrame, generator: Any, output: str | Path, *, question: str = "question", id_column: str = "id"
+) -> GenerateCost:
+    """The calls :func:`generate_answers` will make: one per row without a generated answer in ``output``."""
+    from misattribution.runner import load_results
+
+    prompts, keys, _ = _answer_prompts(frame, generator, question, id_column)
+    done = load_results(output) if Path(output).exists() else {}
+    pending = {k: i for i, k in enumerate(keys) if done.get(k, {}).get("status") != "ok"}
+    chars = sum(len(prompts[i][0]["content"]) for i in pending.values())
+    return GenerateCost(
+        len(frame), len(pending), -(-chars // CHARS_PER_TOKEN), _max_new_tokens(generator) * len(pending)
+    )
+
+
+def stored_answers(
+    frame: pd.DataFrame, generator: Any, output: str | Path, *, question: str = "question", id_column: str = "id"
+) -> list[str | None]:
+    """The answers ``output`` already holds for ``frame``'s rows with this generator (``None``: none yet)."""
+    from misattribution.runner import load_results
+
+    _, keys, _ = _answer_prompts(frame, generator, question, id_column)
+    done = load_results(output) if Path(output).exists() else {}
+    return [done[k]["answer"] if done.get(k, {}).get("status") == "ok" else None for k in keys]
+
+
+def generate_answers(
+    frame: pd.DataFrame,
+    generator: Any,
+    output: str | Path,
+    *,
+    question: str = "question",
+    id_column: str = "id",
+    batch_size: int = 64,
+) -> list[str | None]:
+    """Generate the answer of every row (its question as the one user turn) into ``output``, resuming it.
+
+    Each batch is appended to ``output`` (JSONL: ``key``, ``row``, ``id``, ``answer``, ``status``, ``error``),
+    flushed and fsynced before the next starts, under the runner's lock (:func:`~misattribution.runner.output_lock`),
+    so a kill loses at most the batch in flight and a rerun generates only the answers still missing (a failed
+    generation, ``status="error"``, is tried again). Returns the answers in row order (``None``: failed).
+    """
+    import json
+    import os
+
+    from misattribution.redaction import redact
+    from misattribution.runner import load_results, output_lock
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    prompts, keys, ids = _answer_prompts(frame, generator, question, id_column)
+    with output_lock(output):
+        done = load_results(output)
+        pending = [i for i, k in enumerate(keys) if done.get(k, {}).get("status") != "ok"]
+        with output.open("a", encoding="utf-8") as handle:
+            for start in range(0, len(pending), batch_size):
+                batch = pending[start : start + batch_size]
+                texts = generator.generate([prompts[i] for i in batch])
+                records = []
+                for index, text in zip(batch, texts):
+                    failed = not isinstance(text, str)
+                    records.append(
+                        {
+                            "key": keys[index],
+                            "row": index,
+                            "id": ids[index],
+                            "answer": None if failed else text,
+                            "status": "error" if failed else "ok",
+                            "error": redact(str(text)) if failed else None,
+                        }
+                    )
+                handle.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+                handle.flush()
+                os.fsync(handle.fileno())
+                done.update((r["key"], r) for r in records)
+    return [done[k]["answer"] if done.get(k, {}).get("status") == "ok" else None for k in keys]
 
 
 def estimate_judge_cost(
@@ -156,6 +277,8 @@ def analyze(
     batch_size: int = 64,
     judge_options: Mapping[str, Any] | None = None,
     discover_options: Mapping[str, Any] | None = None,
+    generator: Any = None,
+    generator_options: Mapping[str, Any] | None = None,
     progress: bool = False,
     echo: Callable[[str], Any] = print,
 ) -> Any:
@@ -174,6 +297,9 @@ def analyze(
         judge_options: keyword arguments of ``load_judge`` when ``judge`` is a spec (``sampling``, ``model``...).
         discover_options: more keyword arguments of :func:`~misattribution.discovery.pipeline.discover`
             (``seed``, ``max_issues``, ``fail_below``, ``score_range``, ``embedding_model``, ``fast``...).
+        generator: a backend or ``load_judge`` spec that answers the questions of an input without answers
+            (:func:`generate_answers`, into ``output_dir/answers.jsonl``); not used when the input has answers.
+        generator_options: keyword arguments of ``load_judge`` when ``generator`` is a spec.
         progress: progress bars.
         echo: receives each line the run reports (the stages, the cost); ``print`` by default.
 
@@ -182,7 +308,7 @@ def analyze(
         (``report.meta["analyze"]`` records the stages run and the judge calls made).
 
     Raises:
-        CallLimitError: the judge stage needs more than ``max_calls`` calls (nothing called).
+        CallLimitError: generating and judging need more than ``max_calls`` calls (nothing called).
         ValueError: the input needs judging and no judge was given; a mode needing an LLM with ``max_calls``.
         RunConfigError, RunLockedError, InputError: as :func:`~misattribution.runner.judge_dataset` raises them.
     """
@@ -201,17 +327,30 @@ def analyze(
     judged_source: Any = source
     if needs_judging(source):
         judged_source, stages["judge"] = _judge_stage(
-            source, out, judge, max_calls, columns, taxonomy, language, order, batch_size, judge_options, progress, echo
+            source,
+            out,
+            judge,
+            max_calls,
+            columns,
+            taxonomy,
+            language,
+            order,
+            batch_size,
+            judge_options,
+            progress,
+            echo,
+            generator=generator,
+            generator_options=generator_options,
         )
     else:
-        echo("[1/3] judge: skipped (the input already has feedback and scores): 0 LLM calls")
+        echo("[judge] skipped (the input already has feedback and scores): 0 LLM calls")
         stages["judge"] = {"skipped": True, "calls": 0}
-    echo(f"[2/3] discover: mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
+    echo(f"[discover] mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
     report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=progress, **dict(discover_options or {}))
     report.meta["analyze"] = {"stages": stages, "mode": mode}
     folder = report.save(out / BUNDLE_NAME)
     stages["bundle"] = str(folder)
-    echo(f"[3/3] bundle: {folder} ({len(report.issues)} issues over {len(report.rows)} rows)")
+    echo(f"[bundle] {folder} ({len(report.issues)} issues over {len(report.rows)} rows)")
     return report
 
 
@@ -228,28 +367,68 @@ def _judge_stage(
     judge_options: Mapping[str, Any] | None,
     progress: bool,
     echo: Callable[[str], Any],
+    generator: Any = None,
+    generator_options: Mapping[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Judge into ``out/judged.jsonl`` (resuming it) after printing the cost and checking ``max_calls``."""
-    from misattribution.runner import judge_dataset, read_rows, status_counts
+    """Generate the answers when asked and needed, then judge into ``out/judged.jsonl`` (both resumed),
+    after printing the cost of both and checking it against ``max_calls``."""
+    from misattribution.io.tables import ColumnMap, is_missing
+    from misattribution.runner import check_unique_ids, judge_dataset, read_rows, status_counts
 
-    frame, label = read_rows(source, columns)  # every input problem before the judge is loaded
+    cols = ColumnMap.from_any(columns)
+    frame, label = read_table(source)
+    answers_missing = cols.answer not in frame.columns or all(is_missing(v) for v in frame[cols.answer])
+    must_generate = generator is not None and answers_missing
+    if must_generate:
+        if cols.question not in frame.columns:
+            raise InputError(f"{label}: no column {cols.question!r} to generate answers from (hint: --question-column)")
+        check_unique_ids(frame, cols.id, label)
+    else:
+        frame, label = read_rows(source, columns)  # every input problem before the judge is loaded
     if judge is None:
         raise ValueError(
             f"{label}: has no feedback and score columns, so it must be judged (hint: give --endpoint or --model)"
         )
-    if isinstance(judge, str):
-        from misattribution.judges import load_judge
-
-        judge = load_judge(judge, **dict(judge_options or {}))
+    judge = _backend(judge, judge_options)
     output = out / JUDGED_NAME
     out.mkdir(parents=True, exist_ok=True)
-    cost = estimate_judge_cost(frame, judge, output, columns=columns, taxonomy=taxonomy, language=language, order=order)
-    echo(f"[1/3] {cost.line()}")
-    if max_calls is not None and cost.calls > max_calls:
-        raise CallLimitError(
-            f"--max-calls {max_calls}: this run needs {cost.calls} LLM calls to judge {label} "
-            f"(hint: raise --max-calls to {cost.calls}, or judge fewer rows)"
+    stage: dict[str, Any] = {"skipped": False, "output": str(output)}
+    generate_calls = 0
+    if must_generate:
+        generator = _backend(generator, generator_options)
+        answers_file = out / ANSWERS_NAME
+        generate_cost = estimate_generate_cost(
+            frame, generator, answers_file, question=cols.question, id_column=cols.id
         )
+        echo(f"[generate] {generate_cost.line()}")
+        generate_calls = generate_cost.calls
+        # Rows whose answer is not generated yet cost one judge call each, their prompt counted with an
+        # answer of the generator's longest output.
+        stored = stored_answers(frame, generator, answers_file, question=cols.question, id_column=cols.id)
+        longest = "x" * (_max_new_tokens(generator) * CHARS_PER_TOKEN)
+        estimate_frame = frame.assign(**{cols.answer: [a if a is not None else longest for a in stored]})
+    else:
+        estimate_frame = frame
+    cost = estimate_judge_cost(
+        estimate_frame, judge, output, columns=columns, taxonomy=taxonomy, language=language, order=order
+    )
+    echo(f"[judge] {cost.line()}")
+    total = generate_calls + cost.calls
+    if max_calls is not None and total > max_calls:
+        what = f"{generate_calls} to generate and {cost.calls} to judge" if must_generate else f"to judge {label}"
+        raise CallLimitError(
+            f"--max-calls {max_calls}: this run needs {total} LLM calls ({what}) "
+            f"(hint: raise --max-calls to {total}, or use fewer rows)"
+        )
+    if must_generate:
+        answers = generate_answers(
+            frame, generator, out / ANSWERS_NAME, question=cols.question, id_column=cols.id, batch_size=batch_size
+        )
+        failed = sum(a is None for a in answers)
+        echo(f"[generate] {out / ANSWERS_NAME}: {len(answers) - failed} answers, {failed} failed (rerun to retry)")
+        frame = frame.assign(**{cols.answer: answers})
+        frame = frame[[a is not None for a in answers]].reset_index(drop=True)
+        stage["generate"] = {"calls": generate_calls, "output": str(out / ANSWERS_NAME), "failed": failed}
     judged = judge_dataset(
         frame,
         judge,
@@ -263,5 +442,15 @@ def _judge_stage(
         name=label,
     )
     counts = status_counts(judged)
-    echo(f"[1/3] judge: {output}: {len(judged)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return output, {"skipped": False, "calls": cost.calls, "output": str(output), "statuses": counts}
+    echo(f"[judge] {output}: {len(judged)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    if must_generate and stage["generate"]["failed"]:
+        counts["error"] = counts.get("error", 0) + stage["generate"]["failed"]  # rows left without a judgment
+    return output, {**stage, "calls": cost.calls, "statuses": counts}
+
+
+def _backend(spec: Any, options: Mapping[str, Any] | None) -> Any:
+    if isinstance(spec, str):
+        from misattribution.judges import load_judge
+
+        return load_judge(spec, **dict(options or {}))
+    return spec

@@ -19,6 +19,8 @@ from typing import Any
 _OPTIONS: list[tuple[str, Any, str]] = [
     ("--max-calls", int, "refuse to start (exit 2, nothing called) when judging needs more LLM calls than this"),
     ("--mode", str, "discovery mode(s) joined by + (LLM-free by default)"),
+    ("--generate-with", str, "an endpoint URL or model that answers the questions of an input without answers"),
+    ("--generate-served-model", str, "model name sent to the --generate-with endpoint (default: ask /v1/models)"),
     ("--served-model", str, "model name sent to the endpoint (default: ask /v1/models)"),
     ("--concurrency", int, "endpoint: requests in flight"),
     ("--timeout", float, "endpoint: seconds per request"),
@@ -152,6 +154,9 @@ def run_analyze(args: argparse.Namespace) -> int:
     options = resolve_options(args)
     for url in options.get("endpoint") or []:
         _check_endpoint(url)
+    if str(options.get("generate_with") or "").startswith(("http://", "https://")):
+        for url in options["generate_with"].split(","):
+            _check_endpoint(url)
     report = analyze(
         options["input"],
         options["output"],
@@ -164,6 +169,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         language=options["language"],
         batch_size=options.get("batch_size") or max(64, 2 * options["concurrency"]),
         discover_options=_discover_options(options),
+        generator=options.get("generate_with"),
+        generator_options=_generator_options(options),
         progress=not options["quiet"],
         echo=lambda line: print(line, file=sys.stderr),
     )
@@ -211,6 +218,16 @@ def _judge_options(options: dict[str, Any]) -> dict[str, Any]:
             "timeout": options["timeout"],
         }
     return {"sampling": sampling}
+
+
+def _generator_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``load_judge`` options of the answer generator: the judge's sampling, its own served model."""
+    found = _judge_options({**options, "endpoint": None})
+    spec = options.get("generate_with") or ""
+    if spec.startswith(("http://", "https://")):
+        found.update(model=options.get("generate_served_model"), concurrency=options["concurrency"])
+        found["timeout"] = options["timeout"]
+    return found
 
 
 def _discover_options(options: dict[str, Any]) -> dict[str, Any]:
