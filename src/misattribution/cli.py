@@ -68,7 +68,18 @@ def _add_judge_parser(subparsers: Any) -> None:
     )
     parser.add_argument("input", help="rows to judge: .jsonl, .json, .csv, .tsv or .parquet")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="local path or Hub id of the judge (transformers); 'vllm:<model>' for vLLM")
+    source.add_argument(
+        "--model",
+        help="local path or Hub id of the judge (transformers); 'vllm:<model>' for vLLM; "
+        "'hf:<model>[:<provider>]' or 'hf:<url>' for huggingface_hub.InferenceClient (token: $HF_TOKEN); "
+        "'litellm:<provider>/<model>' for LiteLLM",
+    )
+    source.add_argument(
+        "--judge",
+        metavar="MODULE:FUNCTION",
+        help="your own Python judge: a function taking the prompt messages and returning text, or a Judge "
+        "factory; imports and runs that code (only this flag ever does)",
+    )
     source.add_argument(
         "--endpoint",
         action="append",
@@ -459,6 +470,19 @@ def _load_cli_judge(args: argparse.Namespace) -> tuple[Any, int]:
         greedy=args.greedy,
         seed=args.seed,
     )
+    if args.judge:
+        from misattribution.judges.custom import load_custom_judge
+
+        try:
+            return load_custom_judge(args.judge, sampling=sampling), args.batch_size or 8
+        except ValueError as err:
+            raise InputError(f"--judge {err}") from None
+    if args.model and args.model.split(":", 1)[0] in ("hf", "litellm"):  # remote: the endpoint options apply
+        remote = {"concurrency": args.concurrency, "timeout": args.timeout, "max_retries": args.max_retries}
+        if args.served_model:
+            remote["model"] = args.served_model
+        judge = load_judge(args.model, sampling=sampling, api_key_env=args.api_key_env, **remote)
+        return judge, args.batch_size or max(64, 2 * args.concurrency)
     if not args.endpoint:
         options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
         if args.trust_remote_code:
