@@ -235,29 +235,12 @@ def test_the_readme_discover_commands_find_the_planted_issues_in_a_judged_jsonl(
 def test_a_kill_9_in_the_judge_stage_loses_and_repeats_no_row(server, rows_file, tmp_path, capsys):
     """A real ``analyze`` process killed with SIGKILL after 20 rows are saved (the rest stall at the server);
     the same command then judges exactly the 20 others, as its cost line says, and writes the bundle."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run_dir = tmp_path / "run"
     judged = run_dir / "judged.jsonl"
     server.inject("stall", times=None, match=lambda body: _apples(body) >= 3 + 20)
     argv = ["analyze", str(rows_file), "-o", str(run_dir), "--endpoint", server.url, "--mode", "rules", "--quiet"]
     argv += ["--served-model", "fake", "--batch-size", "4", "--concurrency", "4", "--timeout", "3000"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "misattribution", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and process.poll() is None:
-            if judged.exists() and len(judged.read_text(encoding="utf-8").splitlines()) >= 20:
-                break
-            time.sleep(0.05)
-        assert process.poll() is None, process.communicate()
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=60)
+    kill_9_after(argv, judged, 20)
     assert len(judged.read_text(encoding="utf-8").splitlines()) == 20
     server.clear_faults()
     server.reset()
@@ -327,3 +310,54 @@ def test_analyze_generates_the_missing_answers_then_judges_and_resumes_both(rows
         assert f"0 to make ({N_ROWS} already generated)" in err and f"0 to make ({N_ROWS} already judged)" in err
     generated = [json.loads(line) for line in (run_dir / "answers.jsonl").read_text().splitlines()]
     assert [g["answer"] for g in generated] == [r["answer"] for r in planted_rows()]
+
+
+def kill_9_after(argv: list[str], watched: Path, lines: int) -> None:
+    """Run ``misattribution *argv`` in a real process and SIGKILL it once ``watched`` holds ``lines`` lines."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "misattribution", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if watched.exists() and len(watched.read_text(encoding="utf-8").splitlines()) >= lines:
+                break
+            time.sleep(0.05)
+        assert process.poll() is None, process.communicate()
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=60)
+
+
+def test_a_kill_9_in_the_generate_stage_loses_and_repeats_no_answer(tmp_path, capsys):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "answer"}) + "\n" for r in planted_rows()),
+        encoding="utf-8",
+    )
+    run_dir = tmp_path / "run"
+    answers = run_dir / "answers.jsonl"
+    with FakeOpenAIServer(responder=generating_responder) as server:
+        server.inject("stall", times=None, match=lambda body: len(body["messages"]) == 1 and _apples(body) >= 23)
+        argv = ["analyze", str(questions), "-o", str(run_dir), "--endpoint", server.url, "--mode", "rules"]
+        argv += ["--generate-with", server.url, "--served-model", "fake", "--generate-served-model", "fake"]
+        argv += ["--batch-size", "4", "--concurrency", "4", "--timeout", "3000", "--quiet"]
+        kill_9_after(argv, answers, 20)
+        assert len(answers.read_text(encoding="utf-8").splitlines()) == 20
+        assert not (run_dir / "judged.jsonl").exists()
+        server.clear_faults()
+        server.reset()
+
+        code, _, err = run(argv, capsys)
+
+        assert code == 0, err
+        assert "20 to make (20 already generated)" in err and f"{N_ROWS} to make (0 already judged)" in err
+        assert len(server.chat_requests) == 20 + N_ROWS
+    keys = [json.loads(line)["key"] for line in answers.read_text(encoding="utf-8").splitlines()]
+    assert len(keys) == len(set(keys)) == N_ROWS
+    assert issue_counts(run_dir / "bundle").get(REFERENCE_ISSUE) == N_WRONG
