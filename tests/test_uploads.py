@@ -260,6 +260,12 @@ def test_clear_zip_with_code_in_its_issue_cell_is_not_evaluated(tmp_path: Path) 
     result = load_upload(clear_zip(tmp_path / "evil_clear.zip", issues))
     assert not result.report.issues and not os.path.exists("/tmp/pwned-by-test")
     assert "error" in result.message  # the importer's problem is reported, not hidden
+    # Every problem is kept, naming its row, for the Space to list and offer as a CSV.
+    assert result.problems[0] == (
+        "evil_clear.zip:results_gsm8k.csv: row 1 (id 'q1'), field 'recurring_issues_str': "
+        "not a list of strings: a function call"
+    )
+    assert len(result.problems) == 2  # and the warning that the question is the prompt column
 
 
 # -- zip safety ----------------------------------------------------------------------------------------

@@ -117,6 +117,9 @@ class LoadResult:
     kind: str
     mapping: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: Every problem an importer found (errors, then warnings), each naming its row and field: the
+    #: Space lists the first ones and offers all of them as a CSV.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def message(self) -> str:
@@ -298,6 +301,7 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
     # The views compute intervals; a bootstrap over every row here would only delay the upload.
     result.report = IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta).recompute(n_resamples=0)
     problems = [*imported.report.errors, *imported.report.warnings]
+    result.problems = [str(p) for p in problems]
     if problems:
         result.notes.append(
             f"the import found {len(imported.report.errors)} error(s) and {len(imported.report.warnings)} "
