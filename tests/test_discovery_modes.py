@@ -290,3 +290,11 @@ def test_the_space_offers_the_registry_modes_and_gives_the_llm_ones_its_endpoint
     assert calls == 3 and result.report.meta["llm_calls"] == 3 and len(result.report.issues) == 3
     with pytest.raises(UploadError, match="discovery \\(kpa\\) failed: mode 'kpa' needs one LLM"):
         _discover(explorer, "kpa", 15, "")
+    # The embedding model is one the server offers, checked against that list, never the filesystem: a
+    # path that exists and one that does not give the same refusal.
+    messages = set()
+    for probe in ("/etc", "/no/such/path", "../../root/.cache", "sentence-transformers/other"):
+        with pytest.raises(UploadError) as refused:
+            _discover(explorer, "clusters", 15, probe)
+        messages.add(str(refused.value))
+    assert messages == {"embedding model not offered here; choose one of all-MiniLM-L6-v2"}

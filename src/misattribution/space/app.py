@@ -240,7 +240,8 @@ def _load_layout(gr: Any, judge_url: str | None) -> dict[str, Any]:
                 discovery_modes(llm=judge_url is not None), value="clusters", label="mode", elem_id="discovery-mode"
             )
             c["max_issues"] = gr.Slider(3, 50, value=15, step=1, label="issues (at most)", elem_id="discovery-issues")
-            c["model"] = gr.Textbox("all-MiniLM-L6-v2", label="embedding model", elem_id="discovery-model")
+            models = embedding_models()
+            c["model"] = gr.Dropdown(models, value=models[0], label="embedding model", elem_id="discovery-model")
         c["run_discovery"] = gr.Button("Run discovery", elem_id="run-discovery")
     with gr.Accordion("Judge the uploaded table", open=False, visible=judge_url is not None, elem_id="judge"):
         # Every visitor can read the page's /config: show the URL without its credentials.
@@ -512,11 +513,31 @@ def discovery_modes(*, llm: bool = False) -> list[str]:
     return [*mode_names(llm=llm), "clusters+rules"]
 
 
+#: Extra embedding models a Space offers, comma-separated names set by whoever runs the server.
+SPACE_MODELS_ENV = "MISATTRIBUTION_SPACE_MODELS"
+
+
+def embedding_models() -> list[str]:
+    """The embedding models a visitor may choose: the default one, then those the server's operator lists in
+    ``$MISATTRIBUTION_SPACE_MODELS``. A visitor never types a name: a free text box would let anyone probe
+    which paths exist on the server through the error it gives."""
+    import os
+
+    from misattribution.discovery.embed import DEFAULT_MODEL
+
+    extra = [m.strip() for m in os.environ.get(SPACE_MODELS_ENV, "").split(",") if m.strip()]
+    return list(dict.fromkeys([DEFAULT_MODEL, *extra]))
+
+
 def _discover(
     explorer: Explorer | None, mode: str, max_issues: int, model: str, endpoint: str | None = None
 ) -> LoadResult:
     if explorer is None:
         raise UploadError("nothing loaded: load judged rows first, then run discovery")
+    allowed = embedding_models()
+    model = model or allowed[0]
+    if model not in allowed:  # checked against the list, never against the filesystem
+        raise UploadError(f"embedding model not offered here; choose one of {', '.join(allowed)}")
     from misattribution.discovery import discover
     from misattribution.discovery.modes import get_mode
 
@@ -528,7 +549,7 @@ def _discover(
             explorer.report.rows,
             mode=mode,
             max_issues=max_issues,
-            embedding_model=model or "all-MiniLM-L6-v2",
+            embedding_model=model,
             mode_options={name: {"endpoint": endpoint} for name in llm_modes} or None,
         )
     except (ValueError, ImportError, OSError) as err:
