@@ -361,3 +361,25 @@ def test_a_kill_9_in_the_generate_stage_loses_and_repeats_no_answer(tmp_path, ca
     keys = [json.loads(line)["key"] for line in answers.read_text(encoding="utf-8").splitlines()]
     assert len(keys) == len(set(keys)) == N_ROWS
     assert issue_counts(run_dir / "bundle").get(REFERENCE_ISSUE) == N_WRONG
+
+
+def test_a_modes_options_reach_discover_from_the_flags_and_the_config(tmp_path, capsys):
+    """``--detectors`` (mode rules' option, declared in the mode registry) as a flag and as a config key."""
+    judged = tmp_path / "judged.csv"
+    frame = pd.DataFrame(planted_rows())
+    wrong = [i % 3 == 0 for i in range(N_ROWS)]
+    frame["feedback"] = ["The final total is wrong." if w else "Correct." for w in wrong]
+    frame["score"] = [1 if w else 3 for w in wrong]
+    frame.to_csv(judged, index=False)
+    base = ["analyze", str(judged), "--mode", "rules", "--keep-empty", "--quiet"]
+    assert run([*base, "-o", str(tmp_path / "flags"), "--detectors", "reference_mismatch"], capsys)[0] == 0
+    config = tmp_path / "analyze.yaml"
+    config.write_text("detectors: [reference_mismatch]\nkeep-empty: true\n", encoding="utf-8")
+    code, _, err = run(
+        ["analyze", str(judged), "-o", str(tmp_path / "config"), "--mode", "rules", "--config", str(config), "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    for folder in ("flags", "config"):
+        issues = pd.read_parquet(tmp_path / folder / "bundle" / "issues.parquet")
+        assert issues["name"].tolist() == [REFERENCE_ISSUE], folder  # the other detectors were not run

@@ -99,15 +99,21 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--score-range", type=float, nargs=2, default=None, metavar=("WORST", "BEST"))
     for flag, text in _SWITCHES:
         parser.add_argument(flag, action="store_true", default=None, help=text)
-    parser.set_defaults(func=run_analyze)
+    from misattribution.cli import _add_mode_flags  # the discover command's mode flags, from the registry
+    from misattribution.discovery.modes import list_modes
+
+    parser.set_defaults(func=run_analyze, mode_flags=_add_mode_flags(parser, list_modes()))
 
 
 def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     """The flags over the config file over :data:`DEFAULTS`, as one dict keyed by dest names."""
-    given = {k: v for k, v in vars(args).items() if k not in ("func", "command", "verbose", "config") and v is not None}
+    internal = {"func", "command", "verbose", "config", "mode_flags"}
+    given = {k: v for k, v in vars(args).items() if k not in internal and v is not None}
     options = dict(DEFAULTS)
     if args.config:
-        options.update(load_config(args.config, set(vars(args)) - {"func", "command", "verbose", "config"}))
+        mode_flags = {flag[2:]: dest for dest, flag, _ in getattr(args, "mode_flags", [])}
+        known = set(vars(args)) - internal  # every flag of analyze has a None default, so is in args
+        options.update(load_config(args.config, known, mode_flags))
     options.update(given)
     for needed in ("input", "output"):
         if not options.get(needed):
@@ -117,8 +123,10 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def load_config(path: str | Path, known: set[str]) -> dict[str, Any]:
-    """A YAML mapping of flag names (``max-calls`` / ``max_calls``) to values; an unknown key is refused."""
+def load_config(path: str | Path, known: set[str], mode_flags: dict[str, str] | None = None) -> dict[str, Any]:
+    """A YAML mapping of flag names (``max-calls`` / ``max_calls``; a mode's option as its flag, e.g.
+    ``detectors``) to values; an unknown key is refused."""
+    mode_flags = mode_flags or {}
     import yaml
 
     path = Path(path)
@@ -132,7 +140,14 @@ def load_config(path: str | Path, known: set[str]) -> dict[str, Any]:
         raise ValueError(f"{path}: a config is a mapping of flag names to values (hint: 'endpoint: http://...')")
     options: dict[str, Any] = {}
     for key, value in data.items():
-        dest = str(key).lstrip("-").replace("-", "_")
+        name = str(key).lstrip("-")
+        if name.replace("_", "-") in mode_flags:
+            dest = mode_flags[name.replace("_", "-")]
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)  # a list option's text form, as on the command line
+            options[dest] = value if isinstance(value, bool) else str(value)
+            continue
+        dest = name.replace("-", "_")
         if dest not in known:
             raise ValueError(f"{path}: unknown key {key!r} (hint: misattribution analyze --help lists the flags)")
         if dest in _LIST_KEYS and value is not None and not isinstance(value, list):
@@ -152,6 +167,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     from misattribution.discovery.pipeline import format_issue_table
 
     options = resolve_options(args)
+    options["mode_flags"] = getattr(args, "mode_flags", [])
     for url in options.get("endpoint") or []:
         _check_endpoint(url)
     if str(options.get("generate_with") or "").startswith(("http://", "https://")):
@@ -239,6 +255,16 @@ def _discover_options(options: dict[str, Any]) -> dict[str, Any]:
         "score_range": tuple(options["score_range"]) if options.get("score_range") else None,
         "previous": options.get("previous"),
     }
+    mode_flags = options.get("mode_flags") or []
+    namespace = argparse.Namespace(mode=options["mode"], mode_flags=mode_flags)
+    for dest, _, _ in mode_flags:
+        if dest in options:
+            setattr(namespace, dest, options[dest])
+    from misattribution.cli import _mode_options
+
+    mode_options = _mode_options(namespace)
+    if mode_options:
+        found["mode_options"] = mode_options
     if options.get("embedding_model"):
         found["embedding_model"] = options["embedding_model"]
     if options.get("system_column"):
