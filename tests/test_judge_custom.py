@@ -210,3 +210,23 @@ def test_cli_model_hf_url_goes_through_the_inference_client(tmp_path, monkeypatc
     meta = (tmp_path / "judged.jsonl.meta.json").read_text()
     assert "hf_inference" in meta and "hf_cli_test_token_123" not in meta + out.read_text()
     assert DEFAULT_REPLY.splitlines()[-1] == "Score: 3"
+
+
+def test_the_readme_custom_judge_example_runs(tmp_path, monkeypatch, capsys):
+    """The README's "Backends" section: its my_judges.py block and its --judge command, as written."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Backends", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (command,) = [line for line in section.splitlines() if "--judge my_judges:my_judge" in line]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "my_judges.py").write_text(block)
+    write_rows(tmp_path / "rows.jsonl")
+    try:
+        assert main(command.split()[1:] + ["--quiet"]) == 0
+    finally:
+        sys.modules.pop("my_judges", None)
+    statuses = [json.loads(line)["status"] for line in (tmp_path / "judged.jsonl").read_text().splitlines()]
+    assert statuses == ["ok"] * 3
