@@ -383,3 +383,16 @@ def test_a_modes_options_reach_discover_from_the_flags_and_the_config(tmp_path, 
     for folder in ("flags", "config"):
         issues = pd.read_parquet(tmp_path / folder / "bundle" / "issues.parquet")
         assert issues["name"].tolist() == [REFERENCE_ISSUE], folder  # the other detectors were not run
+
+
+def test_agreement_reads_the_human_columns_the_judged_jsonl_carries(server, tmp_path, capsys):
+    """The input's human scores travel with each results record: ``agreement judged.jsonl --human human_score``."""
+    rows = [dict(r, human_score=1 if i % 3 == 0 else 3) for i, r in enumerate(planted_rows())]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    judged = tmp_path / "judged.jsonl"
+    assert main(["judge", str(data), "--endpoint", server.url, "-o", str(judged), "--quiet"]) == 0
+    capsys.readouterr()
+    code, out, err = run(["agreement", str(judged), "--human", "human_score"], capsys)
+    assert code == 0, err
+    assert re.search(r"[Ss]pearman\D+1\.0", out), out

@@ -481,7 +481,9 @@ def _load_cli_judge(args: argparse.Namespace) -> tuple[Any, int]:
         remote = {"concurrency": args.concurrency, "timeout": args.timeout, "max_retries": args.max_retries}
         if args.served_model:
             remote["model"] = args.served_model
-        judge = load_judge(args.model, sampling=sampling, api_key_env=args.api_key_env, **remote)
+        if args.api_key_env != "MISATTRIBUTION_API_KEY":  # else each reads its own: $HF_TOKEN, LiteLLM's
+            remote["api_key_env"] = args.api_key_env
+        judge = load_judge(args.model, sampling=sampling, **remote)
         return judge, args.batch_size or max(64, 2 * args.concurrency)
     if not args.endpoint:
         options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
@@ -605,7 +607,10 @@ def _read_results(path: str) -> pd.DataFrame:
     """A judged table; a raw results JSONL is reduced to its latest record per key, in row order."""
     frame, _ = read_table(path)
     if {"key", "row", "status"} <= set(frame.columns):
+        from misattribution.discovery.inputs import with_input_columns  # each record's input columns
+
         frame = frame.drop_duplicates("key", keep="last").sort_values("row", kind="stable").reset_index(drop=True)
+        frame = with_input_columns(frame)
     return frame
 
 

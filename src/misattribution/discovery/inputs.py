@@ -112,7 +112,7 @@ def load_judged(
     if kind == "rows" and not columns and score_range is None and fail_below is None:
         return _passthrough(frame, label, system)
     if kind == "runner":
-        frame = _with_inputs(_latest_results(frame))
+        frame = with_input_columns(_latest_results(frame))
     candidates = CLEAR_COLUMNS if kind == "clear" else ROLES
     chosen = resolve_columns(
         frame.columns,
@@ -258,14 +258,14 @@ def _latest_results(frame: pd.DataFrame) -> pd.DataFrame:
     return latest.sort_values("row", kind="stable").reset_index(drop=True)
 
 
-def _with_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+def with_input_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The runner's records with the input columns each one carries (``input``, a dict) as columns.
 
     A column the record already has (``key``, ``row``, ``id``, ``model``, the judgment's fields) keeps the
     record's value. Records written before inputs were carried have no ``input``: the frame is returned
     as it is (discovery then sees no question, answer or reference).
 
-    >>> _with_inputs(pd.DataFrame([{"key": "k", "id": "a", "input": {"id": "a", "answer": "14"}}])).to_dict("records")
+    >>> with_input_columns(pd.DataFrame([{"key": "k", "id": "a", "input": {"id": "a", "answer": "14"}}])).to_dict("records")
     [{'key': 'k', 'id': 'a', 'answer': '14'}]
     """
     if "input" not in frame.columns:
