@@ -198,6 +198,7 @@ def test_cli_model_hf_url_goes_through_the_inference_client(tmp_path, monkeypatc
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
     monkeypatch.setenv("HF_TOKEN", "hf_cli_test_token_123")
+    monkeypatch.setenv("MISATTRIBUTION_API_KEY", "key-for-the-endpoint-not-for-hf")  # --api-key-env's default
     rows = write_rows(tmp_path / "rows.jsonl")
     out = tmp_path / "judged.jsonl"
     with FakeOpenAIServer() as server:

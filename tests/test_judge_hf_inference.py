@@ -151,6 +151,21 @@ def test_429_waits_for_retry_after(server):
     assert all(judge._policy.delay(1, 120.0) <= judge.backoff_max for _ in range(50))
 
 
+def test_503_retry_after_http_date_is_honoured(server):
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    retry_at = (datetime.now(timezone.utc) + timedelta(seconds=3)).replace(microsecond=0)
+    server.inject("error_503", times=1, retry_after=format_datetime(retry_at, usegmt=True))
+    judge = make_judge(server.url, backoff_max=10.0)
+
+    assert judge.generate([prompt("x")]) == ["echo: x"]
+    first, second = server.chat_requests
+    wall_minus_monotonic = time.time() - time.monotonic()
+    assert second.time + wall_minus_monotonic >= retry_at.timestamp() - 0.05
+    assert first.fault == "error_503" and second.fault is None
+
+
 @pytest.mark.parametrize("fault", ["error_400", "error_401", "error_404", "error_422"])
 def test_client_errors_are_not_retried(server, fault):
     server.inject(fault, times=1)

@@ -99,20 +99,47 @@ def test_429_waits_for_retry_after(server):
     assert second.time - first.time >= 0.95
 
 
-@pytest.mark.parametrize("fault", ["garbage", "bad_shape", "drop"])
-def test_bad_answers_are_retried(server, fault):
+# The HTTP judge's fault suite (tests/test_openai_http.py), through LiteLLM.
+@pytest.mark.parametrize("fault", ["error_500", "error_502", "error_503", "error_408", "drop", "garbage", "bad_shape"])
+def test_transient_faults_are_retried(server, fault):
+    server.inject(fault, times=2, retry_after=None)
+    judge = make_judge(server.url, concurrency=2)
+
+    assert judge.generate([prompt(str(i)) for i in range(3)]) == [f"echo: {i}" for i in range(3)]
+    assert judge.stats.retries == 2 and len(server.chat_requests) == 5
+
+
+@pytest.mark.parametrize("fault", ["error_400", "error_401", "error_404", "error_422"])
+def test_client_errors_are_not_retried(server, fault):
     server.inject(fault, times=1)
-    judge = make_judge(server.url)
-
-    assert judge.generate([prompt("x")]) == ["echo: x"]
-    assert judge.stats.retries == 1
-
-
-def test_client_errors_are_not_retried(server):
-    server.inject("error_400", times=1)
     (result,) = make_judge(server.url).generate([prompt("x")])
 
     assert isinstance(result, GenerationError) and (result.kind, result.attempts) == ("http_4xx", 1)
+    assert len(server.chat_requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [("error_500", "http_5xx"), ("error_429", "http_429"), ("garbage", "bad_response"), ("drop", "connection")],
+)
+def test_exhausted_retries_give_an_error_of_the_same_kind_as_the_http_judge(server, fault, kind):
+    server.inject(fault, times=None, retry_after=0)
+    judge = make_judge(server.url, max_retries=2)
+
+    (result,) = judge.generate([prompt("x")])
+
+    assert isinstance(result, GenerationError)
+    assert (result.kind, result.attempts) == (kind, 3)
+    assert judge.stats.as_dict() == {"requests": 3, "retries": 2, "failures": 1, "successes": 0}
+    assert len(server.chat_requests) == 3
+
+
+def test_no_more_than_concurrency_requests_in_flight(server):
+    server.latency = 0.1
+    judge = make_judge(server.url, concurrency=3)
+
+    assert all(isinstance(r, str) for r in judge.generate([prompt(str(i)) for i in range(9)]))
+    assert server.max_in_flight <= 3
 
 
 def test_a_stall_times_out_in_place(server):

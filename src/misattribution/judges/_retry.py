@@ -245,7 +245,7 @@ def classify_exception(exc: BaseException, where: str) -> Failure:
     if not isinstance(status, int):
         status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status >= 400:
-        body = _response_text(response) if response is not None else str(exc)
+        body = (_response_text(response) if response is not None else "") or str(exc)
         headers = getattr(response, "headers", None) or getattr(exc, "litellm_response_headers", None) or {}
         retry_after = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
         return classify_status(status, f"HTTP {status} from {where}: {_snippet(body)}", retry_after)

@@ -68,8 +68,9 @@ class LiteLLMJudge:
             ``top_k`` and ``repetition_penalty`` go as extra body fields; pass them as ``None`` in
             ``extra_body`` for a provider that refuses them.
         api_base: the server URL for an OpenAI-compatible (or self-hosted) model.
-        api_key: the key; default the variable named by ``api_key_env``, else LiteLLM's own lookup.
-        api_key_env: the environment variable to read the key from.
+        api_key: the key; default the variable named by ``api_key_env``, else LiteLLM's own lookup
+            for the provider (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``, ...).
+        api_key_env: an environment variable to read the key from (default: none, LiteLLM's lookup).
         concurrency, timeout, max_retries, backoff_base, backoff_max, extra_body: as
             :class:`~misattribution.judges.hf_inference.HFInferenceJudge`.
 
@@ -83,7 +84,7 @@ class LiteLLMJudge:
         *,
         api_base: str | None = None,
         api_key: str | None = None,
-        api_key_env: str = "MISATTRIBUTION_API_KEY",
+        api_key_env: str | None = None,
         concurrency: int = 8,
         timeout: float = 60.0,
         max_retries: int = 5,
@@ -116,7 +117,7 @@ class LiteLLMJudge:
         self.extra_body = extra_body
         self.stats = EndpointStats()
         self._policy = RetryPolicy(max_retries, self.backoff_base, self.backoff_max)
-        key = api_key if api_key is not None else api_key_from_env(api_key_env, ())
+        key = api_key if api_key is not None else (api_key_from_env(api_key_env, ()) if api_key_env else None)
         self._api_key = Secret(key) if key else None
         if self._api_key is not None:
             register_secret(key)
@@ -186,7 +187,7 @@ class LiteLLMJudge:
             try:
                 output = self._litellm.completion(**arguments, **key)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a Failure, classified
-                return classify_exception(exc, where)
+                return _refine(exc, classify_exception(exc, where), where)
             try:
                 content = output.choices[0].message.content
             except (AttributeError, IndexError, KeyError, TypeError):
@@ -197,6 +198,22 @@ class LiteLLMJudge:
 
         secrets = [self._api_key.reveal()] if self._api_key else []
         return retry_call(attempt, self._policy, stats=self.stats, secrets=secrets, log=logger)
+
+
+def _refine(exc: Exception, failure: Failure, where: str) -> Failure:
+    """The kind LiteLLM hides: it reports a dropped connection and an unreadable 200 as HTTP 500.
+
+    Both are retried either way; this only names them as the HTTP judge does (``connection``,
+    ``bad_response``), from the text of LiteLLM's synthetic ``InternalServerError``.
+    """
+    if failure.kind != "http_5xx" or getattr(exc, "response", None) is None:
+        return failure
+    text = str(exc)
+    if "Connection error" in text:
+        return Failure("connection", f"connection error from {where} ({type(exc).__name__})", True)
+    if "Received response - <APIResponse [200" in text or "Expecting value" in text:
+        return Failure("bad_response", f"unreadable answer from {where}: {text[:300]}", True)
+    return failure
 
 
 def from_spec(spec: str, sampling: SamplingParams | None = None, **kwargs: Any) -> LiteLLMJudge:
