@@ -136,6 +136,9 @@ class HFInferenceJudge:
         if self._api_key is not None:
             # A log handler with misattribution.redaction's filter masks it from now on.
             register_secret(token)
+        else:
+            # Without a token of ours, huggingface_hub sends the saved login's (if any): mask that one too.
+            register_secret(_token_from_env_or_login(api_key_env))
 
     def __repr__(self) -> str:
         where = f"base_url={self.base_url!r}" if self.base_url else f"provider={self.provider or 'auto'!r}"
