@@ -396,3 +396,16 @@ def test_agreement_reads_the_human_columns_the_judged_jsonl_carries(server, tmp_
     code, out, err = run(["agreement", str(judged), "--human", "human_score"], capsys)
     assert code == 0, err
     assert re.search(r"[Ss]pearman\D+1\.0", out), out
+
+
+def test_rows_left_without_a_judgment_give_exit_code_1_and_still_a_bundle(rows_file, tmp_path, capsys):
+    def unreadable_sometimes(messages):
+        return "no idea" if _apples({"messages": messages}) % 7 == 0 else responder(messages)
+
+    with FakeOpenAIServer(responder=unreadable_sometimes) as server:
+        argv = ["analyze", str(rows_file), "-o", str(tmp_path / "run"), "--endpoint", server.url, "--mode", "rules"]
+        code, _, err = run([*argv, "--quiet"], capsys)
+    unreadable = sum(1 for i in range(N_ROWS) if (3 + i) % 7 == 0)
+    assert code == 1
+    assert f"{unreadable} failed" in err and f"{unreadable} rows have no judgment" in err
+    assert (tmp_path / "run" / "bundle" / "issues.parquet").is_file()
