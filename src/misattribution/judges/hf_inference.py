@@ -83,7 +83,8 @@ class HFInferenceJudge:
     Retried: HTTP 429 (waiting at least its ``Retry-After``), 408, 5xx (503's ``Retry-After``
     honoured), timeouts, connection errors and bodies that are not a chat completion. Not retried:
     other 4xx. A given-up item is a :class:`GenerationError` with the same ``kind`` values as the HTTP
-    judge's.
+    judge's, plus ``offline`` (``HF_HUB_OFFLINE`` is set: not retried). ``timeout`` bounds each phase,
+    not the whole request: a server that keeps trickling bytes is not cut off (the HTTP judge's is).
     """
 
     def __init__(
