@@ -151,26 +151,25 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def input_record(frame: pd.DataFrame, index: int) -> dict[str, Any]:
-    """The input columns of one row as JSON values (a gap is ``None``), as a results record carries them
-    under ``input``: discovery reads the question, answer, reference and system from there, so a results
+def input_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The input columns of every row as JSON values (a gap is ``None``), as each results record carries
+    them under ``input``: discovery reads the question, answer, reference and system from there, so a results
     file alone is enough for every later stage (the rule detectors need the answer and the reference).
 
-    >>> input_record(pd.DataFrame([{"question": "2 + 2?", "answer": 4, "reference": float("nan")}]), 0)
-    {'question': '2 + 2?', 'answer': 4, 'reference': None}
+    >>> input_records(pd.DataFrame([{"question": "2 + 2?", "answer": 4, "reference": float("nan")}]))
+    [{'question': '2 + 2?', 'answer': 4, 'reference': None}]
     """
-    row = frame.iloc[index]
-    record: dict[str, Any] = {}
-    for column in frame.columns:
-        if column in RESULT_COLUMNS or column == "judge_key":
-            continue
-        value = _json_safe(row[column])
-        if hasattr(value, "tolist"):
-            value = value.tolist()  # numpy arrays (list cells of a Parquet input)
-        elif not isinstance(value, (str, list, dict, tuple)) and pd.isna(value):
-            value = None
-        record[str(column)] = value
-    return record
+    kept = frame.drop(columns=[c for c in (*RESULT_COLUMNS, "judge_key") if c in frame.columns])
+    records = kept.to_dict("records")
+    for record in records:
+        for column, value in record.items():
+            value = _json_safe(value)
+            if hasattr(value, "tolist"):
+                value = value.tolist()  # numpy arrays (list cells of a Parquet input)
+            elif not isinstance(value, (str, list, dict, tuple)) and pd.isna(value):
+                value = None
+            record[column] = value
+    return [{str(k): v for k, v in record.items()} for record in records]
 
 
 class RunConfigError(InputError):
@@ -543,7 +542,7 @@ def judge_dataset(
     prompts: list[list[dict[str, str]]] = []
     keys: list[str] = []
     ids: list[Any] = []
-    inputs: list[dict[str, Any]] = []
+    inputs = input_records(frame)
     for index in range(len(frame)):
         row = frame.iloc[index]
         question, answer = row[cols.question], row[cols.answer]
@@ -556,7 +555,6 @@ def judge_dataset(
         row_id = _json_safe(row[cols.id]) if cols.id in frame.columns else None
         prompts.append(messages)
         ids.append(row_id)
-        inputs.append(input_record(frame, index))
         keys.append(row_key(messages, model_id, settings, row_id))
 
     if output is None:
