@@ -409,3 +409,34 @@ def test_rows_left_without_a_judgment_give_exit_code_1_and_still_a_bundle(rows_f
     assert code == 1
     assert f"{unreadable} failed" in err and f"{unreadable} rows have no judgment" in err
     assert (tmp_path / "run" / "bundle" / "issues.parquet").is_file()
+
+
+def test_ctrl_c_in_the_generate_stage_says_what_is_saved(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "answer"}) + "\n" for r in planted_rows()),
+        encoding="utf-8",
+    )
+    answers = tmp_path / "run" / "answers.jsonl"
+    with FakeOpenAIServer(responder=generating_responder) as server:
+        server.inject("stall", times=None, match=lambda body: _apples(body) >= 23)
+        argv = ["analyze", str(questions), "-o", str(tmp_path / "run"), "--endpoint", server.url, "--quiet"]
+        argv += ["--generate-with", server.url, "--served-model", "fake", "--generate-served-model", "fake"]
+        argv += ["--batch-size", "4", "--concurrency", "4", "--timeout", "3000"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "misattribution", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if answers.exists() and len(answers.read_text(encoding="utf-8").splitlines()) >= 20:
+                break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"interrupted: 20 of {N_ROWS} rows saved in {answers}; run the same command to resume" in err

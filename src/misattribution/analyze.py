@@ -31,8 +31,9 @@ Example (a loopback OpenAI-compatible judge; any ``load_judge`` spec works):
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,7 @@ def generate_answers(
     question: str = "question",
     id_column: str = "id",
     batch_size: int = 64,
+    progress: bool = False,
 ) -> list[str | None]:
     """Generate the answer of every row (its question as the one user turn) into ``output``, resuming it.
 
@@ -179,7 +181,7 @@ def generate_answers(
     import os
 
     from misattribution.redaction import redact
-    from misattribution.runner import load_results, output_lock
+    from misattribution.runner import RunInterrupted, _sigint_deferred, load_results, output_lock
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +189,10 @@ def generate_answers(
     with output_lock(output):
         done = load_results(output)
         pending = [i for i, k in enumerate(keys) if done.get(k, {}).get("status") != "ok"]
-        with output.open("a", encoding="utf-8") as handle:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pending), disable=not progress, desc="generating", unit="row")
+        with output.open("a", encoding="utf-8") as handle, bar, _interrupted_as(RunInterrupted, output, keys, done):
             for start in range(0, len(pending), batch_size):
                 batch = pending[start : start + batch_size]
                 texts = generator.generate([prompts[i] for i in batch])
@@ -204,11 +209,23 @@ def generate_answers(
                             "error": redact(str(text)) if failed else None,
                         }
                     )
-                handle.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
-                handle.flush()
-                os.fsync(handle.fileno())
-                done.update((r["key"], r) for r in records)
+                with _sigint_deferred():  # a Ctrl-C waits for the batch to be written whole
+                    handle.write("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records))
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    done.update((r["key"], r) for r in records)
+                bar.update(len(batch))
     return [done[k]["answer"] if done.get(k, {}).get("status") == "ok" else None for k in keys]
+
+
+@contextlib.contextmanager
+def _interrupted_as(error: type, output: Path, keys: list[str], done: dict[str, Any]) -> Iterator[None]:
+    """Ctrl-C → the runner's ``RunInterrupted`` (how many answers are saved, where): the CLI's one line."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        saved = sum(1 for k in set(keys) if done.get(k, {}).get("status") == "ok")
+        raise error(output, saved, len(set(keys))) from None
 
 
 def estimate_judge_cost(
@@ -422,7 +439,13 @@ def _judge_stage(
         )
     if must_generate:
         answers = generate_answers(
-            frame, generator, out / ANSWERS_NAME, question=cols.question, id_column=cols.id, batch_size=batch_size
+            frame,
+            generator,
+            out / ANSWERS_NAME,
+            question=cols.question,
+            id_column=cols.id,
+            batch_size=batch_size,
+            progress=progress,
         )
         failed = sum(a is None for a in answers)
         echo(f"[generate] {out / ANSWERS_NAME}: {len(answers) - failed} answers, {failed} failed (rerun to retry)")
