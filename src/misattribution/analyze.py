@@ -1,4 +1,4 @@
-"""One call from answers to a diagnosis: judge (when needed), discover, summarise, write the bundle.
+"""One call from answers to a diagnosis: generate and judge (when needed), discover, summarise, write the bundle.
 
 :func:`analyze` runs the stages its input needs and skips what the input already has:
 
@@ -13,9 +13,12 @@
 3. **summary** — the plain-language summary ``discover`` stores in ``report.meta["summary"]``;
 4. **bundle** — ``RUN_DIR/bundle/``, which ``misattribution serve --bundle`` (or ``analyze --serve``) opens.
 
-Before any LLM call it works out the cost (:func:`estimate_judge_cost`: the calls still to make, one per row
-not yet judged, and the prompt tokens estimated from the rendered prompts, :func:`misattribution.prompts.build_messages`),
-reports it, and refuses with a :class:`CallLimitError` when it exceeds ``max_calls``.
+Before any LLM call it works out the cost (:func:`estimate_generate_cost`, :func:`estimate_judge_cost`: the
+calls still to make, one per row not yet answered / judged, and the prompt tokens estimated from the rendered
+prompts, :func:`misattribution.prompts.build_messages`), reports it, and refuses with a :class:`CallLimitError`
+when their sum exceeds ``max_calls``. A stage's lines start with its name (``[generate]``, ``[judge]``,
+``[discover]``, ``[bundle]``). A mode that calls an LLM (``kpa``) is refused together with ``max_calls``: its
+calls are not counted here.
 
 Example (a loopback OpenAI-compatible judge; any ``load_judge`` spec works):
     >>> import tempfile
