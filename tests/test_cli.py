@@ -141,14 +141,18 @@ def test_agreement_refuses_duplicate_join_ids_and_scores_off_the_scale(tmp_path,
     results = tmp_path / "results.jsonl"
     results.write_text("".join(json.dumps({"id": f"r{k}", "score": k % 4}) + "\n" for k in range(8)))
     human = tmp_path / "human.jsonl"
-    human.write_text("".join(json.dumps({"id": i, "score": 1}) + "\n" for i in ["r0", "r1", "r1", *map("r{}".format, range(2, 8))]))
+    human.write_text(
+        "".join(json.dumps({"id": i, "score": 1}) + "\n" for i in ["r0", "r1", "r1", *map("r{}".format, range(2, 8))])
+    )
     assert main(["agreement", str(results), "--human", str(human), "--on", "id", "-o", str(tmp_path / "a.json")]) == 2
     err = capsys.readouterr().err
     assert "human.jsonl" in err and "'r1'" in err and "rows 2, 3" in err and "Traceback" not in err
     assert not (tmp_path / "a.json").exists()
     # Scores on a 1..5 scale are off the taxonomy's 0..3: refused, unless the scale is given.
     wide = tmp_path / "wide.jsonl"
-    wide.write_text("".join(json.dumps({"id": f"r{k}", "score": 1 + k % 5, "human": 1 + (k + 1) % 5}) + "\n" for k in range(10)))
+    wide.write_text(
+        "".join(json.dumps({"id": f"r{k}", "score": 1 + k % 5, "human": 1 + (k + 1) % 5}) + "\n" for k in range(10))
+    )
     assert main(["agreement", str(wide), "--human", "human", "-o", str(tmp_path / "b.json"), "--n-resamples", "0"]) == 2
     assert "wide.jsonl" in capsys.readouterr().err and not (tmp_path / "b.json").exists()
     args = ["agreement", str(wide), "--human", "human", "-o", str(tmp_path / "b.json"), "--n-resamples", "0"]

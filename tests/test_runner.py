@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from misattribution.io.tables import InputError
 from misattribution.judges.openai_http import OpenAIHTTPJudge
 from misattribution.runner import RunConfigError, detect_language, judge_dataset, load_results, next_run_path
-from misattribution.io.tables import InputError
 from misattribution.testing.fake_openai import FakeOpenAIServer
 
 

@@ -285,7 +285,9 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
     parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)
-    _add_score_range(parser, "the scores' scale, e.g. 1 5 (default: inferred among known scales; a score outside it is refused)")
+    _add_score_range(
+        parser, "the scores' scale, e.g. 1 5 (default: inferred among known scales; a score outside it is refused)"
+    )
     parser.add_argument(
         "--fail-below",
         type=float,

@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from misattribution.format import DEFAULT_ORDER, parse_order, render_target
+from misattribution.io.tables import optional_text
 from misattribution.prompts import build_messages
 from misattribution.runner import detect_language
-from misattribution.io.tables import optional_text
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 #: ``dataset_name`` for the sample shipped with the package (built by ``misattribution.data.sample``).

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 
 from misattribution.data.validate import parse_labels, parse_score
-from misattribution.stats import DegenerateInputWarning
 from misattribution.io.tables import read_table
+from misattribution.stats import DegenerateInputWarning
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [

@@ -286,6 +286,9 @@ def discover(
     return report
 
 
+#: A cluster of fewer rows than this whose best name breaks the naming rules is not reported.
+SMALL_CLUSTER_ROWS = 5
+
 JUDGE_FAILED = "judge-failed"
 #: Statuses of a judgment that failed or only partly parsed (the runner's ``status``).
 JUDGE_FAILED_STATUSES = ("failed", "partial", "error")
@@ -760,6 +763,14 @@ def _name_issues(
             continue
         name = alone if alone not in used else naming.choose_name(siblings=used, **naming_inputs)
         name = name or f"Issue {c + 1}"
+        n_rows = len(np.unique(sentences.row[in_cluster]))
+        if n_rows < SMALL_CLUSTER_ROWS and naming.name_problems(
+            name, siblings=used, members=naming_inputs["members"], instances=instances
+        ):
+            # A handful of rows whose best name still breaks the rules ("Step 3 using $4.80") share an
+            # instance, not a problem a developer can act on: not an issue.
+            local_ids[c] = None
+            continue
         used.append(name)
         central = first_text[int(embedded[order[0]])]
         # The id names the meaning, not the string: the name's slug and a hash of the most central
