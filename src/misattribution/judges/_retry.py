@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import logging
 import math
 import os
@@ -27,6 +28,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from typing import Any
 
 from misattribution.judges.base import GenerationError
 from misattribution.redaction import redact
@@ -99,6 +101,32 @@ class Secret:
         return "_Secret('***')"
 
     __str__ = __repr__
+
+
+def check_remote_options(
+    concurrency: int, timeout: float, max_retries: int, extra_body: dict[str, Any] | None
+) -> dict[str, Any]:
+    """Check the options every remote backend shares; return a copy of ``extra_body``.
+
+    >>> check_remote_options(8, 60.0, 5, {"top_k": 20})
+    {'top_k': 20}
+    >>> check_remote_options(0, 60.0, 5, None)
+    Traceback (most recent call last):
+    ...
+    ValueError: concurrency must be >= 1, got 0
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0, got {timeout}")
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+    extra_body = dict(extra_body or {})
+    try:
+        json.dumps(extra_body)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"extra_body must be JSON-serialisable: {exc}") from None
+    return extra_body
 
 
 @dataclass(frozen=True)

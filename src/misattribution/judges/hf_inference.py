@@ -44,6 +44,7 @@ from misattribution.judges._retry import (
     RetryPolicy,
     Secret,
     api_key_from_env,
+    check_remote_options,
     classify_exception,
     retry_call,
 )
@@ -106,17 +107,7 @@ class HFInferenceJudge:
     ):
         if not model:
             raise ValueError("model: give the Hub model id, or the model name the server at base_url expects")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
-        extra_body = dict(extra_body or {})
-        try:
-            json.dumps(extra_body)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"extra_body must be JSON-serialisable: {exc}") from None
+        extra_body = check_remote_options(concurrency, timeout, max_retries, extra_body)
         if base_url is not None:
             base_url = _check_base_url(base_url)
         self.model_id = model

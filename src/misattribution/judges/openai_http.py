@@ -36,6 +36,7 @@ from misattribution.judges._retry import (  # noqa: F401
     API_KEY_FALLBACK_ENVS,
     EndpointStats,
     RetryPolicy,
+    check_remote_options,
     classify_status,
     retry_call_async,
 )
@@ -107,20 +108,10 @@ class OpenAIHTTPJudge:
         backoff_max: float = 30.0,
         extra_body: dict[str, Any] | None = None,
     ):
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         urls = [base_url] if isinstance(base_url, str) else list(base_url)
         if not urls:
             raise ValueError("base_url: give at least one URL")
-        extra_body = dict(extra_body or {})
-        try:
-            json.dumps(extra_body)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"extra_body must be JSON-serialisable: {exc}") from None
+        extra_body = check_remote_options(concurrency, timeout, max_retries, extra_body)
 
         self.model_id = model
         self.sampling = sampling
