@@ -18,10 +18,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from misattribution.format import DEFAULT_ORDER, FORMAT_HEADINGS, format_instructions
+from misattribution.io.tables import is_missing
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 SYSTEM_TEMPLATE_EN = """\
@@ -204,5 +207,136 @@ def build_messages(
         question=question.strip(),
         answer=answer.strip(),
         reference=str(reference).strip() if has_reference else "",
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# -- agent traces: the step and trajectory variants -------------------------------------------------
+#: Row kinds (``kind`` column of a trace table, :mod:`misattribution.io.traces`) with a prompt variant.
+AGENT_KINDS = ("step", "trajectory")
+# The first line of the system message for each variant; the rest (taxonomy, scale, format) is shared.
+_AGENT_INTRO = {
+    ("step", "en"): "You are a meticulous evaluator of AI agents. Judge one step of a multi-agent run: what the "
+    "agent was asked, whether it used the tools it had correctly, and whether its output does what it was asked.",
+    ("step", "zh"): "你是一位严谨的 AI 智能体评估员。请评估多智能体运行中的一个步骤：智能体被要求做什么、"
+    "是否正确使用了可用的工具、输出是否完成了要求。",
+    ("trajectory", "en"): "You are a meticulous evaluator of AI agents. Judge a whole multi-agent run: whether it "
+    "achieved the task, and which step went wrong first. In the feedback, say whether the task succeeded and "
+    'name the first step that went wrong as "First failed step: N (agent)", or write "First failed step: none".',
+    ("trajectory", "zh"): "你是一位严谨的 AI 智能体评估员。请评估一次完整的多智能体运行：是否完成了任务，"
+    "以及最先出错的是哪一步。请在反馈中说明任务是否成功，并写出“最先出错的步骤：N（智能体）”，"
+    "或写“最先出错的步骤：无”。",
+}
+USER_TEMPLATE_STEP_EN = """\
+### Agent
+{agent}
+
+### What the step was asked
+{question}
+
+### Tools available
+{tools}
+
+### Tool calls made
+{tool_calls}
+
+### The step's output
+{answer}"""
+USER_TEMPLATE_STEP_ZH = """\
+### 智能体
+{agent}
+
+### 这一步的任务
+{question}
+
+### 可用工具
+{tools}
+
+### 工具调用
+{tool_calls}
+
+### 这一步的输出
+{answer}"""
+USER_TEMPLATE_TRAJECTORY_EN = """\
+### Task
+{question}
+
+### Steps
+{steps}
+
+### Final output
+{answer}"""
+USER_TEMPLATE_TRAJECTORY_ZH = """\
+### 任务
+{question}
+
+### 步骤
+{steps}
+
+### 最终输出
+{answer}"""
+_AGENT_USER_TEMPLATES = {
+    ("step", "en"): USER_TEMPLATE_STEP_EN,
+    ("step", "zh"): USER_TEMPLATE_STEP_ZH,
+    ("trajectory", "en"): USER_TEMPLATE_TRAJECTORY_EN,
+    ("trajectory", "zh"): USER_TEMPLATE_TRAJECTORY_ZH,
+}
+_NONE_TEXT = {"en": "(none)", "zh": "（无）"}
+
+
+def build_agent_messages(
+    row: Mapping[str, Any],
+    question: str,
+    answer: str,
+    *,
+    taxonomy: Taxonomy | str | None = None,
+    language: str = "en",
+    order: Sequence[str] = DEFAULT_ORDER,
+) -> list[dict[str, str]]:
+    """The judge's messages for a row of an agent trace (``row["kind"]`` ``step`` or ``trajectory``).
+
+    The system message is :func:`build_messages`' (taxonomy, scale, output format: the parser reads the
+    same three fields) with the variant's first line; the user message shows a step's agent (``system``),
+    what it was asked, ``tools_available``, ``tool_calls`` (JSON text: name, arguments, result, error) and
+    ``step_error``, or a trajectory's task, ``steps`` transcript and final output.
+
+    >>> row = {"kind": "step", "system": "researcher", "tools_available": ["web_search"],
+    ...        "tool_calls": '[{"name": "web_search", "arguments": {"query": "x"}, "error": "HTTP 503"}]'}
+    >>> user = build_agent_messages(row, "Find x.", "x is 3.")[1]["content"]
+    >>> "researcher" in user and "web_search" in user and "HTTP 503" in user
+    True
+    """
+    kind = str(row.get("kind"))
+    if kind not in AGENT_KINDS:
+        raise ValueError(f"row kind must be one of {AGENT_KINDS}, got {kind!r}")
+    language = _language(language)
+    system = build_messages("-", "-", taxonomy=taxonomy, language=language, order=order)[0]["content"]
+    system = _AGENT_INTRO[(kind, language)] + "\n" + system.split("\n", 1)[1]
+    none = _NONE_TEXT[language]
+    tools = row.get("tools_available")
+    tools = [] if is_missing(tools) else list(tools) if not isinstance(tools, str) else [tools]
+    calls_text = row.get("tool_calls")
+    try:
+        calls = json.loads(calls_text) if isinstance(calls_text, str) and calls_text.strip() else []
+    except ValueError:
+        calls = []
+    call_lines = []
+    for number, call in enumerate(calls if isinstance(calls, list) else [], start=1):
+        if not isinstance(call, Mapping):
+            continue
+        arguments = json.dumps(call.get("arguments"), ensure_ascii=False, default=str)
+        outcome = f"ERROR: {call['error']}" if call.get("error") else str(call.get("result") or "")
+        call_lines.append(f"{number}. {call.get('name')}({arguments}) -> {outcome}")
+    error = row.get("step_error")
+    if not is_missing(error) and str(error).strip():
+        call_lines.append(("Recorded error: " if language == "en" else "记录的错误：") + str(error).strip())
+    steps = row.get("steps")
+    user = _AGENT_USER_TEMPLATES[(kind, language)].format(
+        agent=str(row.get("system") or none),
+        question=question.strip(),
+        tools="\n".join(f"- {t}" for t in tools) or none,
+        tool_calls="\n".join(call_lines) or none,
+        steps=none if is_missing(steps) or not str(steps).strip() else str(steps).strip(),
+        answer=answer.strip() or none,
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]

@@ -53,7 +53,7 @@ from misattribution import __version__
 from misattribution.format import DEFAULT_ORDER, parse_judgment
 from misattribution.io.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.judges.base import GenerationError, Judge
-from misattribution.prompts import build_messages
+from misattribution.prompts import AGENT_KINDS, build_agent_messages, build_messages
 from misattribution.redaction import redact
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
@@ -549,9 +549,12 @@ def judge_dataset(
         reference = optional_text(row[cols.reference]) if cols.reference in frame.columns else None
         criteria = optional_text(row[cols.criteria]) if cols.criteria in frame.columns else None
         row_language = detect_language(f"{question}\n{answer}") if language == "auto" else language
-        messages = build_messages(
-            question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
-        )
+        if "kind" in row and row["kind"] in AGENT_KINDS:  # a step or trajectory of an agent trace: its variant
+            messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
+        else:
+            messages = build_messages(
+                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
+            )
         row_id = _json_safe(row[cols.id]) if cols.id in frame.columns else None
         prompts.append(messages)
         ids.append(row_id)

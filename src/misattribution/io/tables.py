@@ -119,6 +119,10 @@ def read_table(
     if isinstance(source, (str, Path)):
         path = Path(source)
         label = name or str(path)
+        if path.is_dir() and suffix is None:  # a folder of agent traces (misattribution.io.traces)
+            from misattribution.io.traces import read_traces
+
+            return _checked(read_traces(path), label, max_rows, "no trace rows"), label
         if not path.is_file():
             raise FileNotFoundError(f"{label}: no such file")
         return _read_file(path, label, (suffix or path.suffix).lower(), max_rows), label
@@ -170,6 +174,9 @@ def _read_json(path: Path, label: str, max_rows: int | None) -> pd.DataFrame:
         raise _hint(f"{label}: line 1: JSON nested too deeply", "a table is a list of flat records") from None
     except json.JSONDecodeError:
         return read_jsonl(path, label=label, max_rows=max_rows)
+    traced = _trace_rows(parsed, label)  # an agent trace export (OpenTelemetry, MLflow, Langfuse) -> its rows
+    if traced is not None:
+        return _checked(traced, label, max_rows, "no trace rows")
     if isinstance(parsed, list) and all(isinstance(r, dict) for r in parsed):
         frame = pd.DataFrame.from_records(parsed)
     elif isinstance(parsed, dict) and all(isinstance(v, (list, dict)) for v in parsed.values()):
@@ -273,7 +280,17 @@ def read_jsonl(path: str | Path, *, label: str | None = None, max_rows: int | No
             records.append(record)
     if not records:
         raise _hint(f"{label}: line 1: the file holds no rows", "one JSON object per line")
+    traced = _trace_rows(records, label)  # one OTLP export request per line (a collector's file exporter)
+    if traced is not None:
+        return traced
     return pd.DataFrame.from_records(records)
+
+
+def _trace_rows(parsed: Any, label: str) -> pd.DataFrame | None:
+    """The rows of an agent trace export (:mod:`misattribution.io.traces`), or ``None`` for a plain table."""
+    from misattribution.io.traces import rows_from_data
+
+    return rows_from_data(parsed, label)
 
 
 # -- column roles --------------------------------------------------------------------------------------

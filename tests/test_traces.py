@@ -1,0 +1,292 @@
+"""Agent traces in: OpenTelemetry GenAI (OTLP JSON), MLflow and Langfuse fixtures of one four-agent run
+(``tests/fixtures/traces/``, written by ``make_fixtures.py`` from the formats' public specifications) become
+rows -- one per agent step, one per trajectory -- that the judge (the loopback OpenAI-compatible server, with
+the step and trajectory prompt variants), discovery, ``analyze`` and the Space take like any table: one system
+per agent, the trajectory rows naming the first failed step. Bad traces are refused naming the file, the span
+or observation id and the field (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import socket
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from misattribution.cli import main
+from misattribution.discovery.report import IssueReport
+from misattribution.io.tables import InputError, read_table
+from misattribution.io.traces import COLUMNS, formats, read_traces, sniff_format
+from misattribution.runner import load_results
+from misattribution.testing.fake_openai import FakeOpenAIServer
+
+pytestmark = pytest.mark.timeout(600)
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+FIXTURES = Path(__file__).parent / "fixtures" / "traces"
+FORMATS = ("otel", "mlflow", "langfuse")
+AGENTS = {"planner", "researcher", "writer", "reviewer"}
+WORKFLOW = "report_pipeline"
+
+
+def fixture(name: str) -> Path:
+    return FIXTURES / f"{name}.json"
+
+
+def responder(messages):
+    """A judge that reads the variant prompts: a step whose tool call failed, or that approved an unsupported
+    claim, fails; a trajectory names its first step marked ERROR (or none). Any other prompt is an error."""
+    user = messages[-1]["content"]
+    if "### Tool calls made" in user:  # the step variant
+        agent = user.split("### Agent\n", 1)[1].split("\n", 1)[0]
+        calls = user.split("### Tool calls made\n", 1)[1].split("\n\n###", 1)[0]
+        failed = re.search(r"(\w+)\(.*\) -> ERROR: (.+)", calls)
+        if failed:
+            return (
+                f"Feedback: The {agent} step's {failed.group(1)} call failed ({failed.group(2)}) and the step went on "
+                "without its result, so its output is not grounded in a source.\nMisattribution: Hallucination\nScore: 1"
+            )
+        if "no source found" in calls and "Approved" in user.rsplit("### The step's output\n", 1)[1]:
+            return (
+                f"Feedback: The {agent} approved a claim that the fact check could not support.\n"
+                "Misattribution: Content Inconsistency\nScore: 1"
+            )
+        return (
+            f"Feedback: The {agent} step does what it was asked with the tools it had.\nMisattribution: None\nScore: 3"
+        )
+    if "### Steps\n" in user:  # the trajectory variant
+        steps = user.split("### Steps\n", 1)[1].split("\n\n### Final output", 1)[0]
+        first = re.search(r"^(\d+)\. (\w+) \[ERROR", steps, re.M)
+        if first:
+            return (
+                f"Feedback: The task was not achieved. First failed step: {first.group(1)} ({first.group(2)}).\n"
+                "Misattribution: Process Error\nScore: 1"
+            )
+        return "Feedback: The task succeeded. First failed step: none.\nMisattribution: None\nScore: 3"
+    raise AssertionError("a trace row was judged without its agent prompt variant")
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(responder=responder) as fake:
+        yield fake
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# -- rows ----------------------------------------------------------------------------------------------
+def test_every_format_is_registered_and_sniffed():
+    assert set(FORMATS) <= set(formats())
+    for name in FORMATS:
+        assert sniff_format(json.loads(fixture(name).read_text(encoding="utf-8"))) == name
+    assert sniff_format([{"question": "q", "answer": "a"}]) is None
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_a_fixture_becomes_one_row_per_step_and_one_per_trajectory(name):
+    rows = read_traces(fixture(name))
+    assert list(rows.columns) == list(COLUMNS)
+    steps, trajectories = rows[rows.kind == "step"], rows[rows.kind == "trajectory"]
+    assert (len(steps), len(trajectories)) == (11, 3)
+    assert set(steps.system) == AGENTS and set(trajectories.system) == {WORKFLOW}
+    assert rows.id.is_unique and set(rows.trace_format) == {name}
+    # trajectories: acme succeeds; globex's researcher (step 2) had a failed tool call though the run reported
+    # success; initech's writer (step 3) failed and so did the run
+    assert trajectories.first_failed_step.tolist()[1:] == [2, 3] and trajectories.first_failed_step.isna().tolist()[0]
+    assert trajectories.first_failed_system.tolist()[1:] == ["researcher", "writer"]
+    assert trajectories.task_success.tolist() == [True, True, False]
+    assert "2. researcher [ERROR: tool web_search failed: HTTP 503" in trajectories.steps.iloc[1]
+    # a step: what it was asked, the tools it had (offered to its model call), the calls it made
+    researcher = steps[(steps.system == "researcher")].iloc[1]
+    assert researcher.question == "Find Globex's 2023 headcount and a source."
+    assert list(researcher.tools_available) == ["web_search", "fetch_page"]
+    calls = json.loads(researcher.tool_calls)
+    assert [(c["name"], c["arguments"], c["error"]) for c in calls] == [
+        ("web_search", {"query": "Globex 2023 headcount employees"}, "HTTP 503 Service Unavailable from search backend")
+    ]
+    assert researcher.step_status == "error" and "web_search" in researcher.step_error
+    writer = steps[(steps.system == "writer")].iloc[2]
+    assert writer.step_status == "error" and "division by zero" in writer.step_error
+    assert writer.answer.startswith("[calls calculator(")  # no output of its own: its model call's last turn
+    assert steps.step_index.tolist() == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3]
+
+
+def test_the_three_formats_give_the_same_rows_but_their_ids():
+    frames = [
+        read_traces(fixture(name)).drop(columns=["id", "trace_id", "step_id", "trace_format"]) for name in FORMATS
+    ]
+    for other in frames[1:]:
+        assert frames[0].astype(str).equals(other.astype(str))
+
+
+def test_the_input_layer_reads_a_trace_file_a_jsonl_export_and_a_folder(tmp_path):
+    frame, _ = read_table(fixture("otel"))
+    assert len(frame) == 14 and set(frame.kind) == {"step", "trajectory"}
+    # a collector's file exporter: one export request per line (here one per trace)
+    request = json.loads(fixture("otel").read_text(encoding="utf-8"))
+    spans = request["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    lines = []
+    for trace_id in dict.fromkeys(s["traceId"] for s in spans):
+        one = copy.deepcopy(request)
+        one["resourceSpans"][0]["scopeSpans"][0]["spans"] = [s for s in spans if s["traceId"] == trace_id]
+        lines.append(json.dumps(one))
+    jsonl = tmp_path / "otel.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert read_table(jsonl)[0].drop(columns=[]).astype(str).equals(frame.astype(str))
+    folder = tmp_path / "traces"
+    folder.mkdir()
+    for name in ("otel", "mlflow"):
+        shutil.copy(fixture(name), folder / f"{name}.json")
+    rows, _ = read_table(folder)
+    assert len(rows) == 28 and set(rows.trace_format) == {"otel", "mlflow"}
+    # the Langfuse export holds the same traces (ids) as the OpenTelemetry one: a trace counted twice is refused
+    shutil.copy(fixture("langfuse"), folder / "langfuse.json")
+    with pytest.raises(InputError, match=r"traces: trace [0-9a-f]{32}: appears twice"):
+        read_table(folder)
+
+
+# -- judged, discovered, served ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", FORMATS)
+def test_analyze_judges_a_trace_file_with_the_variants_then_discovers_and_bundles(name, server, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["analyze", str(fixture(name)), "--endpoint", server.url, "-o", str(out), "--mode", "clusters+rules"]
+    code, stdout, err = run([*argv, "--quiet"], capsys)
+    assert code == 0, err
+    prompts = [r.body["messages"][-1]["content"] for r in server.chat_requests]
+    assert len(prompts) == 14
+    assert sum("### Tools available" in p for p in prompts) == 11 and sum("### Steps\n" in p for p in prompts) == 3
+    records = list(load_results(out / "judged.jsonl").values())
+    trajectories = sorted((r for r in records if r["input"]["kind"] == "trajectory"), key=lambda r: r["row"])
+    assert [r["feedback"].split("First failed step: ")[1] for r in trajectories] == [
+        "none.",
+        "2 (researcher).",
+        "3 (writer).",
+    ]
+    assert [r["input"]["first_failed_step"] for r in trajectories] == [None, 2, 3]
+    report = IssueReport.load(out / "bundle")
+    assert set(report.rows.system) == AGENTS | {WORKFLOW}
+    failing = report.rows[report.rows.failing]
+    assert sorted(failing.system) == sorted(["researcher", "reviewer", "writer", WORKFLOW, WORKFLOW])
+    from misattribution.explore import Explorer, Filters
+
+    explorer = Explorer(report)
+    assert len(explorer.filtered_rows(Filters(systems=("researcher",)))) == 3
+    # a rerun judges nothing again
+    before = len(server.chat_requests)
+    assert run([*argv, "--quiet"], capsys)[0] == 0 and len(server.chat_requests) == before
+
+
+def test_judge_cli_takes_a_trace_file(server, tmp_path, capsys):
+    output = tmp_path / "judged.jsonl"
+    code, _, err = run(["judge", str(fixture("langfuse")), "--endpoint", server.url, "-o", str(output)], capsys)
+    assert code == 0, err
+    systems = {r["input"]["system"] for r in load_results(output).values()}
+    assert systems == AGENTS | {WORKFLOW}
+
+
+def test_the_space_serves_the_bundle_of_a_trace_run_with_one_system_per_agent(server, tmp_path, capsys):
+    pytest.importorskip("gradio", reason="the Space needs the 'space' extra (gradio)")
+    out = tmp_path / "run"
+    code, _, err = run(["analyze", str(fixture("otel")), "--endpoint", server.url, "-o", str(out), "--quiet"], capsys)
+    assert code == 0, err
+    from misattribution.space.app import build_app, load_bundle
+
+    report = load_bundle(out / "bundle")
+    app = build_app(report)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=60) as response:
+            config = response.read().decode("utf-8")
+    finally:
+        app.close()
+    for agent in AGENTS | {WORKFLOW}:
+        assert f'"{agent}"' in config, agent
+
+
+def test_a_space_upload_of_a_trace_file_is_a_table_of_agent_rows(tmp_path):
+    from misattribution.uploads import UploadError, load_upload
+
+    copied = tmp_path / "otel.json"
+    shutil.copy(fixture("otel"), copied)
+    # a trace has no judgments yet: the Space's upload reads it and says it must be judged first
+    with pytest.raises(UploadError) as caught:
+        load_upload(copied)
+    assert "feedback" in str(caught.value) or "judge" in str(caught.value)
+
+
+# -- bad traces ----------------------------------------------------------------------------------------
+def _otel_broken(data):
+    span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    span["attributes"] = [a for a in span["attributes"] if a["key"] != "gen_ai.agent.name"]
+    span["name"] = "invoke_agent"
+    return span["spanId"], "gen_ai.agent.name"
+
+
+def _otel_bad_json(data):
+    span = data["resourceSpans"][0]["scopeSpans"][0]["spans"][2]
+    for attribute in span["attributes"]:
+        if attribute["key"] == "gen_ai.input.messages":
+            attribute["value"] = {"stringValue": '[{"role": "user", "parts": [}'}
+    return span["spanId"], "gen_ai.input.messages"
+
+
+def _mlflow_no_span_id(data):
+    del data[1]["data"]["spans"][3]["span_id"]
+    return "data.spans[3]", "span_id"
+
+
+def _mlflow_bad_start(data):
+    span = data[0]["data"]["spans"][2]
+    span["start_time_unix_nano"] = "yesterday"
+    return span["span_id"], "start_time_unix_nano"
+
+
+def _langfuse_bad_time(data):
+    observation = data["data"][2]["observations"][4]
+    observation["startTime"] = "not a time"
+    return observation["id"], "startTime"
+
+
+def _langfuse_no_name(data):
+    observation = next(o for o in data["data"][0]["observations"] if o["type"] == "TOOL")
+    observation["name"] = ""
+    return observation["id"], "name"
+
+
+@pytest.mark.parametrize(
+    "name, breaks",
+    [
+        ("otel", _otel_broken),
+        ("otel", _otel_bad_json),
+        ("mlflow", _mlflow_no_span_id),
+        ("mlflow", _mlflow_bad_start),
+        ("langfuse", _langfuse_bad_time),
+        ("langfuse", _langfuse_no_name),
+    ],
+)
+def test_a_bad_trace_names_file_span_and_field_and_exits_2(name, breaks, tmp_path, capsys):
+    data = json.loads(fixture(name).read_text(encoding="utf-8"))
+    where, field = breaks(data)
+    path = tmp_path / f"bad_{name}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_traces(path)
+    message = str(caught.value)
+    assert str(path) in message and where in message and f"field {field!r}" in message, message
+    code, out, err = run(
+        ["judge", str(path), "--endpoint", "http://127.0.0.1:9/v1", "-o", str(tmp_path / "j.jsonl")], capsys
+    )
+    assert code == 2 and where in err and field in err and "Traceback" not in err, err
+    assert not (tmp_path / "j.jsonl").exists()
