@@ -46,6 +46,8 @@ from misattribution import __version__
 from misattribution.cli_analyze import add_parser as _add_analyze_parser
 from misattribution.cli_compare import add_parsers as _add_compare_parsers
 from misattribution.cli_edit import add_parser as _add_edit_parser
+from misattribution.cli_pairwise import add_agreement_options as _add_pairwise_agreement_options
+from misattribution.cli_pairwise import add_judge_options as _add_pairwise_judge_options
 from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
 from misattribution.redaction import install_log_redaction, redact, redact_url
 
@@ -133,6 +135,7 @@ def _add_judge_parser(subparsers: Any) -> None:
         "changing the judge config",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_pairwise_judge_options(parser)  # --mode pairwise, --both-orders, the pair columns
     parser.set_defaults(func=_run_judge)
 
 
@@ -165,6 +168,7 @@ def _add_agreement_parser(subparsers: Any) -> None:
     parser.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (0: no intervals)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-o", "--output", default=None, help="JSON file (default: RESULTS.agreement.json)")
+    _add_pairwise_agreement_options(parser)  # --mode pairwise
     parser.set_defaults(func=_run_agreement)
 
 
@@ -408,6 +412,10 @@ def _run_judge(args: argparse.Namespace) -> int:
     """Judge ``args.input`` into ``args.output``; exit code 0, or 1 when rows remain without a judgment."""
     from misattribution.runner import RunConfigError, judge_dataset, next_run_path
 
+    if args.mode == "pairwise":
+        from misattribution.cli_pairwise import run_judge
+
+        return run_judge(args)
     order, columns, frame, label, output = _prepare_judge_run(args)
     judge, batch_size = _load_cli_judge(args)
     try:
@@ -634,6 +642,10 @@ def _run_agreement(args: argparse.Namespace) -> int:
     from misattribution.evaluation import agreement
     from misattribution.stats import format_report
 
+    if args.mode == "pairwise":
+        from misattribution.cli_pairwise import run_agreement
+
+        return run_agreement(args)
     results = _read_results(args.results)
     human_path = Path(args.human)
     if human_path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv", ".parquet") and human_path.is_file():

@@ -1,15 +1,20 @@
 """What the ``evaluate`` metric computes, as plain functions (the metric script is a thin shell).
 
-Two modes:
+Two modes, absolute and pairwise:
 
 * :func:`judge_rows`: a judge writes feedback, misattribution and score for each (question, answer,
   optional reference); the result also summarises the category distribution.
 * :func:`agreement`: judge outputs (raw texts, or scores and category lists) against human scores
   and labels; correlations with bootstrap intervals, error detection and category P / R / F1.
+* :func:`judge_pair_rows`: a judge says which of two responses is better (A / B / tie) and why the worse
+  one fails, optionally in both orders (:mod:`misattribution.pairwise`).
+* :func:`pairwise_agreement`: verdicts (or raw pairwise outputs) against human preferences: accuracy
+  under three tie conventions, Cohen's kappa over {A, B, tie}, position consistency.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -17,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misattribution.format import DEFAULT_ORDER, parse_judgment, parse_order
+from misattribution.data.agreement import cohen_kappa
+from misattribution.format import DEFAULT_ORDER, VERDICTS, parse_judgment, parse_order, parse_pairwise, parse_verdict
 from misattribution.io.tables import check_scale, parse_scores
 from misattribution.judges import Judge
 from misattribution.runner import judge_dataset
-from misattribution.stats import agreement_report
+from misattribution.stats import DegenerateInputWarning, agreement_report
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 
@@ -174,3 +180,212 @@ def _scores_on_scale(
     scale = (float(tax.scale.min), float(tax.scale.max)) if score_range is None else tuple(map(float, score_range))
     check_scale(scores, scale, source, column, how="given" if score_range else f"{tax.name!r} taxonomy's")  # type: ignore[arg-type]
     return scores.tolist()
+
+
+# -- pairwise ---------------------------------------------------------------------------------------
+def judge_pair_rows(
+    questions: Sequence[str],
+    answers_a: Sequence[str],
+    answers_b: Sequence[str],
+    references: Sequence[str | None] | None = None,
+    *,
+    judge: Judge,
+    criteria: Sequence[str | None] | None = None,
+    rubrics: Sequence[Any] | None = None,
+    both_orders: bool = False,
+    taxonomy: Taxonomy | str | None = None,
+    language: str = "en",
+    batch_size: int = 16,
+    output: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Judge each pair (:func:`misattribution.pairwise.judge_pairs`); per-row lists and the verdict counts."""
+    from misattribution.pairwise import judge_pairs, verdict_counts
+
+    n = len(questions)
+    table: dict[str, list[Any]] = {
+        "question": list(questions),
+        "answer_a": list(answers_a),
+        "answer_b": list(answers_b),
+    }
+    for name, values in (("reference", references), ("criteria", criteria), ("rubric", rubrics)):
+        if values is not None:
+            table[name] = [v if v else None for v in values]
+    for name, values in table.items():
+        if len(values) != n:
+            raise ValueError(f"got {len(values)} {name} values for {n} questions")
+    judged = judge_pairs(
+        pd.DataFrame(table),
+        judge,
+        output,
+        taxonomy=taxonomy,
+        language=language,
+        both_orders=both_orders,
+        batch_size=batch_size,
+        progress=progress,
+    )
+    per_row = {
+        name: [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in judged[name]]
+        for name in ("verdict", "verdict_ab", "verdict_ba", "consistent", "feedback", "status")
+    }
+    per_row["misattribution"] = [list(m) if m is not None else None for m in judged["misattribution"]]
+    per_row["problems"] = [list(p) for p in judged["problems"]]
+    return {**per_row, "n": n, "verdict_counts": verdict_counts(judged)}
+
+
+def pairwise_agreement(
+    predictions: Sequence[Any],
+    references: Sequence[Any],
+    *,
+    swapped_predictions: Sequence[Any] | None = None,
+    taxonomy: Taxonomy | str | None = None,
+    source: str = "agreement",
+) -> dict[str, Any]:
+    """Agreement of pairwise verdicts with human preferences, as one flat dict.
+
+    Args:
+        predictions: the judge's verdicts (``"A"`` / ``"B"`` / ``"tie"`` / ``None``) or its raw outputs
+            (read by :func:`~misattribution.format.parse_pairwise`), the pair shown as (A, B).
+        references: human preferences: ``A`` / ``B`` / ``tie`` (also ``model_a``, ``1`` / ``2`` / ``0``; see
+            :func:`~misattribution.pairwise.parse_preference`); an empty cell is an unlabelled pair.
+        swapped_predictions: the same judge's verdicts or outputs with the pair shown as (B, A), as written
+            (their "A" is the original B). Given, each pair's verdict is reconciled as in
+            :mod:`misattribution.pairwise` (agreeing orders: that verdict; disagreeing: a tie; one unread: none)
+            and ``position_consistency`` is reported.
+        source: how the data is called in error messages.
+
+    See :func:`pairwise_report` for the figures and the tie conventions.
+
+    Raises:
+        InputError: a human preference that is not A, B or tie, naming ``source``, the row and the field.
+    """
+    from misattribution.pairwise import parse_preferences
+
+    tax = load_taxonomy(taxonomy)
+    if swapped_predictions is not None and len(swapped_predictions) != len(predictions):
+        raise ValueError(f"got {len(swapped_predictions)} swapped predictions for {len(predictions)} predictions")
+    if len(references) != len(predictions):
+        raise ValueError(f"got {len(predictions)} predictions but {len(references)} references")
+    human = parse_preferences(list(references), source, "references")
+    verdicts_ab, failures = _verdicts(predictions, tax)
+    verdicts_ba = None
+    if swapped_predictions is not None:
+        swapped, failures_ba = _verdicts(swapped_predictions, tax)
+        failures += failures_ba
+        verdicts_ba = [{"A": "B", "B": "A", "tie": "tie"}[v] if v else None for v in swapped]
+        final = [None if a is None or b is None else (a if a == b else "tie") for a, b in zip(verdicts_ab, verdicts_ba)]
+    else:
+        final = list(verdicts_ab)
+    report = pairwise_report(final, human, verdicts_ab=verdicts_ab, verdicts_ba=verdicts_ba)
+    report["parse_failures"] = failures
+    return report
+
+
+def _verdicts(values: Sequence[Any], tax: Taxonomy) -> tuple[list[str | None], int]:
+    """Verdicts from verdict cells or raw judge outputs; the count of outputs not read completely."""
+    out: list[str | None] = []
+    failures = 0
+    for value in values:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            out.append(None)
+            continue
+        text = str(value)
+        verdict, _ = parse_verdict(text) if "\n" not in text and len(text) <= 40 else (None, None)
+        if verdict is None:  # a judge's whole output
+            judgment = parse_pairwise(text, tax)
+            verdict = judgment.verdict
+            failures += judgment.status != "ok"
+        out.append(verdict)
+    return out, failures
+
+
+def pairwise_report(
+    verdicts: Sequence[str | None],
+    human: Sequence[str | None],
+    *,
+    verdicts_ab: Sequence[str | None] | None = None,
+    verdicts_ba: Sequence[str | None] | None = None,
+) -> dict[str, Any]:
+    """The agreement figures of checked verdicts (``A`` / ``B`` / ``tie`` / ``None``) with human preferences.
+
+    A pair counts when both a human preference and a judge verdict exist (``n``); a labelled pair
+    without a verdict is left out and counted in ``n_unread``, never guessed. Ties, three conventions:
+
+    * ``accuracy``: a tie is a third class; only exact matches count (A = A, tie = tie).
+    * ``accuracy_ties_half``: a tie against A or B counts half (either side's tie); A against B counts 0.
+    * ``accuracy_without_ties``: only pairs where neither the human nor the judge says tie
+      (``n_without_ties`` of them), as MT-Bench reports agreement "without tie".
+
+    ``cohen_kappa`` is Cohen's kappa over the three classes {A, B, tie} of the ``n`` pairs (``None`` when
+    undefined). ``position_consistency`` (with ``verdicts_ab`` and ``verdicts_ba``, the latter mapped back to
+    the original sides) is the share of pairs read in both orders whose two verdicts agree, over
+    ``n_position_checked`` pairs, human label or not. ``confusion`` counts human (outer key) x judge (inner).
+
+    >>> r = pairwise_report(["A", "tie", "B", None], ["A", "A", "A", "B"])
+    >>> r["n"], r["n_unread"], r["accuracy"], r["accuracy_ties_half"], r["accuracy_without_ties"]
+    (3, 1, 0.3333333333333333, 0.5, 0.5)
+    """
+    if len(verdicts) != len(human):
+        raise ValueError(f"got {len(verdicts)} verdicts but {len(human)} human preferences")
+    for name, values in (
+        ("verdicts", verdicts),
+        ("human", human),
+        ("verdicts_ab", verdicts_ab),
+        ("verdicts_ba", verdicts_ba),
+    ):
+        bad = sorted({str(v) for v in values or [] if v is not None and v not in VERDICTS})
+        if bad:
+            raise ValueError(f"{name}: {bad} are not among {VERDICTS} (or None)")
+    pairs = [(h, v) for h, v in zip(human, verdicts) if h is not None and v is not None]
+    labelled = sum(h is not None for h in human)
+    report: dict[str, Any] = {
+        "n_pairs": len(verdicts),
+        "n_labelled": labelled,
+        "n": len(pairs),
+        "n_unread": labelled - len(pairs),
+    }
+
+    def share(values: list[float]) -> float | None:
+        return float(np.mean(values)) if values else None
+
+    report["accuracy"] = share([float(h == v) for h, v in pairs])
+    report["accuracy_ties_half"] = share([1.0 if h == v else 0.5 if "tie" in (h, v) else 0.0 for h, v in pairs])
+    no_ties = [(h, v) for h, v in pairs if "tie" not in (h, v)]
+    report["accuracy_without_ties"] = share([float(h == v) for h, v in no_ties])
+    report["n_without_ties"] = len(no_ties)
+    kappa = None
+    if pairs:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DegenerateInputWarning)
+            value = cohen_kappa([h for h, _ in pairs], [v for _, v in pairs], labels=VERDICTS)
+        kappa = None if np.isnan(value) else value
+    report["cohen_kappa"] = kappa
+    report["human_ties"] = sum(h == "tie" for h, _ in pairs)
+    report["judge_ties"] = sum(v == "tie" for _, v in pairs)
+    report["confusion"] = {h: {v: sum(1 for x, y in pairs if (x, y) == (h, v)) for v in VERDICTS} for h in VERDICTS}
+    checked = []
+    if verdicts_ab is not None and verdicts_ba is not None:
+        checked = [a == b for a, b in zip(verdicts_ab, verdicts_ba) if a is not None and b is not None]
+    report["position_consistency"] = share([float(c) for c in checked])
+    report["n_position_checked"] = len(checked)
+    return report
+
+
+def format_pairwise_report(report: dict[str, Any]) -> str:
+    """The pairwise agreement figures as a short table for a terminal."""
+
+    def figure(value: Any) -> str:
+        return "n/a" if value is None else f"{value:.4f}"
+
+    lines = [
+        f"pairs {report['n_pairs']}, with a human preference {report['n_labelled']}, compared {report['n']} "
+        f"(no judge verdict: {report['n_unread']})",
+        f"accuracy (tie = a third class)      {figure(report['accuracy'])}",
+        f"accuracy (a tie vs A/B counts 0.5)  {figure(report['accuracy_ties_half'])}",
+        f"accuracy (pairs without ties, n={report['n_without_ties']})  {figure(report['accuracy_without_ties'])}",
+        f"Cohen's kappa over A / B / tie      {figure(report['cohen_kappa'])}",
+        f"position consistency (n={report['n_position_checked']})     {figure(report['position_consistency'])}",
+        "confusion (rows: human, columns: judge)   " + "  ".join(f"{v:>4}" for v in VERDICTS),
+    ]
+    lines += [f"  {h:<4}{'':36}" + "  ".join(f"{report['confusion'][h][v]:>4}" for v in VERDICTS) for h in VERDICTS]
+    return "\n".join(lines)

@@ -93,24 +93,40 @@ _LABEL_ALIASES = {
         "最终得分", "最终分数", "打分",
     ],
 }  # fmt: skip
-_LABEL_FIELD = {alias: name for name, aliases in _LABEL_ALIASES.items() for alias in aliases}
-_LABEL_ALT = "|".join(re.escape(a) for a in sorted(_LABEL_FIELD, key=len, reverse=True))
 # Optional emphasis with the blanks after it. Every blank run below follows a non-blank token, so no
 # two runs of blanks are adjacent: the regex stays linear on lines of thousands of spaces.
 _EMPH = r"(?:[*_~`]{1,3}[ \t]*)?"
-_INLINE_ALT = "|".join(re.escape(label) for language in LABELS.values() for label in language.values())
-# A label starts a line (after quote marks, a heading, a bullet or a number), may carry a short
-# parenthetical ("Score (0-3)"), and is followed by a colon (ASCII or full width) or closes its line.
-# A bracketed tag ([RESULT] 2, 【分数】2) is read anywhere: Prometheus-style judges write it mid-line.
-# The rendered labels are also read right after a sentence ("Feedback: Fine. Score: 3" on one line);
-# aliases are not, as "result:" or "analysis:" are common inside a sentence.
-_LABEL_RE = re.compile(
-    rf"""^[ \t>]*(?:\#{{1,6}}[ \t]*)?(?:[-*+•][ \t]+)?(?:\d+[.)、][ \t]*)?{_EMPH}
-        (?P<label>{_LABEL_ALT})[ \t]*{_EMPH}(?:[(（][^()（）\n]{{0,30}}[)）][ \t]*{_EMPH})?(?:[:：][ \t]*{_EMPH}|$)
-      | [\[【](?P<tag>{_LABEL_ALT})[\]】][ \t]*(?:[:：][ \t]*)?
-      | [.。!！?？;；][ \t]*{_EMPH}(?P<inline>{_INLINE_ALT})[ \t]*{_EMPH}[:：][ \t]*{_EMPH}""",
-    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
-)
+
+
+@dataclass(frozen=True)
+class _LabelSet:
+    """The labels one output format is read by: field of each alias, and the regex finding them."""
+
+    field_of: dict[str, str]
+    regex: re.Pattern[str]
+
+
+def _label_set(aliases: dict[str, list[str]], rendered: dict[str, dict[str, str]]) -> _LabelSet:
+    """A label starts a line (after quote marks, a heading, a bullet or a number), may carry a short
+    parenthetical ("Score (0-3)"), and is followed by a colon (ASCII or full width) or closes its line.
+    A bracketed tag ([RESULT] 2, 【分数】2) is read anywhere: Prometheus-style judges write it mid-line.
+    The rendered labels are also read right after a sentence ("Feedback: Fine. Score: 3" on one line);
+    aliases are not, as "result:" or "analysis:" are common inside a sentence."""
+    field_of = {alias: name for name, names in aliases.items() for alias in names}
+    alt = "|".join(re.escape(a) for a in sorted(field_of, key=len, reverse=True))
+    inline = "|".join(re.escape(label) for language in rendered.values() for label in language.values())
+    regex = re.compile(
+        rf"""^[ \t>]*(?:\#{{1,6}}[ \t]*)?(?:[-*+•][ \t]+)?(?:\d+[.)、][ \t]*)?{_EMPH}
+            (?P<label>{alt})[ \t]*{_EMPH}(?:[(（][^()（）\n]{{0,30}}[)）][ \t]*{_EMPH})?(?:[:：][ \t]*{_EMPH}|$)
+          | [\[【](?P<tag>{alt})[\]】][ \t]*(?:[:：][ \t]*)?
+          | [.。!！?？;；][ \t]*{_EMPH}(?P<inline>{inline})[ \t]*{_EMPH}[:：][ \t]*{_EMPH}""",
+        re.IGNORECASE | re.MULTILINE | re.VERBOSE,
+    )
+    return _LabelSet(field_of, regex)
+
+
+_ABSOLUTE_LABELS = _label_set(_LABEL_ALIASES, LABELS)
+_LABEL_FIELD = _ABSOLUTE_LABELS.field_of
 _NONE_WORDS = {
     "none", "no error", "no errors", "no error found", "no errors found", "none found", "none identified",
     "n/a", "na", "null", "nil", "nothing", "no", "not applicable", "[]", "无", "没有", "没有错误", "无错误",
@@ -250,21 +266,21 @@ def _is_placeholder(content: str) -> bool:
     return _PLACEHOLDER_RE.match(content) is not None
 
 
-def _sections(text: str) -> tuple[str, list[tuple[str, str]]]:
+def _sections(text: str, labels: _LabelSet = _ABSOLUTE_LABELS) -> tuple[str, list[tuple[str, str]]]:
     """The unlabelled preamble and the (field, content) sections, in order of appearance."""
-    matches = list(_LABEL_RE.finditer(text))
+    matches = list(labels.regex.finditer(text))
     # An inline label's match begins with the sentence's final mark, which stays with that sentence.
     starts = [match.start() + (match.group("inline") is not None) for match in matches]
     sections = []
     for i, match in enumerate(matches):
         end = starts[i + 1] if i + 1 < len(matches) else len(text)
         label = (match.group("label") or match.group("tag") or match.group("inline")).lower()
-        sections.append((_LABEL_FIELD[label], text[match.end() : end].strip()))
+        sections.append((labels.field_of[label], text[match.end() : end].strip()))
     preamble = text[: starts[0]].strip() if matches else text.strip()
     return preamble, sections
 
 
-def _json_sections(text: str) -> list[tuple[str, str]]:
+def _json_sections(text: str, field_of: dict[str, str] = _LABEL_FIELD) -> list[tuple[str, str]]:
     """The sections of an output written as one JSON object (``{"score": 2, ...}``), else ``[]``."""
     body = text.strip()
     if body.startswith("```"):  # a fenced block: ```json ... ```
@@ -280,7 +296,7 @@ def _json_sections(text: str) -> list[tuple[str, str]]:
         return []
     sections = []
     for key, value in data.items():
-        name = _LABEL_FIELD.get(str(key).strip().lower().replace("_", " "))
+        name = field_of.get(str(key).strip().lower().replace("_", " "))
         if name is None:
             continue
         if value is None or value == []:
@@ -546,4 +562,209 @@ def parse_judgment(
             problems.append(f"inconsistent: score {judgment.score} but no misattribution")
         elif not wants_error and judgment.misattribution:
             problems.append(f"inconsistent: score {judgment.score} with a misattribution")
+    return judgment
+
+
+# -- pairwise judgments -----------------------------------------------------------------------------
+#: The fields of a pairwise judgment, in the order the judge writes them.
+PAIRWISE_FIELDS = ("feedback", "verdict", "misattribution")
+#: The verdicts: response A is better, response B is better, or neither.
+VERDICTS = ("A", "B", "tie")
+PAIRWISE_LABELS = {
+    "en": {"feedback": "Feedback", "verdict": "Better response", "misattribution": "Misattribution"},
+    "zh": {"feedback": "反馈", "verdict": "更好的回答", "misattribution": "错误归因"},
+}
+TIE = {"en": "tie", "zh": "平局"}
+PAIRWISE_PLACEHOLDERS = {
+    "en": {
+        "feedback": "<your comparison of the two responses>",
+        "verdict": "<A, B or tie>",
+        "misattribution": "<the error categories of the worse response, separated by semicolons, or None>",
+    },
+    "zh": {
+        "feedback": "<你对两个回答的比较>",
+        "verdict": "<A、B 或 平局>",
+        "misattribution": "<较差回答的错误类别，用分号分隔；没有错误写 无>",
+    },
+}
+_PAIRWISE_ALIASES = {
+    "feedback": _LABEL_ALIASES["feedback"] + ["comparison", "比较"],
+    "misattribution": _LABEL_ALIASES["misattribution"],
+    "verdict": [
+        "better response", "better answer", "better", "winner", "preferred response", "preferred answer",
+        "preferred", "preference", "verdict", "final verdict", "choice", "decision", "result", "final result",
+        "更好的回答", "更好的回复", "更优回答", "胜者", "获胜者", "结论", "结果", "裁决", "最终结果",
+    ],
+}  # fmt: skip
+_PAIRWISE_LABELS = _label_set(_PAIRWISE_ALIASES, PAIRWISE_LABELS)
+_PAIRWISE_PLACEHOLDER_TEXTS = frozenset(
+    normalize_name(text) for language in PAIRWISE_PLACEHOLDERS.values() for text in language.values()
+)
+_TIE_WORDS = (
+    "tie", "a tie", "it's a tie", "it is a tie", "draw", "equal", "equally good", "equally bad", "both",
+    "both equally", "both are equal", "neither", "same", "the same", "no preference", "tie (bothbad)",
+    "平局", "平手", "相同", "一样", "同样好", "同样差", "两者相当", "相当", "都一样", "无法区分",
+)  # fmt: skip
+_TIE_RE = re.compile(
+    r"^(?:" + "|".join(re.escape(w) for w in sorted(_TIE_WORDS, key=len, reverse=True)) + r")(?![a-z])",
+    re.IGNORECASE,
+)
+# "A", "Response A", "Assistant B", "(A)", "回答A", "A is better": the letter, after an optional noun.
+_SIDE_RE = re.compile(
+    r"^(?:(?P<noun>response|answer|assistant|output|model|candidate|option|system|回答|回复|答案|模型)[ \t_]*)?"
+    r"[\[(（]?[ \t]*(?P<letter>[AaBb])[ \t]*[\])）]?(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+# "A or B", "A/B", "A and B": two letters, no verdict.
+_BOTH_SIDES_RE = re.compile(
+    r"[ \t]*(?:or|and|/|\||,|，|、|或|和|vs\.?|versus)[ \t]*(?:(?:response|answer|assistant|回答)[ \t]*)?[AaBb](?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class PairwiseJudgment:
+    """A parsed pairwise judge output: which of two responses is better, and why the worse one fails.
+
+    Attributes:
+        feedback: the judge's comparison, or ``None`` when it is missing.
+        verdict: ``"A"``, ``"B"`` or ``"tie"``; ``None`` when missing or unreadable.
+        misattribution: secondary category ids of the worse response's errors (``[]`` = none; for a tie,
+            the errors both share), or ``None`` when missing.
+        status, problems, raw: as in :class:`Judgment`.
+    """
+
+    feedback: str | None = None
+    verdict: str | None = None
+    misattribution: list[str] | None = None
+    status: str = "failed"
+    problems: list[str] = field(default_factory=list)
+    raw: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def render_pairwise_target(
+    feedback: str,
+    verdict: str,
+    misattribution: Sequence[str] | None,
+    *,
+    taxonomy: Taxonomy | str | None = None,
+    language: str = "en",
+) -> str:
+    """The text a pairwise judge should write: feedback, the better response, the worse one's errors.
+
+    >>> print(render_pairwise_target("B adds 3 x 4 wrongly.", "A", ["result_error"]))
+    Feedback: B adds 3 x 4 wrongly.
+    Better response: A
+    Misattribution: Result Error
+    """
+    tax = load_taxonomy(taxonomy)
+    language = _language(language)
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+    ids = tax.normalize_labels(list(misattribution or []))
+    names = "; ".join(tax.get(cid).name(language) for cid in ids) or NO_ERROR[language]
+    contents = {"feedback": feedback.strip(), "verdict": TIE[language] if verdict == "tie" else verdict}
+    contents["misattribution"] = names
+    separator = "：" if language == "zh" else ": "
+    return "\n".join(f"{PAIRWISE_LABELS[language][name]}{separator}{contents[name]}" for name in PAIRWISE_FIELDS)
+
+
+def pairwise_format_instructions(*, language: str = "en") -> str:
+    """The output skeleton shown in the pairwise prompt, with placeholders instead of content."""
+    language = _language(language)
+    separator = "：" if language == "zh" else ": "
+    return "\n".join(
+        f"{PAIRWISE_LABELS[language][name]}{separator}{PAIRWISE_PLACEHOLDERS[language][name]}"
+        for name in PAIRWISE_FIELDS
+    )
+
+
+def parse_verdict(content: str) -> tuple[str | None, str | None]:
+    """A verdict as ``"A"`` / ``"B"`` / ``"tie"``, or ``(None, why)``. Only the first line is read.
+
+    >>> [parse_verdict(t)[0] for t in ("A", "Response B", "**(A)**", "[B] is better", "Tie", "回答A", "平局")]
+    ['A', 'B', 'A', 'B', 'tie', 'A', 'tie']
+    >>> parse_verdict("A or B")
+    (None, "'A or B' names both responses")
+    >>> parse_verdict("C")
+    (None, "'C' is not A, B or tie")
+    """
+    line = _strip_emphasis(content).split("\n", 1)[0]
+    line = unicodedata.normalize("NFKC", line).strip(" \t*_`\"'“”‘’.。:：")
+    if not line:
+        return None, "empty"
+    if _TIE_RE.match(line):
+        return "tie", None
+    match = _SIDE_RE.match(line)
+    # A bare lower-case "a" is an article ("a close call"), unless it is the whole verdict.
+    if match and (match.group("noun") or match.group("letter").isupper() or len(line) == 1 or line[0] in "[(（"):
+        if _BOTH_SIDES_RE.match(line, match.end()):
+            return None, f"{line[:40]!r} names both responses"
+        return match.group("letter").upper(), None
+    return None, f"{line[:40]!r} is not A, B or tie"
+
+
+def parse_pairwise(text: str | None, taxonomy: Taxonomy | str | None = None) -> PairwiseJudgment:
+    """Read a pairwise judge's output into a :class:`PairwiseJudgment`. Never raises on model text.
+
+    The verdict may be labelled ``Better response:``, ``Winner:``, ``Verdict:``, ``[RESULT]``,
+    ``更好的回答：`` and the like (the same label forms as :func:`parse_judgment`: headings, bold, bullets,
+    a JSON object) and read ``A``, ``Response A``, ``(A)``, ``Assistant B``, ``A is better``, ``tie``,
+    ``equal``, ``平局``. A verdict naming both (``A or B``) or neither (``C``) is ``None`` with a problem
+    (status ``partial``); an output with no label is ``failed``. The misattribution is read exactly as
+    :func:`parse_judgment` reads it. An echoed prompt is never read as a verdict.
+
+    >>> j = parse_pairwise("Feedback: B miscounts.\\n[RESULT] A\\nMisattribution: Result Error")
+    >>> j.verdict, j.misattribution, j.status
+    ('A', ['result_error'], 'ok')
+    """
+    raw = text
+    tax = load_taxonomy(taxonomy)
+    if not isinstance(text, str) or not text.strip():
+        return PairwiseJudgment(status="failed", problems=["empty output"], raw=raw)
+    problems: list[str] = []
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "</think>" in text:
+        text = text[text.rfind("</think>") + len("</think>") :]
+    elif "<think>" in text:
+        problems.append("the output stops inside its <think> block; the reasoning is not read")
+        text = text[: text.find("<think>")]
+    echo_end = max((text.rfind(h) + len(h) for h in FORMAT_HEADINGS.values() if h in text), default=-1)
+    if echo_end >= 0:
+        problems.append("the output echoes the prompt; only the text after the echo is read")
+        text = text[echo_end:]
+    sections = _json_sections(text, _PAIRWISE_LABELS.field_of)
+    preamble = ""
+    if not sections:
+        preamble, sections = _sections(text, _PAIRWISE_LABELS)
+    latest = {name: content for name, content in sections if normalize_name(content) not in _PAIRWISE_PLACEHOLDER_TEXTS}
+    if not latest:
+        return PairwiseJudgment(status="failed", problems=[*problems, "no field label found"], raw=raw)
+    judgment = PairwiseJudgment(raw=raw, problems=problems)
+    feedback = latest.get("feedback")
+    if feedback is None and preamble:
+        feedback = preamble
+        problems.append("feedback: taken from the unlabelled text before the first field")
+    if feedback is not None:
+        judgment.feedback = _strip_emphasis(re.sub(r"(?m)^[ \t]*>[ \t]?", "", feedback)) or None
+    if "verdict" in latest:
+        judgment.verdict, why = parse_verdict(latest["verdict"])
+        if why:
+            problems.append(f"verdict: {why}")
+    if "misattribution" in latest:
+        judgment.misattribution = _parse_misattribution(latest["misattribution"], tax, problems)
+    values = {"feedback": judgment.feedback, "verdict": judgment.verdict, "misattribution": judgment.misattribution}
+    for name in PAIRWISE_FIELDS:
+        if name not in latest and values[name] is None:
+            problems.append(f"{name}: missing")
+    complete = all(v is not None for v in values.values())
+    clean = not any(p.startswith("misattribution: unknown") or "only the primary" in p for p in problems)
+    judgment.status = "ok" if complete and clean else "partial"
     return judgment

@@ -18,6 +18,8 @@ What each kappa measures
   annotation (one decision per item and label); it weighs each category by how often it is at stake
   and, unlike the exact-set kappa, gives partial credit when annotators share some categories.
   The paper reports 0.875 (scores) and 0.832 (misattribution) for AttriData.
+* :func:`cohen_kappa` -- Cohen (1960) for two raters over nominal labels, e.g. a judge's pairwise
+  verdicts against human preferences over {A, B, tie} (:func:`misattribution.evaluation.pairwise_agreement`).
 * the report also gives ``error_kappa`` (the binary "has an error" decision) and
   ``misattribution_set_kappa`` (each distinct category set is one nominal category: exact match only).
 
@@ -50,6 +52,7 @@ from misattribution.taxonomy import Taxonomy, load_taxonomy
 __all__ = [
     "agreement_report",
     "category_kappas",
+    "cohen_kappa",
     "fleiss_kappa",
     "misattribution_kappa",
     "score_kappa",
@@ -112,6 +115,42 @@ def fleiss_kappa(counts: Any) -> float:
             stacklevel=2,
         )
     return kappa
+
+
+def cohen_kappa(first: Sequence[Any], second: Sequence[Any], labels: Sequence[Any] | None = None) -> float:
+    """Cohen's kappa of two raters' nominal labels of the same items: ``(p_o - p_e) / (1 - p_e)``.
+
+    ``p_o`` is the share of items both raters label alike, ``p_e`` the chance agreement from each rater's
+    own label shares. ``labels`` fixes the categories (default: those seen); a label outside them is a
+    ``ValueError``. NaN, with a :class:`~misattribution.stats.DegenerateInputWarning`, when ``p_e`` is 1
+    (both raters always use one and the same label). Equal to ``sklearn.metrics.cohen_kappa_score``.
+
+    >>> round(cohen_kappa(["A", "A", "B", "tie"], ["A", "B", "B", "tie"]), 4)
+    0.6364
+    """
+    if len(first) != len(second):
+        raise ValueError(f"got {len(first)} and {len(second)} labels: the two raters must label the same items")
+    if not len(first):
+        raise ValueError("Cohen's kappa needs at least one item")
+    categories = list(labels) if labels is not None else sorted({*first, *second}, key=str)
+    index = {label: i for i, label in enumerate(categories)}
+    unknown = sorted({str(v) for v in (*first, *second) if v not in index})
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among the categories {categories}")
+    table = np.zeros((len(categories), len(categories)))
+    for a, b in zip(first, second):
+        table[index[a], index[b]] += 1
+    n = table.sum()
+    p_observed = np.trace(table) / n
+    p_chance = float((table.sum(axis=1) / n) @ (table.sum(axis=0) / n))
+    if math.isclose(p_chance, 1.0, rel_tol=0.0, abs_tol=1e-15):
+        warnings.warn(
+            "Cohen's kappa is undefined (NaN): both raters give one and the same label",
+            DegenerateInputWarning,
+            stacklevel=2,
+        )
+        return math.nan
+    return float((p_observed - p_chance) / (1 - p_chance))
 
 
 # -- annotations -----------------------------------------------------------------------------------
