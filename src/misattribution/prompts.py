@@ -19,12 +19,13 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from misattribution.format import DEFAULT_ORDER, FORMAT_HEADINGS, format_instructions
-from misattribution.io.tables import is_missing
+from misattribution.format import DEFAULT_ORDER, FORMAT_HEADINGS, format_instructions, pairwise_format_instructions
+from misattribution.io.tables import InputError, is_missing
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 SYSTEM_TEMPLATE_EN = """\
@@ -170,6 +171,7 @@ def build_messages(
     taxonomy: Taxonomy | str | None = None,
     language: str = "en",
     order: Sequence[str] = DEFAULT_ORDER,
+    rubric: Mapping[int, str] | str | None = None,
 ) -> list[dict[str, str]]:
     """The chat messages a judge sees for one row.
 
@@ -181,6 +183,8 @@ def build_messages(
         taxonomy: the taxonomy (or its name) listed in the prompt.
         language: ``"en"`` or ``"zh"``: the prompt's language, not necessarily the data's.
         order: the output fields and their order (see :func:`misattribution.format.render_target`).
+        rubric: an optional per-row rubric, one description per level of the taxonomy's scale (a dict, JSON
+            or ``"3: ... 2: ..."`` text; see :func:`parse_rubric`), shown with the criteria above the question.
     """
     if not isinstance(question, str) or not isinstance(answer, str):
         raise TypeError("question and answer must be strings")
@@ -201,14 +205,250 @@ def build_messages(
         format_heading=FORMAT_HEADINGS[language],
         output_format=format_instructions(taxonomy=tax, language=language, order=order),
     )
-    criteria_block = f"{_CRITERIA_HEADING[language]}\n{criteria.strip()}\n\n" if criteria and criteria.strip() else ""
     user = template.user.format(
-        criteria_block=criteria_block,
+        criteria_block=_context_block(criteria, rubric, tax, language),
         question=question.strip(),
         answer=answer.strip(),
         reference=str(reference).strip() if has_reference else "",
     )
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# -- per-row rubrics --------------------------------------------------------------------------------
+_RUBRIC_HEADING = {
+    "en": "### Score rubric for this question (what each level of the scale means here)",
+    "zh": "### 本题评分细则（评分标准中每一级在本题的含义）",
+}
+# "3: ...", "Score 3: ...", "- 3 = ...": a level starts a line or follows a blank, and ends in a colon or "=".
+_RUBRIC_LEVEL = re.compile(
+    r"(?:^|(?<=\s))[-*•]?[ \t]*(?:score[ \t]*|分数[ \t]*)?(-?\d+)[ \t]*(?:分)?[ \t]*[:：=]", re.I
+)
+
+
+def parse_rubric(value: Any, taxonomy: Taxonomy | str | None = None, where: str = "rubric") -> dict[int, str] | None:
+    """A per-row rubric as ``{level: description}``, highest level first; ``None`` for an empty cell.
+
+    ``value`` is a dict (``{3: "...", "2": "..."}``), its JSON text, or text listing the levels
+    (``"3: all steps right. 2: ... 1: ... 0: ..."``, one per line or on one line, ``Score 3:`` too). Its
+    levels must be exactly the taxonomy's scale (0-3 by default), each with a non-empty description;
+    anything else is an :class:`~misattribution.io.tables.InputError` naming ``where`` (the file, row
+    and field).
+
+    >>> parse_rubric("3: every step right\\n2: one slip\\n1: wrong result\\n0: off-topic")[2]
+    'one slip'
+    >>> parse_rubric({"1": "bad", "5": "great"}, where="t.jsonl: row 4, field 'rubric'")
+    Traceback (most recent call last):
+    ...
+    misattribution.io.tables.InputError: t.jsonl: row 4, field 'rubric': levels 1, 5 do not match the scale 0-3 (missing 0, 2, 3; not on the scale 5)
+      hint: give one description per score level: 3, 2, 1, 0
+    """
+    if is_missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    tax = load_taxonomy(taxonomy)
+    levels_wanted = [level.value for level in tax.scale.levels]
+    hint = "\n  hint: give one description per score level: " + ", ".join(map(str, levels_wanted))
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            value = json.loads(value)
+        except ValueError as err:
+            raise InputError(f"{where}: not a JSON object ({err.msg}){hint}") from None
+    if isinstance(value, Mapping):
+        pairs = [(str(k).strip(), v) for k, v in value.items()]
+    elif isinstance(value, str):
+        pairs = _rubric_text_pairs(value, where, hint)
+    else:
+        raise InputError(f"{where}: a rubric is a dict or text, got {type(value).__name__}{hint}")
+    rubric: dict[int, str] = {}
+    for key, description in pairs:
+        key = re.sub(r"^(?:score|分数)[ \t_]*", "", key, flags=re.I)
+        if not re.fullmatch(r"-?\d+", key):
+            raise InputError(f"{where}: level {key!r} is not a whole number{hint}")
+        level = int(key)
+        if level in rubric:
+            raise InputError(f"{where}: level {level} is described twice{hint}")
+        if not isinstance(description, str) or not description.strip():
+            raise InputError(f"{where}: level {level} has no description{hint}")
+        rubric[level] = description.strip()
+    if set(rubric) != set(levels_wanted):
+        missing = sorted(set(levels_wanted) - set(rubric))
+        extra = sorted(set(rubric) - set(levels_wanted))
+        parts = ([f"missing {', '.join(map(str, missing))}"] if missing else []) + (
+            [f"not on the scale {', '.join(map(str, extra))}"] if extra else []
+        )
+        raise InputError(
+            f"{where}: levels {', '.join(map(str, sorted(rubric)))} do not match the scale "
+            f"{tax.scale.min}-{tax.scale.max} ({'; '.join(parts)}){hint}"
+        )
+    return {level: rubric[level] for level in levels_wanted}
+
+
+def _rubric_text_pairs(text: str, where: str, hint: str) -> list[tuple[str, str]]:
+    matches = list(_RUBRIC_LEVEL.finditer(text))
+    if not matches:
+        raise InputError(f"{where}: no score levels found (write '3: ... 2: ...' or a JSON object){hint}")
+    if text[: matches[0].start()].strip(" \t\n-*•"):
+        raise InputError(f"{where}: text before the first level ({text[: matches[0].start()].strip()[:40]!r}){hint}")
+    return [
+        (m.group(1), text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else len(text)])
+        for i, m in enumerate(matches)
+    ]
+
+
+def describe_rubric(rubric: Mapping[int, str], language: str = "en") -> str:
+    """The rubric as the prompt shows it, one level per line, highest first."""
+    colon = _COLON[_language(language)]
+    return "\n".join(f"- {level}{colon}{text}" for level, text in sorted(rubric.items(), reverse=True))
+
+
+def _context_block(criteria: str | None, rubric: Mapping[int, str] | str | None, tax: Taxonomy, language: str) -> str:
+    """What the user message shows above the question: the criteria, then the row's rubric."""
+    block = f"{_CRITERIA_HEADING[language]}\n{criteria.strip()}\n\n" if criteria and criteria.strip() else ""
+    levels = parse_rubric(rubric, tax) if isinstance(rubric, str) or rubric is None else parse_rubric(dict(rubric), tax)
+    if levels:
+        block += f"{_RUBRIC_HEADING[language]}\n{describe_rubric(levels, language)}\n\n"
+    return block
+
+
+# -- pairwise (relative) grading ---------------------------------------------------------------------
+SYSTEM_PAIRWISE_EN = """\
+You are a meticulous evaluator of AI assistants. Compare two responses, A and B, to the user's question{reference_note}, and decide which one is better.
+
+First compare what is right and wrong in each response. Then say which response is better: A, B, or tie when neither is better. {attribution_step}
+Error taxonomy:
+{categories}
+
+The quality levels the responses are judged by:
+{scale}
+Judge the content only: which response comes first, and which is longer, never makes it better.
+
+{format_heading}
+{output_format}"""
+
+SYSTEM_PAIRWISE_ZH = """\
+你是一位严谨的 AI 助手回答评估员。请比较两个回答 A 和 B 对用户问题的回答{reference_note}，判断哪一个更好。
+
+先比较两个回答中哪些正确、哪些错误；再说明哪个回答更好：A、B，或两者不分高下时写“平局”。{attribution_step}
+错误类别体系：
+{categories}
+
+评判回答质量的等级：
+{scale}
+只看内容：回答出现的先后和长短都不会让它更好。
+
+{format_heading}
+{output_format}"""
+
+USER_PAIRWISE_EN = """\
+{criteria_block}### Question
+{question}
+
+{reference_block}### Response A
+{answer_a}
+
+### Response B
+{answer_b}"""
+
+USER_PAIRWISE_ZH = """\
+{criteria_block}### 问题
+{question}
+
+{reference_block}### 回答 A
+{answer_a}
+
+### 回答 B
+{answer_b}"""
+
+_PAIRWISE_TEMPLATES = {
+    "en": PromptTemplate("en", True, SYSTEM_PAIRWISE_EN, USER_PAIRWISE_EN),
+    "zh": PromptTemplate("zh", True, SYSTEM_PAIRWISE_ZH, USER_PAIRWISE_ZH),
+}
+_PAIRWISE_ATTRIBUTION_STEP = {
+    "en": "Then attribute every error of the worse response to the categories below (use the secondary "
+    "category names; list several when several apply; write None when it has no error); for a tie, list the "
+    "errors both responses share, or None.",
+    "zh": "然后把较差回答的每个错误归入下列类别（使用二级类别名称；有多个错误时全部列出；没有错误时写“无”）；"
+    "平局时列出两个回答共有的错误，或写“无”。",
+}
+_REFERENCE_HEADING = {"en": "### Reference answer", "zh": "### 参考答案"}
+
+
+def build_pairwise_messages(
+    question: str,
+    answer_a: str,
+    answer_b: str,
+    reference: str | None = None,
+    criteria: str | None = None,
+    *,
+    rubric: Mapping[int, str] | str | None = None,
+    taxonomy: Taxonomy | str | None = None,
+    language: str = "en",
+) -> list[dict[str, str]]:
+    """The chat messages of a pairwise judgment: which of two responses is better, and why the worse fails.
+
+    The judge writes the fields of :data:`misattribution.format.PAIRWISE_FIELDS` (feedback, the better
+    response ``A`` / ``B`` / ``tie``, the worse response's misattribution), read back by
+    :func:`misattribution.format.parse_pairwise`. The taxonomy's scale is listed as the quality levels,
+    and a per-row ``rubric`` (see :func:`parse_rubric`) and ``criteria`` sit above the question, as in
+    :func:`build_messages`. To control position bias, judge a pair twice with A and B swapped
+    (:func:`misattribution.pairwise.judge_pairs` with ``both_orders=True``).
+
+    >>> messages = build_pairwise_messages("What is 3 x 4?", "12", "14", reference="12")
+    >>> "### Response B\\n14" in messages[1]["content"], "A, B or tie" in messages[0]["content"]
+    (True, True)
+    """
+    if not all(isinstance(text, str) for text in (question, answer_a, answer_b)):
+        raise TypeError("question, answer_a and answer_b must be strings")
+    tax = load_taxonomy(taxonomy)
+    language = _language(language)
+    template = _PAIRWISE_TEMPLATES[language]
+    has_reference = reference is not None and str(reference).strip() != ""
+    system = template.system.format(
+        reference_note=_REFERENCE_NOTE[language] if has_reference else "",
+        attribution_step=_PAIRWISE_ATTRIBUTION_STEP[language],
+        categories=describe_taxonomy(tax, language),
+        scale=describe_scale(tax, language),
+        format_heading=FORMAT_HEADINGS[language],
+        output_format=pairwise_format_instructions(language=language),
+    )
+    reference_block = f"{_REFERENCE_HEADING[language]}\n{str(reference).strip()}\n\n" if has_reference else ""
+    user = template.user.format(
+        criteria_block=_context_block(criteria, rubric, tax, language),
+        question=question.strip(),
+        reference_block=reference_block,
+        answer_a=answer_a.strip(),
+        answer_b=answer_b.strip(),
+    )
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def check_rubrics(
+    values: Sequence[Any], taxonomy: Taxonomy | str | None, label: str, column: str, *, max_listed: int = 20
+) -> list[dict[int, str] | None]:
+    """Every row's rubric read by :func:`parse_rubric`, or one :class:`~misattribution.io.tables.InputError`
+    listing every bad row (1-based) of ``label``'s ``column``, before anything is judged.
+
+    >>> check_rubrics([None, "3: a 2: b 1: c 0: d"], None, "t.csv", "rubric")[1][3]
+    'a'
+    """
+    tax = load_taxonomy(taxonomy)
+    rubrics: list[dict[int, str] | None] = []
+    problems: list[str] = []
+    for number, value in enumerate(values, start=1):
+        try:
+            rubrics.append(parse_rubric(value, tax, where=f"row {number}, field {column!r}"))
+        except InputError as err:
+            problems.append(str(err).split("\n  hint:")[0])
+            rubrics.append(None)
+    if problems:
+        wanted = ", ".join(str(level.value) for level in tax.scale.levels)
+        more = f"\n  ... and {len(problems) - max_listed} more" if len(problems) > max_listed else ""
+        raise InputError(
+            f"{label}: {len(problems)} rubric problem(s):\n  "
+            + "\n  ".join(problems[:max_listed])
+            + more
+            + f"\n  hint: a rubric gives one description per score level ({wanted}), as JSON or '3: ... 2: ...' text"
+        )
+    return rubrics
 
 
 # -- agent traces: the step and trajectory variants -------------------------------------------------

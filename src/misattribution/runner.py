@@ -53,7 +53,7 @@ from misattribution import __version__
 from misattribution.format import DEFAULT_ORDER, parse_judgment
 from misattribution.io.tables import ColumnMap, InputError, check_columns, optional_text, read_table
 from misattribution.judges.base import GenerationError, Judge
-from misattribution.prompts import AGENT_KINDS, build_agent_messages, build_messages
+from misattribution.prompts import AGENT_KINDS, build_agent_messages, build_messages, check_rubrics
 from misattribution.redaction import redact
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
@@ -536,6 +536,8 @@ def judge_dataset(
     check_columns(frame, cols, label)
     check_unique_ids(frame, cols.id, label)
     tax = load_taxonomy(taxonomy)
+    if cols.rubric and cols.rubric in frame.columns:  # every bad rubric named before any call
+        check_rubrics(list(frame[cols.rubric]), tax, label, cols.rubric)
     model_id = judge.model_id
     settings = judge.settings()
 
@@ -552,8 +554,9 @@ def judge_dataset(
         if "kind" in row and row["kind"] in AGENT_KINDS:  # a step or trajectory of an agent trace: its variant
             messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
         else:
+            rubric = row[cols.rubric] if cols.rubric and cols.rubric in frame.columns else None  # checked above
             messages = build_messages(
-                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
+                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order, rubric=rubric
             )
         row_id = _json_safe(row[cols.id]) if cols.id in frame.columns else None
         prompts.append(messages)
@@ -617,9 +620,12 @@ def _judge_pending(
     batch_size: int,
     progress: bool,
     inputs: Sequence[Mapping[str, Any]] | None = None,
+    make_record: Any = None,
 ) -> None:
     """Generate, parse and append (flushed, fsynced) every row not yet judged, batch by batch; each record
-    carries its row's input columns (``input``) when ``inputs`` are given."""
+    carries its row's input columns (``input``) when ``inputs`` are given. ``make_record`` (same arguments
+    as ``_record``) builds another kind of record: the pairwise mode's (:mod:`misattribution.pairwise`)."""
+    make_record = make_record or _record
     pending: dict[str, int] = {}
     for index, key in enumerate(keys):
         previous = done.get(key)
@@ -636,7 +642,7 @@ def _judge_pending(
             if len(outputs) != len(batch):
                 raise RuntimeError(f"{type(judge).__name__} returned {len(outputs)} outputs for {len(batch)} prompts")
             records = [
-                _record(key, index, ids[index], model_id, text, tax, order, inputs[index] if inputs else None)
+                make_record(key, index, ids[index], model_id, text, tax, order, inputs[index] if inputs else None)
                 for (key, index), text in zip(batch, outputs)
             ]
             with _sigint_deferred():

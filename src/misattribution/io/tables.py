@@ -54,6 +54,17 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "human_score": ("human_score", "gold_score", "human_rating"),
     "human_misattribution": ("human_misattribution", "human_categories"),
 }
+#: The roles of a table of pairs to judge or compare (pairwise mode), looked for as in :data:`ALIASES`.
+PAIRWISE_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ALIASES["id"],
+    "question": ALIASES["question"],
+    "answer_a": ("answer_a", "response_a", "output_a", "completion_a", "model_a_answer", "chosen"),
+    "answer_b": ("answer_b", "response_b", "output_b", "completion_b", "model_b_answer", "rejected"),
+    "reference": ALIASES["reference"],
+    "criteria": ("criteria", "criterion", "orig_criteria"),
+    "rubric": ("rubric", "score_rubric"),
+    "preference": ("preference", "human_preference", "winner", "label", "human_label", "chosen_side"),
+}
 #: Scales a judge's scores are read on when none is given, in order (see :func:`infer_scale`).
 KNOWN_SCALES: tuple[tuple[float, float], ...] = (
     (0.0, 3.0),
@@ -365,6 +376,7 @@ class ColumnMap:
     reference: str | None = "reference"
     criteria: str | None = "criteria"
     id: str | None = "id"
+    rubric: str | None = "rubric"
 
     @classmethod
     def from_any(cls, value: ColumnMap | Mapping[str, str] | None) -> ColumnMap:
