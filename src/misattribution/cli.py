@@ -38,21 +38,48 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from misattribution import __version__
 from misattribution.cli_analyze import add_parser as _add_analyze_parser
 from misattribution.cli_compare import add_parsers as _add_compare_parsers
 from misattribution.cli_edit import add_parser as _add_edit_parser
-from misattribution.cli_pairwise import add_agreement_options as _add_pairwise_agreement_options
-from misattribution.cli_pairwise import add_judge_options as _add_pairwise_judge_options
-from misattribution.io.tables import InputError, check_unique, parse_label_cell, read_table
 from misattribution.redaction import install_log_redaction, redact, redact_url
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Import time: `misattribution --help` loads no pandas, scipy, torch or discovery module (under 0.5 s; see
+# tests/test_light_install.py). Each command imports what it uses; a subcommand's costly flags (read from
+# the discovery modes' registry, or defaults held by the data package) are added when that subcommand is
+# parsed (_Parser.defer).
 
 EXPORT_SUFFIXES = (".parquet", ".csv", ".jsonl")
 EXIT_OK, EXIT_ROWS_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _add_pairwise_judge_options(parser: argparse.ArgumentParser) -> None:
+    """judge's pairwise options (:func:`misattribution.cli_pairwise.add_judge_options`), added when judge is
+    parsed: cli_pairwise imports pandas, which ``misattribution --help`` does not load."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        from misattribution.cli_pairwise import add_judge_options
+
+        add_judge_options(parser)
+
+    parser.defer(add)
+
+
+def _add_pairwise_agreement_options(parser: argparse.ArgumentParser) -> None:
+    """agreement's pairwise options (:func:`misattribution.cli_pairwise.add_agreement_options`), added when
+    agreement is parsed."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        from misattribution.cli_pairwise import add_agreement_options
+
+        add_agreement_options(parser)
+
+    parser.defer(add)
 
 
 def _add_judge_parser(subparsers: Any) -> None:
@@ -177,8 +204,6 @@ def _add_score_range(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def _add_build_dataset_parser(subparsers: Any) -> None:
-    from misattribution.data.build import PAPER_TEST_SIZE
-
     parser = subparsers.add_parser(
         "build-dataset",
         help="build AttriData from annotator exports",
@@ -194,16 +219,21 @@ def _add_build_dataset_parser(subparsers: Any) -> None:
     parser.add_argument("--annotations", required=True, nargs="+", type=Path, help="annotator exports")
     parser.add_argument("--adjudication", type=Path, default=None, help="adjudication table")
     parser.add_argument("--taxonomy", default=None, help="taxonomy name or YAML path (default attridata-v1)")
-    parser.add_argument("--test-size", type=float, default=PAPER_TEST_SIZE, help="test share (the paper's)")
+    parser.add_argument("--test-size", type=float, help="test share (the paper's)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument("--rule", choices=("error", "warning"), default="error", help="severity of the score rule")
     parser.add_argument("-o", "--out-dir", type=Path, default=None, help="output folder (default: do not write)")
     parser.set_defaults(func=_run_build_dataset)
 
+    def add_default(parser: argparse.ArgumentParser) -> None:
+        from misattribution.data.build import PAPER_TEST_SIZE  # the data package imports pandas
+
+        parser.set_defaults(test_size=PAPER_TEST_SIZE)
+
+    parser.defer(add_default)
+
 
 def _add_push_dataset_parser(subparsers: Any) -> None:
-    from misattribution.data.publish import DEFAULT_COMMIT_MESSAGE
-
     parser = subparsers.add_parser(
         "push-dataset",
         help="push AttriData and its card to the Hub, or write the repository locally",
@@ -223,9 +253,16 @@ def _add_push_dataset_parser(subparsers: Any) -> None:
     parser.add_argument("--pretty-name", default="AttriData")
     parser.add_argument("--license", default="cc-by-4.0")
     parser.add_argument("--annotation-process", metavar="FILE", help="Markdown file replacing the card's default")
-    parser.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE)
+    parser.add_argument("--commit-message")
     parser.add_argument("--max-shard-size", help='largest Parquet shard, e.g. "500MB" (the datasets default)')
     parser.set_defaults(func=_run_push_dataset)
+
+    def add_default(parser: argparse.ArgumentParser) -> None:
+        from misattribution.data.publish import DEFAULT_COMMIT_MESSAGE  # the data package imports pandas
+
+        parser.set_defaults(commit_message=DEFAULT_COMMIT_MESSAGE)
+
+    parser.defer(add_default)
 
 
 def _add_serve_parser(subparsers: Any) -> None:
@@ -261,9 +298,6 @@ def _add_install_metric_parser(subparsers: Any) -> None:
 
 
 def _add_discover_parser(subparsers: Any) -> None:
-    from misattribution.discovery.modes import list_modes
-
-    modes = list_modes()
     parser = subparsers.add_parser(
         "discover",
         help="find recurring issues in judge feedback and write an issue-report bundle (no LLM call unless a "
@@ -282,8 +316,7 @@ def _add_discover_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--mode",
         default="clusters",
-        help="discovery mode(s), joined by + (e.g. clusters+rules): "
-        + ", ".join(m.name + (" (needs an LLM)" if m.needs_llm else "") for m in modes),
+        help="discovery mode(s), joined by + (e.g. clusters+rules): ",  # + the modes, when they are listed
     )
     parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
     parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
@@ -332,7 +365,8 @@ def _add_discover_parser(subparsers: Any) -> None:
         help="clusters: PCA + KMeans (--fast) or BERTopic (--no-fast); default: average linkage",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(func=_run_discover, mode_flags=_add_mode_flags(parser, modes))
+    parser.set_defaults(func=_run_discover)
+    _add_mode_flags_later(parser)
 
 
 def _add_mode_flags(parser: argparse.ArgumentParser, modes: Sequence[Any]) -> list[tuple[str, str, list]]:
@@ -383,8 +417,59 @@ def _add_mode_flags(parser: argparse.ArgumentParser, modes: Sequence[Any]) -> li
     return declared
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose costly parts are added on first use.
+
+    ``parser.defer(add)`` runs ``add(parser)`` just before this parser parses or prints its help or usage,
+    so ``misattribution --help`` does not import what only ``misattribution discover --help`` shows.
+    Subparsers are of this class too (argparse builds them with the parent's class).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deferred: list[Any] = []
+
+    def defer(self, add: Any) -> None:
+        self._deferred.append(add)
+
+    def _complete(self) -> None:
+        while self._deferred:
+            self._deferred.pop(0)(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._complete()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._complete()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        self._complete()
+        return super().format_usage()
+
+
+def _add_mode_flags_later(parser: argparse.ArgumentParser) -> None:
+    """The discovery modes' flags (:func:`_add_mode_flags`) and the ``mode_flags`` default, added when
+    ``parser`` is used: listing the modes imports every mode module (pandas, numpy, the pipeline)."""
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        from misattribution.discovery.modes import list_modes
+
+        modes = list_modes()
+        for action in parser._actions:
+            if action.dest == "mode" and action.help and action.help.endswith(": "):
+                action.help += ", ".join(m.name + (" (needs an LLM)" if m.needs_llm else "") for m in modes)
+        parser.set_defaults(mode_flags=_add_mode_flags(parser, modes))
+
+    if hasattr(parser, "defer"):  # a _Parser (also when cli.py runs as __main__, a second copy of the class)
+        parser.defer(add)
+    else:  # a plain ArgumentParser (a caller's own): add them now
+        add(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="misattribution",
         description="Tell why your LLM's answers fail: judge, attribute errors, measure agreement.",
     )
@@ -486,6 +571,8 @@ def _load_cli_judge(args: argparse.Namespace) -> tuple[Any, int]:
         try:
             return load_custom_judge(args.judge, sampling=sampling), args.batch_size or 8
         except ValueError as err:
+            from misattribution.io.tables import InputError
+
             raise InputError(f"--judge {err}") from None
     if args.model and args.model.split(":", 1)[0] in ("hf", "litellm"):  # remote: the endpoint options apply
         remote = {"concurrency": args.concurrency, "timeout": args.timeout, "max_retries": args.max_retries}
@@ -564,11 +651,15 @@ def _check_endpoint(url: str) -> None:
                 "not an http(s) URL with a host (hint: the base URL of an OpenAI-compatible server, "
                 "e.g. http://127.0.0.1:8000/v1)"
             )
+        from misattribution.io.tables import InputError
+
         raise InputError(f"--endpoint {redact_url(url)}: {reason}") from None
 
 
 def check_export_path(path: str | Path) -> Path:
     """``path`` when :func:`export` can write it (by its suffix), else an :class:`InputError` saying so."""
+    from misattribution.io.tables import InputError
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
@@ -615,6 +706,8 @@ def _format_summary(summary: dict[str, Any], output: str, exported: str | None) 
 # -- agreement --------------------------------------------------------------------------------------
 def _read_results(path: str) -> pd.DataFrame:
     """A judged table; a raw results JSONL is reduced to its latest record per key, in row order."""
+    from misattribution.io.tables import read_table
+
     frame, _ = read_table(path)
     if {"key", "row", "status"} <= set(frame.columns):
         from misattribution.discovery.inputs import with_input_columns  # each record's input columns
@@ -627,19 +720,28 @@ def _read_results(path: str) -> pd.DataFrame:
 def _labels(value: Any, where: str = "label cell") -> list[str] | None:
     """A misattribution cell (a list, a JSON list, or text separated by ';' or ','), through the input
     layer's bounded parser (:func:`misattribution.io.tables.parse_label_cell`)."""
+    import pandas as pd
+
+    from misattribution.io.tables import parse_label_cell
+
     if value is None or (isinstance(value, float) and pd.isna(value)):
         return None
     return [p for p in parse_label_cell(value, where) if p.strip().lower() not in ("none", "无")]
 
 
 def _column(frame: pd.DataFrame, name: str, label: str) -> pd.Series:
+    from misattribution.io.tables import InputError
+
     if name not in frame.columns:
         raise InputError(f"{label}: no column {name!r} (columns: {', '.join(map(str, frame.columns))})")
     return frame[name]
 
 
 def _run_agreement(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from misattribution.evaluation import agreement
+    from misattribution.io.tables import InputError, check_unique, read_table
     from misattribution.stats import format_report
 
     if args.mode == "pairwise":
@@ -790,9 +892,9 @@ def _run_discover(args: argparse.Namespace) -> int:
             previous=args.previous,
             name_with=args.name_with,
         )
-    except MissingDependencyError as err:
+    except MissingDependencyError as err:  # a mode's package is not installed: refused, nothing written
         print(f"misattribution discover: error: {err}", file=sys.stderr)
-        return 1
+        return EXIT_REFUSED
     folder = report.save(args.output)
     print(format_issue_table(report))
     if report.meta.get("summary"):  # the plain-language summary (discovery.summary), also in the bundle
@@ -861,9 +963,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         print(f"{prefix}: {_interrupted_message(stop, args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (InputError, FileNotFoundError, KeyError, ValueError, OSError) as err:
+    except (FileNotFoundError, KeyError, ValueError, OSError) as err:  # an InputError is a ValueError
         # Expected failures get one line naming the place; anything else is a bug and keeps its traceback.
         print(f"{prefix}: error: {_describe_error(err, args.command)}", file=sys.stderr)
+        return EXIT_REFUSED
+    except ImportError as err:
+        # An optional package this command needs is not installed: one line naming the extra (exit 2); any
+        # other ImportError is a bug and keeps its traceback.
+        from misattribution._extras import missing_extra
+
+        missing = missing_extra(err, f"misattribution {args.command}")
+        if missing is None:
+            raise
+        print(f"{prefix}: error: {missing}", file=sys.stderr)
         return EXIT_REFUSED
 
 
@@ -895,7 +1007,7 @@ def _describe_error(err: BaseException, command: str) -> str:
         message = f"{err.filename}: {what} (hint: {hints.get(what, 'check the path')})"
     elif isinstance(err, KeyError):
         message = f"missing field {err.args[0]!r} (hint: misattribution {command} --help lists the column options)"
-    elif isinstance(err, (InputError, ValueError)):
+    elif isinstance(err, ValueError):  # the input layer's InputError among them
         message = str(err)
     else:
         message = f"{type(err).__name__}: {err}"

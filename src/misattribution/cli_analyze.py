@@ -99,10 +99,10 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--score-range", type=float, nargs=2, default=None, metavar=("WORST", "BEST"))
     for flag, text in _SWITCHES:
         parser.add_argument(flag, action="store_true", default=None, help=text)
-    from misattribution.cli import _add_mode_flags  # the discover command's mode flags, from the registry
-    from misattribution.discovery.modes import list_modes
+    from misattribution.cli import _add_mode_flags_later  # the discover command's mode flags, from the registry
 
-    parser.set_defaults(func=run_analyze, mode_flags=_add_mode_flags(parser, list_modes()))
+    parser.set_defaults(func=run_analyze)
+    _add_mode_flags_later(parser)  # when analyze is parsed: listing the modes imports them all
 
 
 def resolve_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -50,7 +50,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as scipy_stats
+
+# scipy.stats is imported where it is used (0.5 s otherwise added to every import of this module, and so to
+# every Space cold start): Kendall's general path, the normal quantile, Fisher's exact test.
 
 __all__ = [
     "CorrelationResult",
@@ -357,6 +359,8 @@ def _kendall_table(pairs: _Pairs, weights: np.ndarray, x_weights: np.ndarray, y_
 
 def _kendall_general(pairs: _Pairs, weights: np.ndarray) -> np.ndarray:
     """Kendall tau-b per resample by expanding it back to rows: O(n log n) per resample."""
+    from scipy import stats as scipy_stats
+
     result = np.empty(len(weights))
     with warnings.catch_warnings():
         # Degenerate resamples come back as NaN and are counted (and reported) by the caller.
@@ -937,6 +941,8 @@ DEFAULT_ALPHA = 0.05
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    from scipy import stats as scipy_stats
+
     return float(scipy_stats.norm.ppf(1 - (1 - confidence) / 2))
 
 
@@ -1015,6 +1021,8 @@ def fisher_exact_p(count_a: Any, n_a: Any, count_b: Any, n_b: Any) -> np.ndarray
         >>> round(float(fisher_exact_p(7, 87, 0, 20)), 3)
         0.343
     """
+    from scipy import stats as scipy_stats
+
     count_a, n_a = _counts(count_a, n_a)
     count_b, n_b = _counts(count_b, n_b)
     count_a, n_a, count_b, n_b = np.broadcast_arrays(count_a, n_a, count_b, n_b)

@@ -28,10 +28,14 @@ import logging
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
-
+from misattribution._extras import missing_extra
 from misattribution.judges.base import GenerationError, Messages, SamplingParams
+
+try:  # the `local` extra; without it, an error naming the extra instead of "No module named 'torch'"
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+except ImportError as err:
+    raise (missing_extra(err, "judging with a local model (the transformers judge)") or err) from None
 
 logger = logging.getLogger(__name__)
 

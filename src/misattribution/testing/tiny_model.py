@@ -20,9 +20,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+from misattribution._extras import missing_extra
+
+try:  # the `local` extra; without it, an error naming the extra instead of "No module named 'torch'"
+    import torch
+    from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+except ImportError as err:
+    raise (missing_extra(err, "the tiny test model") or err) from None
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from misattribution._extras import MissingExtraError, install_hint
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -50,22 +52,14 @@ __all__ = [
 
 _PACKAGE = __name__.rpartition(".")[0]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: What to install for a package a mode needs (import name → pip argument).
-INSTALL_HINTS = {
-    "sentence_transformers": "'misattribution[space]'",
-    "bertopic": "'misattribution[space]'",
-    "sklearn": "scikit-learn",
-    "gradio": "'misattribution[space]'",
-    "vllm": "'misattribution[vllm]'",
-}
 
 
 class UnknownModeError(ValueError):
     """A mode name that no module registers."""
 
 
-class MissingDependencyError(ImportError):
-    """A mode needs a package that is not installed (the message says what to install)."""
+class MissingDependencyError(MissingExtraError):
+    """A mode needs a package that is not installed (the message names the extra, from :mod:`misattribution._extras`)."""
 
 
 class ModeResult(NamedTuple):
@@ -178,8 +172,7 @@ class Mode:
         for module in self.requires:
             if importlib.util.find_spec(module) is None:
                 raise MissingDependencyError(
-                    f"mode {self.name!r} needs the package {module!r}, which is not installed: "
-                    f"pip install {INSTALL_HINTS.get(module, module)}"
+                    f"mode {self.name!r} needs the package {module!r}, which is not installed: {install_hint(module)}"
                 )
 
     def check_options(self, options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -252,9 +245,8 @@ def _import(module: str) -> None:
     except ModuleNotFoundError as err:
         if err.name and (err.name == module or module.startswith(err.name + ".")):
             raise
-        hint = INSTALL_HINTS.get((err.name or "").split(".")[0], (err.name or "").split(".")[0])
         raise MissingDependencyError(
-            f"{module} needs the package {err.name!r}, which is not installed: pip install {hint}"
+            f"{module} needs the package {err.name!r}, which is not installed: {install_hint(err.name or '')}"
         ) from err
 
 
