@@ -378,3 +378,54 @@ def test_judge_pairs_shows_each_rows_rubric():
         judged = judge_pairs(pairs, OpenAIHTTPJudge(server.url, model="m"), progress=False)
     assert judged.loc[0, "verdict"] == "A" and judged.loc[0, "misattribution"] == ["result_error"]
     assert "- 3: exact\n- 2: close\n- 1: off\n- 0: none" in seen[0]
+
+
+# -- the metric, loaded for real --------------------------------------------------------------------------------
+METRIC_DIR = Path(__file__).resolve().parents[1] / "metric" / "misattribution"
+
+
+@pytest.fixture(scope="module")
+def pairwise_metric():
+    import evaluate
+
+    return evaluate.load(str(METRIC_DIR), mode="pairwise")
+
+
+def test_metric_given_verdicts_matches_the_hand_computation(pairwise_metric):
+    rows = load_fixture()
+    written_ab = [SCRIPT[r["id"]][0] for r in rows]
+    written_ba = [SCRIPT[r["id"]][1] or GARBAGE for r in rows]
+    result = pairwise_metric.compute(
+        predictions=written_ab, swapped_predictions=written_ba, references=[r["winner"] for r in rows]
+    )
+    for key, value in HAND.items():
+        assert result[key] == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), key
+    assert result["parse_failures"] == 1  # p10's garbage
+
+
+def test_metric_judges_pairs_in_both_orders(pairwise_metric):
+    rows = load_fixture()
+    with FakeOpenAIServer(responder=scripted_judge) as server:
+        result = pairwise_metric.compute(
+            questions=[r["question"] for r in rows],
+            answers_a=[r["response_a"] for r in rows],
+            answers_b=[r["response_b"] for r in rows],
+            references=[r["winner"] for r in rows],
+            both_orders=True,
+            judge=server.url,
+            greedy=True,
+        )
+        assert len(server.chat_requests) == 42
+    assert result["verdict"][3] == "tie" and result["consistent"][3] is False  # p04 flips with the order
+    assert result["verdict"][9] is None and result["status"][9] == "partial"  # p10: one order unreadable
+    assert result["misattribution"][0] == ["result_error"]
+    for key, value in HAND.items():
+        got = result[f"agreement_{key}"]
+        assert got == (pytest.approx(value, abs=1e-12) if isinstance(value, float) else value), key
+
+
+def test_metric_mode_is_checked():
+    import evaluate
+
+    with pytest.raises(ValueError, match="mode must be 'absolute' or 'pairwise'"):
+        evaluate.load(str(METRIC_DIR), mode="relative")

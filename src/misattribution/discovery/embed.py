@@ -5,6 +5,20 @@
 ``sentence_transformers.SentenceTransformer`` as usual. :func:`embed` returns L2-normalised float32
 vectors, in batches, with an optional progress bar, and on several processes (or GPUs) through
 sentence-transformers' multi-process pool when asked.
+
+Embedders (``--embedder`` / ``embedding_model=``):
+
+* ``"all-MiniLM-L6-v2"`` (alias ``"minilm"``, the default): the transformer, ~425 sentences/s on 2 CPU cores;
+* ``"static"``: a `model2vec <https://github.com/MinishLab/model2vec>`_ static model distilled locally from
+  the bundled MiniLM (:func:`build_static`, ``python -m misattribution.discovery.embed build``; offline,
+  about 80 s; cached under :func:`cache_folder` as ``static-minilm-<dims>``). A sentence is the mean of its
+  tokens' vectors: tens of thousands of sentences per second, no torch import, but its neighbourhoods
+  agree only partly with MiniLM's. Not built → :class:`StaticNotBuilt` (a ``FileNotFoundError`` whose
+  message is the build command; the CLI exits 2);
+* ``"auto"``: :func:`choose_embedder` picks by input size (:data:`AUTO_STATIC_ABOVE`), static only when
+  it is built;
+* any other name or path: ``sentence_transformers.SentenceTransformer`` (a folder holding a model2vec
+  model, its ``config.json`` saying ``model2vec``, loads as a static one).
 """
 
 from __future__ import annotations
@@ -22,7 +36,14 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-_SHIPPED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+_SHIPPED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
+#: The static embedder's name, and ``"auto"``'s.
+STATIC = "static"
+AUTO = "auto"
+#: PCA dimensions of the distilled static model (256: 14.8 MB; see benchmarks/bench_embedders.py).
+STATIC_DIMS = 256
+#: ``"auto"`` picks the static embedder above this many failing rows (when it is built); below, MiniLM.
+AUTO_STATIC_ABOVE = 50_000
 
 
 def resolve_model(name: str) -> str:
@@ -38,9 +59,163 @@ def resolve_model(name: str) -> str:
     return name
 
 
+class StaticNotBuilt(FileNotFoundError):
+    """The static embedder was asked for but is not built; the message says how to build it."""
+
+
+class StaticEncoder:
+    """A model2vec ``StaticModel`` behind the two methods discovery calls on a ``SentenceTransformer``
+    (``encode`` and ``get_sentence_embedding_dimension``), so every consumer of an encoder takes either.
+
+    Vectors are L2-normalised float32. Encoding runs in this process (model2vec's joblib pool would copy
+    the inputs into worker processes; on 2 cores it does not pay). No torch import.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        try:
+            from model2vec import StaticModel
+        except ImportError as err:  # pragma: no cover - model2vec is a core dependency
+            raise ImportError("the static embedder needs model2vec: pip install model2vec") from err
+        self.path = Path(path)
+        self.model = StaticModel.from_pretrained(str(self.path), normalize=True, force_download=False)
+        # Stored as float16 (half the file); numpy's float16 arithmetic is emulated and ~10x slower to average.
+        self.model.embedding = np.asarray(self.model.embedding, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"StaticEncoder({str(self.path)!r}, dim={self.model.dim})"
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return int(self.model.dim)
+
+    def encode(
+        self,
+        sentences: Sequence[str] | str,
+        *,
+        batch_size: int = 1024,
+        show_progress_bar: bool = False,
+        normalize_embeddings: bool = True,
+        **_: Any,
+    ) -> np.ndarray:
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        if not texts:
+            return np.zeros((0, self.model.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=max(int(batch_size), 1024),
+            show_progress_bar=show_progress_bar,
+            use_multiprocessing=False,
+            normalize=False,
+        ).astype(np.float32, copy=False)
+        if normalize_embeddings:
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return vectors[0] if single else vectors
+
+
+def static_model_path(dims: int = STATIC_DIMS) -> Path:
+    """Where :func:`build_static` keeps the static model of ``dims`` dimensions."""
+    return cache_folder() / f"static-minilm-{dims}"
+
+
+def build_command(dims: int = STATIC_DIMS) -> str:
+    extra = "" if dims == STATIC_DIMS else f" --dims {dims}"
+    return f"python -m misattribution.discovery.embed build{extra}"
+
+
+def build_static(
+    dims: int = STATIC_DIMS,
+    output: str | os.PathLike[str] | None = None,
+    *,
+    force: bool = False,
+    source: str = DEFAULT_MODEL,
+) -> Path:
+    """Distil the static embedder from the bundled MiniLM (or ``source``, a local transformer folder),
+    offline, and save it (``output`` or :func:`static_model_path`). Returns its folder; an existing model is
+    kept unless ``force``.
+
+    Needs ``model2vec``'s distillation code (``skeletoken``, torch and transformers, which the transformer
+    embedder already needs); about 80 s on 2 CPU cores. Written to a temporary folder and renamed, so an
+    interrupted build never leaves a half model behind.
+    """
+    import shutil
+    import tempfile
+
+    target = Path(output) if output else static_model_path(dims)
+    if (target / "config.json").is_file() and not force:
+        return target
+    try:
+        from model2vec.distill import distill
+    except ImportError as err:
+        raise ImportError(
+            "building the static embedder needs model2vec's distillation code: pip install skeletoken "
+            "(and torch, transformers: pip install 'misattribution[space]')"
+        ) from err
+    model = distill(model_name=resolve_model(source), pca_dims=dims)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        model.save_pretrained(str(scratch))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(scratch, target)
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def is_static_folder(path: str | os.PathLike[str]) -> bool:
+    """A folder holding a model2vec model (its ``config.json`` says ``"model_type": "model2vec"``)."""
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        return False
+    try:
+        import json
+
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") == "model2vec"
+
+
+def choose_embedder(name: str, n_failing: int) -> str:
+    """Resolve ``"auto"``: :data:`STATIC` above :data:`AUTO_STATIC_ABOVE` failing rows when the static
+    model is built, else :data:`DEFAULT_MODEL`; any other name is returned unchanged.
+
+    >>> choose_embedder("all-MiniLM-L6-v2", 10**6), choose_embedder("auto", 10)
+    ('all-MiniLM-L6-v2', 'all-MiniLM-L6-v2')
+    """
+    if name != AUTO:
+        return name
+    if n_failing > AUTO_STATIC_ABOVE and (static_model_path() / "config.json").is_file():
+        return STATIC
+    return DEFAULT_MODEL
+
+
+def is_static(encoder: Any) -> bool:
+    return isinstance(encoder, StaticEncoder)
+
+
 @lru_cache(maxsize=4)
 def load_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Any:
-    """A ``SentenceTransformer`` (cached per model and device). Never runs remote code."""
+    """A ``SentenceTransformer``, or a :class:`StaticEncoder` for ``"static"`` / a model2vec folder
+    (cached per model and device). Never runs remote code. ``"auto"`` must be resolved first
+    (:func:`choose_embedder`)."""
+    if model == AUTO:
+        raise ValueError("resolve the embedder 'auto' with choose_embedder(name, n_failing) first")
+    if model == STATIC or model.startswith(STATIC + "-"):
+        dims = STATIC_DIMS if model == STATIC else int(model.rsplit("-", 1)[-1]) if model[7:].isdigit() else -1
+        if dims < 1:
+            raise ValueError(f"unknown static embedder {model!r}: use 'static' or 'static-<dims>'")
+        path = static_model_path(dims)
+        if not (path / "config.json").is_file():
+            raise StaticNotBuilt(
+                f"the static embedder is not built (looked in {path}); build it once, offline (~80 s): "
+                f"{build_command(dims)}"
+            )
+        return StaticEncoder(path)
+    if os.path.isdir(model) and is_static_folder(model):
+        return StaticEncoder(model)
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as err:
@@ -70,7 +245,7 @@ def embed(
     if not texts:
         dim = encoder.get_sentence_embedding_dimension()
         return np.zeros((0, dim), dtype=np.float32)
-    if devices and len(devices) > 1:
+    if devices and len(devices) > 1 and not is_static(encoder):
         pool = encoder.start_multi_process_pool(target_devices=list(devices))
         try:
             vectors = encoder.encode(texts, pool=pool, batch_size=batch_size, show_progress_bar=progress)
@@ -128,3 +303,38 @@ def embed_fixed(sentences: Sequence[str], encoder: Any, *, batch_size: int = 64)
     except OSError as err:  # a read-only home: the vectors are still right, only not kept
         logger.info("embedding cache not written (%s)", err)
     return vectors
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m misattribution.discovery.embed build [--dims 256] [--output DIR] [--force]``."""
+    import argparse
+    import sys
+    import time
+
+    parser = argparse.ArgumentParser(
+        prog="python -m misattribution.discovery.embed",
+        description="Build the static embedder (model2vec, distilled offline from the bundled MiniLM).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="distil and cache the static embedder (~80 s on 2 cores)")
+    build.add_argument("--dims", type=int, default=STATIC_DIMS, help=f"PCA dimensions (default {STATIC_DIMS})")
+    build.add_argument("--output", help=f"folder to write (default {static_model_path()} for the default dims)")
+    build.add_argument("--force", action="store_true", help="rebuild even when the model exists")
+    args = parser.parse_args(argv)
+    if args.dims < 2 or args.dims > 384:
+        print(f"error: --dims must be between 2 and 384 (MiniLM's width), got {args.dims}", file=sys.stderr)
+        return 2
+    clock = time.perf_counter()
+    try:
+        folder = build_static(args.dims, args.output, force=args.force)
+    except (ImportError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    print(f"static embedder: {folder} ({size / 2**20:.1f} MB, {time.perf_counter() - clock:.0f} s)")
+    print("use it with: misattribution discover ... --embedder static   (or --embedder auto)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

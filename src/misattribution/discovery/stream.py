@@ -1,0 +1,356 @@
+"""Discovery at a million rows: streamed input, batched stages, sample clustering, batched assignment.
+
+The ``"clusters"`` mode (:func:`.pipeline.discover_clusters`) hands its work to
+:func:`discover_clusters_streamed` when the embedder is the static one (:mod:`.embed`) and more than
+:data:`STREAM_ABOVE` rows fail. Same contract (``(issues, assignments, meta)``), same building blocks
+(:func:`.pipeline.split_failing`, :class:`.sentences.CriticalityScorer`, :func:`.pipeline._cluster`,
+:func:`.pipeline._name_issues`), but memory and time stay linear and bounded:
+
+1. **split** (batches of :data:`BATCH_ROWS` failing rows): sentences, masked forms made distinct across
+   batches, and each occurrence's lexical criticality (:meth:`~.sentences.CriticalityScorer.lexical`);
+   question-specific words are counted per batch (rows are assumed in no particular order);
+2. **embed** (batches of distinct sentences): vectors and the semantic criticality; only the vectors of
+   distinct sentences with a critical occurrence are kept, as float16 (1M rows: ~0.4 GB);
+3. **cluster**: a seeded sample of at most ``max_embedded`` critical sentences is clustered exactly as
+   the in-memory path does (language parts, average linkage over KMeans micro-clusters, merges, bounds;
+   the recurrence threshold scaled to the sample's share of critical occurrences);
+4. **assign** (batches): every other critical sentence joins its nearest issue centroid when at least as
+   similar as the issue's own sample members mostly are (its :data:`ASSIGN_QUANTILE` quantile of
+   member-to-centroid cosine), else no issue; issues left under the recurrence threshold are dropped;
+5. **name** from the sample (the most central sampled sentences), the evidence from every occurrence.
+
+Each stage shows a progress bar on stderr (``progress=True``); ``meta["timings"]`` has each stage's
+seconds and ``meta["peak_rss_mb"]`` the process's peak resident memory after each stage.
+
+:func:`iter_judged_batches` / :func:`load_judged_streamed` read a Parquet file in record batches
+(pyarrow), each normalised by :func:`.inputs.load_judged` with the scale inferred once over the whole
+score column, so a 1M-row file never exists twice in memory. ``benchmarks/bench_discovery_1m.py`` measures
+the lot.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Above this many failing rows, the ``"clusters"`` mode with the static embedder takes the streamed path.
+STREAM_ABOVE = 50_000
+#: Failing rows split per batch; distinct sentences embedded per batch is 2x this.
+BATCH_ROWS = 50_000
+#: A sentence joins an issue when its cosine to the issue's centroid reaches this quantile of the issue's
+#: sampled members' cosines.
+ASSIGN_QUANTILE = 0.05
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory so far (MB; ``ru_maxrss`` is KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def wants_stream(rows: pd.DataFrame, encoder: Any) -> bool:
+    """Whether :func:`.pipeline.discover_clusters` should take the streamed path: a static encoder and
+    more than :data:`STREAM_ABOVE` failing rows."""
+    from misattribution.discovery.embed import is_static
+
+    return is_static(encoder) and int(rows["failing"].sum()) > STREAM_ABOVE
+
+
+def _bar(total: int, desc: str, enabled: bool, unit: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, file=sys.stderr, leave=False, mininterval=1)
+
+
+# -- streamed input -------------------------------------------------------------------------------------
+def _is_parquet(source: Any) -> bool:
+    return isinstance(source, (str, Path)) and str(source).lower().endswith(".parquet") and Path(source).is_file()
+
+
+def iter_judged_batches(
+    source: str | Path,
+    *,
+    batch_rows: int = 100_000,
+    columns: Mapping[str, str] | None = None,
+    score_range: tuple[float, float] | None = None,
+    fail_below: float | None = None,
+    system: str | None = None,
+) -> Iterator[pd.DataFrame]:
+    """IssueReport rows of a Parquet file, ``batch_rows`` at a time, each through :func:`.inputs.load_judged`.
+
+    Without ``score_range`` the scale is inferred once, over the whole score column (read alone first), so
+    every batch is normalised alike. Without an id column a row's id is its position in the file, as
+    :func:`.inputs.load_judged` numbers them. Ids are checked unique across batches; an error in a batch
+    names the file and the batch's rows (``InputError``).
+    """
+    import pyarrow.parquet as pq
+
+    from misattribution.discovery.inputs import ROLES, InputError, load_judged
+
+    path = Path(source)
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names
+    chosen = dict(columns or {})
+    id_column = chosen.get("id") or next((c for c in ROLES["id"] if c in names), None)
+    if score_range is None:
+        score_range = _whole_score_range(parquet, chosen, names, label=str(path))
+    seen: set[str] = set()
+    offset = 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        frame = batch.to_pandas()
+        try:
+            rows = load_judged(frame, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
+        except (InputError, ValueError) as err:
+            raise InputError(f"{path}: rows {offset + 1}-{offset + len(frame)}: {err}") from None
+        if id_column is None:
+            rows["row_id"] = [str(offset + k) for k in range(len(rows))]
+        else:
+            ids = rows["row_id"].tolist()
+            repeated = next((k for k, i in enumerate(ids) if i in seen), None)
+            if repeated is not None:
+                raise InputError(
+                    f"{path}: row {offset + repeated + 1}: field {id_column}: duplicate id {ids[repeated]!r} "
+                    "(ids must be unique)"
+                )
+            seen.update(ids)
+        offset += len(frame)
+        rows.attrs["format"] = "parquet"
+        yield rows
+
+
+def _whole_score_range(parquet: Any, columns: Mapping[str, str], names: list[str], label: str) -> Any:
+    """The scale :func:`.inputs.load_judged` infers for the whole file, from its score column alone (or
+    ``None`` when the file has no score column: the first batch's load_judged then names what is missing)."""
+    from misattribution.discovery.inputs import ROLES, InputError, load_judged
+
+    score_column = columns.get("score") or next((c for c in (*ROLES["score"], "clear_score") if c in names), None)
+    if score_column is None or score_column not in names:
+        return None
+    scores = parquet.read(columns=[score_column]).column(0).to_pandas()
+    probe = pd.DataFrame({"row_id": np.arange(len(scores)).astype(str), "feedback": "", score_column: scores})
+    try:
+        rows = load_judged(probe, columns={"id": "row_id", "feedback": "feedback", "score": score_column})
+    except (InputError, ValueError) as err:
+        raise InputError(f"{label}: {err}") from None
+    return tuple(rows.attrs["score_range"])
+
+
+def load_judged_streamed(source: Any, **options: Any) -> pd.DataFrame:
+    """:func:`.inputs.load_judged` for any source; a Parquet file is read in record batches
+    (:func:`iter_judged_batches`) so its raw table and its rows are never both whole in memory."""
+    from misattribution.discovery.inputs import load_judged
+
+    batch_rows = options.pop("batch_rows", 100_000)
+    if not _is_parquet(source):
+        return load_judged(source, **options)
+    parts = list(iter_judged_batches(source, batch_rows=batch_rows, **options))
+    if not parts:
+        return load_judged(source, **options)
+    rows = pd.concat(parts, ignore_index=True)
+    rows.attrs = dict(parts[0].attrs)
+    rows.attrs["n_null_scores"] = sum(int(p.attrs.get("n_null_scores", 0)) for p in parts)
+    return rows
+
+
+# -- the streamed clusters source -----------------------------------------------------------------------
+def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, batch_rows: int = BATCH_ROWS) -> tuple:
+    """The ``"clusters"`` issue source in batches (see the module docstring): ``(issues, assignments, meta)``."""
+    from misattribution.discovery import cluster as clustering
+    from misattribution.discovery import pipeline
+    from misattribution.discovery.embed import embed
+    from misattribution.discovery.report import ASSIGNMENT_COLUMNS
+    from misattribution.discovery.sentences import criticality_scorer
+
+    timings: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    progress = bool(settings.progress)
+    scorer = criticality_scorer(encoder)
+
+    # 1. split and lexical criticality, batch by batch of failing rows
+    clock = time.perf_counter()
+    failing = np.flatnonzero(rows["failing"].to_numpy(dtype=bool))
+    index: dict[str, int] = {}
+    unique: list[str] = []
+    row_parts: list[np.ndarray] = []
+    inverse_parts: list[np.ndarray] = []
+    lexical_parts: list[np.ndarray] = []
+    texts: list[str] = []
+    with _bar(len(failing), "split", progress, "rows") as bar:
+        for start in range(0, len(failing), batch_rows):
+            positions = failing[start : start + batch_rows]
+            part = rows.iloc[positions]
+            found = pipeline.split_failing(
+                part, mask_question=settings.mask_question, core_clause=settings.core_clause
+            )
+            codes = np.empty(len(found.unique), dtype=np.int64)
+            for k, text in enumerate(found.unique):
+                code = index.get(text)
+                if code is None:
+                    code = index[text] = len(unique)
+                    unique.append(text)
+                codes[k] = code
+            row_parts.append(positions[found.row])
+            inverse_parts.append(codes[found.inverse])
+            lexical_parts.append(scorer.lexical(found.text))
+            texts += found.text
+            bar.update(len(positions))
+    del index
+    sentences = pipeline._Sentences(
+        row=np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64),
+        text=texts,
+        unique=unique,
+        inverse=np.concatenate(inverse_parts) if inverse_parts else np.zeros(0, dtype=np.int64),
+    )
+    lexical = np.concatenate(lexical_parts) if lexical_parts else np.zeros(0)
+    del row_parts, inverse_parts, lexical_parts
+    timings["split"] = time.perf_counter() - clock
+    peaks["split"] = peak_rss_mb()
+    n_unique = len(unique)
+    meta: dict[str, Any] = {
+        "n_sentences": len(texts),
+        "n_unique_sentences": n_unique,
+        "llm_calls": 0,
+        "streamed": True,
+    }
+    empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
+    if not n_unique:
+        return empty
+
+    # 2. embed every distinct sentence in batches; keep the vectors of the critical ones (float16)
+    clock = time.perf_counter()
+    best_lexical = np.full(n_unique, -np.inf)
+    np.maximum.at(best_lexical, sentences.inverse, lexical)
+    semantic = np.empty(n_unique)
+    kept_ids: list[np.ndarray] = []
+    kept_vectors: list[np.ndarray] = []
+    step = 2 * batch_rows
+    with _bar(n_unique, "embed", progress, "sentences") as bar:
+        for start in range(0, n_unique, step):
+            batch = unique[start : start + step]
+            vectors = embed(batch, encoder, batch_size=max(settings.batch_size, 1024))
+            semantic[start : start + len(batch)] = scorer.semantic(vectors, batch)
+            chosen = np.flatnonzero(
+                semantic[start : start + len(batch)] + best_lexical[start : start + len(batch)]
+                > settings.criticality_threshold
+            )
+            kept_ids.append(chosen + start)
+            kept_vectors.append(vectors[chosen].astype(np.float16))
+            bar.update(len(batch))
+    candidates_all = np.concatenate(kept_ids)  # distinct sentences with a critical occurrence, ascending
+    stored = np.concatenate(kept_vectors) if kept_vectors else np.zeros((0, 1), dtype=np.float16)
+    del kept_ids, kept_vectors
+    critical = semantic[sentences.inverse] + lexical > settings.criticality_threshold
+    del lexical
+    timings["embed"] = time.perf_counter() - clock
+    peaks["embed"] = peak_rss_mb()
+    meta["n_embedded"] = n_unique
+    meta["n_critical"] = int(critical.sum())
+
+    # 3. cluster a seeded sample of the critical sentences, as the in-memory path does
+    clock = time.perf_counter()
+    rng = np.random.default_rng(settings.seed)
+    limit = settings.max_embedded or len(candidates_all)
+    if len(candidates_all) > limit:
+        pick = np.sort(rng.choice(len(candidates_all), size=limit, replace=False))
+    else:
+        pick = np.arange(len(candidates_all))
+    embedded = candidates_all[pick]  # ids of the sampled distinct sentences
+    vectors = stored[pick].astype(np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    weights_all = np.bincount(sentences.inverse[critical], minlength=n_unique)
+    weights = weights_all[embedded].astype(float)
+    n_failing = len(failing)
+    min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
+    sampled_share = float(weights.sum()) / max(float(weights_all.sum()), 1.0)
+    min_rows_sample = max(3, int(np.floor(min_rows * sampled_share)))
+    labels_sample = np.full(len(embedded), -1, dtype=np.int64)
+    candidates = np.arange(len(embedded))
+    offset, methods = 0, []
+    for part, part_settings in pipeline._language_parts(candidates, sentences, embedded, settings):
+        part_method = clustering.choose_method(len(part), settings.fast)
+        methods.append(part_method)
+        found = pipeline._cluster(
+            vectors[part],
+            weights[part],
+            [sentences.unique[embedded[i]] for i in part],
+            encoder,
+            part_settings,
+            part_method,
+            row_sets=pipeline._row_sets(sentences, embedded[part], critical),
+            min_rows=min_rows_sample,
+        )
+        labels_sample[part] = np.where(found >= 0, found + offset, -1)
+        offset = int(labels_sample.max()) + 1
+    method = "+".join(dict.fromkeys(methods)) or "linkage"
+    rare = bool(len(candidates)) and labels_sample.max() < 0
+    if rare:
+        labels_sample[:] = pipeline._rare_groups(vectors, settings.max_issues)
+        method = "rare"
+    timings["cluster"] = time.perf_counter() - clock
+    peaks["cluster"] = peak_rss_mb()
+
+    # 4. every other critical sentence: nearest issue centroid, within the issue's own radius
+    clock = time.perf_counter()
+    labels = np.full(n_unique, -1, dtype=np.int64)
+    labels[embedded] = labels_sample
+    if labels_sample.max() >= 0:
+        cents = clustering.centroids(vectors, labels_sample)
+        radius = np.array(
+            [
+                np.quantile(vectors[labels_sample == c] @ cents[c], ASSIGN_QUANTILE)
+                for c in range(int(labels_sample.max()) + 1)
+            ]
+        )
+        rest = np.setdiff1d(np.arange(len(candidates_all)), pick, assume_unique=True)
+        with _bar(len(rest), "assign", progress, "sentences") as bar:
+            for start in range(0, len(rest), step):
+                chunk = rest[start : start + step]
+                block = stored[chunk].astype(np.float32)
+                block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+                similarity = block @ cents.T
+                nearest = similarity.argmax(axis=1)
+                close = similarity[np.arange(len(chunk)), nearest] >= radius[nearest]
+                labels[candidates_all[chunk]] = np.where(close, nearest, -1)
+                bar.update(len(chunk))
+    del stored
+    occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
+    if not rare and occurrence_labels.max() >= 0:
+        # The recurrence threshold, now over every row: an issue in fewer rows is not recurring.
+        kept = occurrence_labels >= 0
+        pairs = np.unique(np.stack([occurrence_labels[kept], sentences.row[kept]]), axis=1)
+        n_rows = np.bincount(pairs[0], minlength=int(labels_sample.max()) + 1)
+        if (n_rows < min_rows).any():
+            # Relabel the issues kept 0.. in their order; the dropped ones become noise.
+            mapping = np.where(n_rows >= min_rows, np.cumsum(n_rows >= min_rows) - 1, -1)
+            occurrence_labels = np.where(occurrence_labels >= 0, mapping[np.maximum(occurrence_labels, 0)], -1)
+            labels_sample = np.where(labels_sample >= 0, mapping[np.maximum(labels_sample, 0)], -1)
+        meta["n_issues_below_min_rows"] = int((n_rows < min_rows).sum())
+    timings["assign"] = time.perf_counter() - clock
+    peaks["assign"] = peak_rss_mb()
+    meta.update(method=method, n_clustered=len(embedded), n_critical_distinct=len(candidates_all))
+
+    # 5. names from the sample, evidence from every occurrence
+    clock = time.perf_counter()
+    issues, local_ids = pipeline._name_issues(
+        sentences,
+        embedded,
+        vectors,
+        labels_sample,
+        occurrence_labels,
+        rows,
+        criticality=semantic[embedded],
+    )
+    for issue in issues:
+        issue.rare = rare
+    assignments = pipeline._assignments(rows, sentences, occurrence_labels, local_ids)
+    timings["name"] = time.perf_counter() - clock
+    peaks["name"] = peak_rss_mb()
+    meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
+    meta["peak_rss_mb"] = {k: round(v) for k, v in peaks.items()}
+    return issues, assignments, {**meta, "timings": timings}
