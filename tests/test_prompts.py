@@ -216,3 +216,78 @@ def test_custom_taxonomy_changes_categories_and_scale(tmp_path: Path):
     judgment = parse_judgment("Feedback: Fine.\nMisattribution: None\nScore: 5/5", str(path))
     assert (judgment.score, judgment.misattribution, judgment.status) == (5, [], "ok")
     assert parse_judgment(system, str(path)).status == "failed"
+
+
+# -- per-row rubrics ------------------------------------------------------------------------------------------
+RUBRIC_TEXT = "3: 42 with the carry shown\n2: 42 without the working\n1: any other number\n0: no number"
+
+
+@pytest.mark.parametrize(
+    "rubric",
+    [
+        RUBRIC_TEXT,
+        "Score 3: 42 with the carry shown Score 2: 42 without the working Score 1: any other number Score 0: no number",
+        {3: "42 with the carry shown", 2: "42 without the working", 1: "any other number", 0: "no number"},
+        '{"0": "no number", "1": "any other number", "2": "42 without the working", "3": "42 with the carry shown"}',
+    ],
+)
+def test_rubric_forms_give_one_block_beside_the_scale(rubric):
+    from misattribution.prompts import parse_rubric
+
+    assert list(parse_rubric(rubric)) == [3, 2, 1, 0]
+    system, user = system_and_user(reference=REFERENCE, criteria="Exact sums.", rubric=rubric)
+    expected = (
+        "### Score rubric for this question (what each level of the scale means here)\n"
+        "- 3: 42 with the carry shown\n- 2: 42 without the working\n- 1: any other number\n- 0: no number\n\n"
+    )
+    assert user.startswith("### Evaluation criteria\nExact sums.\n\n" + expected + SECTIONS["en"]["question"])
+    assert "Partially correct" in system  # the taxonomy's scale stays; the rubric says what it means here
+    assert system == system_and_user(reference=REFERENCE)[0]  # the system message does not change per row
+    assert parse_judgment("\n".join([system, user])).status == "failed"  # an echo reads as nothing
+
+
+def test_no_rubric_leaves_the_prompt_as_it_was():
+    assert system_and_user(rubric=None) == system_and_user() == system_and_user(rubric="  ")
+
+
+@pytest.mark.parametrize(
+    ("rubric", "message"),
+    [
+        (
+            "1: bad\n2: meh\n3: ok\n4: good\n5: great",
+            r"levels 1, 2, 3, 4, 5 do not match the scale 0-3 \(missing 0; not on the scale 4, 5\)",
+        ),
+        ("3: a\n2: b\n1: c", r"levels 1, 2, 3 do not match the scale 0-3 \(missing 0\)"),
+        ("3: a\n3: b\n1: c\n0: d", "level 3 is described twice"),
+        ("3: a\n2:\n1: c\n0: d", "level 2 has no description"),
+        ("Great answers get a 3.", "no score levels found"),
+        ("Levels. 3: a 2: b 1: c 0: d", "text before the first level"),
+        ('{"3": "a", "two": "b"}', "level 'two' is not a whole number"),
+        ("{not json", "not a JSON object"),
+        (["3: a"], "a rubric is a dict or text, got list"),
+    ],
+)
+def test_bad_rubrics_name_where(rubric, message):
+    from misattribution.io.tables import InputError
+    from misattribution.prompts import parse_rubric
+
+    with pytest.raises(InputError, match=r"^t\.csv: row 7, field 'rubric': " + message):
+        parse_rubric(rubric, where="t.csv: row 7, field 'rubric'")
+
+
+def test_rubric_levels_follow_a_custom_scale(tmp_path: Path):
+    from misattribution.io.tables import InputError
+    from misattribution.prompts import parse_rubric
+
+    levels = [{"value": v, "name_en": f"Band {v}", "name_zh": f"档位{v}", "description": "x"} for v in range(1, 6)]
+    child = {"id": "too_casual", "name_en": "Too Casual", "name_zh": "过于随意", "definition": "Slang."}
+    data = {
+        "name": "house-rules",
+        "scale": {"min": 1, "max": 5, "error_below": 4, "levels": levels},
+        "categories": [{"id": "tone", "name_en": "Tone", "name_zh": "语气", "children": [child]}],
+    }
+    path = tmp_path / "house.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert list(parse_rubric("1: a 2: b 3: c 4: d 5: e", str(path))) == [5, 4, 3, 2, 1]
+    with pytest.raises(InputError, match=r"do not match the scale 1-5 \(missing 4, 5; not on the scale 0\)"):
+        parse_rubric(RUBRIC_TEXT, str(path))
