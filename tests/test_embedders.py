@@ -119,8 +119,9 @@ def test_static_not_built_names_the_build_command(without_static: Path) -> None:
 
 
 def test_cli_static_not_built_exits_2(without_static: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from misattribution.cli import main
     from planted_small import planted_rows
+
+    from misattribution.cli import main
 
     frame, _ = planted_rows(60)
     path = without_static / "judged.jsonl"
@@ -134,8 +135,9 @@ def test_cli_static_not_built_exits_2(without_static: Path, capsys: pytest.Captu
 
 
 def test_cli_discover_with_static(with_static: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from misattribution.cli import main
     from planted_small import planted_rows
+
+    from misattribution.cli import main
 
     frame, _ = planted_rows(160)
     path = tmp_path / "judged.jsonl"

@@ -318,7 +318,14 @@ def _add_discover_parser(subparsers: Any) -> None:
         default="clusters",
         help="discovery mode(s), joined by + (e.g. clusters+rules): ",  # + the modes, when they are listed
     )
-    parser.add_argument("--embedding-model", default="all-MiniLM-L6-v2", help="sentence-transformers name or path")
+    parser.add_argument(
+        "--embedder",
+        "--embedding-model",
+        dest="embedding_model",
+        default="all-MiniLM-L6-v2",
+        help="all-MiniLM-L6-v2 (default), static (model2vec, built once: python -m misattribution.discovery.embed "
+        "build), auto (static above 50,000 failing rows when built), or a sentence-transformers name or path",
+    )
     parser.add_argument("--max-issues", type=int, default=15, help="clusters: at most this many issues")
     parser.add_argument("--min-issues", type=int, default=3, help="clusters: at least this many issues")
     parser.add_argument("--seed", type=int, default=0)

@@ -35,6 +35,7 @@ Example (needs the encoder; the unit tests run it)::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -48,8 +49,7 @@ import pandas as pd
 
 from misattribution.discovery import cluster as clustering
 from misattribution.discovery import naming
-from misattribution.discovery.embed import DEFAULT_MODEL, embed, load_encoder
-from misattribution.discovery.inputs import load_judged
+from misattribution.discovery.embed import DEFAULT_MODEL, choose_embedder, embed, load_encoder
 from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and register_mode are re-exported
     MODES,
     ModeResult,
@@ -65,6 +65,7 @@ from misattribution.discovery.sentences import (
     criticality_scorer,
     split_sentences,
 )
+from misattribution.discovery.stream import discover_clusters_streamed, load_judged_streamed, wants_stream
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,8 @@ def discover(
     if not modes:
         raise ValueError("no discovery mode given")
     options_by_mode = check_mode_options(modes, mode_options)  # before any work: unknown modes, options, packages
-    rows = load_judged(source, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
+    rows = load_judged_streamed(source, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
+    embedding_model = choose_embedder(embedding_model, int(rows["failing"].sum()))  # "auto" → a model
     settings = ClusterSettings(
         embedding_model=embedding_model,
         seed=seed,
@@ -388,7 +390,14 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
         return empty
 
     clock = time.perf_counter()
-    encoder = load_encoder(settings.embedding_model)
+    encoder = load_encoder(choose_embedder(settings.embedding_model, int(rows["failing"].sum())))
+    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)  # the cut is per embedder
+    settings = (
+        dataclasses.replace(settings, linkage_distance=distance) if distance != settings.linkage_distance else settings
+    )
+    meta["linkage_distance"] = distance
+    if wants_stream(rows, encoder):  # the static embedder over many rows: batched stages (discovery.stream)
+        return discover_clusters_streamed(rows, settings, encoder)
     rng = np.random.default_rng(settings.seed)
     if settings.max_embedded is not None and n_unique > settings.max_embedded:
         embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))

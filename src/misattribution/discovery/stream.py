@@ -42,6 +42,8 @@ import pandas as pd
 
 #: Above this many failing rows, the ``"clusters"`` mode with the static embedder takes the streamed path.
 STREAM_ABOVE = 50_000
+#: A Parquet input of more rows than this is read in record batches (:func:`load_judged_streamed`).
+READ_STREAM_ABOVE = 200_000
 #: Failing rows split per batch; distinct sentences embedded per batch is 2x this.
 BATCH_ROWS = 50_000
 #: A sentence joins an issue when its cosine to the issue's centroid reaches this quantile of the issue's
@@ -107,7 +109,10 @@ def iter_judged_batches(
         try:
             rows = load_judged(frame, columns=columns, score_range=score_range, fail_below=fail_below, system=system)
         except (InputError, ValueError) as err:
-            raise InputError(f"{path}: rows {offset + 1}-{offset + len(frame)}: {err}") from None
+            detail = str(err).replace("<DataFrame>: ", "")
+            raise InputError(
+                f"{path}: in rows {offset + 1}-{offset + len(frame)} (rows counted in the batch): {detail}"
+            ) from None
         if id_column is None:
             rows["row_id"] = [str(offset + k) for k in range(len(rows))]
         else:
@@ -137,17 +142,27 @@ def _whole_score_range(parquet: Any, columns: Mapping[str, str], names: list[str
     try:
         rows = load_judged(probe, columns={"id": "row_id", "feedback": "feedback", "score": score_column})
     except (InputError, ValueError) as err:
-        raise InputError(f"{label}: {err}") from None
+        raise InputError(f"{label}: {str(err).replace('<DataFrame>: ', '')}") from None
     return tuple(rows.attrs["score_range"])
 
 
 def load_judged_streamed(source: Any, **options: Any) -> pd.DataFrame:
-    """:func:`.inputs.load_judged` for any source; a Parquet file is read in record batches
-    (:func:`iter_judged_batches`) so its raw table and its rows are never both whole in memory."""
+    """:func:`.inputs.load_judged` for any source; a Parquet file of more than :data:`READ_STREAM_ABOVE`
+    judged rows is read in record batches (:func:`iter_judged_batches`) so its raw table and its rows are
+    never both whole in memory. Smaller files, and IssueReport rows (``score_norm`` and ``failing``
+    already there), go to :func:`.inputs.load_judged` whole."""
     from misattribution.discovery.inputs import load_judged
 
     batch_rows = options.pop("batch_rows", 100_000)
     if not _is_parquet(source):
+        return load_judged(source, **options)
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(source)
+    except Exception:  # noqa: BLE001 - not readable as Parquet: load_judged names the problem
+        return load_judged(source, **options)
+    if parquet.metadata.num_rows <= READ_STREAM_ABOVE or {"score_norm", "failing"} <= set(parquet.schema_arrow.names):
         return load_judged(source, **options)
     parts = list(iter_judged_batches(source, batch_rows=batch_rows, **options))
     if not parts:
@@ -185,9 +200,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
         for start in range(0, len(failing), batch_rows):
             positions = failing[start : start + batch_rows]
             part = rows.iloc[positions]
-            found = pipeline.split_failing(
-                part, mask_question=settings.mask_question, core_clause=settings.core_clause
-            )
+            found = pipeline.split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause)
             codes = np.empty(len(found.unique), dtype=np.int64)
             for k, text in enumerate(found.unique):
                 code = index.get(text)
@@ -217,6 +230,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
         "n_unique_sentences": n_unique,
         "llm_calls": 0,
         "streamed": True,
+        "linkage_distance": settings.linkage_distance,
     }
     empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
     if not n_unique:
