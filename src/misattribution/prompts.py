@@ -287,7 +287,11 @@ def _rubric_text_pairs(text: str, where: str, hint: str) -> list[tuple[str, str]
     if not matches:
         raise InputError(f"{where}: no score levels found (write '3: ... 2: ...' or a JSON object){hint}")
     if text[: matches[0].start()].strip(" \t\n-*•"):
-        raise InputError(f"{where}: text before the first level ({text[: matches[0].start()].strip()[:40]!r}){hint}")
+        preamble = text[: matches[0].start()].strip()[:40]
+        raise InputError(
+            f"{where}: text before the first level ({preamble!r}); a rubric holds only the levels: put a preamble "
+            f"such as Prometheus' [criteria] in the criteria column{hint}"
+        )
     return [
         (m.group(1), text[m.end() : matches[i + 1].start() if i + 1 < len(matches) else len(text)])
         for i, m in enumerate(matches)
