@@ -340,3 +340,20 @@ def test_an_uploads_problems_are_listed_with_their_rows_and_all_of_them_download
     listed = pd.read_csv(download["value"])
     assert len(listed) == 76 and listed["row"].tolist() == list(range(1, 77))
     assert [u["visible"] for u in _problem_updates([])] == [False, False]
+
+
+def test_a_chart_is_the_figure_plotly_would_lay_out_itself():
+    """render.layout skips plotly's validation of the template (40-60 ms a chart): the JSON must not change."""
+    import json
+
+    import plotly.graph_objects as go
+
+    def bars():
+        figure = go.Figure(go.Bar(x=np.array([5.0, 30.0]), y=["a", "b"], orientation="h"))
+        figure.update_xaxes(title="share (%)")
+        return figure
+
+    expected = bars().update_layout(height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10}, template="plotly_white")
+    shown = render.layout(bars(), height=300)
+    assert json.loads(shown.to_json()) == json.loads(expected.to_json())
+    assert list(shown.data[0].x) == [5.0, 30.0]

@@ -5,17 +5,22 @@ only call in and display. :class:`Explorer` precomputes once, per report, what e
 100,000 rows:
 
 * the row × issue matrix as a column-major numpy boolean array (a filter on issues is a few vector
-  operations, never a join);
+  operations, never a join), and its true cells as (row, issue) pairs (a slice's counts, score sums
+  and bootstrap level counts are bincounts over the kept pairs);
 * the row × misattribution-category matrix, when the rows have a ``misattribution`` column;
-* the case-folded question / answer / feedback texts joined into one string with row offsets, so a
-  substring search is ``str.find`` jumps plus a binary search, not a Python loop over rows;
-* the score order of the rows, so a page of instances sorted by score costs one boolean gather.
+* the question / answer / feedback columns as Arrow string arrays (no copy when Arrow backs them), so
+  a substring search is Arrow's case-insensitive matcher over column halves in threads;
+* the score order of the rows, so a page of instances sorted by score costs one boolean gather and
+  reads the page's cells only.
+
+Each filter's mask is computed once: the last :data:`MASK_CACHE` masks (and text searches) are kept,
+so the views of one filter change, and the tabs opened after it, share one computation.
 
 Statistics on a filtered slice follow the definitions of
 :func:`~misattribution.discovery.report.compute_statistics` (count, share, failing share, mean
 ``score_norm``, impact = share × (1 − mean score)), computed from the matrix; the test suite checks that
 both give the same numbers on every slice. Intervals are percentile bootstraps over rows, drawn in
-distribution-equivalent form (see :func:`_bootstrap_share` and :func:`_bootstrap_mean`), so they cost
+distribution-equivalent form (see :func:`_bootstrap_share` and :func:`_bootstrap_levels`), so they cost
 microseconds instead of a resampled row matrix.
 
 Example:
@@ -37,12 +42,14 @@ Example:
 from __future__ import annotations
 
 import ast
-import bisect
+import functools
 import json
 import math
 import re
 import tempfile
+import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +57,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from misattribution.discovery.report import IssueReport
 
@@ -72,7 +81,9 @@ DETAIL_COLUMNS = ("question", "answer", "reference", "feedback", "summary", "sco
 #: Columns where human labels are looked for, for the agreement view.
 HUMAN_SCORE_COLUMN = "human_score"
 HUMAN_LABELS_COLUMN = "human_misattribution"
-# Above this many distinct values the impact interval uses the normal approximation (see _bootstrap_mean).
+#: Masks an Explorer keeps (one per filter; 1 MB each at 1M rows).
+MASK_CACHE = 16
+# Above this many distinct values the impact interval uses the normal approximation (see _bootstrap_levels).
 _MAX_BOOTSTRAP_LEVELS = 256
 _NOT_IN_TAXONOMY = "(not in the taxonomy)"
 # The statistics columns of issue_table and tree_table, computed by Explorer._statistics.
@@ -240,11 +251,14 @@ class Explorer:
         self.rows = report.rows.reset_index(drop=True)
         self.n_rows = len(self.rows)
         self.row_ids = self.rows["row_id"].astype(str).to_numpy()
-        self._position = pd.Index(self.row_ids)
+        self._row_id_array = pa.array(self.row_ids, type=pa.large_string())
         self.issues = list(report.issues)
         self.issue_ids = [i.id for i in self.issues]
         self.issue_names = {i.id: i.name for i in self.issues}
         self._issue_column = {issue_id: j for j, issue_id in enumerate(self.issue_ids)}
+        self._assigned_rows = report.assignments["row_id"].astype(str).to_numpy()
+        # One hash join of the assignments' row ids on the rows' (Arrow's, ~3x pandas' Index at 1M rows).
+        self._assigned_positions = self.positions(self._assigned_rows)
         self.matrix = self._issue_matrix(report.assignments)
         self.score = pd.to_numeric(self.rows["score"], errors="coerce").to_numpy(dtype=float)
         self.score_norm = pd.to_numeric(self.rows["score_norm"], errors="coerce").to_numpy(dtype=float)
@@ -254,18 +268,39 @@ class Explorer:
         self._system_codes = np.asarray(systems.codes)
         # Worst first, NaN scores last; ties keep the input order.
         self._score_order = np.lexsort((np.arange(self.n_rows), np.isnan(self.score_norm), self.score_norm))
-        self._assigned_rows = report.assignments["row_id"].astype(str).to_numpy()
-        self._assigned_positions = self._position.get_indexer(self._assigned_rows)
+        # The issue matrix as (row, issue) pairs: a slice's statistics are bincounts over the kept pairs.
+        self._pair_rows, self._pair_columns = _pairs(self.matrix)
+        self._has_issue = self.matrix.any(axis=1)
+        self._issue_counts = np.bincount(self._pair_columns, minlength=len(self.issue_ids))
+        self._score_values = self.score[~np.isnan(self.score)]
+        self._score_levels = np.unique(self._score_values)
+        # Each row's badness (1 - score_norm, 0 when unscored) as a code into its few distinct levels.
+        valid = ~np.isnan(self.score_norm)
+        self._scored = valid.astype(float)
+        self._score_filled = np.where(valid, self.score_norm, 0.0)
+        self._badness = np.where(valid, 1.0 - np.nan_to_num(self.score_norm), 0.0)
+        self._badness_levels, self._badness_codes = np.unique(np.append(self._badness, 0.0), return_inverse=True)
+        self._badness_codes = self._badness_codes[:-1]
         self.tree_nodes, self._node_columns = self._tree_structure()
+        self._node_pairs: tuple[np.ndarray, np.ndarray] | None = None  # built by the first tree statistics
         self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
+        self._label_ids: dict[str, str] = {}
         self.categories, self.category_matrix = self._category_matrix()
-        self._search: tuple[str, list[int]] | None = None  # built by the first text search
+        self._search: _TextSearch | None = None  # built by the first text search
+        self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def positions(self, row_ids: Sequence[str] | np.ndarray) -> np.ndarray:
+        """The positions of ``row_ids`` among the rows (-1 for an id the report lacks)."""
+        values = pa.array(np.asarray(row_ids, dtype=object), type=pa.large_string())
+        found = pc.index_in(values, value_set=self._row_id_array)
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
 
     # -- precomputation --
     def _issue_matrix(self, assignments: pd.DataFrame) -> np.ndarray:
         matrix = np.zeros((self.n_rows, len(self.issue_ids)), dtype=bool, order="F")
         if len(assignments) and self.issue_ids:
-            rows = self._position.get_indexer(assignments["row_id"].astype(str))
+            rows = self._assigned_positions
             cols = pd.Index(self.issue_ids).get_indexer(assignments["issue_id"].astype(str))
             known = (rows >= 0) & (cols >= 0)
             matrix[rows[known], cols[known]] = True
@@ -285,36 +320,46 @@ class Explorer:
         return frame, columns
 
     def _category_matrix(self) -> tuple[list[str], np.ndarray | None]:
-        self._row_labels: list[list[str]] = []
+        """Rows x misattribution categories, each distinct label resolved once: list cells go through Arrow
+        (flattened in one call), other cells (``"a;b"``, JSON list text) are parsed once per distinct value."""
         if "misattribution" not in self.rows.columns:
             return [], None
-        ids: dict[str, str] = {}  # few distinct labels: resolve each once
-        cells: dict[Any, list[str]] = {}  # few distinct label sets too: parse each once
-        labels = []
-        for v in self.rows["misattribution"].tolist():
-            cell = tuple(v) if _is_listlike(v) else v if isinstance(v, str) else None
-            try:
-                known = cell is not None and cell in cells
-            except TypeError:  # a nested, unhashable cell: parsed on its own
-                cell, known = None, False
-            if not known:
-                parsed = [
-                    ids[label] if label in ids else ids.setdefault(label, self._category_id(label))
-                    for label in parse_labels(v)
-                ]
-                if cell is None:
-                    labels.append(parsed)
-                    continue
-                cells[cell] = parsed
-            labels.append(list(cells[cell]))
-        self._row_labels = labels
-        present = sorted({label for row in labels for label in row}, key=self._category_sort_key)
-        column = {label: j for j, label in enumerate(present)}
+        column = self.rows["misattribution"]
+        try:
+            cells = pa.array(column, type=pa.list_(pa.large_string()), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            cells = None
+        if cells is not None:
+            flat = pc.list_flatten(cells).dictionary_encode()
+            rows = pc.list_parent_indices(cells).to_numpy(zero_copy_only=False)
+            which = flat.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            labels = [self._label_id(str(v).strip()) for v in flat.dictionary.to_pylist()] + [""]
+        else:  # text cells or a mixture: one parse per distinct cell
+            codes, uniques = pd.factorize(column.map(_cell_key))
+            parsed = [[self._label_id(label) for label in parse_labels(json.loads(u))] for u in uniques]
+            lengths = np.array([len(labels) for labels in parsed] + [0], dtype=np.int64)
+            starts = np.concatenate(([0], np.cumsum(lengths)))
+            rows = np.repeat(np.arange(self.n_rows), lengths[codes])
+            which = np.concatenate([np.arange(starts[c], starts[c + 1]) for c in codes if lengths[c]] or [[]])
+            which = which.astype(np.int64)
+            labels = [label for labels in parsed for label in labels] + [""]
+        present = sorted({label for label in labels if label}, key=self._category_sort_key)
+        column_of = np.array([present.index(label) if label else -1 for label in labels], dtype=np.int64)
+        columns = column_of[which]
         matrix = np.zeros((self.n_rows, len(present)), dtype=bool, order="F")
-        for i, row in enumerate(labels):
-            for label in row:
-                matrix[i, column[label]] = True
+        matrix[rows[columns >= 0], columns[columns >= 0]] = True
         return present, matrix
+
+    def _label_id(self, label: str) -> str:
+        if label not in self._label_ids:
+            self._label_ids[label] = self._category_id(label) if label else ""
+        return self._label_ids[label]
+
+    def row_labels(self, position: int) -> list[str]:
+        """The misattribution category ids of the row at ``position``, in the order its cell gives them."""
+        if "misattribution" not in self.rows.columns:
+            return []
+        return [self._label_id(label) for label in parse_labels(self.rows["misattribution"].iloc[position])]
 
     def _category_id(self, label: str) -> str:
         """A label as a taxonomy id. An integer is a ``ClassLabel`` index into the secondary categories
@@ -329,19 +374,6 @@ class Explorer:
     def _category_sort_key(self, category_id: str) -> tuple[int, str]:
         ids = self.taxonomy.secondary_ids if self.taxonomy is not None else []
         return (ids.index(category_id), category_id) if category_id in ids else (len(ids), category_id)
-
-    def _search_index(self) -> tuple[str, list[int]]:
-        columns = [c for c in SEARCH_COLUMNS if c in self.rows.columns]
-        if not columns or not self.n_rows:
-            return "", []
-        joined = self.rows[columns[0]].fillna("").astype(str)
-        for column in columns[1:]:
-            joined = joined + "\x1f" + self.rows[column].fillna("").astype(str)
-        pieces = joined.str.casefold().tolist()
-        lengths = np.fromiter((len(p) + 1 for p in pieces), dtype=np.int64, count=len(pieces))
-        starts = np.concatenate(([0], np.cumsum(lengths)[:-1])).tolist()
-        # \x00 separates rows: a needle never contains it, so no match spans two rows.
-        return "\x00".join(pieces), starts
 
     # -- names --
     def issue_name(self, issue_id: str) -> str:
@@ -374,9 +406,27 @@ class Explorer:
 
     # -- filtering --
     def mask(self, filters: Filters | None = None) -> np.ndarray:
-        """The boolean mask of the rows that pass ``filters`` (all rows for ``None``)."""
+        """The boolean mask of the rows that pass ``filters`` (all rows for ``None``), read-only.
+
+        Computed once per filter: the last :data:`MASK_CACHE` masks are kept, so the views of a filter
+        change, and the tabs opened after it, share one computation (a 1M-row text search costs seconds).
+        """
+        filters = filters or Filters()
+        with self._lock:
+            if filters in self._masks:
+                self._masks.move_to_end(filters)
+                return self._masks[filters]
+        keep = self._compute_mask(filters)
+        keep.setflags(write=False)
+        with self._lock:
+            self._masks[filters] = keep
+            while len(self._masks) > MASK_CACHE:
+                self._masks.popitem(last=False)
+        return keep
+
+    def _compute_mask(self, filters: Filters) -> np.ndarray:
         keep = np.ones(self.n_rows, dtype=bool)
-        if filters is None or filters.is_empty:
+        if filters.is_empty:
             return keep
         if filters.any_issues:
             keep &= self.matrix[:, self._issue_columns(filters.any_issues)].any(axis=1)
@@ -428,30 +478,16 @@ class Explorer:
             return np.zeros(self.n_rows, dtype=bool)
         return self.category_matrix[:, columns].any(axis=1)
 
+    def prepare_search(self) -> None:
+        """Build what a text search needs (the Space calls it in a thread when a report is loaded; the
+        first search otherwise builds it, or waits for a build under way). Idempotent."""
+        with self._lock:
+            if self._search is None:
+                self._search = _TextSearch(self.rows, [c for c in SEARCH_COLUMNS if c in self.rows.columns])
+
     def _text_mask(self, needle: str, within: np.ndarray) -> np.ndarray:
-        found = np.zeros(self.n_rows, dtype=bool)
-        needle = needle.casefold().replace("\x00", "")
-        if self._search is None:
-            self._search = self._search_index()
-        haystack, starts = self._search
-        if not needle or not haystack:
-            return found
-        n = self.n_rows
-        candidates = np.flatnonzero(within)
-        if len(candidates) * 8 < n:  # few rows left by the other filters: look in those only
-            for row in candidates.tolist():
-                end = starts[row + 1] - 1 if row + 1 < n else len(haystack)
-                found[row] = haystack.find(needle, starts[row], end) >= 0
-            return found
-        # Otherwise jump from match to match over the whole text, skipping to the next row after a hit.
-        position = haystack.find(needle)
-        while position >= 0:
-            row = bisect.bisect_right(starts, position) - 1
-            found[row] = True
-            if row + 1 >= n:
-                break
-            position = haystack.find(needle, starts[row + 1])
-        return found & within
+        self.prepare_search()
+        return self._search.mask(needle, within)
 
     def filtered_rows(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
         """The rows that pass (a copy, original columns, original order)."""
@@ -484,7 +520,8 @@ class Explorer:
         slice; issues with no row in the slice stay in the table with count 0.
         """
         keep = self._as_mask(filters)
-        stats = self._statistics(self.matrix[keep], keep, n_resamples, confidence, seed)
+        pairs = (self._pair_rows, self._pair_columns)
+        stats = self._statistics(pairs, len(self.issue_ids), keep, n_resamples, confidence, seed)
         impact, counts = stats["impact"], stats["count"]
         table = pd.DataFrame(
             {
@@ -517,58 +554,81 @@ class Explorer:
         ``impact``, as if they were one more issue.
         """
         keep = self._as_mask(filters)
-        members = (self.failing[keep] & ~self.matrix[keep].any(axis=1))[:, None]
-        stats = self._statistics(members, keep, n_resamples, confidence, seed)
+        rows = np.flatnonzero(self.failing & ~self._has_issue)
+        stats = self._statistics((rows, np.zeros(len(rows), dtype=np.int64)), 1, keep, n_resamples, confidence, seed)
         return {name: (int(stats[name][0]) if name == "count" else float(stats[name][0])) for name in _STATISTICS}
 
     def _statistics(
-        self, members: np.ndarray, keep: np.ndarray, n_resamples: int, confidence: float, seed: int
+        self,
+        pairs: tuple[np.ndarray, np.ndarray],
+        n_sets: int,
+        keep: np.ndarray,
+        n_resamples: int,
+        confidence: float,
+        seed: int,
     ) -> dict[str, np.ndarray]:
-        """The statistics of row sets on a slice: ``members`` is slice rows × sets (see ``_STATISTICS``)."""
+        """The statistics of row sets on a slice (see ``_STATISTICS``). ``pairs`` are (row, set) positions,
+        each pair once: every sum is a bincount over the kept pairs, so a slice costs its assignments, not
+        rows x sets."""
+        rows, sets = pairs
+        kept = keep[rows]
+        rows, sets = rows[kept], sets[kept]
         n = int(keep.sum())
-        counts = members.sum(axis=0).astype(int)
-        failing = self.failing[keep]
-        n_failing = int(failing.sum())
-        scores = self.score_norm[keep]
-        valid = ~np.isnan(scores)
-        scored = (members & valid[:, None]).sum(axis=0)
-        score_sums = np.where(members & valid[:, None], scores[:, None], 0.0).sum(axis=0)
+        counts = np.bincount(sets, minlength=n_sets).astype(int)
+        n_failing = int(self.failing[keep].sum())
+        scored = np.bincount(sets, weights=self._scored[rows], minlength=n_sets)
+        score_sums = np.bincount(sets, weights=self._score_filled[rows], minlength=n_sets)
+        failing_counts = np.bincount(sets, weights=self.failing[rows], minlength=n_sets)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = counts / n if n else np.full(len(counts), np.nan)
             mean_score = np.where(scored > 0, score_sums / np.maximum(scored, 1), np.nan)
-            failing_share = (members & failing[:, None]).sum(axis=0) / n_failing if n_failing else np.nan
+            failing_share = failing_counts / n_failing if n_failing else np.full(len(counts), np.nan)
         impact = np.where(scored > 0, share * (1.0 - mean_score), 0.0)
         rng = np.random.default_rng(seed)
         share_low, share_high = _bootstrap_share(counts, n, n_resamples, confidence, rng)
         impact_low = np.full(len(counts), np.nan)
         impact_high = np.full(len(counts), np.nan)
         if n and n_resamples:
-            badness = np.where(valid, 1.0 - np.nan_to_num(scores), 0.0)
-            for j in range(len(counts)):
-                impact_low[j], impact_high[j] = _bootstrap_mean(
-                    np.where(members[:, j], badness, 0.0), n_resamples, confidence, rng
+            # A set's impact is the mean over the slice of badness on its rows and 0 elsewhere: the counts of
+            # each distinct badness level among its rows, and the rest of the slice at level 0.
+            levels = self._badness_levels
+            per_level = np.bincount(
+                sets * len(levels) + self._badness_codes[rows], minlength=n_sets * len(levels)
+            ).reshape(n_sets, len(levels))
+            zero = int(np.searchsorted(levels, 0.0))
+            for j in range(n_sets):
+                level_counts = per_level[j].copy()
+                level_counts[zero] += n - counts[j]
+                present = level_counts > 0
+                impact_low[j], impact_high[j] = _bootstrap_levels(
+                    levels[present], level_counts[present], n_resamples, confidence, rng
                 )
         return {
             "count": counts,
             "share": share,
             "share_ci_low": share_low,
             "share_ci_high": share_high,
-            "failing_share": np.broadcast_to(failing_share, counts.shape).astype(float),
+            "failing_share": np.asarray(failing_share, dtype=float),
             "mean_score": mean_score,
             "impact": impact,
             "impact_ci_low": impact_low,
             "impact_ci_high": impact_high,
         }
 
-    def _tree_membership(self, keep: np.ndarray) -> np.ndarray:
-        """Slice rows × tree nodes (the order of ``tree_nodes``): which rows sit under which node."""
-        members = self.matrix[keep]
-        membership = np.zeros((len(members), len(self.tree_nodes)), dtype=bool, order="F")
-        for k, node_id in enumerate(self.tree_nodes["id"]):
-            columns = self._node_columns[node_id]
-            if columns:
-                membership[:, k] = members[:, columns].any(axis=1)
-        return membership
+    def _tree_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row, node) positions, nodes in the order of ``tree_nodes``: the rows under each node, once."""
+        with self._lock:
+            if self._node_pairs is None:
+                rows, nodes = [], []
+                for k, node_id in enumerate(self.tree_nodes["id"]):
+                    columns = self._node_columns[node_id]
+                    if columns:
+                        under = np.flatnonzero(self.matrix[:, columns].any(axis=1))
+                        rows.append(under)
+                        nodes.append(np.full(len(under), k, dtype=np.int64))
+                empty = np.zeros(0, dtype=np.int64)
+                self._node_pairs = (np.concatenate(rows) if rows else empty, np.concatenate(nodes) if nodes else empty)
+            return self._node_pairs
 
     def tree_table(
         self,
@@ -587,7 +647,7 @@ class Explorer:
         at depth 0. Nodes with no row in the slice stay, with count 0.
         """
         keep = self._as_mask(filters)
-        stats = self._statistics(self._tree_membership(keep), keep, n_resamples, confidence, seed)
+        stats = self._statistics(self._tree_pairs(), len(self.tree_nodes), keep, n_resamples, confidence, seed)
         table = self.tree_nodes.copy()
         for name in _STATISTICS:
             table[name] = stats[name]
@@ -600,24 +660,26 @@ class Explorer:
         sorted, nodes in the order of :meth:`tree_table`.
         """
         keep = self._as_mask(filters)
-        membership = self._tree_membership(keep)
-        codes = self._system_codes[keep]
+        rows, nodes = self._tree_pairs()
+        kept = keep[rows]
+        n_nodes, n_systems = len(self.tree_nodes), len(self.systems)
+        counts = np.bincount(
+            self._system_codes[rows[kept]] * n_nodes + nodes[kept], minlength=n_systems * n_nodes
+        ).reshape(n_systems, n_nodes)
+        sizes = np.bincount(self._system_codes[keep], minlength=n_systems)
         ids = self.tree_nodes["id"].tolist()
-        frames = []
-        for code in np.unique(codes):
-            mine = codes == code
-            counts = membership[mine].sum(axis=0).astype(int)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "system": self.systems[code],
-                        "id": ids,
-                        "count": counts,
-                        "rows": int(mine.sum()),
-                        "share": counts / mine.sum(),
-                    }
-                )
+        frames = [
+            pd.DataFrame(
+                {
+                    "system": self.systems[code],
+                    "id": ids,
+                    "count": counts[code],
+                    "rows": int(sizes[code]),
+                    "share": counts[code] / sizes[code],
+                }  # fmt: skip
             )
+            for code in np.flatnonzero(sizes)
+        ]
         if not frames:
             return pd.DataFrame(columns=["system", "id", "count", "rows", "share"])
         return pd.concat(frames, ignore_index=True).sort_values(["system"], kind="stable", ignore_index=True)
@@ -641,8 +703,7 @@ class Explorer:
 
     def _histogram(self, scores: np.ndarray) -> pd.DataFrame:
         scores = scores[~np.isnan(scores)]
-        all_scores = self.score[~np.isnan(self.score)]
-        levels = np.unique(all_scores)
+        all_scores, levels = self._score_values, self._score_levels
         if len(levels) <= 21:  # a judge's scale: one bar per level, levels of the full report kept
             counts = pd.Series(scores).value_counts().reindex(levels, fill_value=0)
             labels = [_format_number(v) for v in levels]
@@ -684,8 +745,9 @@ class Explorer:
         share_filtered, difference`` (filtered − full), ranked by the full report's impact order."""
         keep = self._as_mask(filters)
         n = int(keep.sum())
-        full = self.matrix.sum(axis=0) / self.n_rows if self.n_rows else np.zeros(len(self.issue_ids))
-        sliced = self.matrix[keep].sum(axis=0) / n if n else np.full(len(self.issue_ids), np.nan)
+        full = self._issue_counts / self.n_rows if self.n_rows else np.zeros(len(self.issue_ids))
+        sliced_counts = np.bincount(self._pair_columns[keep[self._pair_rows]], minlength=len(self.issue_ids))
+        sliced = sliced_counts / n if n else np.full(len(self.issue_ids), np.nan)
         return pd.DataFrame(
             {
                 "issue_id": self.issue_ids,
@@ -778,13 +840,13 @@ class Explorer:
         )
         for column in SEARCH_COLUMNS:
             if column in self.rows.columns:
-                values = self.rows[column].to_numpy()[chosen]
+                values = self.rows[column].iloc[chosen].tolist()  # the page's cells only, not the column
                 frame[column] = [_preview(v, preview_chars) for v in values]
         return InstancePage(rows=frame, page=page, pages=pages, total=total, page_size=page_size)
 
     def detail(self, row_id: str) -> RowDetail:
         """Everything about one row, with the evidence of each of its issues located in its texts."""
-        position = self._position.get_indexer([str(row_id)])[0]
+        position = int(self.positions([str(row_id)])[0])
         if position < 0:
             raise KeyError(f"no row {row_id!r} in this report")
         record = self.rows.iloc[position]
@@ -804,7 +866,7 @@ class Explorer:
         # An issue's evidence counts as shown when any of its sentences or quotes was marked somewhere.
         shown = {name for name, piece in evidence if (name, piece) not in set(not_in_feedback) & set(not_in_answer)}
         unmatched = [(i["name"], i["evidence"]) for i in issues if i["name"] not in shown and i["evidence"]]
-        labels = self._row_labels[position] if self.category_matrix is not None else []
+        labels = self.row_labels(position) if self.category_matrix is not None else []
         return RowDetail(
             row_id=str(row_id),
             fields=fields,
@@ -841,7 +903,7 @@ class Explorer:
         labels: tuple[Any, Any] = (None, None)
         if self.category_matrix is not None and HUMAN_LABELS_COLUMN in self.rows.columns:
             human_labels = [parse_labels(v) for v in self.rows[HUMAN_LABELS_COLUMN].to_numpy()[keep]]
-            judge_labels = [self._row_labels[i] for i in np.flatnonzero(keep)]
+            judge_labels = [self.row_labels(i) for i in np.flatnonzero(keep)]
             labels = (judge_labels, [[self._category_id(x) for x in row] for row in human_labels])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # degenerate slices give NaN, shown as n/a
@@ -1001,6 +1063,116 @@ def _evidence_text(value: Any) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
+# -- text search --------------------------------------------------------------------------------------
+
+
+# Characters whose case folding is not their lower case (ß -> ss, ς -> σ, µ -> μ, ...): rows holding one are
+# searched with Python's casefold, the others with Arrow's case-insensitive matcher (which folds one
+# character to one character).
+@functools.cache
+def _folds_apart() -> str:
+    return "".join(
+        chr(i) for i in range(0x80, 0x1FFFF) if not 0xD800 <= i < 0xE000 and chr(i).casefold() != chr(i).lower()
+    )
+
+
+_SEARCH_POOL: Any = None
+
+
+def _search_pool() -> Any:
+    global _SEARCH_POOL
+    if _SEARCH_POOL is None:
+        import os
+        from concurrent.futures import ThreadPoolExecutor
+
+        _SEARCH_POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="search")
+    return _SEARCH_POOL
+
+
+class _TextSearch:
+    """Case-insensitive substring search (Python's ``casefold`` semantics) over some text columns.
+
+    The columns stay Arrow arrays (no copy of a pandas column that Arrow already backs, no joined,
+    case-folded copy of the texts): a search is Arrow's case-insensitive literal matcher over slices of
+    each column in a thread pool (it releases the GIL), then a Python ``casefold`` check of the few rows
+    that hold a character folding to several (``ß``), and of the candidate rows alone when other filters
+    left few. Full-table results are kept per needle.
+    """
+
+    def __init__(self, rows: pd.DataFrame, columns: list[str]) -> None:
+        self.rows = rows
+        self.n = len(rows)
+        self.names = columns
+        self.columns = [_as_text_array(rows[c]) for c in columns]
+        pattern = "[" + re.escape(_folds_apart()) + "]"
+        special = np.zeros(self.n, dtype=bool)
+        for column in self.columns:  # only non-ASCII texts can hold one: the character class is slow
+            wide = np.flatnonzero(~_bool_array(pc.string_is_ascii(column)) & ~special)
+            if len(wide):
+                special[wide] = _bool_array(pc.match_substring_regex(column.take(pa.array(wide)), pattern))
+        self.special = np.flatnonzero(special)
+        self._found: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _map(self, function: Any) -> list[np.ndarray]:
+        """``function`` over halves of each column in the pool; one boolean array per column."""
+        half = max(1, -(-self.n // 2))
+        parts = [
+            (j, column.slice(start, half)) for j, column in enumerate(self.columns) for start in range(0, self.n, half)
+        ]
+        results = list(_search_pool().map(lambda part: function(part[1]), parts))
+        merged = [np.zeros(0, dtype=bool) for _ in self.columns]
+        for (j, _), result in zip(parts, results):
+            merged[j] = np.concatenate((merged[j], _bool_array(result)))
+        return merged
+
+    def _python(self, needle: str, positions: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(positions), dtype=bool)
+        for name in self.names:
+            texts = self.rows[name].iloc[positions].tolist()
+            found |= np.fromiter(
+                (t is not None and t == t and needle in str(t).casefold() for t in texts), dtype=bool, count=len(texts)
+            )
+        return found
+
+    def mask(self, needle: str, within: np.ndarray) -> np.ndarray:
+        found = np.zeros(self.n, dtype=bool)
+        needle = needle.casefold().replace("\x00", "")
+        if not needle or not self.columns or not self.n:
+            return found
+        candidates = np.flatnonzero(within)
+        if len(candidates) * 8 < self.n:  # few rows left by the other filters: look in those only
+            found[candidates] = self._python(needle, candidates)
+            return found
+        with self._lock:
+            cached = self._found.get(needle)
+        if cached is None:
+            for part in self._map(lambda part: pc.match_substring(part, needle, ignore_case=True)):
+                found |= part
+            found[self.special] = self._python(needle, self.special)
+            cached = found
+            with self._lock:
+                self._found[needle] = found
+                while len(self._found) > MASK_CACHE:
+                    self._found.popitem(last=False)
+        return cached & within
+
+
+def _as_text_array(column: pd.Series) -> Any:
+    """A text column as an Arrow string array (no copy when Arrow already backs it); missing is null."""
+    try:
+        array = pa.array(column, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = None
+    if array is None or not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = pa.array([None if v is None or v != v else str(v) for v in column.tolist()], type=pa.large_string())
+    return pa.chunked_array([array]) if isinstance(array, pa.Array) else array
+
+
+def _bool_array(values: Any) -> np.ndarray:
+    return np.asarray(values.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 # -- helpers ------------------------------------------------------------------------------------------
 
 
@@ -1049,17 +1221,16 @@ def _bootstrap_share(
     return low, high
 
 
-def _bootstrap_mean(
-    values: np.ndarray, n_resamples: int, confidence: float, rng: np.random.Generator
+def _bootstrap_levels(
+    levels: np.ndarray, counts: np.ndarray, n_resamples: int, confidence: float, rng: np.random.Generator
 ) -> tuple[float, float]:
-    """Percentile interval of a mean under the row bootstrap, from multinomial counts over distinct values.
+    """Percentile interval of a mean under the row bootstrap, from the counts of its distinct values.
 
     Scores on a judge's scale take a handful of values, so a resample is a multinomial draw over them
     (the same argument as in :mod:`misattribution.stats`). Beyond ``_MAX_BOOTSTRAP_LEVELS`` distinct
     values (continuous scores) the normal approximation of the bootstrap distribution is used.
     """
-    n = len(values)
-    levels, counts = np.unique(values, return_counts=True)
+    n = int(counts.sum())
     alpha = (1 - confidence) / 2
     if len(levels) == 1:
         return float(levels[0]), float(levels[0])
@@ -1069,8 +1240,10 @@ def _bootstrap_mean(
         return float(low), float(high)
     from scipy.stats import norm
 
-    spread = norm.ppf(1 - alpha) * values.std() / math.sqrt(n)
-    return float(values.mean() - spread), float(values.mean() + spread)
+    mean = float(levels @ counts) / n
+    std = math.sqrt(float(counts @ (levels - mean) ** 2) / n)
+    spread = norm.ppf(1 - alpha) * std / math.sqrt(n)
+    return mean - spread, mean + spread
 
 
 def _format_number(value: float) -> str:
@@ -1082,6 +1255,21 @@ def _preview(value: Any, limit: int) -> str:
         return ""
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cell_key(value: Any) -> str:
+    """A misattribution cell as hashable JSON (a list cell as its list, text as text, missing as null)."""
+    if _is_listlike(value):
+        return json.dumps(_plain(value), ensure_ascii=False, default=str)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "null"
+    return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)
+
+
+def _pairs(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (row, column) positions of a boolean matrix's true cells, column by column."""
+    columns, rows = np.nonzero(matrix.T)
+    return rows.astype(np.int64), columns.astype(np.int64)
 
 
 def _is_listlike(value: Any) -> bool:

@@ -95,6 +95,9 @@ class _Store:
         self._capacity = capacity
 
     def put(self, explorer: Explorer, *, pinned: bool = False) -> str:
+        # The text search's columns are prepared in the background: the first screen does not wait for
+        # them, and the first search does not pay for them (at 1M rows, seconds).
+        threading.Thread(target=explorer.prepare_search, daemon=True, name="prepare-search").start()
         key = uuid.uuid4().hex
         with self._lock:
             self._items[key] = explorer
