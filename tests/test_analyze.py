@@ -440,3 +440,32 @@ def test_ctrl_c_in_the_generate_stage_says_what_is_saved(tmp_path):
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert f"interrupted: 20 of {N_ROWS} rows saved in {answers}; run the same command to resume" in err
+
+
+def test_one_progress_display_follows_the_stages_with_their_rows(server, rows_file, tmp_path, capsys):
+    """Without --quiet, one display: each stage as k/n with its rows done of its total; the runner's and the
+    discovery's own bars stay off, and the stage lines still come out whole."""
+    argv = ["analyze", str(rows_file), "-o", str(tmp_path / "run"), "--endpoint", server.url, "--mode", "rules"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert f"[1/3 judge] {N_ROWS}/{N_ROWS} rows" in err, err
+    assert f"[2/3 discover] {N_ROWS}/" in err and f"[3/3 bundle] {N_ROWS}/{N_ROWS} rows" in err, err
+    assert "judging:" not in err and "generating:" not in err
+    assert re.search(r"(^|\r)\[judge\] cost: judge 40 rows", err, re.M), err  # written above the bar
+    # a rerun: nothing left to judge, the stage shows 0 of 0
+    code, _, err = run(argv, capsys)
+    assert code == 0 and "[1/3 judge] 0/0 rows" in err, err
+
+
+def test_the_display_counts_the_generated_answers_as_a_stage_of_its_own(tmp_path, capsys):
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "answer"}) + "\n" for r in planted_rows()),
+        encoding="utf-8",
+    )
+    with FakeOpenAIServer(responder=generating_responder) as fake:
+        argv = ["analyze", str(questions), "-o", str(tmp_path / "run"), "--endpoint", fake.url]
+        code, _, err = run([*argv, "--generate-with", fake.url, "--mode", "rules"], capsys)
+    assert code == 0, err
+    assert f"[1/4 generate] {N_ROWS}/{N_ROWS} rows" in err and f"[2/4 judge] {N_ROWS}/{N_ROWS} rows" in err, err
+    assert "[4/4 bundle]" in err

@@ -81,6 +81,9 @@ TABLE = [
     ("But could benefit from a slightly more nuanced conclusion.", "Insufficiently nuanced conclusion"),
     ("The only potential improvement could be in providing a more concise conclusion",
      "Insufficiently concise conclusion"),
+    # a reported fault: the name is the fault, not the report
+    ("Indicating a slight gap in the explanation of the units.", "Slight gap in the explanation of the units"),
+    ("This suggests that the agent skipped the validation step.", "Missing validation step"),
     # Chinese
     ("但是最终答案错误，因为单位换算出错。", "最终答案错误"),
     ("回答缺少单位。", "缺少单位"),

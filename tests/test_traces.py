@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import urllib.request
@@ -290,3 +291,33 @@ def test_a_bad_trace_names_file_span_and_field_and_exits_2(name, breaks, tmp_pat
     )
     assert code == 2 and where in err and field in err and "Traceback" not in err, err
     assert not (tmp_path / "j.jsonl").exists()
+
+
+def test_the_readme_traces_section_runs_as_written(server, tmp_path, capsys, monkeypatch):
+    """Each command of the README's "Agent traces" (its endpoint replaced by the loopback server's; trace.json
+    the OpenTelemetry fixture, traces/ a folder with the OpenTelemetry and MLflow fixtures)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Agent traces", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [
+        shlex.split(line.split("  #", 1)[0].replace("http://127.0.0.1:8000/v1", server.url))[1:]
+        for line in block.splitlines()
+        if line.startswith("misattribution ")
+    ]
+    assert [argv[:2] for argv in commands] == [
+        ["judge", "trace.json"],
+        ["analyze", "trace.json"],
+        ["analyze", "traces/"],
+    ]
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(fixture("otel"), tmp_path / "trace.json")
+    (tmp_path / "traces").mkdir()
+    for name in ("otel", "mlflow"):
+        shutil.copy(fixture(name), tmp_path / "traces" / f"{name}.json")
+    calls = []
+    for argv in commands:
+        code, _, err = run([*argv, "--quiet"] if argv[0] == "analyze" else argv, capsys)
+        assert code == 0, (argv, err)
+        calls.append(len(server.chat_requests))
+    assert calls == [14, 28, 56]
+    report = IssueReport.load(tmp_path / "out-all" / "bundle")
+    assert len(report.rows) == 28 and set(report.rows.system) == AGENTS | {WORKFLOW}

@@ -20,6 +20,12 @@ when their sum exceeds ``max_calls``. A stage's lines start with its name (``[ge
 ``[discover]``, ``[bundle]``). A mode that calls an LLM (``kpa``) is refused together with ``max_calls``: its
 calls are not counted here.
 
+One progress display (:class:`StageProgress`) follows the whole run on stderr: the stage, its place in the
+run (``[2/3 judge]``), the rows it has done of its total, the time spent and tqdm's estimate of the time
+left; the stage lines are written above it. Agent traces (an OpenTelemetry, MLflow or Langfuse export, a
+file or a folder: :mod:`misattribution.io.traces`) are judged like any table, each step and trajectory with
+its prompt variant.
+
 Example (a loopback OpenAI-compatible judge; any ``load_judge`` spec works):
     >>> import tempfile
     >>> from misattribution.testing.fake_openai import FakeOpenAIServer
@@ -36,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,11 +88,16 @@ class JudgeCost:
 def needs_judging(source: Any) -> bool:
     """Whether ``source`` still has to be judged: it has no feedback and no score column.
 
-    A folder or ``.zip`` (a CLEAR bundle, a report bundle) counts as judged.
+    A folder of agent traces (:func:`misattribution.io.traces.is_trace_folder`) needs judging; any other
+    folder or ``.zip`` (a CLEAR bundle, a report bundle) counts as judged.
 
     >>> needs_judging([{"question": "q", "answer": "a"}]), needs_judging([{"critique": "ok", "grade": 3}])
     (True, False)
     """
+    from misattribution.io.traces import is_trace_folder
+
+    if isinstance(source, (str, Path)) and is_trace_folder(source):
+        return True
     if isinstance(source, (str, Path)) and (Path(source).is_dir() or str(source).lower().endswith(".zip")):
         return False
     frame, _ = read_table(source)
@@ -95,6 +107,121 @@ def needs_judging(source: Any) -> bool:
 def _has_role(frame: pd.DataFrame, role: str) -> bool:
     names = set(frame.columns)
     return any(name in names for name in ALIASES[role]) or (role == "feedback" and "evaluation_text" in names)
+
+
+class StageProgress:
+    """One progress display for a whole run: ``[2/3 judge] 120/300 rows [00:40<01:20, 3.0 rows/s]``.
+
+    The stages of the run (``stages``, in order) take the one bar in turn: :meth:`stage` moves it to the next
+    stage with that stage's total of rows, :meth:`advance` counts rows done (tqdm shows the time spent, the rate
+    and the estimated time left). :meth:`echo` writes a line above the bar without breaking it. Disabled, it
+    shows nothing and only passes the lines on to ``echo``.
+
+    >>> import io
+    >>> shown = io.StringIO()
+    >>> with StageProgress(["judge", "bundle"], enabled=True, echo=lambda line: None, file=shown) as display:
+    ...     display.stage("judge", 4)
+    ...     display.advance(4)
+    ...     display.stage("bundle", 1)
+    >>> "[1/2 judge] 4/4 rows" in shown.getvalue(), "[2/2 bundle]" in shown.getvalue()
+    (True, True)
+    """
+
+    def __init__(
+        self, stages: Sequence[str], *, enabled: bool = True, echo: Callable[[str], Any] = print, file: Any = None
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.stages = list(stages)
+        self.enabled = enabled
+        self._echo = echo
+        self._file = file if file is not None else sys.stderr
+        self._tqdm = tqdm
+        self._bar = None
+        if enabled:
+            self._bar = tqdm(
+                total=None,
+                file=self._file,
+                unit="row",
+                bar_format="{desc} {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}, {rate_fmt}]",
+                dynamic_ncols=True,
+                mininterval=0.5,
+            )
+            self._bar.set_description_str(f"[0/{len(self.stages)}]")
+
+    def stage(self, name: str, total: int | None) -> None:
+        """Move to stage ``name`` (one of :attr:`stages`), which has ``total`` rows to do."""
+        if self._bar is None:
+            return
+        position = self.stages.index(name) + 1 if name in self.stages else len(self.stages)
+        self._bar.refresh()  # the stage that ends is shown with its last count before the bar moves on
+        self._bar.reset(total=total)
+        self._bar.set_description_str(f"[{position}/{len(self.stages)} {name}]", refresh=True)
+
+    def advance(self, rows: int) -> None:
+        """``rows`` more rows of the current stage are done."""
+        if self._bar is not None:
+            self._bar.update(rows)
+
+    def echo(self, line: str) -> None:
+        """Report a line (the stages' lines, the cost) above the bar."""
+        if self._bar is None:
+            self._echo(line)
+            return
+        with self._tqdm.external_write_mode(file=self._file):
+            self._echo(line)
+
+    def close(self) -> None:
+        """Leave the bar's last state on screen."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self) -> StageProgress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _counting(backend: Any, advance: Callable[[int], Any]) -> Any:
+    """``backend`` whose every generated batch advances the display by its size (the runner's own bar is
+    off). The wrapper's class carries the backend's class name, so the run's recorded config (and with it a
+    resume) is the same with or without the display."""
+    if backend is None:
+        return None
+
+    def generate(self: Any, prompts: Any) -> Any:
+        texts = self._backend.generate(prompts)
+        advance(len(prompts))
+        return texts
+
+    def getattr_(self: Any, name: str) -> Any:
+        return getattr(self._backend, name)
+
+    wrapper = type(type(backend).__name__, (), {"generate": generate, "__getattr__": getattr_})()
+    wrapper._backend = backend
+    return wrapper
+
+
+def stage_plan(source: Any, generator: Any = None, columns: Mapping[str, str] | None = None) -> list[str]:
+    """The stages :func:`analyze` will run on ``source``, in order (``generate`` only with a ``generator`` and
+    a table without answers; ``judge`` only when :func:`needs_judging`).
+
+    >>> stage_plan([{"question": "q", "answer": "a"}]), stage_plan([{"feedback": "ok", "score": 3}])
+    (['judge', 'discover', 'bundle'], ['discover', 'bundle'])
+    """
+    from misattribution.io.tables import ColumnMap, is_missing
+
+    stages = ["discover", "bundle"]
+    if not needs_judging(source):
+        return stages
+    answer = ColumnMap.from_any(columns).answer
+    if generator is not None:
+        frame, _ = read_table(source)
+        if answer not in frame.columns or all(is_missing(v) for v in frame[answer]):
+            return ["generate", "judge", *stages]
+    return ["judge", *stages]
 
 
 @dataclass(frozen=True)
@@ -172,6 +299,7 @@ def generate_answers(
     id_column: str = "id",
     batch_size: int = 64,
     progress: bool = False,
+    on_batch: Callable[[int], Any] | None = None,
 ) -> list[str | None]:
     """Generate the answer of every row (its question as the one user turn) into ``output``, resuming it.
 
@@ -179,6 +307,8 @@ def generate_answers(
     flushed and fsynced before the next starts, under the runner's lock (:func:`~misattribution.runner.output_lock`),
     so a kill loses at most the batch in flight and a rerun generates only the answers still missing (a failed
     generation, ``status="error"``, is tried again). Returns the answers in row order (``None``: failed).
+    ``progress`` shows a bar of its own; ``on_batch(rows)`` is called after each batch is written instead
+    (:func:`analyze`'s one display).
     """
     import json
     import os
@@ -194,7 +324,7 @@ def generate_answers(
         pending = [i for i, k in enumerate(keys) if done.get(k, {}).get("status") != "ok"]
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(pending), disable=not progress, desc="generating", unit="row")
+        bar = tqdm(total=len(pending), disable=not progress or on_batch is not None, desc="generating", unit="row")
         with output.open("a", encoding="utf-8") as handle, bar, _interrupted_as(RunInterrupted, output, keys, done):
             for start in range(0, len(pending), batch_size):
                 batch = pending[start : start + batch_size]
@@ -218,6 +348,8 @@ def generate_answers(
                     os.fsync(handle.fileno())
                     done.update((r["key"], r) for r in records)
                 bar.update(len(batch))
+                if on_batch is not None:
+                    on_batch(len(batch))
     return [done[k]["answer"] if done.get(k, {}).get("status") == "ok" else None for k in keys]
 
 
@@ -247,7 +379,7 @@ def estimate_judge_cost(
     so a row already judged in ``output`` (status other than ``error``) costs nothing.
     """
     from misattribution.io.tables import ColumnMap, optional_text
-    from misattribution.prompts import build_messages
+    from misattribution.prompts import AGENT_KINDS, build_agent_messages, build_messages
     from misattribution.runner import detect_language, load_results, row_key
     from misattribution.taxonomy import load_taxonomy
 
@@ -263,9 +395,12 @@ def estimate_judge_cost(
         reference = optional_text(row[cols.reference]) if cols.reference in frame.columns else None
         criteria = optional_text(row[cols.criteria]) if cols.criteria in frame.columns else None
         row_language = detect_language(f"{question}\n{answer}") if language == "auto" else language
-        messages = build_messages(
-            question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
-        )
+        if "kind" in row and row["kind"] in AGENT_KINDS:  # an agent trace's step or trajectory, as the runner
+            messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
+        else:
+            messages = build_messages(
+                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
+            )
         row_id = row[cols.id] if cols.id in frame.columns else None
         row_id = row_id.item() if hasattr(row_id, "item") else row_id
         key = row_key(messages, model_id, settings, row_id)
@@ -320,7 +455,7 @@ def analyze(
         generator: a backend or ``load_judge`` spec that answers the questions of an input without answers
             (:func:`generate_answers`, into ``output_dir/answers.jsonl``); not used when the input has answers.
         generator_options: keyword arguments of ``load_judge`` when ``generator`` is a spec.
-        progress: progress bars.
+        progress: one progress display over the stages (:class:`StageProgress`, on stderr).
         echo: receives each line the run reports (the stages, the cost); ``print`` by default.
 
     Returns:
@@ -333,7 +468,6 @@ def analyze(
         RunConfigError, RunLockedError, InputError: as :func:`~misattribution.runner.judge_dataset` raises them.
     """
     from misattribution.discovery.modes import get_mode
-    from misattribution.discovery.pipeline import discover
 
     out = Path(output_dir)
     modes = [m.strip() for m in mode.split("+") if m.strip()]
@@ -343,9 +477,39 @@ def analyze(
             f"mode {'+'.join(llm_modes)} calls an LLM whose calls analyze cannot count before running "
             "(hint: use LLM-free modes such as clusters+rules with --max-calls, or drop --max-calls)"
         )
+    plan = stage_plan(source, generator, columns)
+    with StageProgress(plan, enabled=progress, echo=echo) as display:
+        return _run_stages(
+            source, out, plan, display, judge, max_calls, mode, columns, taxonomy, language, order, batch_size,
+            judge_options, discover_options, generator, generator_options,
+        )  # fmt: skip
+
+
+def _run_stages(
+    source: Any,
+    out: Path,
+    plan: list[str],
+    display: StageProgress,
+    judge: Any,
+    max_calls: int | None,
+    mode: str,
+    columns: Mapping[str, str] | None,
+    taxonomy: Any,
+    language: str,
+    order: Sequence[str],
+    batch_size: int,
+    judge_options: Mapping[str, Any] | None,
+    discover_options: Mapping[str, Any] | None,
+    generator: Any,
+    generator_options: Mapping[str, Any] | None,
+) -> Any:
+    """:func:`analyze`'s stages, in ``plan`` order, each reported on ``display``."""
+    from misattribution.discovery.pipeline import discover
+
+    echo = display.echo
     stages: dict[str, Any] = {}
     judged_source: Any = source
-    if needs_judging(source):
+    if "judge" in plan:
         judged_source, stages["judge"] = _judge_stage(
             source,
             out,
@@ -357,8 +521,7 @@ def analyze(
             order,
             batch_size,
             judge_options,
-            progress,
-            echo,
+            display,
             generator=generator,
             generator_options=generator_options,
         )
@@ -366,9 +529,13 @@ def analyze(
         echo("[judge] skipped (the input already has feedback and scores): 0 LLM calls")
         stages["judge"] = {"skipped": True, "calls": 0}
     echo(f"[discover] mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
-    report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=progress, **dict(discover_options or {}))
+    display.stage("discover", None)
+    report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=False, **dict(discover_options or {}))
+    display.advance(len(report.rows))
+    display.stage("bundle", len(report.rows))
     report.meta["analyze"] = {"stages": stages, "mode": mode}
     folder = report.save(out / BUNDLE_NAME)
+    display.advance(len(report.rows))
     stages["bundle"] = str(folder)
     echo(f"[bundle] {folder} ({len(report.issues)} issues over {len(report.rows)} rows)")
     return report
@@ -385,16 +552,16 @@ def _judge_stage(
     order: Sequence[str],
     batch_size: int,
     judge_options: Mapping[str, Any] | None,
-    progress: bool,
-    echo: Callable[[str], Any],
+    display: StageProgress,
     generator: Any = None,
     generator_options: Mapping[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Generate the answers when asked and needed, then judge into ``out/judged.jsonl`` (both resumed),
-    after printing the cost of both and checking it against ``max_calls``."""
+    after printing the cost of both and checking it against ``max_calls``; ``display`` counts their rows."""
     from misattribution.io.tables import ColumnMap, is_missing
     from misattribution.runner import check_unique_ids, judge_dataset, read_rows, status_counts
 
+    echo = display.echo
     cols = ColumnMap.from_any(columns)
     frame, label = read_table(source)
     answers_missing = cols.answer not in frame.columns or all(is_missing(v) for v in frame[cols.answer])
@@ -441,6 +608,7 @@ def _judge_stage(
             f"(hint: raise --max-calls to {total}, or use fewer rows)"
         )
     if must_generate:
+        display.stage("generate", generate_calls)
         answers = generate_answers(
             frame,
             generator,
@@ -448,23 +616,24 @@ def _judge_stage(
             question=cols.question,
             id_column=cols.id,
             batch_size=batch_size,
-            progress=progress,
+            on_batch=display.advance,
         )
         failed = sum(a is None for a in answers)
         echo(f"[generate] {out / ANSWERS_NAME}: {len(answers) - failed} answers, {failed} failed (rerun to retry)")
         frame = frame.assign(**{cols.answer: answers})
         frame = frame[[a is not None for a in answers]].reset_index(drop=True)
         stage["generate"] = {"calls": generate_calls, "output": str(out / ANSWERS_NAME), "failed": failed}
+    display.stage("judge", cost.calls)
     judged = judge_dataset(
         frame,
-        judge,
+        _counting(judge, display.advance),
         output,
         columns=columns,
         taxonomy=taxonomy,
         language=language,
         order=order,
         batch_size=batch_size,
-        progress=progress,
+        progress=False,
         name=label,
     )
     counts = status_counts(judged)

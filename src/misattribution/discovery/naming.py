@@ -870,11 +870,27 @@ def noun_phrase(clause: str, *, head: str = "response") -> str:
     return result[:1].upper() + result[1:]
 
 
+# A reporting verb before the fault it reports: "indicating a slight lapse in clarity", "which suggests that
+# the model misread the question". The name is the fault, not the report of it.
+_REPORTING = re.compile(
+    r"^(?:which |this |that )?(?:indicat|demonstrat|suggest|reflect|reveal|impl(?:y|ie|yi)|signal|point(?:s|ed|ing)? to|"
+    r"betray)\w*\s+(?:(that)\s+)?(.{3,})$",
+    re.IGNORECASE,
+)
+
+
 def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table of patterns
     low = text.casefold()
     words = text.split()
     if not words:
         return text
+    match = _REPORTING.match(text)
+    if match:
+        rest = match.group(2)
+        if match.group(1):  # "suggests that the model misread the question": the reported clause
+            subject = _GENERIC_SUBJECT.match(rest)
+            return _transform(rest[subject.end() :].strip() if subject else rest, head)
+        return _object(rest)
     match = _IMPROVEMENT.match(text)
     if match:
         return _improvement(match.group(1), head)

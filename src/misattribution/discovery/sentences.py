@@ -534,7 +534,7 @@ _ERROR_CUES = re.compile(
 )
 _WEAK_CUES = re.compile(r"\b(?:not|no|never|n't|cannot|without|however|but|although|though|yet)\b", re.IGNORECASE)
 _PRAISE_CUES = re.compile(
-    r"\b(?:correct|correctly|accurate|accurately|clear|clearly|well|excellent\w*|good|great|strong|"
+    r"\b(?:correct|correctly|accurate|accurately|clear|clearly|well|excellent\w*|excels?|good|great|strong|"
     r"effective\w*|logical\w*|coherent\w*|complete|completely|fully|concise|relevant|appropriate\w*|"
     r"thorough\w*|easy to (?:follow|understand)|adheres?|high quality|demonstrates?|reasonable|acceptable|"
     r"valid|sound|precise\w*|properly|successfully|commendable|notable)\b",
@@ -665,6 +665,24 @@ _RESTATED = re.compile(
     _P,
 )
 _COVERS = re.compile(r"\bcovers?\b", _P)
+# A fault conceded before praise: "Despite this minor issue, the response effectively addresses the request";
+# group 1 is what is praised. Weighed like a concession when that part holds no error of its own.
+_CONCEDED_FAULT = re.compile(
+    r"^(?:despite|notwithstanding|in spite of|apart from|aside from|other than|except for|beyond)\s+(?:this|that|these|"
+    r"those|the|its|a|an|some|one|such)?\s*(?:\w+\s+){0,3}?(?:issues?|errors?|mistakes?|problems?|flaws?|oversights?|"
+    r"quibbles?|nitpicks?|shortcomings?|slips?|typos?|glitch\w*|lapses?|inaccurac\w+|imperfections?|drawbacks?|weakness\w*|details?)\b[^,]{0,40},\s*"
+    r"(.{3,})$",
+    _P,
+)
+# A whole sentence that only weighs what was said before: "But this is a minor quibble.", "That is only a small detail."
+_WEIGHED_ONLY = re.compile(
+    r"^(?:but |however,? |yet |still,? |admittedly,? )?(?:this|that|it|these|those|which|the latter|the former)\s+"
+    r"(?:is|are|was|were|remains?|seems?|appears?|would be)\s+(?:only |just |merely |really |at most )?(?:an? )?"
+    r"(?:very |relatively |rather |fairly )?(?:minor|small|slight|trivial|cosmetic|negligible)\s+(?:\w+\s+)?"
+    r"(?:points?|issues?|quibbles?|nitpicks?|details?|oversights?|flaws?|concerns?|things?|matters?|imperfections?|"
+    r"errors?|problems?)\s*[.!]?$",
+    _P,
+)
 
 _ERROR_ZH = re.compile(
     r"错|误|未能|缺少|缺乏|遗漏|漏掉|漏算|忽略|忽视|不正确|不准确|不清晰|不完整|不够|偏离|冗长|冗余|啰嗦|混乱|矛盾|编造|虚构|"
@@ -750,8 +768,12 @@ def rule_verdict(sentence: str) -> float:
         idea = _IDEA.search(sentence) and not _OBLIGATION.search(sentence)
         concession = _CUE_CONTRAST.search(sentence) and (_PRAISE_CUES.search(sentence) or _COVERS.search(sentence))
         restated = _RESTATED.search(sentence) or concession
-    if rationale:
+    if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())):
         return -_RULE_PENALTY
+    conceded = None if chinese else _CONCEDED_FAULT.match(sentence.strip())
+    if conceded and (_PRAISE_CUES.search(conceded.group(1)) or _COVERS.search(conceded.group(1))):
+        if not _has_residual_error(conceded.group(1), chinese) and not _ERROR_CUES.search(conceded.group(1)):
+            return -_RULE_PENALTY
     if (_OBLIGATION_ZH if chinese else _SHOULD_HAVE).search(sentence):
         return _RULE_PENALTY / 2
     if (cleared or idea or restated) and not _has_residual_error(sentence, chinese):

@@ -23,9 +23,11 @@ with a ``sniff(data) -> bool`` and a ``parse(data, label) -> list[Trace]``; :fun
 the format by sniffing the parsed JSON. A bad trace is one :class:`~misattribution.io.tables.InputError`
 naming the file, the span or observation id and the field.
 
-Example:
-    >>> rows = read_traces("tests/fixtures/traces/otel.json")  # doctest: +SKIP
-    >>> rows[rows.kind == "trajectory"][["system", "first_failed_step"]]  # doctest: +SKIP
+Example (a one-step Langfuse trace; :func:`read_traces` reads a file or a folder the same way):
+    >>> trace = {"id": "t1", "name": "demo", "observations": [
+    ...     {"id": "a", "type": "AGENT", "name": "helper", "input": "Add 2 and 2.", "output": "4"}]}
+    >>> rows_from_data([trace], "demo.json")[["kind", "system", "question", "answer"]].values.tolist()
+    [['step', 'helper', 'Add 2 and 2.', '4'], ['trajectory', 'demo', 'Add 2 and 2.', '4']]
 """
 
 from __future__ import annotations
