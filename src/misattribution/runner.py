@@ -487,6 +487,36 @@ def _sigint_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
+def render_row(
+    row: Mapping[str, Any],
+    cols: ColumnMap,
+    tax: Taxonomy,
+    language: str,
+    order: Sequence[str],
+    model_id: str,
+    settings: Mapping[str, Any],
+) -> tuple[list[dict[str, str]], str, Any]:
+    """One input row's judge prompt, its results key and its id, as :func:`judge_dataset` makes them.
+
+    ``row`` is a DataFrame row or a mapping of column names to values; a missing reference, criteria or
+    id column is left out. Every engine (:mod:`misattribution.engines`) renders rows with this function,
+    so a row gets the same key whichever process judges it.
+    """
+    question, answer = row[cols.question], row[cols.answer]
+    reference = optional_text(row[cols.reference]) if cols.reference in row else None
+    criteria = optional_text(row[cols.criteria]) if cols.criteria in row else None
+    row_language = detect_language(f"{question}\n{answer}") if language == "auto" else language
+    rubric = row[cols.rubric] if cols.rubric and cols.rubric in row else None  # checked by check_rubrics
+    if "kind" in row and row["kind"] in AGENT_KINDS:  # a step or trajectory of an agent trace: its variant
+        messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
+    else:
+        messages = build_messages(
+            question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order, rubric=rubric
+        )
+    row_id = _json_safe(row[cols.id]) if cols.id in row else None
+    return messages, row_key(messages, model_id, settings, row_id), row_id
+
+
 # -- the run -----------------------------------------------------------------------------------------
 def judge_dataset(
     data: Any,
@@ -546,22 +576,10 @@ def judge_dataset(
     ids: list[Any] = []
     inputs = input_records(frame)
     for index in range(len(frame)):
-        row = frame.iloc[index]
-        question, answer = row[cols.question], row[cols.answer]
-        reference = optional_text(row[cols.reference]) if cols.reference in frame.columns else None
-        criteria = optional_text(row[cols.criteria]) if cols.criteria in frame.columns else None
-        row_language = detect_language(f"{question}\n{answer}") if language == "auto" else language
-        if "kind" in row and row["kind"] in AGENT_KINDS:  # a step or trajectory of an agent trace: its variant
-            messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
-        else:
-            rubric = row[cols.rubric] if cols.rubric and cols.rubric in frame.columns else None  # checked above
-            messages = build_messages(
-                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order, rubric=rubric
-            )
-        row_id = _json_safe(row[cols.id]) if cols.id in frame.columns else None
+        messages, key, row_id = render_row(frame.iloc[index], cols, tax, language, order, model_id, settings)
         prompts.append(messages)
         ids.append(row_id)
-        keys.append(row_key(messages, model_id, settings, row_id))
+        keys.append(key)
 
     if output is None:
         done: dict[str, dict[str, Any]] = {}
