@@ -448,3 +448,23 @@ def test_a_run_cut_mid_write_resumes_with_exactly_the_missing_judgments(tmp_path
     capsys.readouterr()
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 42 and len({r["key"] for r in records}) == 42
+
+
+def test_a_real_tiny_model_invents_no_verdict(tiny_model_dir, tmp_path):
+    """A random model writes noise: every pair is judged, in both orders, and none gets a made-up verdict."""
+    pytest.importorskip("transformers", reason="the transformers backend needs transformers")
+    from misattribution.judges import SamplingParams
+    from misattribution.judges.transformers import TransformersJudge
+
+    judge = TransformersJudge(
+        str(tiny_model_dir), sampling=SamplingParams(greedy=True, max_new_tokens=16), device="cpu"
+    )
+    pairs = load_fixture()[:3]
+    judged = judge_pairs(pairs, judge, tmp_path / "tiny.jsonl", both_orders=True, batch_size=6, progress=False)
+    assert len(judged) == 3 and len((tmp_path / "tiny.jsonl").read_text().splitlines()) == 6
+    for _, row in judged.iterrows():
+        assert row["status"] in {"failed", "partial", "ok"}
+        for raw, verdict in ((row["raw"], row["verdict_ab"]), (row["raw_ba"], row["verdict_ba"])):
+            if verdict is not None:  # only what the text really says
+                assert parse_pairwise(raw).verdict in {verdict, {"A": "B", "B": "A", "tie": "tie"}[verdict]}
+        assert row["verdict"] is None or row["consistent"] is not None
