@@ -86,6 +86,12 @@ def scripted_judge(messages: list[dict]) -> str:
         ("Feedback: x\nBetter response: A or B\nMisattribution: Result Error", None, "partial"),
         ("Feedback: x\nBetter response: C\nMisattribution: Result Error", None, "partial"),
         ("Feedback: x\nBetter response: a close call\nMisattribution: None", None, "partial"),
+        (
+            "Feedback: x\nBetter response: Both are wrong, but A is closer\nMisattribution: Result Error",
+            None,
+            "partial",
+        ),
+        ("Feedback: x\nBetter response: Tie (A and B are equally good)\nMisattribution: None", "tie", "ok"),
         ("Feedback: x\nMisattribution: Result Error", None, "partial"),
         (GARBAGE, None, "failed"),
         ("", None, "failed"),
@@ -468,3 +474,35 @@ def test_a_real_tiny_model_invents_no_verdict(tiny_model_dir, tmp_path):
             if verdict is not None:  # only what the text really says
                 assert parse_pairwise(raw).verdict in {verdict, {"A": "B", "B": "A", "tie": "tie"}[verdict]}
         assert row["verdict"] is None or row["consistent"] is not None
+
+
+def test_cli_refusals_in_pairwise_mode(tmp_path, capsys):
+    with FakeOpenAIServer() as server:
+        code = main(_judge_args(server.url, tmp_path / "o.jsonl", "--order", "score,feedback"))
+        assert code == 2 and "--order score,feedback: applies to absolute mode" in capsys.readouterr().err
+        rows = tmp_path / "rows.jsonl"
+        rows.write_text(json.dumps({"question": "2 + 2?", "answer": "4", "winner": "A"}) + "\n")
+        absolute = tmp_path / "absolute.jsonl"
+        assert (
+            main(["judge", str(rows), "--endpoint", server.url, "--served-model", "m", "-o", str(absolute), "--quiet"])
+            == 0
+        )
+        capsys.readouterr()
+        assert len(server.chat_requests) == 1
+    code = main(["agreement", str(absolute), "--mode", "pairwise", "--human", "winner"])
+    err = capsys.readouterr().err
+    assert code == 2 and "no 'verdict' column and not a pairwise results file" in err and "Traceback" not in err
+    code = main(
+        [
+            "judge",
+            str(rows),
+            "--mode",
+            "pairwise",
+            "--endpoint",
+            "http://127.0.0.1:9/v1",
+            "-o",
+            str(tmp_path / "p.jsonl"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "missing required column(s) answer_a, answer_b" in err and "response_a" in err

@@ -615,6 +615,8 @@ _SIDE_RE = re.compile(
     r"[\[(（]?[ \t]*(?P<letter>[AaBb])[ \t]*[\])）]?(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
+# A capital A or B standing alone ("but A is closer"), after a tie word.
+_LONE_SIDE_RE = re.compile(r"(?<![A-Za-z0-9])([AB])(?![A-Za-z0-9])")
 # "A or B", "A/B", "A and B": two letters, no verdict.
 _BOTH_SIDES_RE = re.compile(
     r"[ \t]*(?:or|and|/|\||,|，|、|或|和|vs\.?|versus)[ \t]*(?:(?:response|answer|assistant|回答)[ \t]*)?[AaBb](?![A-Za-z0-9])",
@@ -700,7 +702,12 @@ def parse_verdict(content: str) -> tuple[str | None, str | None]:
     line = unicodedata.normalize("NFKC", line).strip(" \t*_`\"'“”‘’.。:：")
     if not line:
         return None, "empty"
-    if _TIE_RE.match(line):
+    tie = _TIE_RE.match(line)
+    if tie:
+        # "Both are wrong, but A is closer" names one side: not a tie, and not clearly A either.
+        sides = set(_LONE_SIDE_RE.findall(line[tie.end() :]))
+        if len(sides) == 1:
+            return None, f"{line[:40]!r} names a tie and one response"
         return "tie", None
     match = _SIDE_RE.match(line)
     # A bare lower-case "a" is an article ("a close call"), unless it is the whole verdict.
