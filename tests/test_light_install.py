@@ -233,6 +233,19 @@ def test_a_command_needing_an_extra_names_it(tmp_path, args, extra):
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "bundle").exists()  # nothing written
 
 
+def test_discover_with_the_static_embedder_without_extras(tmp_path):
+    """Issue 15's "done when": discovery with the static embedder runs in the light core (no torch)."""
+    from misattribution.discovery.embed import build_command, static_model_path
+
+    if not (static_model_path() / "config.json").is_file():
+        pytest.skip(f"the static embedder is not built here (needs the minilm extra once): {build_command()}")
+    args = ["discover", str(SAMPLE), "--embedder", "static", "-o", "bundle", "--quiet"]
+    out = _ok(run_cli(args, tmp_path))
+    assert "LLM calls: 0" in out and (tmp_path / "bundle").is_dir()
+    meta = (tmp_path / "bundle" / "meta.json").read_text(encoding="utf-8")
+    assert '"embedding_model": "static"' in meta
+
+
 def test_every_module_imports_without_extras_or_names_its_extra(tmp_path):
     """All optional imports are lazy: each module of the package imports in the light core, except the
     two that exist to use torch, which fail with the message naming their extra."""
@@ -328,3 +341,25 @@ def test_require_names_the_extra_or_lets_a_real_bug_through(monkeypatch):
             raise ImportError("the widget needs it") from err
     except ImportError as wrapped:
         assert _extras.missing_extra(wrapped, "misattribution serve").extra == "local"
+
+
+# -- the README's Install section is what happens ----------------------------------------------------------
+def _install_section() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    return readme.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readme_lists_every_extra_of_setup_py():
+    _, extras = _setup_requirements()
+    listed = {line.split("`")[1] for line in _install_section().splitlines() if line.startswith("| `")}
+    assert listed == set(extras)
+
+
+def test_the_readme_missing_extra_example_is_the_real_output(tmp_path):
+    section = _install_section()
+    shown = section.split("```\n$ ", 1)[1].split("```", 1)[0].strip().splitlines()
+    command, expected = shown[0].split(), shown[1]
+    assert command[0] == "misattribution" and len(shown) == 2
+    (tmp_path / "rows.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_cli(command[1:], tmp_path)
+    assert result.returncode == 2 and result.stderr.strip() == expected

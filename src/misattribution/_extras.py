@@ -11,6 +11,7 @@ else comes with an extra (see ``setup.py``)::
     deepspeed  deepspeed                      ZeRO-3
     vllm       vllm                           the vLLM judge
     litellm    litellm                        the LiteLLM judge
+    ray        ray[data]                      --engine ray (Ray Data)
 
 :func:`require` imports an optional module or raises :class:`MissingExtraError`, whose message names the
 extra; :func:`missing_extra` turns any ``ImportError`` whose root cause is a missing optional module into
@@ -43,6 +44,7 @@ EXTRA_OF: dict[str, str] = {
     "deepspeed": "deepspeed",
     "vllm": "vllm",
     "litellm": "litellm",
+    "ray": "ray",
 }
 
 #: Distribution names where they differ from the import name (for the message).

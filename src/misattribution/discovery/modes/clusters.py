@@ -64,5 +64,5 @@ register_mode(
     clusters_mode,
     options=OPTIONS,
     help="the failing rows' critical feedback sentences, embedded and clustered; no LLM (the default)",
-    requires=("sentence_transformers", "sklearn"),
+    requires=("sklearn",),  # the embedder's package is checked when it loads (MiniLM: extra minilm; static: none)
 )

@@ -617,6 +617,6 @@ register_mode(
         ModeOption("encoder", object, None, "a sentence-transformers model (Python only)", cli=False),
     ],
     help="CLEAR's key-point analysis with an LLM: batched, cached, every call counted",
-    requires=("sentence_transformers",),
+    requires=(),  # the embedder's package is checked when it loads (MiniLM: extra minilm; static: none)
     validate=_one_llm,
 )

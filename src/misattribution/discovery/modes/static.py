@@ -489,7 +489,7 @@ register_mode(
         ModeOption("failing_only", bool, True, "map failing rows only (passing rows form the null)"),
     ),
     help="rows mapped to the issues you name, by sentence similarity with calibrated thresholds; no LLM",
-    requires=("sentence_transformers",),
+    requires=(),  # the embedder's package is checked when it loads (MiniLM: extra minilm; static: none)
 )
 register_mode(
     "task",
@@ -501,5 +501,5 @@ register_mode(
         ),
     ),
     help="the static mode, then the sentences no given issue matches clustered into new issues; no LLM",
-    requires=("sentence_transformers", "sklearn"),
+    requires=("sklearn",),  # the embedder's package is checked when it loads (MiniLM: extra minilm; static: none)
 )
