@@ -559,3 +559,37 @@ def test_language_is_guessed_per_row_when_not_given() -> None:
     rows = prometheus_rows()[:2]
     rows[1].update(instruction="三加四等于多少？", response="等于七。")
     assert import_prometheus(rows).rows["language"].tolist() == ["en", "zh"]
+
+
+def test_languages_are_guessed_in_one_batch_with_the_runners_rule():
+    """detect_languages (Arrow's regex counts, once per distinct text) agrees with runner.detect_language
+    on random mixes of letters, digits, CJK and other scripts, combining marks and emoji."""
+    import random
+
+    from misattribution.data.importers import detect_languages
+    from misattribution.runner import detect_language
+
+    rng = random.Random(0)
+    alphabet = [
+        *"abcXYZ 123,.!？。",
+        "乘",
+        "等",
+        "於",
+        "é",
+        "ß",
+        "Ω",
+        "😀",
+        "\u0301",
+        "カ",
+        "한",
+        "𠀀",
+        "\uf900",
+        "ǅ",
+        "ʰ",
+    ]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)]
+    texts += ["What is 3 x 4?", "3 乘 4 等于多少？", "", "word " * 30 + "乘" * 2, "word " * 30 + "乘" * 30]
+    guessed = detect_languages(texts)
+    assert guessed == [detect_language(t) for t in texts]
+    assert {"zh", "en"} <= set(guessed)
+    assert detect_languages([]) == []

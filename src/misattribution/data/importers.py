@@ -61,7 +61,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -374,6 +374,26 @@ def parse_issue_list(value: Any) -> tuple[list[str] | None, str | None]:
     return [item.strip() for item in items if item.strip()], None
 
 
+def _parse_issue_cell(
+    value: Any, parsed: dict[str, tuple[list[str] | None, str | None]]
+) -> tuple[list[str] | None, str | None]:
+    """:func:`parse_issue_list`, each distinct text cell parsed once (CLEAR repeats its issue lists)."""
+    if not isinstance(value, str):
+        return parse_issue_list(value)
+    if value not in parsed:
+        parsed[value] = parse_issue_list(value)
+    issues, why = parsed[value]
+    return (None if issues is None else list(issues)), why
+
+
+def _records(frame: pd.DataFrame, cols: Mapping[str, str | None]) -> Iterator[dict[str, Any]]:
+    """The rows as dicts of the columns ``cols`` names, one Python list per column (``to_dict("records")``
+    boxes every cell of every column: a third of a 100,000-row import)."""
+    names = [c for c in dict.fromkeys(cols.values()) if c]
+    for values in zip(*(frame[name].tolist() for name in names)):
+        yield dict(zip(names, values))
+
+
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Call):
         return "a function call"
@@ -486,6 +506,39 @@ def _issue_table(issue_map: IssueMap | None, tax: Taxonomy) -> dict[str, list[st
 
 
 # -- building rows ---------------------------------------------------------------------------------
+_CJK_CLASS = "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"  # runner._CJK's ranges
+
+
+def detect_languages(texts: Sequence[str]) -> list[str]:
+    """:func:`misattribution.runner.detect_language` of many texts at once: the same rule (``"zh"`` when at
+    least a tenth of the letters are CJK ideographs, else ``"en"``), the letters and ideographs counted by
+    Arrow's regex engine instead of a Python loop over characters (100,000 CLEAR rows: ~50 s -> < 1 s).
+
+    >>> detect_languages(["3 乘 4 等于多少？", "What is 3 x 4?", ""])
+    ['zh', 'en', 'en']
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not len(texts):
+        return []
+    codes, distinct = pd.factorize(pd.Series(texts, dtype=object))  # each distinct text once
+    array = pa.array(distinct, type=pa.large_string())
+    chinese = np.zeros(len(distinct), dtype=bool)
+    # Without one ideograph a text is "en": only the others need their letters counted.
+    some = np.flatnonzero(pc.match_substring_regex(array, _CJK_CLASS).to_numpy(zero_copy_only=False))
+    if len(some):
+        subset = array.take(pa.array(some))
+
+        def count(pattern: str) -> np.ndarray:  # characters matching: the length lost removing their runs
+            rest = pc.replace_substring_regex(subset, pattern + "+", "")
+            return (pc.utf8_length(subset).to_numpy() - pc.utf8_length(rest).to_numpy()).astype(np.int64)
+
+        letters, ideographs = count(r"\pL"), count(_CJK_CLASS)
+        chinese[some] = (letters > 0) & (ideographs >= 0.1 * letters)
+    return np.where(chinese, "zh", "en")[codes].tolist()
+
+
 @dataclass
 class _Rows:
     """Rows being imported and the problems found, each tied to a schema field for de-duplication."""
@@ -505,12 +558,7 @@ class _Rows:
         self.problems.append((Problem(self.label, row, row_id, column, message), severity, target))
 
     def add(self, record: dict[str, Any]) -> None:
-        if self.language is None:
-            from misattribution.runner import detect_language  # the same guess the runner makes
-
-            record["language"] = detect_language(f"{record['question'] or ''}\n{record['answer'] or ''}")
-        else:
-            record["language"] = self.language
+        record["language"] = self.language  # guessed for all rows at once in finish() when None
         record["source"] = self.source
         labels = record["misattribution"]
         record["primary"] = self.tax.primaries_of(labels)
@@ -518,6 +566,10 @@ class _Rows:
         self.records.append(record)
 
     def finish(self, extras: tuple[str, ...], rule: Rule, **kwargs: Any) -> ImportResult:
+        if self.language is None:
+            texts = [f"{r['question'] or ''}\n{r['answer'] or ''}" for r in self.records]
+            for record, language in zip(self.records, detect_languages(texts)):
+                record["language"] = language
         frame = pd.DataFrame(self.records, columns=[*COLUMNS, *extras], dtype=object)
         checked = validate_rows(frame[list(COLUMNS)], taxonomy=self.tax, source=self.label, rule=rule)
         covered = {(p.row, target) for p, _, target in self.problems if p.row is not None}
@@ -598,6 +650,7 @@ def _clear_row(
     issues_table: dict[str, list[str]],
     unmapped: Counter[str],
     instruction: str | None,
+    parsed: dict[str, tuple[list[str] | None, str | None]],
 ) -> None:
     row_id = _row_id(record[cols["id"]]) if cols["id"] else f"{rows.source}-{position}"
     feedback = _text(record[cols["feedback"]]) if cols["feedback"] else None
@@ -622,7 +675,7 @@ def _clear_row(
         if _is_null(cell) or (isinstance(cell, str) and not cell.strip()):
             rows.cell(position, row_id, cols["issues"], "misattribution", "missing; read as no issue", "warning")
         else:
-            issues, why = parse_issue_list(cell)
+            issues, why = _parse_issue_cell(cell, parsed)
             if why:
                 rows.cell(position, row_id, cols["issues"], "misattribution", why)
     for issue in dict.fromkeys(issues or []):
@@ -712,8 +765,9 @@ def import_clear(
         rows.note(None, None, None, message, "warning")
     unmapped: Counter[str] = Counter()
     instruction = _criteria_text(metadata.get("evaluation_criteria"))
-    for position, record in enumerate(frame.to_dict("records")):
-        _clear_row(rows, position, record, cols, scorer, issues_table, unmapped, instruction)
+    parsed: dict[str, tuple[list[str] | None, str | None]] = {}
+    for position, record in enumerate(_records(frame, cols)):
+        _clear_row(rows, position, record, cols, scorer, issues_table, unmapped, instruction, parsed)
     if unmapped:
         listed = ", ".join(f"{issue!r} ({count} rows)" for issue, count in unmapped.most_common())
         message = f"{len(unmapped)} CLEAR issue(s) have no category in issue_map, kept in clear_issues: {listed}"
