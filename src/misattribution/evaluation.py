@@ -377,15 +377,19 @@ def format_pairwise_report(report: dict[str, Any]) -> str:
     def figure(value: Any) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
+    rows = [
+        ("accuracy (tie = a third class)", report["accuracy"]),
+        ("accuracy (a tie vs A/B counts 0.5)", report["accuracy_ties_half"]),
+        (f"accuracy (no tie on either side, n={report['n_without_ties']})", report["accuracy_without_ties"]),
+        ("Cohen's kappa over A / B / tie", report["cohen_kappa"]),
+        (f"position consistency (n={report['n_position_checked']})", report["position_consistency"]),
+    ]
+    width = max(36, *(len(label) + 1 for label, _ in rows))
     lines = [
         f"pairs {report['n_pairs']}, with a human preference {report['n_labelled']}, compared {report['n']} "
-        f"(no judge verdict: {report['n_unread']})",
-        f"accuracy (tie = a third class)      {figure(report['accuracy'])}",
-        f"accuracy (a tie vs A/B counts 0.5)  {figure(report['accuracy_ties_half'])}",
-        f"accuracy (pairs without ties, n={report['n_without_ties']})  {figure(report['accuracy_without_ties'])}",
-        f"Cohen's kappa over A / B / tie      {figure(report['cohen_kappa'])}",
-        f"position consistency (n={report['n_position_checked']})     {figure(report['position_consistency'])}",
-        "confusion (rows: human, columns: judge)   " + "  ".join(f"{v:>4}" for v in VERDICTS),
+        f"(no judge verdict: {report['n_unread']})"
     ]
-    lines += [f"  {h:<4}{'':36}" + "  ".join(f"{report['confusion'][h][v]:>4}" for v in VERDICTS) for h in VERDICTS]
+    lines += [f"{label:<{width}}{figure(value)}" for label, value in rows]
+    lines.append("confusion (rows: human, columns: judge)".ljust(width) + "  ".join(f"{v:>4}" for v in VERDICTS))
+    lines += [f"  {h:<{width - 2}}" + "  ".join(f"{report['confusion'][h][v]:>4}" for v in VERDICTS) for h in VERDICTS]
     return "\n".join(lines)
