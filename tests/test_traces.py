@@ -216,15 +216,22 @@ def test_the_space_serves_the_bundle_of_a_trace_run_with_one_system_per_agent(se
         assert f'"{agent}"' in config, agent
 
 
-def test_a_space_upload_of_a_trace_file_is_a_table_of_agent_rows(tmp_path):
-    from misattribution.uploads import UploadError, load_upload
+def test_the_spaces_judge_it_path_takes_an_uploaded_trace_file(server, tmp_path):
+    """The Space's Load tab: a trace file has no judgments, so loading it alone is refused with the reason;
+    with a judge endpoint, "Judge it" judges its rows (with the variants) into a report, one system per agent."""
+    from misattribution.space.app import _judge
+    from misattribution.uploads import UploadError, UploadLimits, load_upload
 
-    copied = tmp_path / "otel.json"
-    shutil.copy(fixture("otel"), copied)
-    # a trace has no judgments yet: the Space's upload reads it and says it must be judged first
-    with pytest.raises(UploadError) as caught:
+    copied = tmp_path / "mlflow.json"
+    shutil.copy(fixture("mlflow"), copied)
+    with pytest.raises(UploadError, match="feedback"):
         load_upload(copied)
-    assert "feedback" in str(caught.value) or "judge" in str(caught.value)
+    result = _judge(str(copied), server.url, {}, UploadLimits())
+    assert len(server.chat_requests) == 14
+    assert set(result.report.rows.system) == AGENTS | {WORKFLOW}
+    assert sorted(result.report.rows[result.report.rows.failing].system) == sorted(
+        ["researcher", "reviewer", "writer", WORKFLOW, WORKFLOW]
+    )
 
 
 # -- bad traces ----------------------------------------------------------------------------------------

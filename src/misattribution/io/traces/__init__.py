@@ -279,8 +279,13 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
     base = {"trace_id": trace.id, "trace_name": trace.name, "trace_format": trace.format}
     rows, transcript = [], []
     first_failed: tuple[int, str] | None = None
+    inside_of: dict[str, list[Span]] = {}  # each span under its nearest step (one walk up per span)
+    for span in ordered:
+        owner = _owner(span, by_id, step_kinds)
+        if owner is not None:
+            inside_of.setdefault(owner.id, []).append(span)
     for k, step in enumerate(steps, start=1):
-        inside = [s for s in ordered if s is not step and _owner(s, by_id, step_kinds) is step]
+        inside = inside_of.get(step.id, [])
         calls = [s for s in inside if s.kind == "tool"]
         models = [s for s in inside if s.kind == "llm"]
         tools = list(dict.fromkeys([*step.tools, *(t for m in models for t in m.tools), *(c.tool for c in calls)]))
@@ -325,7 +330,7 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
             + (f"   tool calls: {made}\n" if made else "")
             + f"   output: {_clip(answer, 300) or '(none)'}"
         )
-    roots = [s for s in ordered if _owner(s, by_id, ("agent", "llm", "tool", "other")) is None]
+    roots = [s for s in ordered if next(iter(_ancestors(s, by_id)), None) is None]
     task = trace.input or next((r.input for r in roots if r.input), "") or (rows[0]["question"] if rows else "")
     final = trace.output or next((r.output for r in reversed(roots) if r.output), "")
     final = final or (rows[-1]["answer"] if rows else "")
