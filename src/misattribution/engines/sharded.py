@@ -35,6 +35,7 @@ with it in place of ``clusters``::
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import time
@@ -60,7 +61,7 @@ class ShardWorker:
     ``seed``, ``by_language``), it returns an ``.npz`` archive (no pickled objects): ``semantic`` (per
     distinct sentence), ``critical`` (per occurrence), ``micro_of`` (per distinct sentence: its
     micro-cluster or -1), ``centroids``, ``weights`` and ``exemplars`` (per micro-cluster, ordered by
-    exemplar).
+    exemplar) and ``seconds`` (embedding, whole shard).
     """
 
     def __init__(self, embedding_model: str, batch_size: int = 64) -> None:
@@ -74,10 +75,12 @@ class ShardWorker:
     def __call__(self, payload: bytes) -> bytes:
         from misattribution.discovery.embed import embed
 
+        started = time.perf_counter()
         task = json.loads(payload)
         unique = list(task["unique"])
         occurrence_unique = np.asarray(task["occurrence_unique"], dtype=np.int64)
         vectors = embed(unique, self.encoder, batch_size=self.batch_size)
+        embedded = time.perf_counter()
         semantic = self.scorer.semantic(vectors, unique)
         critical = semantic[occurrence_unique] + self.scorer.lexical(task["occurrence_text"]) > task["threshold"]
         weights = np.bincount(occurrence_unique[critical], minlength=len(unique)).astype(float)
@@ -112,6 +115,7 @@ class ShardWorker:
             centroids=np.asarray(centroids, dtype=np.float32).reshape(-1, dim)[order],
             weights=np.asarray(micro_weights, dtype=np.float64)[order],
             exemplars=np.asarray(exemplars, dtype=np.int64)[order],
+            seconds=np.asarray([embedded - started, time.perf_counter() - started]),  # embedding, whole shard
         )
         return buffer.getvalue()
 
@@ -174,8 +178,16 @@ def sharded_clusters(
     budget = DEFAULT_MICRO_CLUSTERS if micro_clusters is None else int(micro_clusters)
     if budget < 1 or shards < 1:
         raise ValueError(f"shards and micro_clusters must be at least 1, got {shards} and {budget}")
+    from misattribution.discovery.embed import choose_embedder, load_encoder
+
     settings = pipeline.ClusterSettings(**cluster_options)
     settings.check()
+    # As the single-process path: "auto" resolved by the failing rows, the linkage cut of that embedder. The
+    # driver's encoder object decides the cut (and BERTopic needs it); it embeds nothing here.
+    model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))
+    encoder = load_encoder(model)
+    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)
+    settings = dataclasses.replace(settings, embedding_model=model, linkage_distance=distance)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     sentences = pipeline.split_failing(rows, mask_question=settings.mask_question, core_clause=settings.core_clause)
@@ -187,6 +199,7 @@ def sharded_clusters(
         "llm_calls": 0,
         "engine": engine.name,
         "micro_clusters_per_shard": budget,
+        "linkage_distance": distance,
     }
     if not n_unique:
         return [], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "shards": 0, "timings": timings}
@@ -225,7 +238,7 @@ def sharded_clusters(
     semantic = np.empty(n_unique)
     critical = np.zeros(len(sentences.text), dtype=bool)
     micro_of = np.full(n_unique, -1, dtype=np.int64)
-    centroids, weights, exemplars = [], [], []
+    centroids, weights, exemplars, shard_seconds = [], [], [], []
     offset = 0
     for s, blob in enumerate(results):
         low, high = int(bounds[s]), int(bounds[s + 1])
@@ -238,11 +251,15 @@ def sharded_clusters(
             weights.append(part["weights"])
             exemplars.append(part["exemplars"] + low)
             offset += len(part["exemplars"])
+            shard_seconds.append(part["seconds"])
     vectors = np.concatenate(centroids).astype(np.float32)
     weights = np.concatenate(weights)
     exemplars = np.concatenate(exemplars).astype(np.int64)
     n_micro = len(exemplars)
     meta.update(shards=n_shards, n_micro_clusters=n_micro, n_embedded=n_unique)
+    # Worker seconds summed over the shards (without the engine's scheduling and the workers' start).
+    embed_seconds, shard_seconds_total = (round(float(v), 3) for v in np.sum(shard_seconds, axis=0))
+    meta["shard_seconds"] = {"embed": embed_seconds, "total": shard_seconds_total}
 
     labels_micro = np.full(n_micro, -1, dtype=np.int64)
     method = clustering.choose_method(n_micro, settings.fast)
@@ -251,11 +268,6 @@ def sharded_clusters(
         min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
         row_sets = _micro_row_sets(sentences, micro_of, critical, n_micro)
         candidates = np.arange(n_micro)
-        encoder = None
-        if settings.fast is False:  # BERTopic needs the encoder object (never called on the driver)
-            from misattribution.discovery.embed import load_encoder
-
-            encoder = load_encoder(settings.embedding_model)
         offset_label, methods = 0, []
         for part, part_settings in pipeline._language_parts(candidates, sentences, exemplars, settings):
             part_method = clustering.choose_method(len(part), settings.fast)
