@@ -840,9 +840,18 @@ class Explorer:
         )
         for column in SEARCH_COLUMNS:
             if column in self.rows.columns:
-                values = self.rows[column].iloc[chosen].tolist()  # the page's cells only, not the column
-                frame[column] = [_preview(v, preview_chars) for v in values]
+                frame[column] = [_preview(v, preview_chars) for v in self._cells(column, chosen)]
         return InstancePage(rows=frame, page=page, pages=pages, total=total, page_size=page_size)
+
+    def _cells(self, column: str, positions: np.ndarray) -> list[Any]:
+        """The cells of a column at a few positions, read one by one: Arrow's ``take`` on a chunked
+        column (what ``iloc`` does for an Arrow-backed one) combines its chunks first, ~90 ms at 1M rows."""
+        values = self.rows[column]
+        arrow = isinstance(values.dtype, pd.ArrowDtype) or getattr(values.dtype, "storage", None) == "pyarrow"
+        if arrow:
+            array = pa.array(values, from_pandas=True)
+            return [array[int(i)].as_py() for i in positions]
+        return values.iloc[positions].tolist()
 
     def detail(self, row_id: str) -> RowDetail:
         """Everything about one row, with the evidence of each of its issues located in its texts."""
