@@ -162,6 +162,7 @@ def test_analyze_judges_a_trace_file_with_the_variants_then_discovers_and_bundle
     argv = ["analyze", str(fixture(name)), "--endpoint", server.url, "-o", str(out), "--mode", "clusters+rules"]
     code, stdout, err = run([*argv, "--quiet"], capsys)
     assert code == 0, err
+    assert "cost: judge 14 rows x 1 call = 14 LLM calls, 14 to make (0 already judged)" in err
     prompts = [r.body["messages"][-1]["content"] for r in server.chat_requests]
     assert len(prompts) == 14
     assert sum("### Tools available" in p for p in prompts) == 11 and sum("### Steps\n" in p for p in prompts) == 3
@@ -183,7 +184,9 @@ def test_analyze_judges_a_trace_file_with_the_variants_then_discovers_and_bundle
     assert len(explorer.filtered_rows(Filters(systems=("researcher",)))) == 3
     # a rerun judges nothing again
     before = len(server.chat_requests)
-    assert run([*argv, "--quiet"], capsys)[0] == 0 and len(server.chat_requests) == before
+    code, _, err = run([*argv, "--quiet"], capsys)
+    assert code == 0 and len(server.chat_requests) == before
+    assert "14 LLM calls, 0 to make (14 already judged)" in err  # the estimate keys the variant prompts too
 
 
 def test_judge_cli_takes_a_trace_file(server, tmp_path, capsys):

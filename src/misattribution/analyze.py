@@ -375,12 +375,11 @@ def estimate_judge_cost(
 ) -> JudgeCost:
     """The calls :func:`~misattribution.runner.judge_dataset` will make on ``frame`` into ``output``.
 
-    The prompts are rendered and keyed exactly as the runner does (:func:`~misattribution.runner.row_key`),
+    The prompts are rendered and keyed by the runner's own :func:`~misattribution.runner.render_row`,
     so a row already judged in ``output`` (status other than ``error``) costs nothing.
     """
-    from misattribution.io.tables import ColumnMap, optional_text
-    from misattribution.prompts import AGENT_KINDS, build_agent_messages, build_messages
-    from misattribution.runner import detect_language, load_results, row_key
+    from misattribution.io.tables import ColumnMap
+    from misattribution.runner import load_results, render_row
     from misattribution.taxonomy import load_taxonomy
 
     cols = ColumnMap.from_any(columns)
@@ -389,21 +388,8 @@ def estimate_judge_cost(
     model_id, settings = judge.model_id, judge.settings()
     pending: set[str] = set()
     prompt_chars = 0
-    for index in range(len(frame)):
-        row = frame.iloc[index]
-        question, answer = row[cols.question], row[cols.answer]
-        reference = optional_text(row[cols.reference]) if cols.reference in frame.columns else None
-        criteria = optional_text(row[cols.criteria]) if cols.criteria in frame.columns else None
-        row_language = detect_language(f"{question}\n{answer}") if language == "auto" else language
-        if "kind" in row and row["kind"] in AGENT_KINDS:  # an agent trace's step or trajectory, as the runner
-            messages = build_agent_messages(row, question, answer, taxonomy=tax, language=row_language, order=order)
-        else:
-            messages = build_messages(
-                question, answer, reference, criteria, taxonomy=tax, language=row_language, order=order
-            )
-        row_id = row[cols.id] if cols.id in frame.columns else None
-        row_id = row_id.item() if hasattr(row_id, "item") else row_id
-        key = row_key(messages, model_id, settings, row_id)
+    for index in range(len(frame)):  # the runner's own rendering: variants, rubrics and keys as it makes them
+        messages, key, _ = render_row(frame.iloc[index], cols, tax, language, order, model_id, settings)
         previous = done.get(key)
         if (previous is None or previous.get("status") == "error") and key not in pending:
             pending.add(key)
