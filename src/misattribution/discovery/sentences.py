@@ -618,7 +618,11 @@ _MORE_FAULTS = re.compile(
     r"\b(?:false|falsely|refus\w*|declin\w*|skip\w*|distort\w*|mid-(?:sentence|word)|abrupt\w*|breaks? off|"
     r"left out|leaves? out|off by|invalid|unsafe|harm\w*|dangerous|misattribut\w*|misrepresent\w*|misidentif\w*|"
     r"wrongly|mixes up|mixed up|overlaps?|duplicat\w*|repeat\w*|restat\w*|buried|jargon|typos?|misspell\w*|"
-    r"not what was asked|do(?:es)? not add up|loops?|broke(?! down)|breaks(?! down)|not true|(?:and|but) (?:got|gets|received))\b",
+    r"not what was asked|do(?:es)? not add up|loops?|broke(?! down)|breaks(?! down)|not true|(?:and|but) (?:got|gets|received)|"
+    r"out of date|outdated|stale|obsolete|snide|unfriendly|condescend\w*|belittl\w*|talks? down|scold\w*|rude\w*|"
+    r"impatient\w*|dismissive\w*|patroni[sz]\w*|sarcas\w*|exceed\w*|(?:one|another|a (?:major|serious|big)|the (?:main|biggest|key|only|real)) problem (?:is|here|with)|"
+    r"(?:runs?|ran|goes|went|is|are) (?:well |far |way )?(?:past|over|beyond) (?:the |its )?(?:word|length|limit|count|"
+    r"budget))\b",
     _P,
 )
 # Scoring rationale: the sentence is about the grade, not the answer.
@@ -627,7 +631,7 @@ _RATIONALE = re.compile(
     r"maximum) (?:score|rating|grade|marks?)\b|\bscores? (?:highly|well|high|higher|low|poorly)\b|"
     r"\bscore (?:of|should|must|would|reflects?)\b|\b(?:loses?|lost|deduct\w*) (?:\w+ )?points\b|\bdeduct\w* from\b|"
     r"\bdeserves?\b|\bwarrant\w*|\bpenali[sz]\w*|\bI (?:would|will|am) (?:rate|rating|score|scoring|give|giving|"
-    r"assign\w*)\b|\brate (?:this|it)\b|\bgive it\b|\bmerits? an?\b|\bcriteria\b|\bpassing\b|\blowest possible\b|"
+    r"assign\w*)\b|\brate (?:this|it)\b|\bgive it\b|\bmerits? an?\b|\bcriteria\b|\bpassing (?:score|grade|mark|trajectory|answer|response|run|attempt|solution)\b|\blowest possible\b|"
     r"\bcannot be merged\b|^\d(?:\.\d)?\b|\b(?:an?|the) \d(?:\.\d)? (?:is|seems) (?:fair|appropriate|justified|"
     r"reasonable|right)",
     _P,
@@ -645,7 +649,9 @@ _IDEA = re.compile(
     r"include|use|ask|state|give|provide|offer|help|benefit|improve|consider|remove|present|expand|note|explain|show|"
     r"clarify|start|end|reduce|trim|shorten|summari[sz]e|enhance)\b|\bwould (?:be|have been) (?:better|clearer|"
     r"nicer|more|tighter|helpful|useful)|\bwould make\b|\b(?:potential|possible) (?:improvement|area)|"
-    r"\broom for improvement|\bperhaps\b|\bconsider\w*|\bworth (?:adding|mentioning|considering)|\bfollow-up\b|"
+    r"\broom for improvement|\bperhaps\b|^consider\b|\b(?:could|might|may|should|to) (?:also )?consider\b|"
+    r"\bconsider(?:ing)? (?:adding|including|using|mentioning|providing|making|giving|stating|splitting|a |an )|"
+    r"\bworth (?:adding|mentioning|considering)|\b(?:a|as a|in a) follow-up\b(?!\s+(?:question|request|message))|"
     r"\bimproved answer\b",
     _P,
 )
@@ -665,6 +671,12 @@ _RESTATED = re.compile(
     _P,
 )
 _COVERS = re.compile(r"\bcovers?\b", _P)
+# "The user asked for 200 words, and the answer has 1400": the second clause states what the answer did.
+_ANSWER_CLAUSE = re.compile(
+    r"[,;]\s*(?:and|but|yet|while|whereas|so)\s+(?:the |this |its |their )?(?:answer|response|output|reply|draft|model|"
+    r"agent|assistant|solution|summary|plan|code)\b",
+    _P,
+)
 # A fault conceded before praise: "Despite this minor issue, the response effectively addresses the request";
 # group 1 is what is praised. Weighed like a concession when that part holds no error of its own.
 _CONCEDED_FAULT = re.compile(
@@ -767,7 +779,7 @@ def rule_verdict(sentence: str) -> float:
         cleared = _CLEARED.search(sentence)
         idea = _IDEA.search(sentence) and not _OBLIGATION.search(sentence)
         concession = _CUE_CONTRAST.search(sentence) and (_PRAISE_CUES.search(sentence) or _COVERS.search(sentence))
-        restated = _RESTATED.search(sentence) or concession
+        restated = (_RESTATED.search(sentence) and not _ANSWER_CLAUSE.search(sentence)) or concession
     if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())):
         return -_RULE_PENALTY
     conceded = None if chinese else _CONCEDED_FAULT.match(sentence.strip())
