@@ -218,8 +218,9 @@ def test_agreement_command_without_extras(tmp_path):
         (["judge", "rows.jsonl", "--model", "some/local-model", "-o", "out.jsonl"], "local"),
         (["discover", "rows.jsonl", "-o", "bundle"], "minilm"),  # the default embedder, MiniLM
         (["serve", "--port", "1"], "space"),  # refused before any socket is opened
+        (["judge", "rows.jsonl", "--model", "litellm:openai/some-model", "-o", "out.jsonl"], "litellm"),
     ],
-    ids=["judge-local-model", "discover-minilm", "serve"],
+    ids=["judge-local-model", "discover-minilm", "serve", "judge-litellm"],
 )
 def test_a_command_needing_an_extra_names_it(tmp_path, args, extra):
     (tmp_path / "rows.jsonl").write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
