@@ -331,3 +331,39 @@ def test_the_readme_traces_section_runs_as_written(server, tmp_path, capsys, mon
     assert calls == [14, 28, 56]
     report = IssueReport.load(tmp_path / "out-all" / "bundle")
     assert len(report.rows) == 28 and set(report.rows.system) == AGENTS | {WORKFLOW}
+
+
+def test_a_trace_without_agents_has_its_model_calls_as_steps():
+    """A single-model app (MLflow autolog of a chain: CHAIN > CHAT_MODEL; no AGENT span): each model call is a
+    step, its system the trace's name; the tools offered to the model are the step's."""
+    spans = [
+        {"span_id": "r", "parent_span_id": "", "name": "qa_chain", "start_time_unix_nano": 1,
+         "attributes": {"mlflow.spanType": '"CHAIN"', "mlflow.spanInputs": '{"question": "What is 2 + 2?"}',
+                        "mlflow.spanOutputs": '"4"'}, "status": {"code": "STATUS_CODE_OK"}},
+        {"span_id": "m1", "parent_span_id": "r", "name": "ChatOpenAI", "start_time_unix_nano": 2,
+         "attributes": {"mlflow.spanType": '"CHAT_MODEL"',
+                        "mlflow.spanInputs": '[{"role": "user", "content": "What is 2 + 2?"}]',
+                        "mlflow.spanOutputs": '{"role": "assistant", "content": "4"}',
+                        "mlflow.chat.tools": '[{"type": "function", "function": {"name": "calculator"}}]'},
+         "status": {"code": "STATUS_CODE_OK"}},
+    ]  # fmt: skip
+    trace = {"info": {"trace_id": "tr-1", "state": "OK"}, "data": {"spans": spans}}
+    from misattribution.io.traces import rows_from_data
+
+    rows = rows_from_data(trace, "one.json")
+    assert rows[["kind", "system", "question", "answer"]].values.tolist() == [
+        ["step", "qa_chain", "What is 2 + 2?", "4"],
+        ["trajectory", "qa_chain", "What is 2 + 2?", "4"],
+    ]
+    assert list(rows.tools_available.iloc[0]) == ["calculator"] and bool(rows.task_success.iloc[1])
+
+
+def test_a_json_table_that_is_no_trace_is_read_as_a_table(tmp_path):
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps([{"question": "q", "answer": "a", "id": "1"}]), encoding="utf-8")
+    frame, _ = read_table(path)
+    assert list(frame.columns) == ["question", "answer", "id"]
+    empty = tmp_path / "folder"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no trace files"):
+        read_table(empty)

@@ -204,6 +204,31 @@ def _counting(backend: Any, advance: Callable[[int], Any]) -> Any:
     return wrapper
 
 
+@contextlib.contextmanager
+def _library_bars_off() -> Iterator[None]:
+    """Hugging Face's own progress bars (a model's "Loading weights", a download) off for the block, so the
+    one display stays one; restored after. Nothing to do when those libraries are not installed."""
+    try:
+        from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    except ImportError:
+        yield
+        return
+    transformers_logging = sys.modules.get("transformers.utils.logging")
+    was_disabled = are_progress_bars_disabled()
+    shown = transformers_logging.is_progress_bar_enabled() if transformers_logging else None
+    disable_progress_bars()  # transformers reads this when it is first imported
+    if transformers_logging is not None:
+        transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
+        later = sys.modules.get("transformers.utils.logging")
+        if later is not None and (shown or (shown is None and not was_disabled)):
+            later.enable_progress_bar()
+
+
 def stage_plan(source: Any, generator: Any = None, columns: Mapping[str, str] | None = None) -> list[str]:
     """The stages :func:`analyze` will run on ``source``, in order (``generate`` only with a ``generator`` and
     a table without answers; ``judge`` only when :func:`needs_judging`).
@@ -516,7 +541,8 @@ def _run_stages(
         stages["judge"] = {"skipped": True, "calls": 0}
     echo(f"[discover] mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
     display.stage("discover", None)
-    report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=False, **dict(discover_options or {}))
+    with _library_bars_off():
+        report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=False, **dict(discover_options or {}))
     display.advance(len(report.rows))
     display.stage("bundle", len(report.rows))
     report.meta["analyze"] = {"stages": stages, "mode": mode}

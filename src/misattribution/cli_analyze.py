@@ -47,7 +47,7 @@ _OPTIONS: list[tuple[str, Any, str]] = [
 _SWITCHES = [
     ("--greedy", "judge: deterministic decoding"),
     ("--serve", "open the Space on the bundle when done"),
-    ("--quiet", "no progress bars"),
+    ("--quiet", "no progress display"),
 ]
 DEFAULTS: dict[str, Any] = {
     "mode": "clusters+rules",
