@@ -357,3 +357,37 @@ def test_a_chart_is_the_figure_plotly_would_lay_out_itself():
     shown = render.layout(bars(), height=300)
     assert json.loads(shown.to_json()) == json.loads(expected.to_json())
     assert list(shown.data[0].x) == [5.0, 30.0]
+
+
+def test_issue_rows_show_the_bundles_reliability_precision_recall_and_stability(tmp_path):
+    """Human labels (real assignment_quality, Wilson intervals) and a seed-stability result stored in the
+    bundle reach each issue's row of the Issues tab; an issue without labels says "not measured"."""
+    from misattribution.discovery.reliability import STABILITY_COLUMNS, assignment_quality, store_reliability
+    from misattribution.discovery.report import IssueReport
+    from misattribution.explore import Explorer
+    from misattribution.stats import wilson_interval
+
+    report = tree_explorer().report
+    plain = get_view("issues").update(ViewContext(Explorer(report)))["issues_table"]["value"]
+    assert "reliability" not in plain  # no column when the bundle measured nothing
+
+    # "cut" is assigned to r0 r1 r2: labelled 1, 1, 0 (one false positive) plus r3 labelled 1 (missed).
+    labels = pd.DataFrame({"row_id": ["r0", "r1", "r2", "r3"], "cut": [1, 1, 0, 1]})
+    quality = assignment_quality(report, labels)
+    stability = pd.DataFrame(
+        [("cut", "cut", 0.75, 2, 3, [1.0, 0.5]), ("stops", "stops", 1.0, 3, 3, [1.0, 1.0])],
+        columns=list(STABILITY_COLUMNS),
+    )
+    stability.attrs["seeds"] = [0, 1, 2]
+    store_reliability(report, quality=quality, stability=stability, labels_source="labels.csv")
+    loaded = IssueReport.load(report.save(tmp_path / "bundle"))  # the bundle round-trips it
+
+    shown = get_view("issues").update(ViewContext(Explorer(loaded)))["issues_table"]["value"]
+    cut, stops, odd = _row_of(shown, "cut"), _row_of(shown, "stops"), _row_of(shown, "odd")
+    low, high = wilson_interval(2, 3, 0.95)
+    assert f"precision 0.67<small>[{low:.2f}, {high:.2f}]</small>" in cut
+    assert "recall 0.67" in cut and "4 labelled" in cut
+    assert "stability 0.75<small>found by 2/3 seeds</small>" in cut
+    assert "labelled" not in stops and "stability 1.00<small>found by 3/3 seeds</small>" in stops
+    assert "not measured" in odd
+    assert "reliability<br>(95% CI)" in shown

@@ -242,6 +242,7 @@ _ISSUES_CSS = """
 .mtree .mi-id { display: block; text-indent: 0; font-size: 0.75rem; font-weight: 400;
   color: var(--body-text-color-subdued, #6b7280); overflow-wrap: anywhere; }
 .mtree .mt-uncovered .mt-name { font-style: italic; }
+.mtree .mi-trust > span { display: block; white-space: nowrap; }
 .mtree .mt-uncovered { background: var(--background-fill-secondary, #f9fafb); }
 """
 #: The caption above the issues table (the table's HTML goes in ``${value}``).
@@ -251,9 +252,19 @@ ISSUES_CAPTION = (
 )
 
 
-def issues_html(table: pd.DataFrame, uncovered: dict[str, float] | None = None, *, selected: Iterable[str] = ()) -> str:
+def issues_html(
+    table: pd.DataFrame,
+    uncovered: dict[str, float] | None = None,
+    *,
+    selected: Iterable[str] = (),
+    reliability: pd.DataFrame | None = None,
+) -> str:
     """The issues of :meth:`Explorer.issue_table` as an HTML table, plus a last row for ``uncovered``
     (:meth:`Explorer.uncovered`: the failing rows no issue explains). ``""`` without issues or rows.
+
+    ``reliability`` (:func:`misattribution.discovery.reliability.reliability_table`: precision and recall
+    against human labels with their intervals, stability over seeds) adds a column when it holds any
+    measure: each issue's own line, "not measured" where it has none.
 
     Names wrap in the one flexible column; numbers sit in fixed columns, so the table never scrolls
     sideways. The share column draws a bar (scaled to the largest share) with its 95% interval. Every
@@ -288,15 +299,20 @@ def issues_html(table: pd.DataFrame, uncovered: dict[str, float] | None = None, 
             impact += f"<small>{record['impact_ci_low']:.4f}–{record['impact_ci_high']:.4f}</small>"
         return f'<span class="mt-num">{impact}</span>'
 
+    trust = _reliability_by_issue(reliability)
+
     def numbers(record: dict[str, Any]) -> str:
         mean = "—" if pd.isna(record["mean_score"]) else f"{record['mean_score']:.2f}"
-        return (
+        cells = (
             f'<span class="mt-num">{int(record["count"]):,}</span>'
             + share_cell(record)
             + f'<span class="mt-num">{percent(record["failing_share"])}</span>'
             + f'<span class="mt-num">{mean}</span>'
             + impact_cell(record)
         )
+        if trust is not None:  # the no-issue row has nothing to measure
+            cells += reliability_cell(trust.get(str(record["issue_id"]))) if "issue_id" in record else "<span></span>"
+        return cells
 
     body = []
     for record in rows:
@@ -323,15 +339,53 @@ def issues_html(table: pd.DataFrame, uncovered: dict[str, float] | None = None, 
             'title="Keep only the failing rows that have no issue">filter</button></div>'
         )
     headers = ["rows", "share (95% CI)", "share of<br>failing", "mean<br>score", "impact<br>(95% CI)", "filter"]
+    widths = ["minmax(14em, 1fr)", "4.5em", "11em", "4.5em", "4em", "7.5em", "5.5em"]
+    if trust is not None:
+        headers.insert(5, "reliability<br>(95% CI)")
+        widths.insert(6, "12.5em")
     head = '<span class="mt-name" style="--mt-depth: 0">issue</span>' + "".join(
         f'<span class="mt-num">{h}</span>' for h in headers
     )
-    widths = ["minmax(14em, 1fr)", "4.5em", "11em", "4.5em", "4em", "7.5em", "5.5em"]
     return (
         f"<style>{_TREE_CSS}{_ISSUES_CSS}</style>"
         f'<div class="mtree missues" style="--mt-columns: {" ".join(widths)}">'
         f'<div class="mt-row mt-head">{head}</div>{"".join(body)}</div>'
     )
+
+
+def _reliability_by_issue(reliability: pd.DataFrame | None) -> dict[str, dict[str, Any]] | None:
+    """The reliability table's lines by issue id, or ``None`` when nothing was measured."""
+    if reliability is None or reliability.empty:
+        return None
+    measured = (reliability["labelled"] > 0) | (reliability["n_seeds"] > 0)
+    if not measured.any():
+        return None
+    return {str(r["issue_id"]): r for r in reliability.to_dict("records")}
+
+
+def reliability_cell(line: dict[str, Any] | None) -> str:
+    """An issue's reliability: precision and recall against the human labels (Wilson 95% intervals, with
+    how many labelled rows) and stability over seeds (mean best-match Jaccard, seeds that found it)."""
+    parts = []
+    if line is not None and line.get("labelled"):
+        for name in ("precision", "recall"):
+            value = line.get(name)
+            if value is None or pd.isna(value):
+                parts.append(f"{name} —")
+            else:
+                parts.append(
+                    f"{name} {value:.2f}<small>{interval(line[f'{name}_low'], line[f'{name}_high'], 1, 2)}</small>"
+                )
+        parts.append(f"<small>{int(line['labelled'])} labelled</small>")
+    if line is not None and line.get("n_seeds"):
+        stability = line.get("stability")
+        shown = "—" if stability is None or pd.isna(stability) else f"{stability:.2f}"
+        parts.append(
+            f"stability {shown}<small>found by {int(line['seeds_found'])}/{int(line['n_seeds'])} seeds</small>"
+        )
+    if not parts:
+        return '<span class="mt-num mi-trust"><small>not measured</small></span>'
+    return '<span class="mt-num mi-trust">' + "".join(f"<span>{p}</span>" for p in parts) + "</span>"
 
 
 # -- a row's texts with the evidence marked -------------------------------------------------------------

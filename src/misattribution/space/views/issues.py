@@ -1,4 +1,6 @@
-"""The Issues tab, the page's first screen: the report's summary, the issue tree and the issues table.
+"""The Issues tab, the page's first screen: the report's summary, the issue tree and the issues table
+(with each issue's reliability when the bundle holds it: precision / recall against human labels, stability
+over seeds).
 
 No chart here (they live in the Charts tab), so the first screen needs no plotting library. A click on an
 issue's or a node's *filter* button becomes a filter of every view.
@@ -84,6 +86,16 @@ def _wire(wiring: Wiring) -> None:
     wiring["tree_view"].select(node_clicked, [key, nodes], [nodes]).then(**wiring.refresh)
 
 
+def _reliability(explorer: Any) -> Any:
+    """The report's per-issue reliability (``meta["reliability"]``, written by ``misattribution reliability``),
+    or ``None`` when the bundle holds none."""
+    if not explorer.report.meta.get("reliability"):
+        return None
+    from misattribution.discovery.reliability import reliability_table
+
+    return reliability_table(explorer.report)
+
+
 @register_view("issues", tab="Issues", order=10, layout=_layout, wire=_wire)
 def issues(ctx: ViewContext) -> dict[str, Any]:
     """The summary (when the report carries one), the issue tree (when it has one) and the issues table
@@ -94,7 +106,7 @@ def issues(ctx: ViewContext) -> dict[str, Any]:
     summary = render.report_summary(explorer.report.meta)
     table = explorer.issue_table(mask)
     uncovered = explorer.uncovered(mask)
-    shown = render.issues_html(table, uncovered, selected=ctx.filters.all_issues)
+    shown = render.issues_html(table, uncovered, selected=ctx.filters.all_issues, reliability=_reliability(explorer))
     if not explorer.issue_ids:
         note = "This report has no issues: nothing recurs in its failing rows."
     elif not int(mask.sum()):
