@@ -193,6 +193,11 @@ def is_static(encoder: Any) -> bool:
     return isinstance(encoder, StaticEncoder)
 
 
+def is_static_name(model: str) -> bool:
+    """Whether :func:`load_encoder` gives a :class:`StaticEncoder` for ``model`` (without loading it)."""
+    return model == STATIC or model.startswith(STATIC + "-") or (os.path.isdir(model) and is_static_folder(model))
+
+
 @lru_cache(maxsize=4)
 def load_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Any:
     """A ``SentenceTransformer``, or a :class:`StaticEncoder` for ``"static"`` / a model2vec folder

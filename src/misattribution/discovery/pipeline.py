@@ -379,6 +379,9 @@ def _jsonable(value: Any) -> Any:
 def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = None) -> tuple:
     """The ``"clusters"`` issue source: ``(issues, assignments, meta)`` for IssueReport rows (no statistics)."""
     settings = settings or ClusterSettings()
+    model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))
+    if wants_stream(rows, model):  # the static embedder over many rows: every stage in batches (discovery.stream)
+        return discover_clusters_streamed(rows, settings, load_encoder(model))
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     sentences = split_failing(rows, mask_question=settings.mask_question, core_clause=settings.core_clause)
@@ -390,14 +393,12 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
         return empty
 
     clock = time.perf_counter()
-    encoder = load_encoder(choose_embedder(settings.embedding_model, int(rows["failing"].sum())))
+    encoder = load_encoder(model)
     distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)  # the cut is per embedder
     settings = (
         dataclasses.replace(settings, linkage_distance=distance) if distance != settings.linkage_distance else settings
     )
     meta["linkage_distance"] = distance
-    if wants_stream(rows, encoder):  # the static embedder over many rows: batched stages (discovery.stream)
-        return discover_clusters_streamed(rows, settings, encoder)
     rng = np.random.default_rng(settings.seed)
     if settings.max_embedded is not None and n_unique > settings.max_embedded:
         embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))

@@ -30,6 +30,7 @@ the lot.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import sys
@@ -59,12 +60,13 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def wants_stream(rows: pd.DataFrame, encoder: Any) -> bool:
-    """Whether :func:`.pipeline.discover_clusters` should take the streamed path: a static encoder and
-    more than :data:`STREAM_ABOVE` failing rows."""
-    from misattribution.discovery.embed import is_static
+def wants_stream(rows: pd.DataFrame, model: str) -> bool:
+    """Whether :func:`.pipeline.discover_clusters` should take the streamed path: the static embedder
+    (``model`` names it, :func:`.embed.is_static_name`) and more than :data:`STREAM_ABOVE` failing rows.
+    Decided before anything is split or loaded."""
+    from misattribution.discovery.embed import is_static_name
 
-    return is_static(encoder) and int(rows["failing"].sum()) > STREAM_ABOVE
+    return int(rows["failing"].sum()) > STREAM_ABOVE and is_static_name(model)
 
 
 def _bar(total: int, desc: str, enabled: bool, unit: str) -> Any:
@@ -247,6 +249,8 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     from misattribution.discovery.sentences import criticality_scorer
 
     batch_rows = int(batch_rows or BATCH_ROWS)
+    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)  # the cut is per embedder
+    settings = dataclasses.replace(settings, linkage_distance=distance)
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
     progress = bool(settings.progress)
