@@ -234,6 +234,19 @@ def test_a_command_needing_an_extra_names_it(tmp_path, args, extra):
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "bundle").exists()  # nothing written
 
 
+def test_the_training_script_without_its_extra_names_it(tmp_path):
+    script = REPO / "trl_recipes" / "sft.py"
+    code = (
+        f"import runpy\nsys.argv = [{str(script)!r}, '--help']\nrunpy.run_path({str(script)!r}, run_name='__main__')\n"
+    )
+    result = run_light(code, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (
+        "error: training the judge (trl_recipes/sft.py) needs transformers, which is not installed: "
+        'pip install "misattribution[train]"'
+    )
+
+
 def test_discover_with_the_static_embedder_without_extras(tmp_path):
     """Issue 15's "done when": discovery with the static embedder runs in the light core (no torch)."""
     from misattribution.discovery.embed import build_command, static_model_path

@@ -53,11 +53,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import AutoTokenizer, TrainerCallback, set_seed
-from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+from misattribution._extras import missing_extra
+
+try:  # the `train` extra; without it, one line naming it (exit 2) instead of a traceback
+    from transformers import AutoTokenizer, TrainerCallback, set_seed
+    from trl import ModelConfig, ScriptArguments, SFTConfig, TrlParser
+except ImportError as err:
+    if (missing := missing_extra(err, "training the judge (trl_recipes/sft.py)", extra="train")) is None:
+        raise
+    print(f"error: {missing}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 from misattribution.model_card import push_model, render_model_card
 from misattribution.training import (

@@ -67,8 +67,9 @@ class MissingExtraError(ImportError):
         self.extra = extra
 
 
-def install_hint(module: str) -> str:
-    """What to run for a missing module: ``pip install "misattribution[local]"`` (or the package itself).
+def install_hint(module: str, extra: str | None = None) -> str:
+    """What to run for a missing module: ``pip install "misattribution[local]"`` (or the package itself);
+    ``extra`` overrides the module's own (a purpose that needs several extras names the one holding all).
 
     >>> install_hint("torch.nn")
     'pip install "misattribution[local]"'
@@ -78,14 +79,14 @@ def install_hint(module: str) -> str:
     'pip install no_such_module'
     """
     root = module.split(".")[0]
-    extra = EXTRA_OF.get(root)
+    extra = extra or EXTRA_OF.get(root)
     return f'pip install "misattribution[{extra}]"' if extra else f"pip install {_DISTRIBUTION.get(root, root)}"
 
 
-def _message(root: str, purpose: str | None) -> str:
+def _message(root: str, purpose: str | None, extra: str | None) -> str:
     package = _DISTRIBUTION.get(root, root)
     needs = f"{purpose} needs {package}" if purpose else f"{package} is needed"
-    return f"{needs}, which is not installed: {install_hint(root)}"
+    return f"{needs}, which is not installed: {install_hint(root, extra)}"
 
 
 def require(module: str, purpose: str) -> ModuleType:
@@ -108,11 +109,15 @@ def require(module: str, purpose: str) -> ModuleType:
         raise missing from None
 
 
-def missing_extra(err: BaseException, purpose: str | None = None) -> MissingExtraError | None:
+def missing_extra(
+    err: BaseException, purpose: str | None = None, *, extra: str | None = None
+) -> MissingExtraError | None:
     """``err`` as a :class:`MissingExtraError` when it (or what caused it) is a missing optional module.
 
     Follows ``__cause__`` / ``__context__``, so an ``ImportError`` re-raised with a message of its own
     (``raise ImportError("... needs bertopic") from err``) is recognised too. ``None`` for any other error.
+    ``extra`` names the extra to install instead of the module's own (``"train"`` for the training script,
+    which needs transformers, trl and more).
 
     >>> missing_extra(ModuleNotFoundError("No module named 'gradio'", name="gradio")).extra
     'space'
@@ -127,6 +132,7 @@ def missing_extra(err: BaseException, purpose: str | None = None) -> MissingExtr
         if isinstance(err, ModuleNotFoundError) and err.name:
             root = err.name.split(".")[0]
             if root in EXTRA_OF:
-                return MissingExtraError(_message(root, purpose), extra=EXTRA_OF[root], name=err.name)
+                chosen = extra or EXTRA_OF[root]
+                return MissingExtraError(_message(root, purpose, chosen), extra=chosen, name=err.name)
         err = err.__cause__ or err.__context__
     return None
