@@ -353,7 +353,7 @@ def test_a_trace_without_agents_has_its_model_calls_as_steps():
     rows = rows_from_data(trace, "one.json")
     assert rows[["kind", "system", "question", "answer"]].values.tolist() == [
         ["step", "qa_chain", "What is 2 + 2?", "4"],
-        ["trajectory", "qa_chain", "What is 2 + 2?", "4"],
+        ["trajectory", "qa_chain (run)", "What is 2 + 2?", "4"],
     ]
     assert list(rows.tools_available.iloc[0]) == ["calculator"] and bool(rows.task_success.iloc[1])
 
@@ -367,3 +367,45 @@ def test_a_json_table_that_is_no_trace_is_read_as_a_table(tmp_path):
     empty.mkdir()
     with pytest.raises(InputError, match="no trace files"):
         read_table(empty)
+
+
+def _otlp_span(span_id, parent, name, start, end, attributes, error=None):
+    span = {
+        "traceId": "ab" * 16,
+        "spanId": span_id,
+        "name": name,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(end),
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+        "status": {"code": 2, "message": error} if error else {},
+    }
+    if parent:
+        span["parentSpanId"] = parent
+    return span
+
+
+def test_the_first_failed_step_is_the_one_that_failed_first_not_its_caller():
+    """An orchestrator whose sub-agent's tool failed fails too, later: the sub-agent is the first failed step."""
+    user = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "Fix the failing build."}]}])
+    spans = [
+        _otlp_span("01", None, "invoke_agent orchestrator", 1, 10, {"gen_ai.operation.name": "invoke_agent",
+                   "gen_ai.agent.name": "orchestrator", "gen_ai.input.messages": user}, "sub-agent coder failed"),
+        _otlp_span("02", "01", "invoke_agent coder", 2, 6, {"gen_ai.operation.name": "invoke_agent",
+                   "gen_ai.agent.name": "coder"}, "tests still failing"),
+        _otlp_span("03", "02", "execute_tool run_tests", 3, 4, {"gen_ai.operation.name": "execute_tool",
+                   "gen_ai.tool.name": "run_tests", "gen_ai.tool.call.arguments": '{"path": "tests/"}'},
+                   "3 tests failed"),
+        _otlp_span("04", "01", "invoke_agent reporter", 7, 9, {"gen_ai.operation.name": "invoke_agent",
+                   "gen_ai.agent.name": "reporter"}),
+    ]  # fmt: skip
+    from misattribution.io.traces import rows_from_data
+
+    rows = rows_from_data({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}, "nested.json")
+    steps = rows[rows.kind == "step"]
+    assert steps.system.tolist() == ["orchestrator", "coder", "reporter"]
+    assert steps.step_status.tolist() == ["error", "error", "ok"]
+    assert json.loads(steps.tool_calls.iloc[1])[0]["name"] == "run_tests" and steps.tool_calls.iloc[0] == "[]"
+    trajectory = rows[rows.kind == "trajectory"].iloc[0]
+    assert (trajectory.first_failed_step, trajectory.first_failed_system) == (2, "coder")
+    assert not trajectory.task_success and trajectory.question == "Fix the failing build."
+    assert trajectory.system == "orchestrator (run)"  # the trace is named after its root agent: runs stay apart

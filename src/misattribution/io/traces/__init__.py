@@ -10,8 +10,9 @@ read like any other (:func:`misattribution.io.tables.read_table` hands trace fil
   calls failed;
 * one **trajectory** row per trace: ``question`` is the task, ``answer`` the run's final output, ``steps``
   the transcript of its steps, ``task_success`` the trace's own status, ``first_failed_step`` (1-based) and
-  ``first_failed_system`` the first step that failed (empty when none did); its ``system`` is the trace's
-  name (the workflow).
+  ``first_failed_system`` the first step that failed (empty when none did; a step that failed because a step it
+  called failed first is not named); its ``system`` is the trace's name (the workflow; ``<name> (run)`` when an
+  agent has that name).
 
 Every row also has ``id`` (``<trace id>/step-<k>``, ``<trace id>/trajectory``), ``trace_id``,
 ``step_index``, ``step_id`` (the span or observation id), ``kind`` (``step`` | ``trajectory``),
@@ -75,7 +76,8 @@ class Span:
     """One span or observation, in the terms every format maps to.
 
     ``kind`` is ``agent`` (an agent invocation: a step), ``tool`` (a tool execution), ``llm`` (a model call)
-    or ``other``. ``tools`` are the tool names offered to it, ``error`` its error message (``None``: ok).
+    or ``other``. ``tools`` are the tool names offered to it, ``error`` its error message (``None``: ok);
+    ``start`` and ``end`` are times in the format's unit (``end`` ``None`` when not recorded).
     """
 
     id: str
@@ -90,6 +92,7 @@ class Span:
     arguments: Any = None
     tools: list[str] = field(default_factory=list)
     error: str | None = None
+    end: float | None = None
 
 
 @dataclass
@@ -278,7 +281,7 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
         steps = [s for s in ordered if s.kind == "llm"]
     base = {"trace_id": trace.id, "trace_name": trace.name, "trace_format": trace.format}
     rows, transcript = [], []
-    first_failed: tuple[int, str] | None = None
+    failures: list[tuple[float, int, str]] = []  # (when the step's first failure ended, step, agent)
     inside_of: dict[str, list[Span]] = {}  # each span under its nearest step (one walk up per span)
     for span in ordered:
         owner = _owner(span, by_id, step_kinds)
@@ -301,8 +304,9 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
             errors.insert(0, step.error)
         system = step.agent or step.name if step.kind == "agent" else trace.name
         error = "; ".join(dict.fromkeys(errors)) or None
-        if error and first_failed is None:
-            first_failed = (k, system)
+        if error:
+            failed = [s for s in (step, *calls, *models) if s.error]
+            failures.append((min(s.start if s.end is None else s.end for s in failed), k, system))
         rows.append(
             {
                 **base,
@@ -334,6 +338,12 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
     task = trace.input or next((r.input for r in roots if r.input), "") or (rows[0]["question"] if rows else "")
     final = trace.output or next((r.output for r in reversed(roots) if r.output), "")
     final = final or (rows[-1]["answer"] if rows else "")
+    # The first step that went wrong is the one whose failure came first: an agent that fails because a
+    # sub-agent it called failed ends after it, so the sub-agent is named, not its caller.
+    first_failed = min(failures)[1:] if failures else None
+    # The runs are a system of their own, never mixed with an agent's steps (a trace named after its root agent).
+    agents = {r["system"] for r in rows}
+    run_system = trace.name if trace.name not in agents else f"{trace.name} (run)"
     success = trace.success
     if success is None:
         success = not any(r.error for r in roots)
@@ -344,7 +354,7 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
             "step_index": None,
             "step_id": roots[0].id if roots else None,
             "kind": "trajectory",
-            "system": trace.name,
+            "system": run_system,
             "question": task,
             "answer": final,
             "tools_available": list(dict.fromkeys(t for r in rows for t in r["tools_available"])),

@@ -64,14 +64,14 @@ def parse(data: Any, label: str) -> list[Trace]:
     return traces
 
 
-def _time(value: Any, label: str, where: str) -> float:
+def _time(value: Any, label: str, where: str, field_name: str = "startTime") -> float | None:
     if value in (None, ""):
-        return 0.0
+        return None
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
     except ValueError:
         raise bad(
-            label, where, "startTime", f"not an ISO 8601 time: {value!r}", "e.g. 2026-12-01T10:00:00.000Z"
+            label, where, field_name, f"not an ISO 8601 time: {value!r}", "e.g. 2026-12-01T10:00:00.000Z"
         ) from None
 
 
@@ -98,7 +98,8 @@ def _span(raw: Any, where: str, label: str) -> Span:
         parent_id=str(parent) if parent else None,
         name=name,
         kind=kind,
-        start=_time(raw.get("startTime"), label, where),
+        start=_time(raw.get("startTime"), label, where) or 0.0,
+        end=_time(raw.get("endTime"), label, where, "endTime"),
         agent=name if kind == "agent" else None,
         tool=name if kind == "tool" else None,
         input=text_of(inputs),

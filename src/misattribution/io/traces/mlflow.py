@@ -91,6 +91,13 @@ def _span(raw: Any, where: str, label: str) -> Span:
         raise bad(
             label, where, "start_time_unix_nano", f"not a number: {start_raw!r}", "nanoseconds since the epoch"
         ) from None
+    end_raw = raw.get("end_time_unix_nano", raw.get("end_time"))
+    try:
+        end = int(end_raw) if end_raw not in (None, "") else None
+    except (TypeError, ValueError):
+        raise bad(
+            label, where, "end_time_unix_nano", f"not a number: {end_raw!r}", "nanoseconds since the epoch"
+        ) from None
     name = str(raw.get("name") or "")
     if kind in ("agent", "tool") and not name:
         raise bad(label, where, "name", f"missing on a {span_type} span", f"the span's name is the {kind}'s name")
@@ -115,6 +122,7 @@ def _span(raw: Any, where: str, label: str) -> Span:
         name=name,
         kind=kind,
         start=start,
+        end=end,
         agent=name if kind == "agent" else None,
         tool=name if kind == "tool" else None,
         input=text_of(inputs),

@@ -116,6 +116,11 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
     except (TypeError, ValueError):
         raise bad(label, where, "startTimeUnixNano", f"not a number: {raw.get('startTimeUnixNano')!r}",
                   "nanoseconds since the epoch, as OTLP writes them") from None  # fmt: skip
+    try:
+        end = int(raw["endTimeUnixNano"]) if raw.get("endTimeUnixNano") else None
+    except (TypeError, ValueError):
+        raise bad(label, where, "endTimeUnixNano", f"not a number: {raw.get('endTimeUnixNano')!r}",
+                  "nanoseconds since the epoch, as OTLP writes them") from None  # fmt: skip
     agent = attrs.get("gen_ai.agent.name") or (name.split(" ", 1)[1] if name.startswith("invoke_agent ") else None)
     tool = attrs.get("gen_ai.tool.name") or (name.split(" ", 1)[1] if name.startswith("execute_tool ") else None)
     if kind == "agent" and not agent:
@@ -143,6 +148,7 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
         name=name,
         kind=kind,
         start=start,
+        end=end,
         agent=str(agent) if agent else None,
         tool=str(tool) if tool else None,
         input=text_of(arguments) if kind == "tool" else text_of(inputs),
