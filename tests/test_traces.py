@@ -409,3 +409,34 @@ def test_the_first_failed_step_is_the_one_that_failed_first_not_its_caller():
     assert (trajectory.first_failed_step, trajectory.first_failed_system) == (2, "coder")
     assert not trajectory.task_success and trajectory.question == "Fix the failing build."
     assert trajectory.system == "orchestrator (run)"  # the trace is named after its root agent: runs stay apart
+
+
+def test_a_long_runs_transcript_fits_the_judge_and_keeps_its_failed_step():
+    """300 steps: the trajectory's transcript stays within MAX_TRANSCRIPT_CHARS, keeps the first and last
+    steps and the failed one, and says how many it left out."""
+    from misattribution.io.traces import MAX_TRANSCRIPT_CHARS, rows_from_data
+
+    observations = [
+        {"id": f"o{k}", "type": "AGENT", "name": f"worker-{k % 7}", "startTime": f"2026-01-01T00:{k // 60:02d}:{k % 60:02d}Z",
+         "input": f"Process batch {k} of the customer records. " * 4, "output": f"Batch {k} processed. " * 6,
+         "level": "ERROR" if k == 150 else "DEFAULT", "statusMessage": "schema mismatch" if k == 150 else None}
+        for k in range(300)
+    ]  # fmt: skip
+    rows = rows_from_data({"data": [{"id": "long", "name": "etl", "observations": observations}]}, "long.json")
+    trajectory = rows[rows.kind == "trajectory"].iloc[0]
+    assert len(trajectory.steps) <= MAX_TRANSCRIPT_CHARS
+    assert trajectory.steps.startswith("1. worker-0 [ok]") and "\n300. worker-5 [ok]" in trajectory.steps
+    assert "\n151. worker-3 [ERROR: schema mismatch]" in trajectory.steps and "steps left out ..." in trajectory.steps
+    assert trajectory.first_failed_step == 151
+
+
+def test_the_step_prompt_shows_a_failed_call_once_and_the_steps_own_error():
+    from misattribution.prompts import build_agent_messages
+
+    rows = read_traces(fixture("otel"))
+    researcher, writer = rows.iloc[6], rows.iloc[12]
+    shown = build_agent_messages(researcher, researcher.question, researcher.answer)[1]["content"]
+    assert shown.count("HTTP 503") == 1 and "Recorded error" not in shown
+    shown = build_agent_messages(writer, writer.question, writer.answer)[1]["content"]
+    assert "-> ERROR: ZeroDivisionError: division by zero" in shown
+    assert "Recorded error: writer stopped: the calculator failed" in shown and shown.count("division by zero") == 1

@@ -572,8 +572,11 @@ def build_agent_messages(
         outcome = f"ERROR: {call['error']}" if call.get("error") else str(call.get("result") or "")
         call_lines.append(f"{number}. {call.get('name')}({arguments}) -> {outcome}")
     error = row.get("step_error")
-    if not is_missing(error) and str(error).strip():
-        call_lines.append(("Recorded error: " if language == "en" else "记录的错误：") + str(error).strip())
+    if not is_missing(error) and str(error).strip():  # the step's own error; its calls' are shown above
+        called = {f"tool {c.get('name')} failed:" for c in calls if isinstance(c, Mapping) and c.get("error")}
+        own = [part for part in str(error).split("; ") if not any(part.startswith(t) for t in called)]
+        if own:
+            call_lines.append(("Recorded error: " if language == "en" else "记录的错误：") + "; ".join(own).strip())
     steps = row.get("steps")
     user = _AGENT_USER_TEMPLATES[(kind, language)].format(
         agent=str(row.get("system") or none),

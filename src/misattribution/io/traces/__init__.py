@@ -69,6 +69,8 @@ KINDS = ("step", "trajectory")
 #: Modules holding a format each, imported on first use; each registers itself.
 _FORMAT_MODULES = ("otel", "mlflow", "langfuse")
 TRACE_SUFFIXES = (".json", ".jsonl")
+#: A trajectory's transcript is cut to this many characters (~5,000 tokens), keeping every failed step.
+MAX_TRANSCRIPT_CHARS = 20_000
 
 
 @dataclass
@@ -361,13 +363,53 @@ def _rows_of(trace: Trace) -> list[dict[str, Any]]:
             "tool_calls": json.dumps([c for r in rows for c in json.loads(r["tool_calls"])], ensure_ascii=False),
             "step_status": "ok" if success and first_failed is None else "error",
             "step_error": next((r["step_error"] for r in rows if r["step_error"]), None),
-            "steps": "\n".join(transcript),
+            "steps": _bounded(transcript, [r["step_status"] == "error" for r in rows]),
             "task_success": bool(success),
             "first_failed_step": first_failed[0] if first_failed else None,
             "first_failed_system": first_failed[1] if first_failed else None,
         }
     )
     return rows
+
+
+def _bounded(transcript: list[str], failed: list[bool], limit: int | None = None) -> str:
+    """The steps' transcript within ``limit`` characters (:data:`MAX_TRANSCRIPT_CHARS`) so a long run fits a
+    judge's context: the first and last steps and every failed step are kept, the others left out with a line
+    saying how many.
+
+    >>> print(_bounded([f"{k}. agent [ok]" for k in range(1, 9)], [k == 5 for k in range(1, 9)], limit=100))
+    1. agent [ok]
+    2. agent [ok]
+    ... 2 steps left out ...
+    5. agent [ok]
+    ... 2 steps left out ...
+    8. agent [ok]
+    """
+    limit = MAX_TRANSCRIPT_CHARS if limit is None else limit
+    text = "\n".join(transcript)
+    if len(text) <= limit:
+        return text
+    keep = {k for k, bad in enumerate(failed) if bad}
+    size = sum(len(transcript[k]) + 1 for k in keep)
+    ends = [k for pair in zip(range(len(transcript)), reversed(range(len(transcript)))) for k in pair]
+    for k in dict.fromkeys(ends):  # first, last, second, second to last, ... while they fit
+        if k not in keep and size + len(transcript[k]) + 1 + 40 <= limit:
+            keep.add(k)
+            size += len(transcript[k]) + 1
+        elif k not in keep:
+            break
+    lines, skipped = [], 0
+    for k, step in enumerate(transcript):
+        if k in keep:
+            if skipped:
+                lines.append(f"... {skipped} steps left out ...")
+                skipped = 0
+            lines.append(step)
+        else:
+            skipped += 1
+    if skipped:
+        lines.append(f"... {skipped} steps left out ...")
+    return "\n".join(lines)
 
 
 # -- helpers the format modules share ----------------------------------------------------------------
