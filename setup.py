@@ -94,7 +94,7 @@ setup(
         "pyarrow>=14",
         "scipy>=1.10",
         "scikit-learn>=1.3",  # discovery's clustering and criticality classifier
-        "model2vec>=0.4",  # the static embedder (discover --embedder static); needs no torch at run time
+        "model2vec>=0.10",  # the static embedder (discover --embedder static); needs no torch at run time
         "pyyaml>=6.0",
         "tqdm>=4.60",
         "httpx>=0.25",
