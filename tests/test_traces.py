@@ -440,3 +440,40 @@ def test_the_step_prompt_shows_a_failed_call_once_and_the_steps_own_error():
     shown = build_agent_messages(writer, writer.question, writer.answer)[1]["content"]
     assert "-> ERROR: ZeroDivisionError: division by zero" in shown
     assert "Recorded error: writer stopped: the calculator failed" in shown and shown.count("division by zero") == 1
+
+
+def test_openinference_and_openllmetry_spans_are_read_as_the_same_steps():
+    """OTLP spans written with OpenInference's or OpenLLMetry's attributes instead of the GenAI conventions."""
+    from misattribution.io.traces import rows_from_data
+
+    tool_schema = json.dumps({"type": "function", "function": {"name": "lookup_order"}})
+    openinference = [
+        _otlp_span("a1", None, "support_agent", 1, 9, {"openinference.span.kind": "AGENT", "agent.name": "support",
+                   "input.value": "Where is order 42?", "output.value": "Order 42 ships tomorrow."}),
+        _otlp_span("a2", "a1", "ChatCompletion", 2, 3, {"openinference.span.kind": "LLM",
+                   "llm.tools.0.tool.json_schema": tool_schema}),
+        _otlp_span("a3", "a1", "lookup_order", 4, 5, {"openinference.span.kind": "TOOL", "tool.name": "lookup_order",
+                   "input.value": '{"order_id": 42}', "output.value": '{"status": "packed"}'}),
+    ]  # fmt: skip
+    openllmetry = [
+        _otlp_span("b0", None, "support_flow.workflow", 1, 9, {"traceloop.span.kind": "workflow",
+                   "traceloop.entity.name": "support_flow"}),
+        _otlp_span("b1", "b0", "support.agent", 1, 9, {"traceloop.span.kind": "agent", "traceloop.entity.name": "support",
+                   "traceloop.entity.input": '{"question": "Where is order 42?"}',
+                   "traceloop.entity.output": '"Order 42 ships tomorrow."'}),
+        _otlp_span("b3", "b1", "lookup_order.tool", 4, 5, {"traceloop.span.kind": "tool",
+                   "traceloop.entity.name": "lookup_order", "traceloop.entity.input": '{"order_id": 42}'},
+                   "order service timed out"),
+    ]  # fmt: skip
+    first = rows_from_data({"resourceSpans": [{"scopeSpans": [{"spans": openinference}]}]}, "oi.json")
+    step = first.iloc[0]
+    assert (step.system, step.question, step.answer) == ("support", "Where is order 42?", "Order 42 ships tomorrow.")
+    assert list(step.tools_available) == ["lookup_order"]
+    assert json.loads(step.tool_calls) == [
+        {"name": "lookup_order", "arguments": {"order_id": 42}, "result": '{"status": "packed"}', "error": None}
+    ]
+    second = rows_from_data({"resourceSpans": [{"scopeSpans": [{"spans": openllmetry}]}]}, "tl.json")
+    step, run = second.iloc[0], second.iloc[1]
+    assert (step.system, step.question, step.answer) == ("support", "Where is order 42?", "Order 42 ships tomorrow.")
+    assert step.step_status == "error" and "order service timed out" in step.step_error
+    assert (run.system, run.first_failed_step, run.first_failed_system) == ("support_flow", 1, "support")

@@ -8,11 +8,18 @@ Read as the OpenTelemetry GenAI semantic conventions describe the spans: ``gen_a
 ``gen_ai.tool.definitions`` the tools offered. A span failed when its status code is ``ERROR`` (``2``);
 its message is the status message, else ``error.type``, else an ``exception`` event's message. OTLP JSON
 values are typed (``{"stringValue": ...}``); ids are hex text. A file may be one export request or a list
-of them (a JSONL file from a collector's file exporter, one request per line).
+of them (a JSONL file from a collector's file exporter, one request per line). An ``invoke_workflow`` span
+names the run (``gen_ai.workflow.name``).
+
+Spans without ``gen_ai.operation.name`` are read by two other conventions for the same things: OpenInference
+(``openinference.span.kind`` ``AGENT`` / ``TOOL`` / ``LLM``, ``agent.name``, ``tool.name``, ``input.value`` /
+``output.value``, ``llm.tools.<i>.tool.json_schema``) and OpenLLMetry (``traceloop.span.kind`` ``agent`` /
+``tool`` / ``workflow``, ``traceloop.entity.name``, ``traceloop.entity.input`` / ``output``).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from misattribution.io.traces import Span, Trace, bad, json_field, register_format, text_of, tool_names
@@ -21,6 +28,8 @@ AGENT_OPERATIONS = ("invoke_agent",)
 TOOL_OPERATIONS = ("execute_tool",)
 MODEL_OPERATIONS = ("chat", "text_completion", "generate_content")
 ERROR_CODES = (2, "2", "STATUS_CODE_ERROR", "ERROR")
+_OPENINFERENCE_KINDS = {"AGENT": "agent", "TOOL": "tool", "LLM": "llm"}
+_TRACELOOP_KINDS = {"agent": "agent", "tool": "tool"}
 
 
 def sniff(data: Any) -> bool:
@@ -111,6 +120,15 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
         kind = "llm"
     else:
         kind = "other"
+    if not operation:  # another convention: OpenInference, OpenLLMetry
+        kind = (
+            _OPENINFERENCE_KINDS.get(str(attrs.get("openinference.span.kind") or "").upper())
+            or _TRACELOOP_KINDS.get(str(attrs.get("traceloop.span.kind") or "").lower())
+            or kind
+        )
+    if operation == "invoke_workflow" or str(attrs.get("traceloop.span.kind") or "").lower() == "workflow":
+        name = str(attrs.get("gen_ai.workflow.name") or attrs.get("traceloop.workflow.name")
+                   or attrs.get("traceloop.entity.name") or name.removeprefix("invoke_workflow "))  # fmt: skip
     try:
         start = int(raw.get("startTimeUnixNano") or 0)
     except (TypeError, ValueError):
@@ -123,6 +141,9 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
                   "nanoseconds since the epoch, as OTLP writes them") from None  # fmt: skip
     agent = attrs.get("gen_ai.agent.name") or (name.split(" ", 1)[1] if name.startswith("invoke_agent ") else None)
     tool = attrs.get("gen_ai.tool.name") or (name.split(" ", 1)[1] if name.startswith("execute_tool ") else None)
+    if not operation and kind in ("agent", "tool"):
+        named = attrs.get(f"{kind}.name") or attrs.get("traceloop.entity.name") or name
+        agent, tool = (named, tool) if kind == "agent" else (agent, named)
     if kind == "agent" and not agent:
         raise bad(label, where, "gen_ai.agent.name", "missing on an invoke_agent span (and no name after "
                   "'invoke_agent' in the span name)", "set gen_ai.agent.name: the agent is the row's system")  # fmt: skip
@@ -133,6 +154,19 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
     definitions = json_field(attrs.get("gen_ai.tool.definitions"), label, where, "gen_ai.tool.definitions")
     arguments = json_field(attrs.get("gen_ai.tool.call.arguments"), label, where, "gen_ai.tool.call.arguments")
     result = json_field(attrs.get("gen_ai.tool.call.result"), label, where, "gen_ai.tool.call.result")
+    if not operation:
+        given = _first(attrs, "input.value", "traceloop.entity.input")
+        made = _first(attrs, "output.value", "traceloop.entity.output")
+        inputs = inputs if inputs is not None else given
+        outputs = outputs if outputs is not None else made
+        if kind == "tool":
+            arguments = arguments if arguments is not None else given
+            result = result if result is not None else made
+        if definitions is None:
+            schemas = sorted(
+                (k, v) for k, v in attrs.items() if k.startswith("llm.tools.") and k.endswith(".json_schema")
+            )
+            definitions = [_maybe_json(v) for _, v in schemas] or None
     status = raw.get("status") or {}
     error = None
     if isinstance(status, dict) and status.get("code") in ERROR_CODES:
@@ -157,6 +191,20 @@ def _span(raw: dict[str, Any], where: str, label: str) -> Span:
         tools=tool_names(definitions),
         error=error,
     )
+
+
+def _maybe_json(value: Any) -> Any:
+    """JSON text parsed, other text kept: these conventions' values are JSON or plain text by the span."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{", '"'):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _first(attrs: dict[str, Any], *keys: str) -> Any:
+    return next((_maybe_json(attrs[k]) for k in keys if attrs.get(k) not in (None, "")), None)
 
 
 register_format("otel", sniff, parse)
