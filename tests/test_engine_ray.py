@@ -120,11 +120,21 @@ def test_ray_judge_equals_the_local_runner_and_resumes_it(planted, server, ray_e
         == json.loads((tmp_path / "local.jsonl.meta.json").read_text())["config"]
     )
 
-    # A rerun of the Ray engine judges nothing; a file the local runner half wrote is finished by Ray.
+    # Rows whose generation fails are recorded as errors and retried by the next run, of either engine; a
+    # rerun judges only those; a file the local runner half wrote is finished by Ray.
+    retried = tmp_path / "retried.jsonl"
+    omar = frame["question"].str.contains("Omar")
     server.reset()
-    again = ray_engine.judge_dataset(frame, factory, ray_out, progress=False, batch_size=32)
-    assert server.chat_requests == []
+    server.inject("error_400", times=None, match=lambda body: "Omar" in str(body["messages"]))
+    first = ray_engine.judge_dataset(frame, factory, retried, progress=False, batch_size=32)
+    server.clear_faults()
+    assert 0 < (first["status"] == "error").sum() == omar.sum()
+    assert "HTTP 400" in first.loc[omar, "error"].iloc[0]
+    server.reset()
+    again = ray_engine.judge_dataset(frame, factory, retried, progress=False, batch_size=32)
+    assert len(server.chat_requests) == omar.sum()
     pd.testing.assert_frame_equal(again, local)
+    assert _records(retried) == _records(local_out)  # the latest record of each key
     mixed = tmp_path / "mixed.jsonl"
     get_engine("local").judge_dataset(frame.iloc[:100], factory, mixed, progress=False)
     server.reset()
@@ -176,16 +186,21 @@ def _summary(report):
 
 @needs_ray
 @needs_encoder
-def test_ray_discover_equals_the_single_process_report(planted, ray_engine):
-    from misattribution.discovery.pipeline import discover
+def test_ray_discover_equals_the_single_process_report(planted, ray_engine, tmp_path, capsys):
+    from misattribution.cli import main
+    from misattribution.discovery.report import IssueReport
 
-    frame = planted[0]
+    frame = planted[0].copy()
     frame.loc[frame.index[::23], ["score", "feedback"]] = [None, None]  # judge-failed rows: their own issue
-    frame = frame.assign(status=["failed" if i % 23 == 0 else "ok" for i in range(len(frame))])
-    local = discover(frame, progress=False, seed=0)
+    frame["status"] = ["failed" if i % 23 == 0 else "ok" for i in range(len(frame))]
+    judged = tmp_path / "judged.jsonl"
+    frame.to_json(judged, orient="records", lines=True)
+    assert main(["discover", str(judged), "-o", str(tmp_path / "local"), "--quiet"]) == 0
     clock = time.perf_counter()
-    sharded = ray_engine.discover(frame, shards=2, progress=False, seed=0)
-    print(f"ray discover, {N_ROWS} rows, 2 shards: {time.perf_counter() - clock:.1f} s")
+    code = main(["discover", str(judged), "-o", str(tmp_path / "ray"), "--engine", "ray", "--shards", "2", "--quiet"])
+    print(f"ray discover (CLI), {N_ROWS} rows, 2 shards: {time.perf_counter() - clock:.1f} s")
+    assert code == 0 and "bundle: " in capsys.readouterr().out
+    local, sharded = IssueReport.load(tmp_path / "local"), IssueReport.load(tmp_path / "ray")
     assert sharded.meta["engine"] == "ray" and sharded.meta["shards"] == 2
     assert sharded.meta["n_micro_clusters"] == sharded.meta["n_clustered"] > 0
     # Every critical sentence fits in its shard's budget: each micro-cluster is one sentence, and the reduce
@@ -199,7 +214,7 @@ def test_ray_discover_equals_the_single_process_report(planted, ray_engine):
     # Past the budget the shards send summaries: at most 3 micro-clusters per shard and language reach the
     # reduce (the shard workers are the ones above, here mapped in this process); every row of a cluster issue
     # is a failing row with its evidence. Its agreement with the exact report: benchmarks/bench_ray.py.
-    small = get_engine("local").discover(frame, shards=3, micro_clusters=3, progress=False, seed=0)
+    small = get_engine("local").discover(str(judged), shards=3, micro_clusters=3, progress=False, seed=0)
     assert small.meta["engine"] == "local" and small.meta["shards"] == 3
     assert small.meta["n_micro_clusters"] <= 3 * 3 < local.meta["n_clustered"]
     clustered = small.assignments[small.assignments["issue_id"] != "judge-failed"]
