@@ -141,13 +141,13 @@ class StageProgress:
         if enabled:
             self._bar = tqdm(
                 total=None,
+                desc=f"[0/{len(self.stages)}]",
                 file=self._file,
                 unit="row",
                 bar_format="{desc} {n_fmt}/{total_fmt} rows [{elapsed}<{remaining}, {rate_fmt}]",
                 dynamic_ncols=True,
                 mininterval=0.5,
             )
-            self._bar.set_description_str(f"[0/{len(self.stages)}]")
 
     def stage(self, name: str, total: int | None) -> None:
         """Move to stage ``name`` (one of :attr:`stages`), which has ``total`` rows to do."""
@@ -155,8 +155,11 @@ class StageProgress:
             return
         position = self.stages.index(name) + 1 if name in self.stages else len(self.stages)
         self._bar.refresh()  # the stage that ends is shown with its last count before the bar moves on
+        self._bar.set_description_str(f"[{position}/{len(self.stages)} {name}]", refresh=False)
         self._bar.reset(total=total)
-        self._bar.set_description_str(f"[{position}/{len(self.stages)} {name}]", refresh=True)
+        if total is None:
+            self._bar.total = None  # tqdm's reset keeps the last total when given none
+            self._bar.refresh()
 
     def advance(self, rows: int) -> None:
         """``rows`` more rows of the current stage are done."""
@@ -540,7 +543,8 @@ def _run_stages(
         echo("[judge] skipped (the input already has feedback and scores): 0 LLM calls")
         stages["judge"] = {"skipped": True, "calls": 0}
     echo(f"[discover] mode {mode} on {judged_source if isinstance(judged_source, (str, Path)) else 'the rows'}")
-    display.stage("discover", None)
+    judged_rows = stages["judge"].get("rows")  # known when judged here
+    display.stage("discover", judged_rows)
     with _library_bars_off():
         report = discover(judged_source, mode=mode, taxonomy=taxonomy, progress=False, **dict(discover_options or {}))
     display.advance(len(report.rows))
@@ -652,7 +656,7 @@ def _judge_stage(
     echo(f"[judge] {output}: {len(judged)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
     if must_generate and stage["generate"]["failed"]:
         counts["error"] = counts.get("error", 0) + stage["generate"]["failed"]  # rows left without a judgment
-    return output, {**stage, "calls": cost.calls, "statuses": counts}
+    return output, {**stage, "calls": cost.calls, "statuses": counts, "rows": len(judged)}
 
 
 def _backend(spec: Any, options: Mapping[str, Any] | None) -> Any:
