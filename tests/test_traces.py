@@ -477,3 +477,21 @@ def test_openinference_and_openllmetry_spans_are_read_as_the_same_steps():
     assert (step.system, step.question, step.answer) == ("support", "Where is order 42?", "Order 42 ships tomorrow.")
     assert step.step_status == "error" and "order service timed out" in step.step_error
     assert (run.system, run.first_failed_step, run.first_failed_system) == ("support_flow", 1, "support")
+
+
+def test_langfuse_observations_alone_are_grouped_into_their_traces(tmp_path):
+    """The observations API's export (flat observations with traceId) gives the steps of the traces export; a
+    traces list that holds observation ids only is refused with what to export instead."""
+    data = json.loads(fixture("langfuse").read_text(encoding="utf-8"))
+    flat = {"data": [o for trace in data["data"] for o in trace["observations"]], "meta": {"page": 1}}
+    path = tmp_path / "observations.json"
+    path.write_text(json.dumps(flat), encoding="utf-8")
+    rows, whole = read_traces(path), read_traces(fixture("langfuse"))
+    steps = ["id", "kind", "system", "question", "answer", "tool_calls", "step_error"]
+    assert rows[rows.kind == "step"][steps].equals(whole[whole.kind == "step"][steps])
+    runs = rows[rows.kind == "trajectory"]
+    assert runs.first_failed_step.tolist()[1:] == [2, 3] and set(runs.system) == {WORKFLOW}
+    ids_only = {"data": [dict(t, observations=[o["id"] for o in t["observations"]]) for t in data["data"]]}
+    path.write_text(json.dumps(ids_only), encoding="utf-8")
+    with pytest.raises(InputError, match=r"observations\[0\]: field 'observations': an id, not an observation"):
+        read_traces(path)

@@ -1,7 +1,8 @@
 """Langfuse exports (traces with their observations, as the public API's ``GET /api/public/traces/{id}``
 returns them) as traces.
 
-A file holds one trace, a list of them, or ``{"data": [...]}`` / ``{"traces": [...]}``; each trace has
+A file holds one trace, a list of them, or ``{"data": [...]}`` / ``{"traces": [...]}``, or observations
+alone (the observations API's ``{"data": [...]}``, grouped by ``traceId``); each trace has
 ``id``, ``name``, ``input``, ``output`` and ``observations``. An observation of ``type`` ``AGENT`` is an
 agent step (its ``name`` is the agent's), ``TOOL`` a tool call (its ``name`` is the tool's; ``input`` the
 arguments, ``output`` the result), ``GENERATION`` a model call (the tools offered from its ``input.tools``
@@ -30,17 +31,39 @@ def _traces(data: Any) -> list[Any]:
     return data if isinstance(data, list) else [data]
 
 
+def _is_observation(item: Any) -> bool:
+    return (
+        isinstance(item, dict) and "traceId" in item and "type" in item and "id" in item and "observations" not in item
+    )
+
+
 def sniff(data: Any) -> bool:
-    """Langfuse traces: objects with ``id`` and a list of ``observations``."""
+    """Langfuse traces (objects with ``id`` and a list of ``observations``), or observations alone (the
+    observations API's ``{"data": [...]}``: objects with ``id``, ``traceId`` and ``type``)."""
     traces = _traces(data)
     first = traces[0] if traces else None
-    return isinstance(first, dict) and isinstance(first.get("observations"), list) and "id" in first
+    return (isinstance(first, dict) and isinstance(first.get("observations"), list) and "id" in first) or (
+        _is_observation(first)
+    )
+
+
+def _grouped(observations: list[Any]) -> list[dict[str, Any]]:
+    """Observations alone, grouped into traces by ``traceId`` (in order of first appearance); a trace so
+    made has no name, task or output of its own (its root observation's are used)."""
+    traces: dict[str, dict[str, Any]] = {}
+    for item in observations:
+        trace_id = str(item.get("traceId") or "") if isinstance(item, dict) else ""
+        traces.setdefault(trace_id, {"id": trace_id, "observations": []})["observations"].append(item)
+    return list(traces.values())
 
 
 def parse(data: Any, label: str) -> list[Trace]:
     """The traces of a Langfuse export."""
     traces = []
-    for number, raw in enumerate(_traces(data)):
+    items = _traces(data)
+    if items and _is_observation(items[0]):
+        items = _grouped(items)
+    for number, raw in enumerate(items):
         if not isinstance(raw, dict) or not raw.get("id"):
             raise bad(label, f"traces[{number}]", "id", "missing", "export whole traces with their ids")
         trace_id = str(raw["id"])
@@ -48,6 +71,9 @@ def parse(data: Any, label: str) -> list[Trace]:
             raise bad(label, f"trace {trace_id}", "observations", "missing", "export traces with their observations")
         spans, seen = [], set()
         for index, item in enumerate(raw["observations"]):
+            if isinstance(item, str):  # the traces list API gives observation ids, not observations
+                raise bad(label, f"trace {trace_id}: observations[{index}]", "observations", "an id, not an observation",
+                          "export each trace whole (GET /api/public/traces/{id}) or the observations themselves")  # fmt: skip
             span = _span(item, f"trace {trace_id}: observations[{index}]", label)
             if span.id in seen:
                 raise bad(label, f"trace {trace_id}: observation {span.id}", "id", "appears twice", "each once")
