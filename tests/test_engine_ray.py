@@ -210,6 +210,9 @@ def test_ray_discover_equals_the_single_process_report(planted, ray_engine, tmp_
     assert _row_sets(sharded) == _row_sets(local)
     assert sharded.assignments.to_dict("records") == local.assignments.to_dict("records")
     assert sharded.meta["n_critical"] == local.meta["n_critical"]
+    from misattribution.discovery.modes import mode_names
+
+    assert "clusters_sharded" not in mode_names()  # registered only while an engine's discover runs
 
     # Past the budget the shards send summaries: at most 3 micro-clusters per shard and language reach the
     # reduce (the shard workers are the ones above, here mapped in this process); every row of a cluster issue

@@ -24,9 +24,9 @@ samples above and the sharded path never does). Past the budget it is an approxi
 ``benchmarks/bench_ray.py`` measures (Jaccard of each issue's rows).
 
 The mapping of shards is the engine's (:meth:`misattribution.engines.Engine.map_shards`): in this
-process for ``local``, on a Ray actor pool for ``ray``. It is registered as the discovery mode
-``clusters_sharded``; :func:`discover_sharded` runs :func:`~misattribution.discovery.pipeline.discover`
-with it in place of ``clusters``::
+process for ``local``, on a Ray actor pool for ``ray``. :func:`discover_sharded` runs
+:func:`~misattribution.discovery.pipeline.discover` with it in place of ``clusters``, registered as the discovery
+mode ``clusters_sharded`` while it runs::
 
     from misattribution.engines import get_engine
     with get_engine("ray", num_cpus=2) as engine:
@@ -35,11 +35,12 @@ with it in place of ``clusters``::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -351,12 +352,29 @@ def discover_sharded(
             "shards": shards,
             "micro_clusters": micro_clusters,
         }
-    report = discover(source, mode=modes, mode_options=chosen, **options)
+    with _registered():
+        report = discover(source, mode=modes, mode_options=chosen, **options)
     if MODE in modes:  # the clustering counts at the top of meta, where a clusters run has them
         sharded = report.meta.get("sources", {}).get(MODE, {})
         report.meta.update({k: v for k, v in sharded.items() if k not in ("timings", "llm_calls")})
         report.meta["model"] = options.get("embedding_model", chosen[MODE].get("embedding_model"))
     return report
+
+
+@contextlib.contextmanager
+def _registered() -> Iterator[None]:
+    """The mode registered while an engine's discover runs, and only then: it takes an engine object, so the
+    CLI's mode list and the Space's menu, which read the registry, never offer it on its own."""
+    from misattribution.discovery.modes._base import MODES
+
+    added = MODE not in MODES
+    if added:
+        _register()
+    try:
+        yield
+    finally:
+        if added:
+            MODES.pop(MODE, None)
 
 
 def _register() -> None:
@@ -389,4 +407,3 @@ def _register() -> None:
 
 
 _DISCOVER_ARGUMENTS = ("embedding_model", "seed", "min_issues", "max_issues", "fast", "progress", "devices")
-_register()
