@@ -144,6 +144,49 @@ def test_ray_judge_equals_the_local_runner_and_resumes_it(planted, server, ray_e
 
 
 @needs_ray
+def test_ray_judge_interrupted_keeps_whole_batches_and_resumes(planted, ray_engine, tmp_path):
+    """Ctrl-C (a real SIGINT, once the first batch is written) stops the run with RunInterrupted; every line
+    written is a whole record, and the same call judges exactly the rows left."""
+    import os
+    import signal
+    import threading
+
+    from misattribution.judges import load_judge
+    from misattribution.runner import RunInterrupted
+    from misattribution.testing.fake_openai import FakeOpenAIServer
+
+    frame = planted[0][["id", "question", "answer"]]
+    out = tmp_path / "judged.jsonl"
+
+    finished = threading.Event()
+
+    def interrupt_after_first_batch():
+        while not finished.is_set() and (not out.exists() or not out.stat().st_size):
+            time.sleep(0.02)
+        if not finished.is_set():  # never a stray Ctrl-C into the test session
+            os.kill(os.getpid(), signal.SIGINT)
+
+    # 240 rows at 0.3 s each, 4 in flight per client: at least 9 s of judging, against a 20 ms poll.
+    with FakeOpenAIServer(latency=0.3) as server:
+        factory = functools.partial(load_judge, server.url, model="fake-judge", concurrency=4)
+        watcher = threading.Thread(target=interrupt_after_first_batch, daemon=True)
+        watcher.start()
+        try:
+            with pytest.raises(RunInterrupted) as stop:
+                ray_engine.judge_dataset(frame, factory, out, progress=False, batch_size=16)
+        finally:
+            finished.set()
+            watcher.join()
+        lines = out.read_text(encoding="utf-8").splitlines()
+        assert 0 < stop.value.saved == len(lines) < N_ROWS and stop.value.total == N_ROWS
+        assert all(json.loads(line)["status"] == "ok" for line in lines)
+        server.reset()
+        done = ray_engine.judge_dataset(frame, factory, out, progress=False, batch_size=16)
+        assert len(server.chat_requests) == N_ROWS - len(lines)
+        assert (done["status"] == "ok").all() and len(_records(out)) == N_ROWS
+
+
+@needs_ray
 def test_cli_judge_engine_ray(planted, server, ray_engine, tmp_path, capsys):
     from misattribution.cli import main
 
