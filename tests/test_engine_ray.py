@@ -155,7 +155,7 @@ def test_ray_judge_interrupted_keeps_whole_batches_and_resumes(planted, ray_engi
     from misattribution.runner import RunInterrupted
     from misattribution.testing.fake_openai import FakeOpenAIServer
 
-    frame = planted[0][["id", "question", "answer"]]
+    frame = planted[0][["id", "question", "answer"]].iloc[:160]
     out = tmp_path / "judged.jsonl"
 
     finished = threading.Event()
@@ -166,8 +166,8 @@ def test_ray_judge_interrupted_keeps_whole_batches_and_resumes(planted, ray_engi
         if not finished.is_set():  # never a stray Ctrl-C into the test session
             os.kill(os.getpid(), signal.SIGINT)
 
-    # 240 rows at 0.3 s each, 4 in flight per client: at least 9 s of judging, against a 20 ms poll.
-    with FakeOpenAIServer(latency=0.3) as server:
+    # 160 rows at 0.2 s each, 4 in flight per client (2 clients): at least 4 s of judging, against a 20 ms poll.
+    with FakeOpenAIServer(latency=0.2) as server:
         factory = functools.partial(load_judge, server.url, model="fake-judge", concurrency=4)
         watcher = threading.Thread(target=interrupt_after_first_batch, daemon=True)
         watcher.start()
@@ -178,12 +178,12 @@ def test_ray_judge_interrupted_keeps_whole_batches_and_resumes(planted, ray_engi
             finished.set()
             watcher.join()
         lines = out.read_text(encoding="utf-8").splitlines()
-        assert 0 < stop.value.saved == len(lines) < N_ROWS and stop.value.total == N_ROWS
+        assert 0 < stop.value.saved == len(lines) < len(frame) and stop.value.total == len(frame)
         assert all(json.loads(line)["status"] == "ok" for line in lines)
         server.reset()
         done = ray_engine.judge_dataset(frame, factory, out, progress=False, batch_size=16)
-        assert len(server.chat_requests) == N_ROWS - len(lines)
-        assert (done["status"] == "ok").all() and len(_records(out)) == N_ROWS
+        assert len(server.chat_requests) == len(frame) - len(lines)
+        assert (done["status"] == "ok").all() and len(_records(out)) == len(frame)
 
 
 @needs_ray
@@ -238,9 +238,12 @@ def test_ray_discover_equals_the_single_process_report(planted, ray_engine, tmp_
     frame["status"] = ["failed" if i % 23 == 0 else "ok" for i in range(len(frame))]
     judged = tmp_path / "judged.jsonl"
     frame.to_json(judged, orient="records", lines=True)
-    assert main(["discover", str(judged), "-o", str(tmp_path / "local"), "--quiet"]) == 0
+    # --no-tree: the tree is built on the driver from the issues and assignments compared below, whichever engine
+    # found them (and costs half a minute cold at machine load 10).
+    options = ["--quiet", "--no-tree"]
+    assert main(["discover", str(judged), "-o", str(tmp_path / "local"), *options]) == 0
     clock = time.perf_counter()
-    code = main(["discover", str(judged), "-o", str(tmp_path / "ray"), "--engine", "ray", "--shards", "2", "--quiet"])
+    code = main(["discover", str(judged), "-o", str(tmp_path / "ray"), "--engine", "ray", "--shards", "2", *options])
     print(f"ray discover (CLI), {N_ROWS} rows, 2 shards: {time.perf_counter() - clock:.1f} s")
     assert code == 0 and "bundle: " in capsys.readouterr().out
     local, sharded = IssueReport.load(tmp_path / "local"), IssueReport.load(tmp_path / "ray")
@@ -260,7 +263,7 @@ def test_ray_discover_equals_the_single_process_report(planted, ray_engine, tmp_
     # Past the budget the shards send summaries: at most 3 micro-clusters per shard and language reach the
     # reduce (the shard workers are the ones above, here mapped in this process); every row of a cluster issue
     # is a failing row with its evidence. Its agreement with the exact report: benchmarks/bench_ray.py.
-    small = get_engine("local").discover(str(judged), shards=3, micro_clusters=3, progress=False, seed=0)
+    small = get_engine("local").discover(str(judged), shards=3, micro_clusters=3, progress=False, tree=False)
     assert small.meta["engine"] == "local" and small.meta["shards"] == 3
     assert small.meta["n_micro_clusters"] <= 3 * 3 < local.meta["n_clustered"]
     clustered = small.assignments[small.assignments["issue_id"] != "judge-failed"]
