@@ -335,8 +335,9 @@ def discover_sharded(
     ``engine`` (the other modes, the tree, statistics and summary as in a single-process run).
 
     ``options`` are :func:`~misattribution.discovery.pipeline.discover`'s; its clustering arguments
-    (``embedding_model``, ``seed``, ``min_issues``, ``max_issues``, ``fast``, ``progress``) and the
-    ``clusters`` mode options reach the sharded mode.
+    (``embedding_model``, ``seed``, ``min_issues``, ``max_issues``, ``fast``, ``progress``, any other
+    :class:`~misattribution.discovery.pipeline.ClusterSettings` field) and the ``clusters`` mode options
+    reach the sharded mode.
     """
     from misattribution.discovery.pipeline import discover
 
@@ -344,7 +345,11 @@ def discover_sharded(
     chosen = dict(mode_options or {})
     if "clusters" in modes:
         modes = [MODE if m == "clusters" else m for m in modes]
-        shared = {k: options[k] for k in _DISCOVER_ARGUMENTS if k in options}
+        # discover()'s clustering arguments and any ClusterSettings field given as a keyword (as discover takes
+        # them for the clusters mode) reach the sharded mode.
+        from misattribution.discovery.pipeline import ClusterSettings
+
+        shared = {k: v for k, v in options.items() if k in {f.name for f in fields(ClusterSettings)}}
         chosen[MODE] = {
             **chosen.pop("clusters", {}),
             **shared,
@@ -404,6 +409,3 @@ def _register() -> None:
         help="the clusters mode with embedding, criticality and micro-clustering shard by shard (an engine's)",
         requires=("sentence_transformers", "sklearn"),
     )
-
-
-_DISCOVER_ARGUMENTS = ("embedding_model", "seed", "min_issues", "max_issues", "fast", "progress", "devices")
