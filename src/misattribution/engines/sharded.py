@@ -90,8 +90,9 @@ class ShardWorker:
         centroids, micro_weights, exemplars = [], [], []
         for group in _language_groups(candidates, unique, task["by_language"]):
             labels = micro_cluster(vectors[group], weights[group], task["budget"], task["seed"])
-            for m in range(int(labels.max()) + 1 if len(labels) else 0):
-                members = group[labels == m]
+            by_label = np.argsort(labels, kind="stable")  # members stay in sentence order within a micro-cluster
+            cuts = np.flatnonzero(np.diff(labels[by_label])) + 1
+            for members in np.split(group[by_label], cuts):
                 if len(members) == 1:  # the sentence itself: exact, not a rounded mean of one vector
                     centroid = vectors[members[0]]
                 else:
