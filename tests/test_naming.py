@@ -12,6 +12,7 @@ import pytest
 from misattribution.discovery.naming import (
     choose_name,
     critical_clause,
+    generalise_systems,
     issue_name,
     name_issues_with_llm,
     name_problems,
@@ -81,6 +82,7 @@ TABLE = [
     ("But could benefit from a slightly more nuanced conclusion.", "Insufficiently nuanced conclusion"),
     ("The only potential improvement could be in providing a more concise conclusion",
      "Insufficiently concise conclusion"),
+    ("The notation is unusual and could confuse readers.", "Unusual notation"),
     # a reported fault: the name is the fault, not the report
     ("Indicating a slight gap in the explanation of the units.", "Slight gap in the explanation of the units"),
     ("This suggests that the agent skipped the validation step.", "Missing validation step"),
@@ -409,3 +411,25 @@ def test_a_leading_proper_name_and_a_bare_response_subject_break_the_rules():
     assert name_problems("Results of the planner ignored", instances=["planner"])[-1].startswith("instance:")
     assert name_problems("Failure to say")[0].startswith("cut:")
     assert name_problems("Proceeds")[-1] == 'vague: the single word "Proceeds" names no problem'
+
+
+def test_a_number_of_one_instance_is_dropped_from_a_name_when_cutting_would_leave_one_word():
+    members = ["The model misreads the 40% discount.", "It misreads the wording of the rebate."]
+    name = choose_name(
+        ["Firstly, the model misreads the 40% discount on the second item."], np.array([0.9]), [0.0], members=members
+    )
+    assert name == "Misreading of the discount on the second item"
+    assert name_problems(name, members=members) == []
+
+
+def test_system_names_not_shared_by_every_member_are_put_in_general_terms():
+    systems = ["analyst", "planner", "tool caller", "tool_caller", "writer"]
+    members = [
+        "The writer ignores the results handed over by the analyst.",
+        "Unfortunately, the tool caller ignores the results handed over by the planner.",
+    ]
+    name = choose_name(members, np.array([0.9, 0.89]), [0.0, 0.0], members=members, instances=systems)
+    assert name == "Ignored results handed over by another system"
+    # a system every member names stays: the issue is that system's
+    own = ["The reviewer passes the draft without a reason.", "The reviewer approves it without saying why."]
+    assert "reviewer" in generalise_systems(own[0], ["reviewer", "writer"], own)

@@ -474,17 +474,22 @@ def status_counts(judged: pd.DataFrame) -> dict[str, int]:
 def _sigint_deferred() -> Iterator[None]:
     """Hold a Ctrl-C back until the block ends, so a batch is written whole or not at all.
 
-    Only where it can be done (POSIX, main thread); elsewhere a cut line is dropped on the next load.
+    Only in the main thread (where Python runs signal handlers); elsewhere a cut line is dropped on the
+    next load. A handler records the signal and the block raises it once done: blocking SIGINT with
+    ``pthread_sigmask`` is not enough, since another thread (an HTTP judge's) can receive it and Python
+    still raises the KeyboardInterrupt in the main thread mid-block.
     """
-    can = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    if not can:
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def render_row(

@@ -478,7 +478,10 @@ _TRAILING = re.compile(
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
     r"|\s*[(\[:;].*$"
     r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$"
-    r"|,\s*and\s+(?:the|it|this|a|an|its|there)\b.*$",
+    r"|,\s*and\s+(?:the|it|this|a|an|its|there)\b.*$"
+    # a possible consequence: "is unusual and might confuse readers" names the fault, not what it may do
+    r"|(?:,\s*|\s+)and\s+(?:might|may|could|can|would|will|is likely to|risks?)\s+(?:\w+\s+)?(?:cause|lead|confus\w*|"
+    r"mislead\w*|make|result|leave|give|create|distract)\b.*$",
     re.IGNORECASE,
 )
 # "... affects the accuracy of the response": what the problem did to the grade, not the problem.
@@ -1198,10 +1201,18 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
             re.I,
         )
     )
-    if not cut:
-        return name
-    shortened = _shorten(before[: cut[-1].start()], MAX_WORDS)
-    return shortened if len(shortened.split()) >= 2 else name
+    shortened = _shorten(before[: cut[-1].start()], MAX_WORDS) if cut else ""
+    if len(shortened.split()) >= 2:
+        return shortened
+    # A number that only modifies a noun goes on its own: "the 150% increase in the value" → "the increase
+    # in the value" (cutting at "of" would leave one word).
+    rest = _QUOTED.sub(" ", name)
+    if all(_NUMBER.fullmatch(t) for t in tokens) and not _QUOTED.search(name):
+        dropped = re.sub(r"\s*(?<![\w.])[$€£¥]?\d[\d,]*(?:\.\d+)?%?(?![\w.])", "", rest)
+        dropped = re.sub(r"\s{2,}", " ", dropped).strip()
+        if len(dropped.split()) >= 3 and not _NUMBER.search(dropped):
+            return dropped
+    return name
 
 
 _CRITICISM_ZH = re.compile(
@@ -1276,6 +1287,27 @@ def masked_share(text: str) -> float:
     return sum(1 for t in tokens if "…" in t or "#" in t) / len(tokens) if tokens else 1.0
 
 
+def generalise_systems(sentence: str, systems: Sequence[str], members: Sequence[str] = ()) -> str:
+    """``sentence`` with the names of ``systems`` that not every one of ``members`` mentions put in general
+    terms: the subject becomes "the agent" (which a name drops), another mention "another system". A
+    pooled report's issue is one problem of several systems, not of the pair one sentence names.
+
+    >>> generalise_systems("Unfortunately, the writer ignores the results handed over by the analyst.",
+    ...                    ["analyst", "writer"], ["The writer ignores ...", "The planner ignores ..."])
+    'Unfortunately, the agent ignores the results handed over by another system.'
+    """
+    lowered = [m.casefold() for m in members]
+    for system in sorted(systems, key=len, reverse=True):
+        if not system or (lowered and all(system.casefold() in m for m in lowered)):
+            continue
+        word = re.escape(system)
+        sentence = re.sub(
+            rf"^(\W*(?:[A-Z][a-z]+,\s+)?)(?:the\s+)?{word}\b(?:'s\b)?", r"\1the agent", sentence, count=1, flags=re.I
+        )
+        sentence = re.sub(rf"\b(?:the\s+|an?\s+)?{word}\b", "another system", sentence, flags=re.I)
+    return sentence
+
+
 #: How far below the most central sentence's similarity to the centroid a naming candidate may be.
 CENTRAL_MARGIN = 0.1
 
@@ -1329,7 +1361,7 @@ def choose_name(
     scored: list[tuple[float, str, list[str], bool]] = []
     seen: set[str] = set()
     for sentence, similarity, share, log_odds, form in candidates:
-        name = issue_name(sentence)
+        name = issue_name(generalise_systems(sentence, instances, members))
         if not name or name.casefold() in seen:
             continue
         seen.add(name.casefold())
