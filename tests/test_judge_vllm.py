@@ -4,6 +4,7 @@ run needs vLLM and a GPU and is skipped otherwise."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 
@@ -117,3 +118,36 @@ def test_real_vllm_on_the_tiny_model(request):
     texts = judge.generate(PROMPTS)
     assert len(texts) == len(PROMPTS) and all(isinstance(text, str) for text in texts)
     assert judge.generate(PROMPTS) == texts
+
+
+def test_the_cli_with_a_vllm_model_and_no_vllm_exits_2_naming_the_extra(tmp_path):
+    """`judge --model vllm:X` once passed `device=` to VLLMJudge (a TypeError traceback, in any install)."""
+    import subprocess
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "r1", "question": "2+2?", "answer": "4"}\n', encoding="utf-8")
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "vllm.py").write_text("raise ImportError('vllm is hidden for this test')\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(blocker), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "misattribution",
+            "judge",
+            str(rows),
+            "--model",
+            "vllm:any/model",
+            "-o",
+            str(tmp_path / "o.jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "TypeError" not in done.stderr
+    assert "misattribution[vllm]" in done.stderr
+    assert not (tmp_path / "o.jsonl").exists()

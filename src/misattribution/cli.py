@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -597,7 +598,9 @@ def _load_cli_judge(args: argparse.Namespace) -> tuple[Any, int]:
         judge = load_judge(args.model, sampling=sampling, **remote)
         return judge, args.batch_size or max(64, 2 * args.concurrency)
     if not args.endpoint:
-        options: dict[str, Any] = {"device": args.device, "dtype": args.dtype}
+        options: dict[str, Any] = {"dtype": args.dtype}
+        if args.model.split(":", 1)[0] != "vllm":  # vLLM places the model itself: it takes no device
+            options["device"] = args.device
         if args.trust_remote_code:
             options["trust_remote_code"] = True
         return load_judge(args.model, sampling=sampling, **options), args.batch_size or 8
@@ -1035,7 +1038,7 @@ def _describe_error(err: BaseException, command: str) -> str:
 def _hint_for(message: str, command: str) -> str:
     if "no column" in message:
         return f"name the column with the --...-column options of misattribution {command}"
-    if "row " in message or "line " in message:
+    if re.search(r"\b(?:row|line) \d", message):
         return "fix the rows named above, then run the same command again"
     return f"misattribution {command} --help"
 

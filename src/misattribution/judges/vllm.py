@@ -55,7 +55,11 @@ def _import_vllm() -> Any:
     try:
         import vllm
     except ImportError as exc:
-        raise ImportError(f"VLLMJudge needs vLLM (and a CUDA GPU): {INSTALL_HINT}") from exc
+        from misattribution._extras import MissingExtraError
+
+        raise MissingExtraError(
+            f"VLLMJudge needs vLLM (and a CUDA GPU): {INSTALL_HINT}", extra="vllm", name="vllm"
+        ) from exc
     return vllm
 
 
