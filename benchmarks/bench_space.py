@@ -1,26 +1,30 @@
-"""The Space in a real browser (Debian Chromium, headless): cold start, a 100k-row upload, filter → views.
+"""The Space in a real browser (Debian Chromium, headless): cold start, uploads, filter → views, at 100k or 1M rows.
 
 Prints, with the machine's load average before and after:
 
 * **cold start**: from launching ``misattribution serve --bundle B`` (a new Python process) to the first
   screen painted in an already running browser (the issues table of the Issues tab), for the bundled
-  sample's report and for a 100,000-row report (goal: < 5 s);
+  sample's report and for a ``--rows`` report (goal: < 5 s at 100k; at 1M the goal is loading the bundle
+  in < 10 s);
 * **100k upload**: from handing the file to the page's upload field to "100,000 of 100,000 rows match",
   for a 100,000-row CLEAR results zip (CLEAR's GSM8K bundle from ``../shared/data/clear_gsm8k`` repeated,
   when present) and a 100,000-row judged Parquet table (goal: < 10 s), and how many problems the page
   lists for the upload;
 * **filter → views** at 100,000 rows: a filter applied on the Issues tab until its table shows the
   expected count, then each other tab opened until it shows the new slice; p50 / p95 of each step and of
-  their sum, "every view" (goal: update p95 < 300 ms).
+  their sum, "every view" (goal: update p95 < 300 ms);
+* the server's peak memory (``VmHWM``) after the filters (goal at 1M: < 4 GB).
 
-Run: ``python benchmarks/bench_space.py [--rows 100000] [--filters 20] [--skip-upload]``. The report is
-``bench_filter.synthetic_report`` (30 issues, three systems, scores 0-3).
+Run: ``python benchmarks/bench_space.py [--rows 100000] [--filters 20] [--skip-upload] [--bundle DIR]``.
+The report is ``bench_filter.synthetic_report`` (30 issues, three systems, scores 0-3, every text
+distinct); ``--bundle DIR`` keeps it there and reuses it (1M rows take ~1.5 min to generate).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_filter import WORDS, synthetic_report  # noqa: E402
 
+from misattribution.discovery.report import IssueReport  # noqa: E402
 from misattribution.explore import Explorer, Filters  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -62,7 +67,7 @@ def _serve(bundle: Path | None, port: int) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _wait_until_up(port: int, process: subprocess.Popen, limit: float = 120) -> None:
+def _wait_until_up(port: int, process: subprocess.Popen, limit: float = 600) -> None:
     start = time.perf_counter()
     while time.perf_counter() - start < limit:
         if process.poll() is not None:
@@ -151,11 +156,22 @@ def _idle(page) -> None:
     page.wait_for_function("() => !document.querySelector('.progress-text')")
 
 
+def _peak_memory_gb(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in GB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
 def filter_to_views(browser, bundle: Path, explorer: Explorer, count: int) -> dict[str, list[float]]:
     port = _free_port()
     process = _serve(bundle, port)
     times: dict[str, list[float]] = {"issues (filter applied)": [], "overview": [], "instances": [], "comparison": []}
     times["every view"] = []
+    # The anchor: opening the Load tab, an event that computes no view (the one-line summary only, from the
+    # filter's cached mask): what any round trip costs in this page, browser and server, at this load.
+    times["anchor: a round trip (Load tab)"] = []
     try:
         _wait_until_up(port, process)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
@@ -194,6 +210,56 @@ def filter_to_views(browser, bundle: Path, explorer: Explorer, count: int) -> di
             for name, value in zip(times, steps):
                 times[name].append(value)
             times["every view"].append(sum(steps))
+            start = time.perf_counter()
+            page.get_by_role("tab", name="Load").click()
+            page.wait_for_selector("#upload")
+            _idle(page)
+            times["anchor: a round trip (Load tab)"].append(time.perf_counter() - start)
+        page.close()
+        times["server peak memory (GB)"] = [_peak_memory_gb(process.pid)]
+        return times
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def clear_dashboard(browser, venv: Path, path: Path, rows: int, repeats: int = 3) -> dict[str, list[float]]:
+    """IBM CLEAR's own dashboard (``clear-eval``'s Streamlit app, installed in ``venv``, never in this
+    repository's environment), timed as ours: cold start to its upload field, the results zip to "Successfully
+    loaded N records", and an issue filter (one issue in "Include ANY of", then Apply) to "Found N entries".
+
+    clear-eval 2.0.5's dashboard calls ``matplotlib.cm.get_cmap``, gone in matplotlib 3.9: on a fresh install
+    it stops at its issue table with an AttributeError; ``pip install "matplotlib<3.9"`` in that venv first."""
+    app = next((venv / "lib").glob("python3*/site-packages/clear_eval/load_ui.py"))
+    port = _free_port()
+    command = [str(venv / "bin" / "streamlit"), "run", str(app), "--server.address", "127.0.0.1",
+               "--server.port", str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    times: dict[str, list[float]] = {"cold start": [], "upload": [], "issue filter": []}
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_until_up(port, process)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS * 3)
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("input[type=file]", state="attached")
+        times["cold start"].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        page.locator("input[type=file]").set_input_files(str(path))
+        # CLEAR's loader drops some rows (1,998 of 2,000 here): any count will do.
+        page.get_by_text(re.compile(r"Successfully loaded \d+ records")).wait_for()
+        times["upload"].append(time.perf_counter() - start)
+        for k in range(repeats):
+            if k:
+                page.get_by_role("button", name="🧹 Clear Filters").click()
+                page.get_by_text("(no filters applied)").wait_for()
+            page.locator("[data-testid=stMultiSelect]").first.click()
+            page.locator("[role=option]").nth(k).click()
+            page.keyboard.press("Escape")
+            start = time.perf_counter()
+            page.get_by_role("button", name="✅ Apply Filter").click()
+            page.get_by_text("entries matching entries").wait_for()
+            times["issue filter"].append(time.perf_counter() - start)
         page.close()
         return times
     finally:
@@ -211,6 +277,11 @@ def main() -> None:
     parser.add_argument("--filters", type=int, default=20)
     parser.add_argument("--skip-upload", action="store_true")
     parser.add_argument("--skip-cold-start", action="store_true")
+    parser.add_argument("--cold-starts", type=int, default=3, help="runs of each cold start")
+    parser.add_argument(
+        "--clear-venv", type=Path, default=None, help="a venv with clear-eval: time CLEAR's dashboard in the same run"
+    )
+    parser.add_argument("--bundle", type=Path, default=None, help="where to keep (and reuse) the generated bundle")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -220,16 +291,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as playwright:
         folder = Path(tmp)
         sample_bundle = load_sample_report().report.save(folder / "sample")
-        report = synthetic_report(args.rows, 30).recompute(n_resamples=0)
-        big_bundle = report.save(folder / "big")
-        explorer = Explorer(report)
+        big_bundle = args.bundle or folder / "big"
+        if not (big_bundle / "rows.parquet").is_file():
+            synthetic_report(args.rows, 30).recompute(n_resamples=0).save(big_bundle)
+        explorer = Explorer(IssueReport.load(big_bundle))
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         cold_start(browser, sample_bundle)  # warms the disk cache: a cold *process*, not a cold disk
         starts = (
             () if args.skip_cold_start else (("sample (197 rows)", sample_bundle), (f"{args.rows:,} rows", big_bundle))
         )
         for name, bundle in starts:
-            seconds = [cold_start(browser, bundle) for _ in range(3)]
+            seconds = [cold_start(browser, bundle) for _ in range(args.cold_starts)]
             print(f"cold start, {name}: median {np.median(seconds):.2f} s (runs: {', '.join(f'{s:.2f}' for s in seconds)}) · {_load()}", flush=True)  # fmt: skip
         if not args.skip_upload:
             uploads = [("judged Parquet table", judged_table(folder / "judged.parquet", args.rows))]
@@ -240,9 +312,22 @@ def main() -> None:
                 seconds, problems = upload(browser, path, args.rows)
                 size = path.stat().st_size / 1e6
                 print(f"upload, {name} ({args.rows:,} rows, {size:.1f} MB): {seconds:.2f} s, {problems} problems listed · {_load()}", flush=True)  # fmt: skip
+            if args.clear_venv and zipped is not None:
+                for name, values in clear_dashboard(browser, args.clear_venv, zipped, args.rows).items():
+                    runs = ", ".join(f"{v:.2f}" for v in values)
+                    print(
+                        f"CLEAR's dashboard, {name}: median {np.median(values):.2f} s (runs: {runs}) · {_load()}",
+                        flush=True,
+                    )
         times = filter_to_views(browser, big_bundle, explorer, args.filters)
+        memory = times.pop("server peak memory (GB)")[0]
+        anchor = float(np.median(times["anchor: a round trip (Load tab)"]))
         for name, values in times.items():
-            print(f"filter → {name:<24} {_ms(values)}  ({len(values)} filters, {args.rows:,} rows)")
+            ratio = np.median(values) / anchor if anchor else float("nan")
+            print(
+                f"filter → {name:<32} {_ms(values)} · median {ratio:4.1f}x the anchor  ({len(values)} filters, {args.rows:,} rows)"
+            )
+        print(f"server peak memory (VmHWM): {memory:.2f} GB · {_load()}")
         browser.close()
     print(f"{_load()} (after)")
 
