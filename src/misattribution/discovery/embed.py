@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,11 @@ import numpy as np
 from misattribution._extras import require
 
 logger = logging.getLogger(__name__)
+# `python -m misattribution.discovery.embed build` runs this module after the package has imported it (the
+# package's __init__ imports the pipeline, which imports this): runpy's warning about that is expected here.
+warnings.filterwarnings(
+    "ignore", message=r"'misattribution\.discovery\.embed' found in sys\.modules", category=RuntimeWarning
+)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _SHIPPED = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
