@@ -114,6 +114,7 @@ RUN_HERE: dict[str, str] = {
     "misattribution discover --help": "test_discover_help_lists_every_mode",
     "misattribution serve --bundle bundle/": "test_serve_answers_on_loopback",
     "misattribution serve": "test_serve_answers_on_loopback",
+    "misattribution analyze run/judged.jsonl -o run/ --serve": "test_serve_answers_on_loopback",
     "misattribution reliability bundle/ --labels labels.csv": "test_reliability_commands",
     "misattribution reliability bundle/ --seeds 0 1 2": "test_reliability_commands",
     "misattribution reliability bundle/": "test_reliability_commands",
@@ -124,6 +125,9 @@ RUN_HERE: dict[str, str] = {
         "test_judge_with_the_ray_engine"
     ),
     "make lint": "test_make_lint",
+    "misattribution judge rows.jsonl --model litellm:openai/gpt-4o-mini -o judged.jsonl --concurrency 4": (
+        "test_judge_through_litellm"
+    ),
     "misattribution discover judged.parquet -o bundle/ --embedder static": "test_discover_with_the_static_embedder",
 }
 
@@ -132,7 +136,6 @@ TRACES = "tests/test_traces.py::test_the_readme_traces_section_runs_as_written"
 RESUME = "tests/test_judge_runs.py::test_the_readme_resume_section_runs_as_written"
 COVERED: dict[str, str] = {
     "misattribution analyze rows.jsonl -o run/ --endpoint http://127.0.0.1:8000/v1 --max-calls 500": ANALYZE,
-    "misattribution analyze run/judged.jsonl -o run/ --serve": ANALYZE,
     "misattribution judge trace.json --endpoint http://127.0.0.1:8000/v1 -o judged.jsonl": TRACES,
     "misattribution analyze trace.json --endpoint http://127.0.0.1:8000/v1 -o out/ --max-calls 100": TRACES,
     "misattribution analyze traces/ --endpoint http://127.0.0.1:8000/v1 -o out-all/": TRACES,
@@ -193,10 +196,6 @@ EXCLUDED: dict[str, tuple[str, str]] = {
         "Hugging Face Inference Providers over the network with a real token; the hf: backend and its CLI "
         "path are run against a loopback server",
         "tests/test_judge_hf_inference.py",
-    ),
-    "misattribution judge rows.jsonl --model litellm:openai/gpt-4o-mini -o judged.jsonl --concurrency 4": (
-        "OpenAI over the network with a real key; the LiteLLM backend is run against a loopback server",
-        "tests/test_judge_litellm.py",
     ),
     "misattribution discover judged.jsonl -o bundle/ --engine ray --ray-address ray-head:6379 --shards 16": (
         "needs a running Ray cluster at ray-head:6379; discover --engine ray --shards 2 runs on a local instance",
@@ -383,6 +382,27 @@ def test_judge_with_a_local_model(tiny_model_dir, tmp_path, monkeypatch, capsys)
     assert "summary: 2 rows:" in out + err
 
 
+def test_judge_through_litellm(server, tmp_path, monkeypatch, capsys):
+    """LiteLLM's ``openai`` provider sent to the loopback server through its own variables (the endpoint
+    substitution: ``OPENAI_BASE_URL``; a dummy key)."""
+    pytest.importorskip("litellm", reason="litellm: needs the litellm extra")
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no price-table download
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_BASE", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-readme-test")
+    monkeypatch.chdir(tmp_path)
+    Path("rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sum_rows(6)), encoding="utf-8")
+    before = len(server.chat_requests)
+    command = "misattribution judge rows.jsonl --model litellm:openai/gpt-4o-mini -o judged.jsonl --concurrency 4"
+    code, out, err = cli(readme_argv(command), capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) - before == 6
+    assert all(r.body["model"] == "gpt-4o-mini" for r in server.chat_requests[before:])
+    records = list(load_results(Path("judged.jsonl")).values())
+    assert sorted(r["score"] for r in records) == [1, 1, 3, 3, 3, 3]
+    assert "sk-readme-test" not in out + err + Path("judged.jsonl.meta.json").read_text(encoding="utf-8")
+
+
 def test_build_and_publish_attridata(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for path in SAMPLE_EXPORTS.iterdir():
@@ -562,15 +582,19 @@ def _page(process: subprocess.Popen, port: int, deadline: float) -> str:
 
 
 def test_serve_answers_on_loopback(sums_bundle, tmp_path):
-    """Both ``serve`` commands start (at once), answer ``/`` on 127.0.0.1 and are stopped."""
+    """Both ``serve`` commands and ``analyze ... --serve`` on judged rows start (at once), answer ``/`` on
+    127.0.0.1 and are stopped; analyze found the planted issue before serving, without an LLM call."""
     pytest.importorskip("gradio", reason="serve needs the space extra")
     shutil.copytree(sums_bundle, tmp_path / "bundle")
+    (tmp_path / "run").mkdir()
+    shutil.copy(sums_bundle.parent / "judged.jsonl", tmp_path / "run" / "judged.jsonl")
     servers = [
         _serve(readme_argv("misattribution serve --bundle bundle/"), tmp_path),
         _serve(readme_argv("misattribution serve"), tmp_path),
+        _serve(readme_argv("misattribution analyze run/judged.jsonl -o run/ --serve"), tmp_path),
     ]
     try:
-        deadline = time.monotonic() + 180  # two cold starts on a loaded 2-core machine
+        deadline = time.monotonic() + 240  # three cold starts on a loaded 2-core machine
         pages = [_page(process, port, deadline) for process, port in servers]
     finally:
         for process, _ in servers:
@@ -578,6 +602,8 @@ def test_serve_answers_on_loopback(sums_bundle, tmp_path):
             process.wait(timeout=30)
     assert "gradio" in pages[0].lower() and REFERENCE_ISSUE in pages[0]
     assert "gradio" in pages[1].lower() and REFERENCE_ISSUE not in pages[1]
+    assert "gradio" in pages[2].lower() and REFERENCE_ISSUE in pages[2]
+    assert IssueReport.load(tmp_path / "run" / "bundle").issues
 
 
 @pytest.mark.slow
