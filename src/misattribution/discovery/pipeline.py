@@ -85,7 +85,8 @@ class ClusterSettings:
     ``mask_question``: mask the row's question words before embedding; ``core_clause``: embed a
     sentence without its trailing consequence (:func:`core_of`); ``by_language``: cluster each language
     on its own (:func:`_language_parts`); ``max_embedded``: distinct
-    sentences embedded at most, the rest classified (``None``: embed all).
+    sentences embedded at most, the rest classified (``None``: embed all); ``contrast``: drop the issues at
+    least as common among passing rows as among failing ones (:mod:`.contrast`).
     """
 
     embedding_model: str = DEFAULT_MODEL
@@ -106,6 +107,7 @@ class ClusterSettings:
     batch_size: int = 64
     devices: list[str] | None = None
     progress: bool = True
+    contrast: bool = True
 
     def check(self) -> None:
         if self.min_issues < 0 or self.max_issues < 1 or self.min_issues > self.max_issues:
@@ -465,15 +467,64 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
 
     clock = time.perf_counter()
     occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
+    if settings.contrast and labels_sample.max() >= 0 and not rare:
+        labels_sample, occurrence_labels, meta["contrast"] = _contrast_with_passing(
+            rows, sentences, vectors, labels_sample, occurrence_labels, encoder, scorer, settings
+        )
+        timings["contrast"] = time.perf_counter() - clock
+        clock = time.perf_counter()
     issues, local_ids = _name_issues(
         sentences, embedded, vectors, labels_sample, occurrence_labels, rows, criticality=semantic[embedded]
     )
     for issue in issues:
         issue.rare = rare
+    if meta.get("contrast"):  # each reported issue's lift, by its id
+        lifts = meta["contrast"].pop("lift")
+        meta["contrast"]["lift"] = {local_ids[c]: v for c, v in lifts.items() if local_ids.get(c)}
     assignments = _assignments(rows, sentences, occurrence_labels, local_ids)
     timings["name"] = time.perf_counter() - clock
     meta["n_assigned_sentences"] = int((occurrence_labels >= 0).sum())
     return issues, assignments, {**meta, "timings": timings}
+
+
+def _contrast_with_passing(
+    rows: pd.DataFrame,
+    sentences: _Sentences,
+    vectors: np.ndarray,
+    labels_sample: np.ndarray,
+    occurrence_labels: np.ndarray,
+    encoder: Any,
+    scorer: CriticalityScorer,
+    settings: ClusterSettings,
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """Drop the clusters at least as common among passing rows as among failing ones (:mod:`.contrast`);
+    the labels renumbered, and what was dropped for the report's meta."""
+    from misattribution.discovery import contrast
+
+    found = contrast.passing_lift(
+        rows,
+        sentences.row,
+        occurrence_labels,
+        vectors,
+        labels_sample,
+        split=lambda part: split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause),
+        embed_texts=lambda texts: embed(texts, encoder, batch_size=settings.batch_size, progress=False),
+        score=lambda found, found_vectors: criticality(found, scorer.semantic(found_vectors, found.unique), scorer),
+        threshold=settings.criticality_threshold,
+        seed=settings.seed,
+    )
+    if found is None:
+        return labels_sample, occurrence_labels, None
+    dropped = found.dropped()
+    meta = found.as_meta(dropped)
+    keep = np.setdiff1d(np.arange(int(labels_sample.max()) + 1), dropped)
+    meta["lift"] = {int(new): meta["lift"][int(old)] for new, old in enumerate(keep)}  # by the labels returned
+    if not dropped:
+        return labels_sample, occurrence_labels, meta
+    mapping = np.full(int(labels_sample.max()) + 2, -1, dtype=np.int64)  # index -1 (the last) stays -1
+    mapping[keep] = np.arange(len(keep))
+    logger.info("dropped %d issue(s) as common among passing rows as among failing ones", len(dropped))
+    return mapping[labels_sample], mapping[occurrence_labels], meta
 
 
 def _rare_groups(vectors: np.ndarray, max_groups: int, distance: float = 0.45) -> np.ndarray:

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from misattribution.discovery.sentences import _CJK
+from misattribution.discovery.sentences import _CJK, split_sentences
 
 #: The node under which leaves with no category sit.
 UNATTRIBUTED = "unattributed"
@@ -332,6 +332,33 @@ _FLOOR = {"en": 0.2, "zh": 0.12}
 _MIN_MARGIN = {"en": 0.02, "zh": 0.02}
 
 
+def _null_sentences(feedback: list[Any], seed: int) -> list[str]:
+    """The passing rows' sentences, at most :data:`_MAX_NULL_SENTENCES` of them: rows are split in a seeded
+    order until there are enough (a million passing rows are not all split to keep a few thousand), then
+    the sentences sampled; all of them, in row order, when there are no more.
+
+    >>> _null_sentences(["The steps are clear. The answer is right.", None, "The units are given."], 0)
+    ['The steps are clear.', 'The answer is right.', 'The units are given.']
+    """
+    found: list[tuple[int, list[str]]] = []
+    count, every_row = 0, True
+    for position in np.random.default_rng(seed).permutation(len(feedback)):
+        text = feedback[position]
+        if isinstance(text, str):
+            sentences = split_sentences(text)
+            found.append((int(position), sentences))
+            count += len(sentences)
+            if count > 2 * _MAX_NULL_SENTENCES and len(found) < len(feedback):  # enough to sample from
+                every_row = False
+                break
+    null = [s for _, sentences in sorted(found) for s in sentences]
+    if len(null) > _MAX_NULL_SENTENCES:
+        # every row split: the same sample as drawing from all the sentences (a fresh generator)
+        rng = np.random.default_rng(seed if every_row else seed + 1)
+        null = [null[i] for i in np.sort(rng.choice(len(null), _MAX_NULL_SENTENCES, replace=False))]
+    return null
+
+
 def _null_thresholds(
     rows: pd.DataFrame, matcher: _CategoryMatcher, fpr: float, min_similarity: float | None, seed: int
 ) -> dict[str, dict[str, float]]:
@@ -339,15 +366,12 @@ def _null_thresholds(
     sentences (which by the judge's verdict name no category), never below the floor; the floor alone
     when fewer than 20 such sentences take the route."""
     from misattribution.discovery.embed import embed
-    from misattribution.discovery.sentences import abstract_sentence, criticality_scorer, split_sentences
+    from misattribution.discovery.sentences import abstract_sentence, criticality_scorer
 
     floors = {route: floor if min_similarity is None else min_similarity for route, floor in _FLOOR.items()}
     thresholds = {route: np.full(len(matcher.categories), floor) for route, floor in floors.items()}
     passing = rows.loc[~rows["failing"].astype(bool)] if "feedback" in rows.columns else rows.iloc[:0]
-    null = [s for text in passing["feedback"] if isinstance(text, str) for s in split_sentences(text)]
-    if len(null) > _MAX_NULL_SENTENCES:
-        rng = np.random.default_rng(seed)
-        null = [null[i] for i in np.sort(rng.choice(len(null), _MAX_NULL_SENTENCES, replace=False))]
+    null = _null_sentences(passing["feedback"].tolist(), seed)
     if null:
         vectors = embed([abstract_sentence(s) for s in null], matcher.encoder)
         critical = criticality_scorer(matcher.encoder).is_critical(null, vectors)

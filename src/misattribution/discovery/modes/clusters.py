@@ -49,6 +49,12 @@ OPTIONS = (
         "distinct sentences embedded at most, the others classified ('none': embed all)",
     ),
     ModeOption("batch_size", int, _DEFAULTS.batch_size, "sentences per encoder batch"),
+    ModeOption(
+        "contrast",
+        bool,
+        _DEFAULTS.contrast,
+        "drop issues at least as common among passing rows as among failing ones (--no-contrast keeps them)",
+    ),
 )
 
 
