@@ -59,6 +59,7 @@ from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and reg
 )
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, IssueReport, compute_statistics, issue_id
 from misattribution.discovery.sentences import (
+    _WORD,
     CriticalityScorer,
     abstract_sentence,
     content_words,
@@ -557,16 +558,34 @@ def split_failing(rows: pd.DataFrame, *, mask_question: bool = True, core_clause
     row_of: list[int] = []
     texts: list[str] = []
     masked: list[str] = []
+    # Judges repeat themselves: a feedback text is split once, and a sentence masked once per set of its own
+    # words that its row's question makes specific (the only ones masking reads).
+    split_memo: dict[str, list[str]] = {}
+    mask_memo: dict[tuple[str, frozenset[str]], str] = {}
+    words_memo: dict[str, frozenset[str]] = {}
     for position in failing:
         value = feedback.iat[position]
         if not isinstance(value, str):
             continue
         specific = specific_of.get(position, frozenset())
-        for sentence in split_sentences(value):
+        pieces = split_memo.get(value)
+        if pieces is None:
+            pieces = split_memo[value] = split_sentences(value)
+        for sentence in pieces:
             row_of.append(position)
             texts.append(sentence)
-            text = abstract_sentence(sentence, specific)
-            masked.append(core_of(text) if core_clause else text)
+            if specific:
+                words = words_memo.get(sentence)
+                if words is None:
+                    words = words_memo[sentence] = frozenset(w.casefold().strip("'’") for w in _WORD.findall(sentence))
+                key = (sentence, specific & words)
+            else:
+                key = (sentence, frozenset())
+            text = mask_memo.get(key)
+            if text is None:
+                text = abstract_sentence(sentence, key[1])
+                text = mask_memo[key] = core_of(text) if core_clause else text
+            masked.append(text)
     codes, uniques = pd.factorize(pd.Series(masked, dtype=object), sort=False)
     return _Sentences(
         row=np.asarray(row_of, dtype=np.int64),
