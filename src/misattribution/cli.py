@@ -754,11 +754,30 @@ def _column(frame: pd.DataFrame, name: str, label: str) -> pd.Series:
     return frame[name]
 
 
+def human_table(args: argparse.Namespace, results: pd.DataFrame, what: str = "") -> tuple[pd.DataFrame, str] | None:
+    """The human labels of ``agreement``: ``--human FILE`` read and lined up with the results (by ``--on
+    COLUMN``, each side's ids unique, or row by row when both have as many rows), with its label; ``None``
+    when ``--human`` names a column of the results instead. ``what`` names the results' rows ("pairs")."""
+    from misattribution.io.tables import InputError, check_unique, read_table
+
+    human_path = Path(args.human)
+    if human_path.suffix.lower() not in (".jsonl", ".json", ".csv", ".tsv", ".parquet") or not human_path.is_file():
+        return None
+    human, human_label = read_table(human_path)
+    if args.on:
+        check_unique(list(_column(results, args.on, args.results)), args.results, args.on)
+        check_unique(list(_column(human, args.on, human_label)), human_label, args.on)
+        human = results[[args.on]].merge(human, on=args.on, how="left", validate="one_to_one")
+    elif len(human) != len(results):
+        rows = f"{len(results)} {what}".rstrip()
+        raise InputError(f"{human_label} has {len(human)} rows but {args.results} has {rows}; pass --on COLUMN to join")
+    return human, human_label
+
+
 def _run_agreement(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from misattribution.evaluation import agreement
-    from misattribution.io.tables import InputError, check_unique, read_table
     from misattribution.stats import format_report
 
     if args.mode == "pairwise":
@@ -766,17 +785,9 @@ def _run_agreement(args: argparse.Namespace) -> int:
 
         return run_agreement(args)
     results = _read_results(args.results)
-    human_path = Path(args.human)
-    if human_path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv", ".parquet") and human_path.is_file():
-        human, human_label = read_table(human_path)
-        if args.on:
-            check_unique(list(_column(results, args.on, args.results)), args.results, args.on)
-            check_unique(list(_column(human, args.on, human_label)), human_label, args.on)
-            human = results[[args.on]].merge(human, on=args.on, how="left", validate="one_to_one")
-        elif len(human) != len(results):
-            raise InputError(
-                f"{human_label} has {len(human)} rows but {args.results} has {len(results)}; pass --on COLUMN to join"
-            )
+    joined = human_table(args, results)
+    if joined is not None:
+        human, human_label = joined
         human_scores = _column(human, args.human_score_column, human_label)
         human_labels = _column(human, args.human_labels, human_label) if args.human_labels else None
     else:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from misattribution.io.tables import PAIRWISE_ALIASES, InputError, check_unique, is_missing, read_table
+from misattribution.io.tables import PAIRWISE_ALIASES, InputError, is_missing
 
 MODES = ("absolute", "pairwise")
 # The judge parser's column defaults: a flag left at its default means "find the role by its aliases".
@@ -185,21 +185,14 @@ def _column(frame: pd.DataFrame, name: str, label: str) -> pd.Series:
 
 def run_agreement(args: argparse.Namespace) -> int:
     """Agreement of pairwise verdicts with human preferences: prints the figures, writes them as JSON."""
+    from misattribution.cli import human_table
     from misattribution.evaluation import format_pairwise_report, pairwise_report
     from misattribution.pairwise import parse_preferences, read_pair_results
 
     results = read_pair_results(args.results)
-    human_path = Path(args.human)
-    if human_path.suffix.lower() in (".jsonl", ".json", ".csv", ".tsv", ".parquet") and human_path.is_file():
-        human, human_label = read_table(human_path)
-        if args.on:
-            check_unique(list(_column(results, args.on, args.results)), args.results, args.on)
-            check_unique(list(_column(human, args.on, human_label)), human_label, args.on)
-            human = results[[args.on]].merge(human, on=args.on, how="left", validate="one_to_one")
-        elif len(human) != len(results):
-            raise InputError(
-                f"{human_label} has {len(human)} rows but {args.results} has {len(results)} pairs; pass --on COLUMN to join"
-            )
+    joined = human_table(args, results, "pairs")
+    if joined is not None:
+        human, human_label = joined
         column = args.human_score_column
         if column == "score":  # the absolute default: find the preference column by its names
             column = next((c for c in PAIRWISE_ALIASES["preference"] if c in human.columns), column)
