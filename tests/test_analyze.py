@@ -469,3 +469,37 @@ def test_the_display_counts_the_generated_answers_as_a_stage_of_its_own(tmp_path
     assert code == 0, err
     assert f"[1/4 generate] {N_ROWS}/{N_ROWS} rows" in err and f"[2/4 judge] {N_ROWS}/{N_ROWS} rows" in err, err
     assert "[4/4 bundle]" in err
+
+
+def test_a_kill_9_after_judging_repeats_no_call_and_a_half_written_bundle_is_rewritten(
+    server, rows_file, tmp_path, capsys
+):
+    """Killed with SIGKILL once every row is judged (in the discover stage, which loads the embedder), the
+    same command makes no LLM call and writes the bundle; a bundle cut mid-write (its meta.json missing,
+    as a kill during the write leaves it) is written again, still without a call."""
+    import time
+
+    run_dir = tmp_path / "run"
+    judged = run_dir / "judged.jsonl"
+    argv = ["analyze", str(rows_file), "-o", str(run_dir), "--endpoint", server.url, "--quiet"]
+    argv += ["--served-model", "fake"]
+    started = time.monotonic()
+    kill_9_after(argv, judged, N_ROWS)
+    assert time.monotonic() - started < 120
+    assert len(judged.read_text(encoding="utf-8").splitlines()) == N_ROWS
+    assert not (run_dir / "bundle" / "meta.json").exists()  # killed before the bundle was complete
+    calls = len(server.chat_requests)
+    assert calls == N_ROWS
+
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) == calls  # nothing judged twice
+    assert f"{N_ROWS} LLM calls, 0 to make ({N_ROWS} already judged)" in err
+    counts = issue_counts(run_dir / "bundle")
+    assert counts.get(REFERENCE_ISSUE) == N_WRONG
+
+    (run_dir / "bundle" / "meta.json").unlink()
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert len(server.chat_requests) == calls
+    assert issue_counts(run_dir / "bundle") == counts
