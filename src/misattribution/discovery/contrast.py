@@ -128,7 +128,9 @@ def passing_lift(
     *,
     split: Any,
     embed_texts: Any,
-    score: Any,
+    lexical: Any,
+    semantic: Any,
+    max_semantic: float,
     threshold: float,
     seed: int = 0,
 ) -> Contrast | None:
@@ -137,9 +139,12 @@ def passing_lift(
     ``occurrence_rows`` / ``occurrence_labels``: each failing-row sentence occurrence's row position and
     cluster (``-1``: none); ``cluster_vectors`` / ``cluster_labels``: the clustered distinct sentences'
     vectors and labels. ``split(rows)`` splits the feedback of ``rows["failing"]`` rows as discovery
-    does (its sentence occurrences, with ``unique``, ``inverse`` and ``row``), ``embed_texts(texts)``
-    embeds the distinct masked sentences and ``score(sentences, vectors)`` gives each occurrence's
-    criticality log-odds, called critical above ``threshold``.
+    does (its sentence occurrences, with ``unique``, ``text``, ``inverse`` and ``row``), ``embed_texts(texts)``
+    embeds distinct masked sentences; an occurrence's criticality log-odds is ``lexical(sentences)`` (one
+    value per occurrence) plus ``semantic(texts, vectors)`` (one per distinct sentence), called critical
+    above ``threshold``. ``max_semantic`` bounds the semantic part (for unit vectors, the weights' norm
+    plus the bias): a sentence whose lexical part leaves it under the threshold even then is not embedded
+    (most of the passing rows' praise).
     """
     positions = passing_rows(rows, seed=seed)
     failing = int(rows["failing"].sum()) if "failing" in rows.columns else 0
@@ -154,10 +159,18 @@ def passing_lift(
     sentences = split(rows.assign(failing=flags))
     if not len(sentences.unique):
         return contrast
-    vectors = embed_texts(sentences.unique)
-    critical = np.asarray(score(sentences, vectors)) > threshold  # per occurrence, as for the failing rows
-    cents, radii = cluster_geometry(np.asarray(cluster_vectors), np.asarray(cluster_labels))
-    nearest = nearest_within(vectors, cents, radii)
+    lexical_part = np.asarray(lexical(sentences), dtype=np.float64)
+    possible = lexical_part + max_semantic > threshold  # per occurrence: may it be critical at all?
+    candidates = np.unique(sentences.inverse[possible])
+    semantic_part = np.full(len(sentences.unique), -np.inf)
+    nearest = np.full(len(sentences.unique), -1, dtype=np.int64)
+    if len(candidates):
+        texts = [sentences.unique[i] for i in candidates]
+        vectors = embed_texts(texts)
+        semantic_part[candidates] = semantic(texts, vectors)
+        cents, radii = cluster_geometry(np.asarray(cluster_vectors), np.asarray(cluster_labels))
+        nearest[candidates] = nearest_within(vectors, cents, radii)
+    critical = semantic_part[sentences.inverse] + lexical_part > threshold  # per occurrence, as for failing rows
     reached = np.where(critical, nearest[sentences.inverse], -1)
     hits = pd.DataFrame({"row": sentences.row[reached >= 0], "label": reached[reached >= 0]}).drop_duplicates()
     contrast.passing_rows = {int(k): int(v) for k, v in hits.groupby("label").size().items()}

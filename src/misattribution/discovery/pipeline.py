@@ -510,7 +510,9 @@ def _contrast_with_passing(
         labels_sample,
         split=lambda part: split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause),
         embed_texts=lambda texts: embed(texts, encoder, batch_size=settings.batch_size, progress=False),
-        score=lambda found, found_vectors: criticality(found, scorer.semantic(found_vectors, found.unique), scorer),
+        lexical=lambda found: scorer.lexical(found.text),
+        semantic=lambda texts, found_vectors: scorer.semantic(found_vectors, texts),
+        max_semantic=scorer.max_semantic(),
         threshold=settings.criticality_threshold,
         seed=settings.seed,
     )

@@ -906,6 +906,12 @@ class CriticalityScorer:
         values = np.asarray(vectors, dtype=np.float32) @ self.weights
         return np.where(chinese, self.chinese_bias, values).astype(np.float64) + self.bias
 
+    def max_semantic(self) -> float:
+        """The largest value :meth:`semantic` can take (unit-norm vectors: the weights' norm plus the bias;
+        a Chinese sentence gets its language bias): a sentence whose :meth:`lexical` part stays under the
+        threshold even with it need not be embedded."""
+        return float(max(np.linalg.norm(self.weights), self.chinese_bias) + self.bias)
+
     def lexical(self, sentences: Sequence[str]) -> np.ndarray:
         """The text's part of the log-odds: cue features, Chinese character n-grams and the rules' verdict.
         Repeated sentences are scored once."""
