@@ -433,3 +433,7 @@ def test_system_names_not_shared_by_every_member_are_put_in_general_terms():
     # a system every member names stays: the issue is that system's
     own = ["The reviewer passes the draft without a reason.", "The reviewer approves it without saying why."]
     assert "reviewer" in generalise_systems(own[0], ["reviewer", "writer"], own)
+
+
+def test_a_name_ending_on_versus_is_cut_mid_phrase():
+    assert name_problems("Rounding of the cost per bag versus") != []

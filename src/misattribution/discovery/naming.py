@@ -85,7 +85,7 @@ _FUNCTION_END = re.compile(
     r"her|our|your|is|are|was|were|be|been|being|not|no|than|into|onto|about|between|such|this|these|those|"
     r"whether|if|because|via|per|without|within|like|when|where|while|does|do|did|has|have|had|can|could|"
     r"should|would|will|must|very|more|most|less|so|both|either|neither|each|every|any|some|"
-    r"including|towards?|using)$",
+    r"including|towards?|using|versus|vs|against|upon|during|among|across|despite)$",
     re.IGNORECASE,
 )
 # "... does not fulfill": a verb that needs its object, cut before it.
