@@ -125,16 +125,6 @@ def test_the_readme_yaml_header_is_a_gradio_space_on_the_installed_gradio(space)
     assert "misattribution[space]" not in text  # not published: the README may not tell anyone to install it
 
 
-# The sample report names one issue against the naming rules ("At about 65 words it shorter than the requested
-# 300 words": an instance's details; 12 rows, so not dropped as a small unnameable cluster), as `make demo`'s
-# does: a discovery naming bug, kept visible by the xfail below, not by every test here.
-NAMING_BUG = (
-    "discovery names an issue of the sample 'At about 65 words it shorter than the requested 300 words' "
-    "(instance details), against its rules"
-)
-
-
-@pytest.mark.bad_issue_names
 def test_the_sample_bundle_loads(space):
     from misattribution.discovery.report import IssueReport
 
@@ -146,7 +136,6 @@ def test_the_sample_bundle_loads(space):
     assert provenances >= {"cluster", "rule"}  # feedback clusters and rule detectors ("rule:refusal")
 
 
-@pytest.mark.xfail(reason=NAMING_BUG, strict=False)
 def test_the_sample_bundles_issue_names_follow_the_naming_rules(space):
     from misattribution.discovery.report import IssueReport
 
@@ -165,7 +154,6 @@ print(json.dumps({"package": misattribution.__file__, "config": dump(config), "v
 """
 
 
-@pytest.mark.bad_issue_names
 def test_app_py_builds_the_page_from_the_bundled_wheel_and_report(space, tmp_path):
     env = {**os.environ, "TMPDIR": str(tmp_path), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     env.pop("MISATTRIBUTION_BUNDLE", None)
