@@ -212,7 +212,7 @@ class ImportResult:
 
 
 def _is_null(value: Any) -> bool:
-    return not isinstance(value, (list, tuple, np.ndarray)) and is_missing(value)
+    return is_missing(value)  # lists and arrays are never missing
 
 
 def _retarget(frame: pd.DataFrame, tax: Taxonomy, source: str) -> pd.DataFrame:

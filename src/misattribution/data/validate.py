@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from misattribution.data.schema import COLUMNS, ISO_639_1, REQUIRED_TEXT, TEXT_COLUMNS
-from misattribution.io.tables import InputError, read_table
+from misattribution.io.tables import InputError, is_missing, read_table
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 __all__ = [
@@ -145,16 +145,6 @@ class ValidationReport:
 
 
 # -- cell parsers ----------------------------------------------------------------------------------
-def is_missing(value: Any) -> bool:
-    """``None``, NaN or ``pd.NA`` (a list or an array is never missing)."""
-    if value is None:
-        return True
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return False
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def parse_score(value: Any, taxonomy: Taxonomy) -> tuple[int | None, str | None]:
