@@ -437,3 +437,12 @@ def test_system_names_not_shared_by_every_member_are_put_in_general_terms():
 
 def test_a_name_ending_on_versus_is_cut_mid_phrase():
     assert name_problems("Rounding of the cost per bag versus") != []
+
+
+def test_a_leading_measure_goes_and_a_count_that_sizes_a_noun_is_repaired_away():
+    name = issue_name("At about 90 words, the reply is more than twice the 40-word limit.")
+    assert name == "Reply more than twice the 40-word limit"
+    members = ["The reply runs past the 40-word limit.", "The reply is twice the 60-word limit."]
+    assert name_problems(name, members=members) != []  # "40" is one instance's
+    sentence = "At about 90 words, the reply runs past the 40-word limit."
+    assert choose_name([sentence], np.array([0.9]), [0.0], members=members) == "Running past the word limit"

@@ -1204,15 +1204,27 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
     shortened = _shorten(before[: cut[-1].start()], MAX_WORDS) if cut else ""
     if len(shortened.split()) >= 2:
         return shortened
-    # A number that only modifies a noun goes on its own: "the 150% increase in the value" → "the increase
-    # in the value" (cutting at "of" would leave one word).
-    rest = _QUOTED.sub(" ", name)
+    # A number between a determiner and its noun goes on its own: "the 150% increase in the value" → "the
+    # increase in the value" (cutting at "of" would leave one word); a quantity ("about 120 words", "a 50-word
+    # limit") is not a modifier that can go.
     if all(_NUMBER.fullmatch(t) for t in tokens) and not _QUOTED.search(name):
-        dropped = re.sub(r"\s*(?<![\w.])[$€£¥]?\d[\d,]*(?:\.\d+)?%?(?![\w.])", "", rest)
+        dropped = _DETERMINED_NUMBER.sub(r"\1 ", _COUNT_COMPOUND.sub("", name))
         dropped = re.sub(r"\s{2,}", " ", dropped).strip()
         if len(dropped.split()) >= 3 and not _NUMBER.search(dropped):
             return dropped
     return name
+
+
+# A leading measure of the answer ("At about 120 words, it is twice the limit"): where it stands, not the fault.
+_LEADING_MEASURE = re.compile(
+    r"^(?:at|with)\s+(?:about|around|roughly|nearly|almost|over|under|just|some|only)?\s*[\d,.]+\s+[a-z]+,?\s+(?=\w)",
+    re.IGNORECASE,
+)
+# "the 50-word limit" → "the word limit": a count that only sizes its noun.
+_COUNT_COMPOUND = re.compile(r"\b[\d,.]+-(?=[a-z]+\b)", re.IGNORECASE)
+_DETERMINED_NUMBER = re.compile(
+    r"\b(the|its|their|this|that|his|her)\s+[$€£¥]?\d[\d,]*(?:\.\d+)?%?\s+(?=[A-Za-z][a-z]+\b(?!-))", re.IGNORECASE
+)
 
 
 _CRITICISM_ZH = re.compile(
@@ -1264,6 +1276,7 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     if _CJK.search(text):
         return _chinese_name(strip_opener(text)) or sentence.strip()
     text = _MORE_OPENERS.sub("", strip_opener(critical_clause(strip_opener(text) if _CONTRAST.search(text) else text)))
+    text = _LEADING_MEASURE.sub("", text)  # "at about 120 words, it is ..." → "it is ..."
     text = _with_cause(_SEEMS.sub(_third_person, text.strip(" .")))
     text = re.sub(r"^(?:given|considering|due to|because of|owing to)\s+(?=\S+\s+\S+)(?!.*,)", "", text, flags=re.I)
     clause = _clean(text)
