@@ -127,6 +127,8 @@ def test_clear_reference_mismatch_fails_loudly(bench, tmp_path):
         ("No reason is given for passing the pull request.", "none"),
         ("The user asked for three bullet points, and the answer has nine.", "none"),
         ("This would not be a passing answer.", "clears"),
+        ("But the user wanted only a CSV file with two columns.", "clears"),
+        ("The summary covers only half of the requested topics.", "none"),
         ("Consider adding an example for beginners.", "clears"),
         ("The final answer is wrong.", "none"),
         ("It could be shorter, since it repeats the same paragraph twice.", "none"),

@@ -610,7 +610,7 @@ _NEGATED_ACTION = re.compile(
     r"match\w*|fit|use[sd]?|give[sn]?|state[sd]?|mention\w*|respect\w*|meet|cover\w*|explain\w*|check\w*|save|"
     r"solve[sd]?|compare|distinguish\w*|appear\w*|exist\w*|support\w*|deliver\w*|compile|run|parse[sd]?|"
     r"return\w*|handle[sd]?|close[sd]?)\b|\buntil the (?:final|last|end)\b|\bdifferent question\b|"
-    r"\bonly (?:about )?(?:a|one|half|part)\b",
+    r"(?<!required )(?<!requires )(?<!asked for )(?<!wanted )(?<!requested )\bonly (?:about )?(?:a|one|half|part)\b",
     _P,
 )
 # Fault words :func:`cue_score` does not know.
