@@ -54,7 +54,6 @@ from misattribution.io.tables import (
 )
 from misattribution.judges.base import GenerationError, Judge
 from misattribution.prompts import build_pairwise_messages, check_rubrics
-from misattribution.redaction import redact
 from misattribution.taxonomy import Taxonomy, load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -323,16 +322,9 @@ def _pair_record(
     if inputs is not None:
         base["input"] = dict(inputs)
     if isinstance(output, GenerationError):
-        return {
-            **base,
-            "feedback": None,
-            "verdict": None,
-            "misattribution": None,
-            "status": "error",
-            "problems": [f"generation failed ({output.kind}, {output.attempts} attempt(s))"],
-            "raw": None,
-            "error": redact(str(output)),
-        }
+        from misattribution.runner import generation_failure
+
+        return {**base, "feedback": None, "verdict": None, "misattribution": None, **generation_failure(output)}
     return {**base, **parse_pairwise(output, tax).to_dict(), "error": None}
 
 

@@ -131,18 +131,19 @@ def _record(
     if inputs is not None:
         base["input"] = dict(inputs)
     if isinstance(output, GenerationError):
-        return {
-            **base,
-            "feedback": None,
-            "misattribution": None,
-            "score": None,
-            "status": "error",
-            "problems": [f"generation failed ({output.kind}, {output.attempts} attempt(s))"],
-            "raw": None,
-            "error": redact(str(output)),  # backends mask their own secrets; this catches any other
-        }
+        return {**base, "feedback": None, "misattribution": None, "score": None, **generation_failure(output)}
     judgment = parse_judgment(output, tax, fields=order)
     return {**base, **judgment.to_dict(), "error": None}
+
+
+def generation_failure(error: GenerationError) -> dict[str, Any]:
+    """The status fields of a record whose generation failed (every mode's records end with them)."""
+    return {
+        "status": "error",
+        "problems": [f"generation failed ({error.kind}, {error.attempts} attempt(s))"],
+        "raw": None,
+        "error": redact(str(error)),  # backends mask their own secrets; this catches any other
+    }
 
 
 def _json_safe(value: Any) -> Any:
