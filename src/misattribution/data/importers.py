@@ -61,7 +61,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -386,14 +386,6 @@ def _parse_issue_cell(
     return (None if issues is None else list(issues)), why
 
 
-def _records(frame: pd.DataFrame, cols: Mapping[str, str | None]) -> Iterator[dict[str, Any]]:
-    """The rows as dicts of the columns ``cols`` names, one Python list per column (``to_dict("records")``
-    boxes every cell of every column: a third of a 100,000-row import)."""
-    names = [c for c in dict.fromkeys(cols.values()) if c]
-    for values in zip(*(frame[name].tolist() for name in names)):
-        yield dict(zip(names, values))
-
-
 def _describe(node: ast.AST) -> str:
     if isinstance(node, ast.Call):
         return "a function call"
@@ -541,14 +533,16 @@ def detect_languages(texts: Sequence[str]) -> list[str]:
 
 @dataclass
 class _Rows:
-    """Rows being imported and the problems found, each tied to a schema field for de-duplication."""
+    """Rows being imported, held as columns (one list per field), and the problems found, each tied to a
+    schema field for de-duplication."""
 
     label: str
     tax: Taxonomy
     language: str | None
     source: str
-    records: list[dict[str, Any]] = field(default_factory=list)
+    columns: dict[str, list[Any]] = field(default_factory=dict)
     problems: list[tuple[Problem, str, str | None]] = field(default_factory=list)
+    _primaries: dict[tuple[str, ...], list[str]] = field(default_factory=dict)
 
     def note(self, row: int | None, row_id: Any, column: str | None, message: str, severity: str = "error") -> None:
         self.problems.append((Problem(self.label, row, row_id, column, message), severity, column))
@@ -558,19 +552,34 @@ class _Rows:
         self.problems.append((Problem(self.label, row, row_id, column, message), severity, target))
 
     def add(self, record: dict[str, Any]) -> None:
-        record["language"] = self.language  # guessed for all rows at once in finish() when None
-        record["source"] = self.source
-        labels = record["misattribution"]
-        record["primary"] = self.tax.primaries_of(labels)
-        record.update(num_annotators=None, score_agreement=None, misattribution_agreement=None, adjudicated=False)
-        self.records.append(record)
+        """One row (a field -> value dict)."""
+        self.extend({name: [value] for name, value in record.items()})
+
+    def extend(self, columns: dict[str, list[Any]]) -> None:
+        """Rows given as columns (field -> one value per row); the fields every importer derives are added."""
+        count = len(columns["misattribution"])
+        # The language is guessed for all rows at once in finish() when None.
+        columns.update(language=[self.language] * count, source=[self.source] * count)
+        columns["primary"] = [self.primaries_of(labels) for labels in columns["misattribution"]]
+        for name in ("num_annotators", "score_agreement", "misattribution_agreement"):
+            columns[name] = [None] * count
+        columns["adjudicated"] = [False] * count
+        for name, values in columns.items():
+            self.columns.setdefault(name, []).extend(values)
+
+    def primaries_of(self, labels: list[str]) -> list[str]:
+        """The taxonomy's primaries of ``labels``, computed once per distinct list (a fresh list per row)."""
+        key = tuple(labels)
+        if key not in self._primaries:
+            self._primaries[key] = self.tax.primaries_of(labels)
+        return list(self._primaries[key])
 
     def finish(self, extras: tuple[str, ...], rule: Rule, **kwargs: Any) -> ImportResult:
+        columns = self.columns
         if self.language is None:
-            texts = [f"{r['question'] or ''}\n{r['answer'] or ''}" for r in self.records]
-            for record, language in zip(self.records, detect_languages(texts)):
-                record["language"] = language
-        frame = pd.DataFrame(self.records, columns=[*COLUMNS, *extras], dtype=object)
+            texts = [f"{q or ''}\n{a or ''}" for q, a in zip(columns.get("question", []), columns.get("answer", []))]
+            columns["language"] = detect_languages(texts)
+        frame = pd.DataFrame({name: pd.Series(columns.get(name, []), dtype=object) for name in (*COLUMNS, *extras)})
         checked = validate_rows(frame[list(COLUMNS)], taxonomy=self.tax, source=self.label, rule=rule)
         covered = {(p.row, target) for p, _, target in self.problems if p.row is not None}
         report = ValidationReport(source=self.label)
@@ -641,61 +650,100 @@ def _criteria_text(criteria: Any) -> str | None:
     return None
 
 
-def _clear_row(
+def _clear_columns(
     rows: _Rows,
-    position: int,
-    record: dict[str, Any],
+    frame: pd.DataFrame,
     cols: dict[str, str | None],
     scorer: ScoreMapper,
+    pure_scorer: bool,
     issues_table: dict[str, list[str]],
     unmapped: Counter[str],
     instruction: str | None,
-    parsed: dict[str, tuple[list[str] | None, str | None]],
 ) -> None:
-    row_id = _row_id(record[cols["id"]]) if cols["id"] else f"{rows.source}-{position}"
-    feedback = _text(record[cols["feedback"]]) if cols["feedback"] else None
-    summary = _text(record[cols["summary"]]) if cols["summary"] else None
-    if feedback is None and summary is not None:
-        if cols["feedback"]:
-            rows.cell(position, row_id, cols["feedback"], "feedback", "empty; used the evaluation summary", "warning")
-        feedback = summary
-    reference = _text(record[cols["reference"]]) if cols["reference"] else None
-    if cols["reference"] and reference is None:
-        rows.cell(position, row_id, cols["reference"], "reference", "missing; the row has no reference", "warning")
-    raw_score, why = parse_number(record[cols["score"]])  # type: ignore[index]
-    score = None
-    if why is None:
-        score, why = scorer(raw_score)  # type: ignore[arg-type]
-    if why:
-        rows.cell(position, row_id, cols["score"], "score", f"no score: the CLEAR score is {why}")  # type: ignore[arg-type]
-    issues: list[str] | None = []
-    labels: set[str] = set()
-    if cols["issues"]:
-        cell = record[cols["issues"]]
-        if _is_null(cell) or (isinstance(cell, str) and not cell.strip()):
-            rows.cell(position, row_id, cols["issues"], "misattribution", "missing; read as no issue", "warning")
-        else:
-            issues, why = _parse_issue_cell(cell, parsed)
-            if why:
-                rows.cell(position, row_id, cols["issues"], "misattribution", why)
-    for issue in dict.fromkeys(issues or []):
-        mapped = issues_table.get(_fold(issue))
-        if mapped is None:
+    """CLEAR's rows as AttriData columns, one column at a time (a row's problems are noted in the order
+    feedback, reference, score, issues; :meth:`_Rows.finish` puts every problem in row order, stably).
+
+    Each distinct score cell is parsed once when the scorer is ``pure_scorer`` (the default binning or a
+    dict), each distinct issue-list text once, and each distinct issue list mapped once."""
+    count = len(frame)
+    cells = {role: frame[name].tolist() for role, name in cols.items() if name}
+
+    def texts(role: str) -> list[Any]:
+        return [_text(v) for v in cells[role]] if role in cells else [None] * count
+
+    ids = [_row_id(v) for v in cells["id"]] if "id" in cells else [f"{rows.source}-{p}" for p in range(count)]
+    feedback, summary, reference = texts("feedback"), texts("summary"), texts("reference")
+    for position in range(count):
+        if feedback[position] is None and summary[position] is not None:
+            if cols["feedback"]:
+                message = "empty; used the evaluation summary"
+                rows.cell(position, ids[position], cols["feedback"], "feedback", message, "warning")
+            feedback[position] = summary[position]
+    if cols["reference"]:
+        for position in (p for p, text in enumerate(reference) if text is None):
+            rows.cell(position, ids[position], cols["reference"], "reference", "missing; the row has no reference", "warning")  # type: ignore[arg-type]  # fmt: skip
+    raw_scores, scores = [], []
+    scored: dict[Any, tuple[float | None, int | None, str | None]] = {}
+    for position, cell in enumerate(cells["score"]):
+        kind = type(cell)
+        key = (kind, repr(cell) if kind is float else cell) if pure_scorer and kind in (str, int, float) else None
+        found = scored.get(key) if key is not None else None
+        if found is None:
+            raw, why = parse_number(cell)
+            score = None
+            if why is None:
+                score, why = scorer(raw)  # type: ignore[arg-type]
+            found = (raw, score, why)
+            if key is not None:
+                scored[key] = found
+        raw, score, why = found
+        if why:
+            rows.cell(position, ids[position], cols["score"], "score", f"no score: the CLEAR score is {why}")  # type: ignore[arg-type]
+        raw_scores.append(raw)
+        scores.append(score)
+    issue_lists: list[list[str] | None] = []
+    misattribution: list[list[str]] = []
+    parsed: dict[str, tuple[list[str] | None, str | None]] = {}
+    mapped: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}  # issues -> (categories, unmapped issues)
+    for position in range(count):
+        issues: list[str] | None = []
+        if cols["issues"]:
+            cell = cells["issues"][position]
+            if _is_null(cell) or (isinstance(cell, str) and not cell.strip()):
+                rows.cell(position, ids[position], cols["issues"], "misattribution", "missing; read as no issue", "warning")  # fmt: skip
+            else:
+                issues, why = _parse_issue_cell(cell, parsed)
+                if why:
+                    rows.cell(position, ids[position], cols["issues"], "misattribution", why)
+        key = tuple(issues or ())
+        if key not in mapped:
+            labels: set[str] = set()
+            missing = []
+            for issue in dict.fromkeys(key):
+                categories = issues_table.get(_fold(issue))
+                if categories is None:
+                    missing.append(issue)
+                else:
+                    labels.update(categories)
+            mapped[key] = ([c for c in rows.tax.secondary_ids if c in labels], missing)
+        categories, missing = mapped[key]
+        for issue in missing:
             unmapped[issue] += 1
-        else:
-            labels.update(mapped)
-    rows.add(
+        misattribution.append(list(categories))
+        issue_lists.append(issues)
+    instructions = texts("instruction") if cols["instruction"] else [instruction] * count
+    rows.extend(
         {
-            "id": row_id,
-            "question": _text(record[cols["question"]]),  # type: ignore[index]
-            "answer": _cell(record[cols["answer"]]),  # type: ignore[index]
+            "id": ids,
+            "question": texts("question"),
+            "answer": [_cell(v) for v in cells["answer"]],
             "reference": reference,
-            "instruction": _text(record[cols["instruction"]]) if cols["instruction"] else instruction,
-            "score": score,
-            "misattribution": [c for c in rows.tax.secondary_ids if c in labels],
+            "instruction": instructions,
+            "score": scores,
+            "misattribution": misattribution,
             "feedback": feedback,
-            "clear_score": raw_score,
-            "clear_issues": issues,
+            "clear_score": raw_scores,
+            "clear_issues": issue_lists,
             "clear_summary": summary,
         }
     )
@@ -765,9 +813,8 @@ def import_clear(
         rows.note(None, None, None, message, "warning")
     unmapped: Counter[str] = Counter()
     instruction = _criteria_text(metadata.get("evaluation_criteria"))
-    parsed: dict[str, tuple[list[str] | None, str | None]] = {}
-    for position, record in enumerate(_records(frame, cols)):
-        _clear_row(rows, position, record, cols, scorer, issues_table, unmapped, instruction, parsed)
+    pure_scorer = score_map is None or isinstance(score_map, Mapping)
+    _clear_columns(rows, frame, cols, scorer, pure_scorer, issues_table, unmapped, instruction)
     if unmapped:
         listed = ", ".join(f"{issue!r} ({count} rows)" for issue, count in unmapped.most_common())
         message = f"{len(unmapped)} CLEAR issue(s) have no category in issue_map, kept in clear_issues: {listed}"

@@ -6,8 +6,8 @@ symbolic links, encrypted members, a declared total or a per-member compression 
 :meth:`SafeZip.read` then inflates one member in chunks and checks the limits *while streaming*: the
 bytes actually inflated against the member's declared size, the archive's byte budget and the ratio, and
 (for a CSV member) the rows, counted as the bytes arrive so that a table with too many rows is refused
-after reading ``max_rows`` rows, not after parsing them all. Nothing is ever written to disk under a
-member's name.
+after reading ``max_rows`` rows, not after parsing them all; a member is inflated once. Nothing is ever
+written to disk under a member's name.
 
 Example:
     >>> import io as _io, zipfile
@@ -97,11 +97,18 @@ class SafeZip:
         """A member's bytes, inflated in chunks; refused as soon as it outgrows its declared size, the
         archive's byte budget or the ratio, or (``rows="csv"``) holds more than ``max_rows`` rows."""
         info = member if isinstance(member, zipfile.ZipInfo) else self.archive.getinfo(member)
-        if rows == "csv" and self.limits.max_rows is not None:
-            # A first pass counts the rows and keeps nothing: a refusal never holds the table.
-            self._stream(info, _CsvRows(self.limits.max_rows, f"{self.label}: the entry {info.filename!r}"))
         chunks: list[bytes] = []
-        self._budget -= self._stream(info, chunks.append)
+        sink = chunks.append
+        if rows == "csv" and self.limits.max_rows is not None:
+            # One pass: each chunk is counted before it is kept, so a refusal holds at most the first
+            # ``max_rows`` rows (within the byte budget), and a table is inflated once, not twice.
+            counter = _CsvRows(self.limits.max_rows, f"{self.label}: the entry {info.filename!r}")
+
+            def sink(chunk: bytes) -> None:
+                counter(chunk)
+                chunks.append(chunk)
+
+        self._budget -= self._stream(info, sink)
         return b"".join(chunks)
 
     def _stream(self, info: zipfile.ZipInfo, sink: Any) -> int:
@@ -210,10 +217,15 @@ class _CsvRows:
         if b'"' not in chunk and not self.in_quotes:
             self.line_ends += chunk.count(b"\n")
         else:
+            # A line end is outside quotes when an even number of quotes precede it (with those of the
+            # earlier chunks): the quotes before each line end are found by a binary search over the
+            # quotes' positions, not by a running sum over every byte.
             data = np.frombuffer(chunk, dtype=np.uint8)
-            parity = (np.cumsum(data == 34, dtype=np.int64) + self.in_quotes) & 1
-            self.line_ends += int(np.count_nonzero((data == 10) & (parity == 0)))
-            self.in_quotes = int(parity[-1])
+            quotes = np.flatnonzero(data == 34)
+            ends = np.flatnonzero(data == 10)
+            before = np.searchsorted(quotes, ends) + self.in_quotes
+            self.line_ends += int(np.count_nonzero((before & 1) == 0))
+            self.in_quotes = (self.in_quotes + len(quotes)) & 1
         if self.line_ends - 1 > self.max_rows:  # complete data rows seen so far
             raise InputError(
                 f"{self.where}: row {self.max_rows + 1:,}: more than the {self.max_rows:,} rows allowed "
