@@ -180,8 +180,10 @@ def load_judged_streamed(source: Any, **options: Any) -> pd.DataFrame:
     return rows
 
 
-# -- split + lexical criticality, in this process or on workers ------------------------------------------
+# -- split, then lexical criticality of the distinct texts, in this process or on workers -----------------
 _STATE: dict[str, Any] = {}
+#: Distinct sentence texts scored per task of the lexical stage.
+LEXICAL_CHUNK = 20_000
 
 
 def _workers(n_failing: int, batch_rows: int) -> int:
@@ -198,47 +200,66 @@ def _workers(n_failing: int, batch_rows: int) -> int:
 
 def _init_worker(scorer: Any) -> None:
     _STATE["scorer"] = scorer
-    _STATE["memo"] = {}
 
 
 def _split_batch(part: pd.DataFrame, options: tuple[bool, bool]) -> tuple:
-    """One batch: its sentences (row positions in ``part``, texts, distinct masked forms, occurrence → form)
-    and each occurrence's lexical criticality, memoised per process across batches."""
+    """One batch: its sentences (row positions in ``part``, texts, distinct masked forms, occurrence → form)."""
     from misattribution.discovery.pipeline import split_failing
 
+    # Python strings: reading Arrow-backed cells one by one costs ~10x more.
+    part = part.astype({c: object for c in part.columns if pd.api.types.is_string_dtype(part[c])})
     mask_question, core_clause = options
     found = split_failing(part, mask_question=mask_question, core_clause=core_clause)
-    scorer, memo = _STATE["scorer"], _STATE.setdefault("memo", {})
-    new = list(dict.fromkeys(t for t in found.text if t not in memo))
-    if new:
-        memo.update(zip(new, scorer.lexical(new).tolist()))
-    lexical = np.fromiter((memo[t] for t in found.text), dtype=np.float64, count=len(found.text))
-    return found.row, found.text, found.unique, found.inverse, lexical
+    return found.row, found.text, found.unique, found.inverse
 
 
-def _split_all(parts: Iterator[tuple[np.ndarray, pd.DataFrame]], scorer: Any, options: tuple, workers: int) -> Iterator:
-    """``(positions, split batch)`` in the batches' order; with ``workers > 1`` on spawned processes, at most
-    two batches per worker in flight (so the input is never pickled whole)."""
-    if workers <= 1:
-        _init_worker(scorer)
-        for positions, part in parts:
-            yield positions, _split_batch(part, options)
-        return
-    import multiprocessing
-    from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
+def _lexical_chunk(texts: list[str]) -> np.ndarray:
+    """The lexical criticality (:meth:`~.sentences.CriticalityScorer.lexical`) of distinct texts."""
+    return _STATE["scorer"].lexical(texts)
 
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads (BLAS, tokenizers)
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(scorer,)) as pool:
+
+class _Pool:
+    """Runs tasks in order of submission, on spawned processes (``workers > 1``, each holding the scorer) or
+    in this process; at most two tasks per worker in flight, so an input is never pickled whole."""
+
+    def __init__(self, scorer: Any, workers: int) -> None:
+        self.scorer, self.workers, self.executor = scorer, workers, None
+
+    def __enter__(self) -> _Pool:
+        if self.workers > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = multiprocessing.get_context("spawn")  # no fork of a process holding threads (BLAS)
+            self.executor = ProcessPoolExecutor(
+                self.workers, mp_context=context, initializer=_init_worker, initargs=(self.scorer,)
+            )
+        else:
+            _init_worker(self.scorer)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(cancel_futures=True)
+        _STATE.clear()
+
+    def ordered(self, function: Any, tasks: Iterator[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
+        """``(key, function(*args))`` for each ``(key, args)`` of ``tasks``, in their order."""
+        if self.executor is None:
+            for key, args in tasks:
+                yield key, function(*args)
+            return
+        from collections import deque
+
         pending: deque = deque()
-        for positions, part in parts:
-            pending.append((positions, pool.submit(_split_batch, part, options)))
-            if len(pending) >= 2 * workers:
-                positions, future = pending.popleft()
-                yield positions, future.result()
+        for key, args in tasks:
+            pending.append((key, self.executor.submit(function, *args)))
+            if len(pending) >= 2 * self.workers:
+                key, future = pending.popleft()
+                yield key, future.result()
         while pending:
-            positions, future = pending.popleft()
-            yield positions, future.result()
+            key, future = pending.popleft()
+            yield key, future.result()
 
 
 # -- the streamed clusters source -----------------------------------------------------------------------
@@ -258,58 +279,70 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     progress = bool(settings.progress)
     scorer = criticality_scorer(encoder)
 
-    # 1. split and lexical criticality, batch by batch of failing rows (on worker processes when large)
+    # 1. split, batch by batch of failing rows; then the lexical criticality of each distinct text once
+    # (both on worker processes when large: one per core)
     clock = time.perf_counter()
     failing = np.flatnonzero(rows["failing"].to_numpy(dtype=bool))
     index: dict[str, int] = {}
     unique: list[str] = []
     row_parts: list[np.ndarray] = []
     inverse_parts: list[np.ndarray] = []
-    lexical_parts: list[np.ndarray] = []
     texts: list[str] = []
     columns = [c for c in ("failing", "feedback", "question") if c in rows.columns]
     options = (settings.mask_question, settings.core_clause)
     parts = (
-        (failing[a : a + batch_rows], rows.iloc[failing[a : a + batch_rows]][columns])
+        (failing[a : a + batch_rows], (rows.iloc[failing[a : a + batch_rows]][columns], options))
         for a in range(0, len(failing), batch_rows)
     )
     workers = _workers(len(failing), batch_rows)
-    meta_workers = workers
-    with _bar(len(failing), "split", progress, "rows") as bar:
-        for positions, (local_rows, found_texts, found_unique, found_inverse, lexical_values) in _split_all(
-            parts, scorer, options, workers
-        ):
-            codes = np.empty(len(found_unique), dtype=np.int64)
-            for k, text in enumerate(found_unique):
-                code = index.get(text)
-                if code is None:
-                    code = index[text] = len(unique)
-                    unique.append(text)
-                codes[k] = code
-            row_parts.append(positions[local_rows])
-            inverse_parts.append(codes[found_inverse])
-            lexical_parts.append(lexical_values)
-            texts += found_texts
-            bar.update(len(positions))
-    _STATE.pop("memo", None)
-    del index
+    with _Pool(scorer, workers) as pool:
+        with _bar(len(failing), "split", progress, "rows") as bar:
+            for positions, (local_rows, found_texts, found_unique, found_inverse) in pool.ordered(_split_batch, parts):
+                codes = np.empty(len(found_unique), dtype=np.int64)
+                for k, text in enumerate(found_unique):
+                    code = index.get(text)
+                    if code is None:
+                        code = index[text] = len(unique)
+                        unique.append(text)
+                    codes[k] = code
+                row_parts.append(positions[local_rows])
+                inverse_parts.append(codes[found_inverse])
+                texts += found_texts
+                bar.update(len(positions))
+        del index
+        timings["split"] = time.perf_counter() - clock
+        peaks["split"] = peak_rss_mb()
+        # Judges repeat sentences across rows and batches: each distinct text is scored once, in chunks.
+        clock = time.perf_counter()
+        text_codes, distinct_texts = pd.factorize(pd.Series(texts, dtype=object), sort=False)
+        chunks = (
+            (start, ([str(t) for t in distinct_texts[start : start + LEXICAL_CHUNK]],))
+            for start in range(0, len(distinct_texts), LEXICAL_CHUNK)
+        )
+        lexical_distinct = np.zeros(len(distinct_texts))
+        with _bar(len(distinct_texts), "lexical", progress, "sentences") as bar:
+            for start, values in pool.ordered(_lexical_chunk, chunks):
+                lexical_distinct[start : start + len(values)] = values
+                bar.update(len(values))
+    lexical = lexical_distinct[text_codes]
+    n_distinct_texts = len(distinct_texts)
+    del text_codes, distinct_texts, lexical_distinct
     sentences = pipeline._Sentences(
         row=np.concatenate(row_parts) if row_parts else np.zeros(0, dtype=np.int64),
         text=texts,
         unique=unique,
         inverse=np.concatenate(inverse_parts) if inverse_parts else np.zeros(0, dtype=np.int64),
     )
-    lexical = np.concatenate(lexical_parts) if lexical_parts else np.zeros(0)
-    del row_parts, inverse_parts, lexical_parts
-    timings["split"] = time.perf_counter() - clock
-    peaks["split"] = peak_rss_mb()
+    del row_parts, inverse_parts
+    timings["lexical"] = time.perf_counter() - clock  # its memory: the split's peak, or the embed stage's
     n_unique = len(unique)
     meta: dict[str, Any] = {
         "n_sentences": len(texts),
         "n_unique_sentences": n_unique,
         "llm_calls": 0,
         "streamed": True,
-        "split_workers": meta_workers,
+        "split_workers": workers,
+        "n_distinct_texts": n_distinct_texts,
         "linkage_distance": settings.linkage_distance,
     }
     empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
