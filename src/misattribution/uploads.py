@@ -294,7 +294,8 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
     result = report_from_table(
         frame, name=label, mapping={"row_id": "id", "score": "clear_score"}, score_range=(0.0, 1.0), kind="clear"
     )
-    rows = result.report.rows.assign(clear_issues=[list(v) if _is_listlike(v) else [] for v in frame["clear_issues"]])
+    issue_lists = frame["clear_issues"].tolist()
+    rows = result.report.rows.assign(clear_issues=[list(v) if _is_listlike(v) else [] for v in issue_lists])
     issues, assignments, _ = clear_issues(rows)
     rows = rows.drop(columns="clear_issues")
     meta = {**result.report.meta, "source": label, "mode": "clear", "clear_metadata": imported.metadata}
@@ -369,7 +370,7 @@ def rows_from_table(
     used = set(columns.values())
     for column in frame.columns:
         if column not in used and column not in rows.columns:
-            rows[column] = [_parquet_safe(v) for v in frame[column]]
+            rows[column] = [v if type(v) is str or v is None else _parquet_safe(v) for v in frame[column].tolist()]
     rows.attrs.clear()  # provenance went to the notes; attrs would only slow pandas down
     return rows, columns, notes
 
@@ -494,6 +495,8 @@ def _is_listlike(value: Any) -> bool:
 
 def _parquet_safe(value: Any) -> Any:
     """Nested cells (dicts, lists of dicts) as JSON text, so every column stays one Parquet type."""
+    if type(value) is list and not value:  # the common nested cell (no problems)
+        return "[]"
     if isinstance(value, (dict, list, tuple, np.ndarray)):
         return json.dumps(value.tolist() if isinstance(value, np.ndarray) else value, ensure_ascii=False, default=str)
     return value
