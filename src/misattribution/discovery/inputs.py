@@ -125,7 +125,9 @@ def load_judged(
     rows = pd.DataFrame(index=frame.index)
     rows["row_id"] = _row_ids(frame, chosen["id"], label, runner=kind == "runner")
     score_column = "clear_score" if kind == "clear-bundle" and "score" not in columns else chosen["score"]
-    failed = [str(v).lower() in FAILED_STATUSES for v in frame["status"]] if "status" in frame.columns else None
+    failed = (
+        [str(v).lower() in FAILED_STATUSES for v in frame["status"].tolist()] if "status" in frame.columns else None
+    )
     rows["score"] = parse_scores(frame[score_column], label, score_column, failed=failed).to_numpy()
     lo, hi = _score_range(rows["score"], score_range, label, score_column, clear=kind.startswith("clear"))
     rows["score_norm"] = ((rows["score"] - lo) / (hi - lo)).clip(0.0, 1.0)
@@ -133,9 +135,10 @@ def load_judged(
     # A small tolerance: 2.9999999 on a 0-3 scale is the top score, not a failure.
     rows["failing"] = (rows["score_norm"] < threshold - 1e-9).fillna(False).astype(bool)
     rows["system"] = _systems(frame, chosen["system"], system)
+    # Cells are read with .tolist() (the same values as iterating a column, 10x faster on Arrow-backed text).
     for role in TEXT_ROLES:
         if chosen[role] is not None:
-            rows[role] = [None if is_missing(v) else str(v) for v in frame[chosen[role]]]
+            rows[role] = [None if is_missing(v) else str(v) for v in frame[chosen[role]].tolist()]
     if "misattribution" in frame.columns:
         # Text cells (a CSV export's JSON lists) become lists here, through the bounded label parser.
         rows["misattribution"] = [
@@ -144,16 +147,16 @@ def load_judged(
         ]
     issues_column = next((c for c in ("clear_issues", "recurring_issues_str") if c in frame.columns), None)
     if issues_column is not None:
-        parsed = [_issue_list(v) for v in frame[issues_column]]
+        parsed = [_issue_list(v) for v in frame[issues_column].tolist()]
         unreadable = sum(p is None for p in parsed)
         if unreadable:
             logger.warning("%s: %d %r cell(s) are not lists of strings: read as []", label, unreadable, issues_column)
         rows["clear_issues"] = [p or [] for p in parsed]
     summary_column = next((c for c in ("summary", "evaluation_summary", "clear_summary") if c in frame.columns), None)
     if summary_column is not None and summary_column != chosen["feedback"]:
-        rows["summary"] = [None if is_missing(v) else str(v) for v in frame[summary_column]]
+        rows["summary"] = [None if is_missing(v) else str(v) for v in frame[summary_column].tolist()]
     if "status" in frame.columns and kind != "clear-bundle":
-        rows["status"] = [None if is_missing(v) else str(v) for v in frame["status"]]
+        rows["status"] = [None if is_missing(v) else str(v) for v in frame["status"].tolist()]
         rows["judge_error"] = _judge_errors(frame)
     rows = rows.reset_index(drop=True)
     n_null = int(rows["score"].isna().sum())
