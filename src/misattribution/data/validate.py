@@ -413,15 +413,16 @@ class _RowChecker:
 
 
 def _cells(frame: pd.DataFrame) -> dict[str, list[Any]]:
-    """Each column's cells as ``frame.to_dict("records")`` gives them (numpy scalars of object columns as
-    Python ones, ``pd.NA`` as ``None``; of repeated column names the last), one list per column instead of a
-    dict per row (a dict per row cost a third of checking 100,000 rows)."""
+    """Each column's cells as ``frame.to_dict("records")`` gives them (in object and extension-typed columns
+    numpy scalars as Python ones and ``pd.NA`` as ``None``; of repeated column names the last), one list per
+    column instead of a dict per row (a dict per row cost a third of checking 100,000 rows)."""
     from pandas.core.dtypes.cast import maybe_box_native
 
     cells: dict[str, list[Any]] = {}
     for index, column in enumerate(frame.columns):
         values = frame.iloc[:, index].tolist()
-        if pd.api.types.is_object_dtype(frame.dtypes.iloc[index]):
+        dtype = frame.dtypes.iloc[index]
+        if pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.api.extensions.ExtensionDtype):
             values = [v if type(v) is str or v is None else maybe_box_native(v) for v in values]
         cells[column] = values
     return cells
