@@ -11,10 +11,15 @@ the comparison input.
 
 Each discovery runs in a fresh child process, so its peak memory is its own (not the generator's). It
 prints, per run: the time and the process's peak resident memory (``getrusage``; monotone, so "after
-each stage") of each stage -- read (the Parquet in record batches), encoder load, split, embed (with
-the criticality), cluster, assign, name (discovery.stream) or the in-memory path's stages, then the
-rest of ``discover`` (statistics, taxonomy tree, summary) -- the total, the load average before and
-after, and the planted-issue recovery F1 (best leaf per planted issue, mean and min).
+each stage") of each stage -- read (the Parquet in record batches), encoder load, split, lexical
+(the criticality cues of each distinct text), embed (with the criticality), cluster, assign, name
+(discovery.stream) or the in-memory path's stages, then the rest of ``discover`` (statistics, taxonomy
+tree, summary) -- the total, the load average before and after, the planted-issue recovery F1 (best leaf
+per planted issue, mean and min), and the issues found (name: rows), so two runs' reports can be compared.
+
+The anchor, measured in each child before discovery: the plain ``sentences.lexical_features`` (cue
+counting with pure-Python regular expressions, not the fast path) over the shipped criticality examples,
+three times. Each stage is also shown as a multiple of it, so runs at different machine loads compare.
 
 Goals (issue 15, Build 3): 1M rows in under 10 minutes and 4 GB on 2 cores with the static embedder.
 Requires the static embedder to be built (``python -m misattribution.discovery.embed build``).
@@ -85,6 +90,21 @@ def make_data(rows: int, seed: int, split: str, failing: float, folder: Path) ->
 
 
 # -- one discovery, in a child process -------------------------------------------------------------------
+ANCHOR_REPEATS = 3
+
+
+def anchor_seconds() -> float:
+    """Seconds of the plain cue counting (``lexical_features``, not the fast path) over the shipped
+    criticality examples, ``ANCHOR_REPEATS`` times: the same-run yardstick of the stage times."""
+    from misattribution.discovery.sentences import criticality_examples, lexical_features
+
+    texts = [text for text, _ in criticality_examples()]
+    clock = time.perf_counter()
+    for _ in range(ANCHOR_REPEATS):
+        lexical_features(texts)
+    return time.perf_counter() - clock
+
+
 def child(path: Path, truth_path: Path, embedder: str, rows: int | None, seed: int, progress: bool) -> dict:
     """Runs in the child: read, discover, recovery; returns the figures."""
     import pyarrow.parquet as pq
@@ -97,6 +117,7 @@ def child(path: Path, truth_path: Path, embedder: str, rows: int | None, seed: i
     from misattribution.testing.planted import recovery
 
     stages.append(("import", time.perf_counter() - clock, peak_rss_mb()))
+    figures["anchor_seconds"] = anchor_seconds()
     if embedder.endswith("+stream"):  # the streamed path whatever the size (to compare it with the in-memory one)
         embedder = embedder.removesuffix("+stream")
         stream.STREAM_ABOVE = 0
@@ -139,6 +160,7 @@ def child(path: Path, truth_path: Path, embedder: str, rows: int | None, seed: i
         n_failing=meta["n_failing"],
         n_sentences=meta.get("n_sentences"),
         n_unique=meta.get("n_unique_sentences"),
+        n_distinct_texts=meta.get("n_distinct_texts"),
         n_critical=meta.get("n_critical"),
         n_clustered=meta.get("n_clustered"),
         streamed=bool(meta.get("streamed")),
@@ -177,15 +199,21 @@ def show(title: str, figures: dict) -> None:
         f"{figures['n_critical']:,} critical, {figures['n_clustered']:,} clustered with {figures['method']} "
         f"(cut {figures['linkage_distance']}); streamed path: {figures['streamed']}"
     )
-    print(f"{'stage':<28} {'seconds':>8} {'peak RSS so far (MB)':>21}")
+    if figures.get("n_distinct_texts"):
+        print(f"{figures['n_distinct_texts']:,} distinct sentence texts scored for lexical criticality")
+    anchor = figures["anchor_seconds"]
+    print(f"anchor (plain lexical_features, {ANCHOR_REPEATS} x the criticality examples): {anchor:.2f} s")
+    print(f"{'stage':<28} {'seconds':>8} {'x anchor':>9} {'peak RSS so far (MB)':>21}")
     for name, seconds, peak in figures["stages"]:
-        print(f"{name:<28} {seconds:>8.1f} {peak:>21,.0f}")
+        shown = "-" if peak != peak else f"{peak:,.0f}"  # nan: a stage without a peak of its own
+        print(f"{name:<28} {seconds:>8.1f} {seconds / anchor:>9.1f} {shown:>21}")
     print(
         f"discover {figures['discover_seconds']:.1f} s; whole child (imports, read, load, discover) "
         f"{figures['total_seconds']:.1f} s ({figures['total_seconds'] / 60:.1f} min); peak RSS "
         f"{figures['peak_rss_mb']:,.0f} MB"
     )
     print(f"recovery F1: mean {figures['mean_f1']:.3f}, min {figures['min_f1']:.2f}")
+    print("issues (name: rows): " + "; ".join(f"{name}: {count:,}" for name, count in figures["issues"]))
     for line in figures["recovery"]:
         print(
             f"  {line['planted']:<22} rows {line['rows']:>7,}  issue rows {line['issue_rows']:>7,}  "

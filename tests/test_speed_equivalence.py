@@ -173,6 +173,25 @@ def test_fold_pattern_refuses_what_lowercasing_would_change() -> None:
         S._FoldedRe().search(r"Error", "error")
 
 
+def test_needed_literals_and_remembered_scans() -> None:
+    import re
+
+    assert S._needed_literals(re.compile(r"\b(?:foo|bars?)\b")) == {"foo", "bar"}
+    assert S._needed_literals(re.compile(r"(?:maybe )?never(?: again)?")) == {"never"}
+    assert S._needed_literals(re.compile(r"(?:abc)+x|def")) == {"abc", "def"}
+    assert S._needed_literals(re.compile(r"ab|cde")) is None  # "ab" is too short to look for
+    assert S._needed_literals(re.compile(r"(?:word)*|\d+")) is None  # may match without a literal
+    assert S._needed_literals(re.compile(r"(?:error)", re.IGNORECASE)) is None  # only folded patterns
+    remembered = S._Remembered(re.compile(r"\bnot\b|never"))
+    remembered.needs = ("not", "never")
+    assert remembered.findall("it is fine") == [] and remembered.search("it is fine") is None
+    assert remembered.sub(" ", "it is fine") == "it is fine"
+    assert remembered.findall("it is not fine, never") == ["not", "never"]
+    assert remembered.search("it is not fine, never").group(0) == "not"
+    assert remembered.sub("-", "nothing, not") == "nothing, -"  # "not" in "nothing" is no match: scanned
+    assert remembered.search("nothing") is None and remembered.match("never mind").group(0) == "never"
+
+
 # -- with a scorer and the streamed discovery (the static embedder built from MiniLM's token vectors) ------
 @pytest.fixture(scope="module")
 def static_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

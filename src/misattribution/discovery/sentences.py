@@ -949,6 +949,108 @@ class _FoldedRe:
         return getattr(re, name)
 
 
+class _Remembered:
+    """A folded pattern that remembers its last ``findall``: a ``search``, ``match`` or ``sub`` of the same text
+    after it is answered without a scan when nothing was found (the twins count a sentence's cues, then the
+    rules search the same sentence for many of the same cues; most find nothing)."""
+
+    __slots__ = ("pattern", "last", "needs")
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.last: tuple[str, list] | None = None  # replaced whole: a reader never sees half an update
+        # Strings one of which every match contains: without any of them in a text, nothing to scan for.
+        # Kept when looking for them is faster than the scan (timed once on the shipped examples).
+        needs = _needed_literals(pattern)
+        self.needs = tuple(sorted(needs)) if needs and _literals_pay(pattern, tuple(sorted(needs))) else None
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str] | None) -> _Remembered | None:
+        return None if pattern is None else cls(pattern)
+
+    def _nothing_in(self, string: str) -> bool:
+        if self.needs is not None and not any(literal in string for literal in self.needs):
+            return True
+        last = self.last
+        return last is not None and not last[1] and (string is last[0] or string == last[0])
+
+    def findall(self, string: str, *args: Any) -> list:
+        if not args and self.needs is not None and not any(literal in string for literal in self.needs):
+            return []
+        found = self.pattern.findall(string, *args)
+        if not args:
+            self.last = (string, found)
+        return found
+
+    def search(self, string: str, *args: Any) -> Any:
+        return None if not args and self._nothing_in(string) else self.pattern.search(string, *args)
+
+    def match(self, string: str, *args: Any) -> Any:
+        return None if not args and self._nothing_in(string) else self.pattern.match(string, *args)
+
+    def sub(self, repl: Any, string: str, count: int = 0) -> str:
+        return string if self._nothing_in(string) else self.pattern.sub(repl, string, count)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pattern, name)
+
+
+def _needed_literals(pattern: re.Pattern[str], shortest: int = 3) -> set[str] | None:
+    """Strings of at least ``shortest`` characters one of which every match of the case-sensitive ``pattern``
+    contains (from its parse: literal runs, groups, alternatives and repeats of at least one), or ``None``."""
+    from re import _parser as parser
+
+    if pattern.flags & re.IGNORECASE:
+        return None
+
+    def needs(sequence: Any) -> set[str] | None:
+        options: list[set[str]] = []
+        run = ""
+        for op, av in list(sequence) + [(None, None)]:
+            if op is parser.LITERAL:
+                run += chr(av)
+                continue
+            if run:
+                options.append({run})
+                run = ""
+            found = None
+            if op is parser.SUBPATTERN and not av[1] and not av[2]:
+                found = needs(av[3])
+            elif op is parser.BRANCH:
+                branches = [needs(alternative) for alternative in av[1]]
+                found = None if any(b is None for b in branches) else set().union(*branches)
+            elif op in (parser.MAX_REPEAT, parser.MIN_REPEAT, parser.POSSESSIVE_REPEAT) and av[0] >= 1:
+                found = needs(av[2])
+            if found:
+                options.append(found)
+        options = [o for o in options if min(map(len, o)) >= shortest]
+        return max(options, key=lambda o: (min(map(len, o)), -len(o))) if options else None
+
+    return needs(parser.parse(pattern.pattern, pattern.flags))
+
+
+def _literals_pay(pattern: re.Pattern[str], needs: tuple[str, ...]) -> bool:
+    """Whether testing for ``needs`` before scanning with ``pattern`` is faster, on the criticality examples
+    (lower-cased). Either way gives the same matches: this only chooses the faster one."""
+    import time
+
+    texts = _example_texts_lowered()
+    clock = time.perf_counter()
+    for text in texts:
+        pattern.findall(text)
+    scan = time.perf_counter() - clock
+    clock = time.perf_counter()
+    for text in texts:
+        if any(literal in text for literal in needs):
+            pattern.findall(text)
+    return time.perf_counter() - clock < 0.8 * scan
+
+
+@lru_cache(maxsize=1)
+def _example_texts_lowered() -> tuple[str, ...]:
+    return tuple(text.lower() for text, _ in criticality_examples())
+
+
 def _names_used(code: Any) -> set[str]:
     names = set(code.co_names)
     for constant in code.co_consts:
@@ -968,9 +1070,9 @@ def _lexical_twins() -> dict[str, Any] | None:
     for name in set().union(*(_names_used(module[f].__code__) for f in _TWINNED)):
         value = module.get(name)
         if isinstance(value, re.Pattern):
-            value = _fold_pattern(value)
+            value = _Remembered.of(_fold_pattern(value))
         elif isinstance(value, tuple) and value and all(isinstance(v, re.Pattern) for v in value):
-            value = tuple(_fold_pattern(v) for v in value)
+            value = tuple(_Remembered.of(_fold_pattern(v)) for v in value)
             value = None if any(v is None for v in value) else value
         elif value is re:
             value = _FoldedRe()
@@ -1001,10 +1103,12 @@ def lexical_parts(sentences: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     twins = _lexical_twins()
     fast = [i for i, s in enumerate(sentences) if _foldable_text(s)] if twins is not None else []
     if fast:
-        lowered = [sentences[i].lower() for i in fast]
+        lexical_twin, rule_twin = twins["lexical_features"], twins["rule_verdict"]
         try:
-            features[fast] = twins["lexical_features"](lowered)
-            rules[fast] = [twins["rule_verdict"](s) for s in lowered]
+            for i in fast:  # a sentence's rules right after its cues: they reuse what the cues found
+                lowered = sentences[i].lower()
+                features[i] = lexical_twin((lowered,))[0]
+                rules[i] = rule_twin(lowered)
         except _Unfoldable:  # a pattern built at run time that lower-casing would change: no shortcut
             fast = []
     slow = np.setdiff1d(np.arange(len(sentences)), fast)
