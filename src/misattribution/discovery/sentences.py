@@ -57,6 +57,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _EQUATION_START = re.compile(r"^[^.,;:=]{0,60}=")
 _FORMULA_CHARS = re.compile(r"[\d=+×÷*/^%$€£<>≥≤()\[\]]")
+_WHITESPACE = re.compile(r"\s")
 
 
 def split_sentences(text: str | None, *, min_words: int = 3, max_formula_share: float = 0.35) -> list[str]:
@@ -82,7 +83,9 @@ def split_sentences(text: str | None, *, min_words: int = 3, max_formula_share: 
 @lru_cache(maxsize=1 << 16)
 def _line_claims(line: str, min_words: int, max_formula_share: float) -> tuple[str, ...]:
     """The claims of one line of a critique (:func:`split_sentences`), cached per distinct line."""
-    line = _MARKUP.sub("", line).strip()
+    if "**" in line or "__" in line or "`" in line:  # what _MARKUP removes
+        line = _MARKUP.sub("", line)
+    line = line.strip()
     if not line or _BOILERPLATE.match(line):
         return ()
     if "." in line:  # every abbreviation has a full stop
@@ -146,7 +149,7 @@ def _is_claim(piece: str, min_words: int, max_formula_share: float) -> bool:
         return False
     if "=" in piece and (len(_WORD.findall(piece)) < 8 or _EQUATION_START.match(piece)):
         return False  # "Books sold in year two = 65": a worked step, not a claim
-    dense = re.sub(r"\s", "", piece)
+    dense = _WHITESPACE.sub("", piece)
     return len(_FORMULA_CHARS.findall(dense)) <= max_formula_share * max(len(dense), 1)
 
 
