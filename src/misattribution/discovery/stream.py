@@ -354,6 +354,10 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
 
     # 2. embed every distinct sentence in batches; keep the vectors of the critical ones (float16)
     clock = time.perf_counter()
+    # A failing row without a critical sentence may count its most critical one when it scores within
+    # ``row_reach`` of the threshold (pipeline.critical_occurrences, when the settings have it): the vectors
+    # kept are those that may be critical, and the ones that are not are let go once the rows are known.
+    reach = float(getattr(settings, "row_reach", 0.0) or 0.0)
     best_lexical = np.full(n_unique, -np.inf)
     np.maximum.at(best_lexical, sentences.inverse, lexical)
     semantic = np.empty(n_unique)
@@ -367,7 +371,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
             semantic[start : start + len(batch)] = scorer.semantic(vectors, batch)
             chosen = np.flatnonzero(
                 semantic[start : start + len(batch)] + best_lexical[start : start + len(batch)]
-                > settings.criticality_threshold
+                > settings.criticality_threshold - reach
             )
             kept_ids.append(chosen + start)
             kept_vectors.append(vectors[chosen].astype(np.float16))
@@ -375,8 +379,19 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     candidates_all = np.concatenate(kept_ids)  # distinct sentences with a critical occurrence, ascending
     stored = np.concatenate(kept_vectors) if kept_vectors else np.zeros((0, 1), dtype=np.float16)
     del kept_ids, kept_vectors
-    critical = semantic[sentences.inverse] + lexical > settings.criticality_threshold
+    scores = semantic[sentences.inverse] + lexical
     del lexical
+    if reach > 0:
+        critical = pipeline.critical_occurrences(scores, sentences.row, settings.criticality_threshold, reach)
+        has_critical = np.zeros(n_unique, dtype=bool)
+        has_critical[sentences.inverse[critical]] = True
+        if not has_critical[candidates_all].all():
+            stored = stored[has_critical[candidates_all]]
+            candidates_all = candidates_all[has_critical[candidates_all]]
+        del has_critical
+    else:
+        critical = scores > settings.criticality_threshold
+    del scores
     timings["embed"] = time.perf_counter() - clock
     peaks["embed"] = peak_rss_mb()
     meta["n_embedded"] = n_unique
