@@ -638,3 +638,17 @@ def test_a_language_with_one_distinct_sentence_clusters_without_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # PCA on one sentence divided by zero
         report = discover(mixed, fast=True, progress=False, max_issues=10)
     assert len(report.issues) >= 3 and not report.assignments["row_id"].isin(["z0", "z1"]).any()  # 2 rows < min_rows
+
+
+def test_row_reach_counts_a_failing_rows_best_sentence_only_when_asked():
+    from misattribution.discovery.modes import clusters
+    from misattribution.testing.planted import generate
+
+    data = generate("agents", 120, seed=3, split="dev")
+    frame = data.frame
+    off = discover(frame, score_range=data.score_range, seed=0, progress=False)
+    on = discover(frame, score_range=data.score_range, seed=0, progress=False, row_reach=0.75)
+    assert off.meta["settings"]["row_reach"] == 0.0 and on.meta["settings"]["row_reach"] == 0.75
+    # more failing rows name a reason when the rule is on, never fewer critical sentences
+    assert on.meta["n_critical"] > off.meta["n_critical"]
+    assert {o.name for o in clusters.OPTIONS} >= {"row_reach"}

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from misattribution.discovery.naming import (
+    _repair,
     choose_name,
     critical_clause,
+    drop_rare_phrases,
     generalise_systems,
     issue_name,
     name_issues_with_llm,
@@ -446,3 +448,39 @@ def test_a_leading_measure_goes_and_a_count_that_sizes_a_noun_is_repaired_away()
     assert name_problems(name, members=members) != []  # "40" is one instance's
     sentence = "At about 90 words, the reply runs past the 40-word limit."
     assert choose_name([sentence], np.array([0.9]), [0.0], members=members) == "Running past the word limit"
+
+
+def test_cutting_one_instance_keeps_the_complement_that_states_the_problem():
+    # Cutting at the instance used to drop the verdict too: "Getting a basic fact" (wrong), "Claim" (not supported).
+    assert _repair("Getting a basic fact about Mars wrong", [], [], []) == "Getting a basic fact wrong"
+    assert _repair("Instruction to write in French not followed", [], [], []) == "Instruction to write not followed"
+    assert _repair("Claim that Peru leads on electricity use is not supported", [], [], []) == "Claim not supported"
+    # a longer tail after the instance is not a complement: the cut stays as it was
+    assert _repair("Wrong total for the Smith family of four people", [], [], []) == "Wrong total"
+
+
+def test_a_particle_verb_is_not_a_missing_item_and_one_sided_between_is_cut():
+    assert issue_name("The numbers do not add up.") == "Numbers not adding up"
+    assert issue_name("The response does not add a summary.") == "Missing summary"
+    assert name_problems("Contradiction between the table")[0].startswith("cut:")
+    assert not name_problems("Contradiction between the table and the text")
+    assert name_problems("Fictitious entries, supposedly")[0].startswith("cut:")
+    assert name_problems("Instruction to write")[0].startswith("cut:")
+
+
+def test_phrases_only_a_few_evidence_sentences_carry_are_dropped_from_a_name():
+    members = [f"There is a contradiction between the table and the text about the {q}." for q in
+               ("total cost", "tip", "tax owed", "rent", "loan balance", "fare")]  # fmt: skip
+    name = "Contradiction between the table and the text about the total cost"
+    assert drop_rare_phrases(name, members) == "Contradiction between the table and the text"
+    # a phrase every member carries stays, and so does one that carries the verdict
+    assert drop_rare_phrases("Contradiction between the table and the text", members) == (
+        "Contradiction between the table and the text"
+    )
+    assert drop_rare_phrases("Date of the moon landing that is not true", ["The date is wrong."] * 6) == (
+        "Date that is not true"
+    )
+    # choose_name applies it: the central sentence names the cluster without its one-row detail
+    sentences = members[:3]
+    name = choose_name(sentences, np.array([0.9, 0.85, 0.84]), [0.0] * 3, members=members)
+    assert name == "Contradiction between the table and the text"

@@ -93,7 +93,8 @@ _CUT_VERB = re.compile(
     r"(?<!hard )(?<!easy )(?<!difficult )\b(?:not|n't|to|never)\s+(?:\w+ly\s+)?(?:fulfil+|meet|include|address|provide|use|follow|make|give|consider|"
     r"mention|state|explain|convert|calculate|compute|apply|show|reach|identify|specify|take|cover|satisfy|"
     r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define|"
-    r"say|tell|name|cite|note|indicate|clarify|acknowledge|report|see|find|get|keep|do|support|answer)$",
+    r"say|tell|name|cite|note|indicate|clarify|acknowledge|report|see|find|get|keep|do|support|answer|write|"
+    r"create|generate|implement|build|compare|summari[sz]e|translate|read|run|choose|select|call|pass|set)$",
     re.IGNORECASE,
 )
 # A name that starts like a subordinate clause or a consequence is a fragment ("Given the mistake in ...").
@@ -332,6 +333,10 @@ def _cut_problems(name: str) -> list[str]:
     stripped = name.rstrip()
     if re.search(r"[,;:(\-–—]$", stripped):
         return [f'cut: ends on "{stripped[-1]}": the name is cut mid-phrase']
+    if re.search(r"\bbetween\s+(?:the\s+|a\s+|an\s+|its\s+)?\w+$", stripped, re.IGNORECASE):
+        return ['cut: "between" names one side only: the name is cut mid-phrase']
+    if re.search(r",\s*\w+ly$", stripped):
+        return ["cut: ends on a detached adverb: the name is cut mid-phrase"]
     last = _FUNCTION_END.search(stripped)
     if last:
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
@@ -1000,6 +1005,10 @@ def _verb_phrase(base: str, rest: str) -> str:
     return f"{_gerund(base)} {rest}".strip()
 
 
+# "add up", "work out", "carry over": a particle makes another verb ("do not add up" is no missing addition).
+_PARTICLES = frozenset("up out down off back over through".split())
+
+
 def _negated(rest: str, *, fails: bool) -> str:
     """ "does not state X" → "Missing statement of X"; "fails to convert X" → "Failure to convert X"."""
     words = rest.split()
@@ -1007,7 +1016,7 @@ def _negated(rest: str, *, fails: bool) -> str:
     obj = " ".join(words[1:])
     if words[0].casefold() in _VERBS:
         base = words[0].casefold()
-    if base in _PROVIDE and obj and not fails:
+    if base in _PROVIDE and obj and not fails and words[1].casefold().strip(",.;:") not in _PARTICLES:
         return "Missing " + _object(obj)
     nominal = _VERBS.get(base, (None, None, None))[2]
     if nominal and base in _STATING and not fails:
@@ -1143,7 +1152,8 @@ def _subject_led(text: str, head: str) -> str:
         return f"Lack of {_object(rest)} in {where}"
     if verb in ("does not", "doesn't", "do not", "don't", "did not", "didn't", "never"):
         first = (_base_of(rest.split()[0]) or rest.split()[0].casefold()) if rest.split() else ""
-        if first in _PROVIDE:
+        particle = len(rest.split()) > 1 and rest.split()[1].casefold().strip(",.;:") in _PARTICLES
+        if first in _PROVIDE and not particle:
             return f"Missing {_object(' '.join(rest.split()[1:]))} in {where}"
         if first in _STATING:
             return f"Missing {_VERBS[first][2]} of {_object(' '.join(rest.split()[1:]))} in {where}"
@@ -1202,8 +1212,9 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
         )
     )
     shortened = _shorten(before[: cut[-1].start()], MAX_WORDS) if cut else ""
-    if len(shortened.split()) >= 2:
-        return shortened
+    after = _after_instance(name, cut[-1].group(0), tokens) if shortened else ""
+    if len(shortened.split()) >= 2 or (shortened and after):
+        return shortened + after
     # A number between a determiner and its noun goes on its own: "the 150% increase in the value" → "the
     # increase in the value" (cutting at "of" would leave one word); a quantity ("about 120 words", "a 50-word
     # limit") is not a modifier that can go.
@@ -1213,6 +1224,38 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
         if len(dropped.split()) >= 3 and not _NUMBER.search(dropped):
             return dropped
     return name
+
+
+def _after_instance(name: str, connector: str, tokens: Sequence[str]) -> str:
+    """What a name says after the phrase of one instance that :func:`_without_instances` cuts, when it is
+    the problem itself: a short complement ("Getting a basic fact about Mars wrong" → " wrong",
+    "Instruction to write in French not followed" → " not followed"), or the predicate of a "that"
+    clause ("Claim that Peru leads on rice is not supported" → " not supported"); else ``""``.
+
+    >>> _after_instance("Getting a basic fact about Mars wrong", " about ", ["Mars"])
+    ' wrong'
+    >>> _after_instance("Claim that Peru leads on rice exports is not supported", " that ", ["Peru"])
+    ' not supported'
+    >>> _after_instance("Wrong total for the Smith family of four", " for ", ["Smith"])
+    ''
+    """
+    last = max(name.rfind(t) + len(t) for t in tokens if t in name)
+    rest = name[last:]
+    if connector.strip().casefold() == "that":
+        verdict = re.search(r"\s(?:is|are|was|were)\s+(not\s+\w+|\w+)(\s+by\s+[^,;]+)?$", rest)
+        return " " + verdict.group(0).split(None, 1)[1] if verdict else ""
+    rest = rest.strip()
+    if not rest or rest[:1] in ",;:(" or len(rest.split()) > 3 or _instance_tokens(rest):
+        return ""
+    first = rest.split()[0].casefold()
+    return " " + rest if first in _COMPLEMENT_START else ""
+
+
+# Words that open a complement which states the problem ("... wrong", "... not followed", "... ignored").
+_COMPLEMENT_START = frozenset(
+    """wrong wrongly incorrect incorrectly inaccurately backwards reversed not never ignored missing omitted
+    unsupported unverified misstated misread misused miscalculated wrongfully""".split()
+)
 
 
 # A leading measure of the answer ("At about 120 words, it is twice the limit"): where it stands, not the fault.
@@ -1330,6 +1373,72 @@ def choose_name(
     centrality: np.ndarray,
     specificity: Sequence[float],
     siblings: Sequence[str] | set[str] = (),
+    **options: Any,
+) -> str:
+    """The name of a cluster (:func:`_choose_name`), without the phrases that only a few of its
+    ``members`` carry (:func:`drop_rare_phrases`) when that leaves a name that passes the rules."""
+    name = _choose_name(sentences, centrality, specificity, siblings, **options)
+    members = options.get("members") or ()
+    if not name or len(members) < 5:
+        return name
+    trimmed = drop_rare_phrases(name, members)
+    if trimmed != name and not name_problems(
+        trimmed, siblings=list(siblings), members=members, instances=options.get("instances") or ()
+    ):
+        return trimmed
+    return name
+
+
+# Where a name's phrase may start: a preposition, a relative "that", or a comma.
+_PHRASE_START = re.compile(
+    r"\s*,\s*|\s+(?=(?:about|for|of|in|on|from|with|by|during|at|after|before|like|such as|including|that)\s)",
+    re.IGNORECASE,
+)
+
+
+# A phrase that carries the verdict ("that is not true") or a generalised instance ("by another system")
+# is the problem, however few evidence sentences word it so.
+_KEEP_PHRASE = re.compile(
+    r"\b(?:not|no|never|wrong\w*|incorrect\w*|untrue|false|missing|another|other)\b", re.IGNORECASE
+)
+
+
+def drop_rare_phrases(name: str, members: Sequence[str], *, share: float = 0.2) -> str:
+    """``name`` without its phrases (after the first) whose content words each occur in fewer than
+    ``share`` of the ``members`` (the cluster's evidence sentences): the detail of one or a few rows.
+
+    >>> members = ["A contradiction between the table and the text about the total cost."] + [
+    ...     f"There is a contradiction between the table and the text about the {q}." for q in "tip tax fee rent fare".split()]
+    >>> drop_rare_phrases("Contradiction between the table and the text about the total cost", members)
+    'Contradiction between the table and the text'
+    """
+    if _CJK.search(name):
+        return name
+    pieces, last = [], 0
+    for match in _PHRASE_START.finditer(name):
+        if match.start() > last:
+            pieces.append(name[last : match.start()])
+        last = match.start()
+    pieces.append(name[last:])
+    if len(pieces) < 2:
+        return name
+    lowered = [m.casefold() for m in members]
+    kept = [pieces[0]]
+    for piece in pieces[1:]:
+        words = [w for w in _content_words(piece) if w not in _STOP]
+        rare = words and all(sum(_stem(w)[:5] in m for m in lowered) < share * len(lowered) for w in words)
+        if not rare or _KEEP_PHRASE.search(piece):
+            kept.append(piece)
+    trimmed = "".join(kept).strip(" ,")
+    trimmed = re.sub(r",\s*[\w-]+$", "", trimmed)  # a word left alone after a comma (", even", ", co-authored")
+    return trimmed if len(trimmed.split()) >= 2 else name
+
+
+def _choose_name(
+    sentences: Sequence[str],
+    centrality: np.ndarray,
+    specificity: Sequence[float],
+    siblings: Sequence[str] | set[str] = (),
     *,
     criticality: np.ndarray | None = None,
     members: Sequence[str] = (),
@@ -1413,8 +1522,8 @@ def choose_name(
         return best
     for _, name, _, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
         repaired = _repair(name, siblings, members, keywords, instances)
-        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not any(
-            _question_words(repaired, s, f) for s, f in zip(sentences, masked_forms)
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not _mostly_hidden(
+            repaired, sentences, masked_forms
         ):
             return repaired
     # then a rule-passing sentence a little further from the centre (within twice the margin)
@@ -1486,6 +1595,26 @@ def summary_candidates(rows: Any, positions: Sequence[int], *, limit: int = 20) 
         if isinstance(value, str):
             found += [s for s in split_sentences(value) if cue_score(s) > 0 and s not in found]
     return found[:limit]
+
+
+def _mostly_hidden(name: str, sentences: Sequence[str], masked: Sequence[str | None]) -> list[str]:
+    """Words of ``name`` that are instance words (:func:`_question_words`) in most of the ``sentences``
+    that carry them: "write" masked in the one row whose question says "Write ..." is still a word of
+    the problem when the other sentences keep it.
+
+    >>> _mostly_hidden("Instruction to write not followed", ["Write in French is not followed.", "The instruction to write in Greek is not followed."], ["… in … is not followed.", "The instruction to write in … is not followed."])
+    []
+    """
+    flagged = []
+    for word in dict.fromkeys(w.casefold() for w in _WORDS.findall(name)):
+        carrying = hidden = 0
+        for sentence, form in zip(sentences, masked):
+            if word in (w.casefold() for w in _WORDS.findall(sentence)):
+                carrying += 1
+                hidden += word in (w.casefold() for w in _question_words(name, sentence, form))
+        if carrying and 2 * hidden > carrying:
+            flagged.append(word)
+    return flagged
 
 
 def _question_words(name: str, sentence: str, masked: str | None) -> list[str]:

@@ -1214,6 +1214,14 @@ def recovery(report: Any, truth: PlantedData | Mapping[str, Iterable[str]]) -> R
 _NON_WORD = re.compile(r"[^\w]+")
 
 
+_FUNCTION = frozenset("a an the of in on to for by with and or as at from is are was were be it its".split())
+
+
+def _stems(text: str) -> set[str]:
+    """The words of a normalised text by their first five letters, function words left out."""
+    return {w[:5] for w in text.split() if w not in _FUNCTION}
+
+
 def _normalise(text: str) -> str:
     return _NON_WORD.sub(" ", str(text).casefold()).strip()
 
@@ -1230,7 +1238,9 @@ def match_kind(line: str, candidates: list[tuple[str, str]]) -> str:
     """The kind of the generated sentence an evidence line was cut from (``"unmatched"`` if none).
 
     The splitter may cut a sentence into claims and drop its opener, so a line matches the sentence
-    that contains it; failing that, the sentence sharing most of its words (at least half).
+    that contains it; failing that, the sentence sharing most of its words (at least half, by their first
+    five letters and without function words: an issue name rewords its sentence, "Incorrect computation
+    of percentage difference" for "The percentage difference ... is computed incorrectly").
     """
     piece = _normalise(line)
     if not piece:
@@ -1238,10 +1248,12 @@ def match_kind(line: str, candidates: list[tuple[str, str]]) -> str:
     containing = [kind for text, kind in candidates if piece in text]
     if containing:
         return containing[0]
-    words = set(piece.split())
+    words = _stems(piece)
+    if not words:
+        return "unmatched"
     best_kind, best = "unmatched", 0.5
     for text, kind in candidates:
-        overlap = len(words & set(text.split())) / len(words)
+        overlap = len(words & _stems(text)) / len(words)
         if overlap >= best:
             best_kind, best = kind, overlap
     return best_kind

@@ -33,6 +33,12 @@ OPTIONS = (
         "criticality_threshold", float, _DEFAULTS.criticality_threshold, "log-odds above which a sentence is critical"
     ),
     ModeOption(
+        "row_reach",
+        float,
+        _DEFAULTS.row_reach,
+        "a failing row with no critical sentence counts its most critical one within this of the threshold (0: off)",
+    ),
+    ModeOption(
         "linkage_distance",
         float,
         _DEFAULTS.linkage_distance,
