@@ -156,6 +156,20 @@ def test_lexical_parts_equal_features_and_rules(corpus) -> None:
     assert (rules != 0).sum() > 100 and features[:, 2:].sum() > 1000  # the cues and rules do fire
 
 
+def test_twins_follow_the_module(monkeypatch) -> None:
+    """A pattern or constant rebound at run time (an edit, a monkeypatch) reaches the fast path too."""
+    import re
+
+    sentence = "The total is wrong."
+    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == 0.0
+    monkeypatch.setattr(S, "_RATIONALE", re.compile(r"\btotal\b", re.IGNORECASE))
+    monkeypatch.setattr(S, "_RULE_PENALTY", 5.0)
+    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == -5.0
+    monkeypatch.setattr(S, "_RATIONALE", re.compile(r"(?-i:The) total"))  # cannot be folded: the slow path
+    assert S._lexical_twins() is None
+    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == -5.0
+
+
 def test_fold_pattern_refuses_what_lowercasing_would_change() -> None:
     import re
 

@@ -1062,15 +1062,27 @@ def _names_used(code: Any) -> set[str]:
     return names
 
 
-@lru_cache(maxsize=1)
+_TWINS: dict[str, Any] = {}
+
+
 def _lexical_twins() -> dict[str, Any] | None:
     """The twins of :data:`_TWINNED` over folded patterns, by name; ``None`` when a pattern they use cannot be
-    folded. Built once per process, from the module as it is then."""
+    folded. Built once, and again whenever a name of this module they use is bound to another object (a
+    pattern edited at run time, a test's monkeypatch)."""
+    module = globals()
+    names = set().union(*(_names_used(module[f].__code__) for f in _TWINNED)) | set(_TWINNED)
+    key = tuple(sorted((name, id(module.get(name))) for name in names))
+    if _TWINS.get("key") != key:
+        _TWINS.update(key=key, twins=_build_twins(names))
+    return _TWINS["twins"]
+
+
+def _build_twins(names: set[str]) -> dict[str, Any] | None:
     import types
 
     module = globals()
     twin_globals = dict(module)
-    for name in set().union(*(_names_used(module[f].__code__) for f in _TWINNED)):
+    for name in names - set(_TWINNED):
         value = module.get(name)
         if isinstance(value, re.Pattern):
             value = _Remembered.of(_fold_pattern(value))
