@@ -201,6 +201,9 @@ def test_needed_literals_and_remembered_scans() -> None:
     assert remembered.findall("it is fine") == [] and remembered.search("it is fine") is None
     assert remembered.sub(" ", "it is fine") == "it is fine"
     assert remembered.findall("it is not fine, never") == ["not", "never"]
+    again = remembered.findall("it is not fine, never")  # from memory, a copy
+    again.append("x")
+    assert remembered.findall("it is not fine, never") == ["not", "never"]
     assert remembered.search("it is not fine, never").group(0) == "not"
     assert remembered.sub("-", "nothing, not") == "nothing, -"  # "not" in "nothing" is no match: scanned
     assert remembered.search("nothing") is None and remembered.match("never mind").group(0) == "never"

@@ -953,9 +953,9 @@ class _FoldedRe:
 
 
 class _Remembered:
-    """A folded pattern that remembers its last ``findall``: a ``search``, ``match`` or ``sub`` of the same text
-    after it is answered without a scan when nothing was found (the twins count a sentence's cues, then the
-    rules search the same sentence for many of the same cues; most find nothing)."""
+    """A folded pattern that remembers its last ``findall``: the same ``findall`` again is answered from it, and
+    a ``search``, ``match`` or ``sub`` of the same text is answered without a scan when nothing was found (the
+    twins count a sentence's cues twice, then the rules search it for many of the same; most find nothing)."""
 
     __slots__ = ("pattern", "last", "needs")
 
@@ -980,6 +980,9 @@ class _Remembered:
     def findall(self, string: str, *args: Any) -> list:
         if not args and self.needs is not None and not any(literal in string for literal in self.needs):
             return []
+        last = self.last
+        if not args and last is not None and (string is last[0] or string == last[0]):
+            return list(last[1])  # the cue counts and the cue score count some cues in the same sentence
         found = self.pattern.findall(string, *args)
         if not args:
             self.last = (string, found)
