@@ -327,6 +327,8 @@ def main() -> None:
                     measured = {}
                     print(f"CLEAR's dashboard failed: {type(err).__name__}: {str(err).splitlines()[0]} · {_load()}")
                 for name, values in measured.items():
+                    if not values:  # a step never reached (an earlier one failed: its time is the figure)
+                        continue
                     runs = ", ".join(f"{v:.2f}" for v in values)
                     print(
                         f"CLEAR's dashboard, {name}: median {np.median(values):.2f} s (runs: {runs}) · {_load()}",
