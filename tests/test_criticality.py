@@ -134,6 +134,16 @@ def test_clear_reference_mismatch_fails_loudly(bench, tmp_path):
         ("It could be shorter, since it repeats the same paragraph twice.", "none"),
         ("It should have told the user that the document has no answer.", "raises"),
         ("应当告诉用户文档中没有这一信息。", "raises"),
+        # the answer finding a problem is praise; failing to find it, or finding the wrong one, is not
+        ("The response correctly identifies the error in the original code.", "clears"),
+        ("It also flags that the table does not cover the northern region.", "clears"),
+        ("The assistant catches the off-by-one error in the loop.", "clears"),
+        ("The response fails to identify the error in the code.", "none"),
+        ("It identifies the wrong variable as the cause.", "none"),
+        ("The model spots the bug but then introduces a new one.", "none"),
+        ("回答正确，并且记住了用户的要求。", "clears"),
+        ("不过回答已经覆盖了两种情况。", "clears"),
+        ("回答简洁，但遗漏了单位。", "none"),
     ],
 )
 def test_rule_verdicts(sentence, verdict):
