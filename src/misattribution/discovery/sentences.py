@@ -784,48 +784,6 @@ _FEATURES_ZH = (
 # A rule's verdict is added to the model's log-odds: strong enough to overrule it, not infinite.
 _RULE_PENALTY = 3.0
 
-# The answer finding a problem is praise, however many fault words describe the problem it found: "The
-# response correctly identifies the error in the original code", "It also flags that the table does not
-# cover the northern region". Not when the verb is negated or failed ("fails to identify"), when the
-# object is the answer's own mistake ("identifies the wrong variable"), or when a contrast follows.
-_DETECTS = re.compile(
-    r"^(?:(?:but|and|also|however|moreover|additionally|furthermore|further)\s*,?\s*)?"
-    r"(?:the\s+)?(?:answer|response|assistant|model|agent|reply|solution|explanation|it|she|he|they)\s+"
-    r"(?:(?:also|correctly|rightly|helpfully|clearly|properly|even|then|still|explicitly|accurately|successfully)\s+)*"
-    r"(?:spots|flags|identifies|catches|notices|recogni[sz]es|points\s+out|warns|reminds|fixes|corrects|detects|"
-    r"highlights|acknowledges|avoids)\b(?!\s+(?:the\s+|a\s+|an\s+)?(?:wrong|incorrect|mistaken|irrelevant)\b)",
-    re.IGNORECASE,
-)
-_DETECTS_CONTRAST = re.compile(r"\b(?:but|however|although|though|yet|whereas|fails?|failing)\b", re.IGNORECASE)
-_DETECTS_ZH = re.compile(
-    r"^(?:但是?|不过|而且|并且|同时|另外)?[，,]?(?:该?回答|模型|回复|它|助手)?(?:还|也|正确地|及时|明确地?|已经)*"
-    r"(?:提醒了?|指出了|发现了|识别出|注意到了|覆盖了|记住了|考虑到了)"
-)
-_DETECTS_FAILED_ZH = re.compile(r"没|未|不(?!过)|但|却|然而|遗漏|忽略")
-# "回答正确，…" / "回答简洁，…": a verdict of praise that opens the sentence, with no contrast after it.
-_PRAISE_START_ZH = re.compile(r"^(?:该?回答|答案|回复)(?:完全|基本|非常|很)?(?:正确|准确|简洁|清晰|完整)")
-_PRAISE_CONTRAST_ZH = re.compile(r"但|却|然而|不过")
-
-
-def _finds_a_problem(sentence: str, chinese: bool) -> bool:
-    """Whether ``sentence`` praises the answer for finding or avoiding a problem (:data:`_DETECTS`).
-
-    >>> _finds_a_problem("The response correctly identifies the error in the original code.", False)
-    True
-    >>> _finds_a_problem("The response fails to identify the error.", False), _finds_a_problem("It identifies the wrong cause.", False)
-    (False, False)
-    >>> _finds_a_problem("还提醒了表格不包含北部地区。", True), _finds_a_problem("回答没有提醒用户注意风险。", True)
-    (True, False)
-    """
-    text = sentence.strip()
-    if chinese:
-        found = _DETECTS_ZH.match(text)
-        if found and not _DETECTS_FAILED_ZH.search(text[: found.end()]):
-            return True
-        return bool(_PRAISE_START_ZH.match(text)) and not _PRAISE_CONTRAST_ZH.search(text)
-    found = _DETECTS.match(text)
-    return bool(found) and not _DETECTS_CONTRAST.search(text[found.end() :])
-
 
 def _has_residual_error(sentence: str, chinese: bool) -> bool:
     """Error evidence left once cleared criticism, weighing and improvement words are taken out."""
@@ -838,8 +796,8 @@ def _has_residual_error(sentence: str, chinese: bool) -> bool:
 
 
 def rule_verdict(sentence: str) -> float:
-    """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale, for
-    weighing a problem and for the answer finding one (:func:`_finds_a_problem`); for cleared criticism ("no errors"), fault-free improvement ideas ("could be
+    """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale and for
+    weighing a problem; for cleared criticism ("no errors"), fault-free improvement ideas ("could be
     more concise"), restated instructions ("But the user asked for a table") and concessions ("But the
     answer covers both cases anyway") when no error word is left; else ``0``.
 
@@ -860,7 +818,7 @@ def rule_verdict(sentence: str) -> float:
         idea = _IDEA.search(sentence) and not _OBLIGATION.search(sentence)
         concession = _CUE_CONTRAST.search(sentence) and (_PRAISE_CUES.search(sentence) or _COVERS.search(sentence))
         restated = (_RESTATED.search(sentence) and not _ANSWER_CLAUSE.search(sentence)) or concession
-    if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())) or _finds_a_problem(sentence, chinese):
+    if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())):
         return -_RULE_PENALTY
     conceded = None if chinese else _CONCEDED_FAULT.match(sentence.strip())
     if conceded and (_PRAISE_CUES.search(conceded.group(1)) or _COVERS.search(conceded.group(1))):
@@ -891,9 +849,10 @@ def lexical_features(sentences: Sequence[str]) -> np.ndarray:
 # lists). For a text whose characters are all ASCII or caseless, a case-insensitive pattern matches the
 # text exactly where the same pattern with lower-cased letters matches the lower-cased text, case-sensitively
 # (same positions, same lengths); a case-sensitive pattern that holds no cased character matches both texts
-# alike. _LexicalTwins runs twins of the functions below -- the same code objects, with the patterns they name
-# folded so -- on such texts, and the functions themselves on any other text; a pattern that cannot be folded
-# (a cased character given by an escape or in a mixed range, inline flags) leaves every text to the originals.
+# alike. lexical_parts runs twins of these functions and of every function of this module they call -- the
+# same code objects, with the patterns they name folded so -- on such texts, and the functions themselves on
+# any other text; a pattern that cannot be folded (a cased character given by an escape or in a mixed range,
+# inline flags) leaves every text to the originals. So an edit of a cue list or a rule needs nothing here.
 _TWINNED = ("lexical_features", "cue_score", "rule_verdict", "_has_residual_error")
 _INLINE_FLAGS = re.compile(r"\(\?[aiLmsux-]")
 _CODE_ESCAPE = re.compile(r"\\[xuUN0]")
@@ -1115,19 +1074,42 @@ def _lexical_twins() -> dict[str, Any] | None:
     folded. Built once, and again whenever a name of this module they use is bound to another object (a
     pattern edited at run time, a test's monkeypatch)."""
     module = globals()
-    names = set().union(*(_names_used(module[f].__code__) for f in _TWINNED)) | set(_TWINNED)
-    key = tuple(sorted((name, id(module.get(name))) for name in names))
+    functions, names = _twin_names()
+    key = tuple(sorted((name, id(module.get(name))) for name in functions | names))
     if _TWINS.get("key") != key:
-        _TWINS.update(key=key, twins=_build_twins(names))
+        _TWINS.update(key=key, twins=_build_twins(functions, names))
     return _TWINS["twins"]
 
 
-def _build_twins(names: set[str]) -> dict[str, Any] | None:
+def _twin_names() -> tuple[set[str], set[str]]:
+    """The functions of this module that the lexical part runs (:data:`_TWINNED` and every function of the
+    module they call, so a new helper of a rule is twinned too), and the other names they use."""
+    import types
+
+    module = globals()
+    functions: set[str] = set()
+    names: set[str] = set()
+    todo = list(_TWINNED)
+    while todo:
+        name = todo.pop()
+        if name in functions:
+            continue
+        functions.add(name)
+        for used in _names_used(module[name].__code__):
+            value = module.get(used)
+            if isinstance(value, types.FunctionType) and value.__module__ == __name__:
+                todo.append(used)
+            else:
+                names.add(used)
+    return functions, names - functions
+
+
+def _build_twins(functions: set[str], names: set[str]) -> dict[str, Any] | None:
     import types
 
     module = globals()
     twin_globals = dict(module)
-    for name in names - set(_TWINNED):
+    for name in names:
         value = module.get(name)
         if isinstance(value, re.Pattern):
             value = _Remembered.of(_fold_pattern(value))
@@ -1141,7 +1123,7 @@ def _build_twins(names: set[str]) -> dict[str, Any] | None:
         if value is None:
             return None
         twin_globals[name] = value
-    for name in _TWINNED:
+    for name in functions:
         original = module[name]
         twin_globals[name] = types.FunctionType(
             original.__code__, twin_globals, name, original.__defaults__, original.__closure__
