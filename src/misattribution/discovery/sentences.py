@@ -784,6 +784,48 @@ _FEATURES_ZH = (
 # A rule's verdict is added to the model's log-odds: strong enough to overrule it, not infinite.
 _RULE_PENALTY = 3.0
 
+# The answer finding a problem is praise, however many fault words describe the problem it found: "The
+# response correctly identifies the error in the original code", "It also flags that the table does not
+# cover the northern region". Not when the verb is negated or failed ("fails to identify"), when the
+# object is the answer's own mistake ("identifies the wrong variable"), or when a contrast follows.
+_DETECTS = re.compile(
+    r"^(?:(?:but|and|also|however|moreover|additionally|furthermore|further)\s*,?\s*)?"
+    r"(?:the\s+)?(?:answer|response|assistant|model|agent|reply|solution|explanation|it|she|he|they)\s+"
+    r"(?:(?:also|correctly|rightly|helpfully|clearly|properly|even|then|still|explicitly|accurately|successfully)\s+)*"
+    r"(?:spots|flags|identifies|catches|notices|recogni[sz]es|points\s+out|warns|reminds|fixes|corrects|detects|"
+    r"highlights|acknowledges|avoids)\b(?!\s+(?:the\s+|a\s+|an\s+)?(?:wrong|incorrect|mistaken|irrelevant)\b)",
+    re.IGNORECASE,
+)
+_DETECTS_CONTRAST = re.compile(r"\b(?:but|however|although|though|yet|whereas|fails?|failing)\b", re.IGNORECASE)
+_DETECTS_ZH = re.compile(
+    r"^(?:但是?|不过|而且|并且|同时|另外)?[，,]?(?:该?回答|模型|回复|它|助手)?(?:还|也|正确地|及时|明确地?|已经)*"
+    r"(?:提醒了?|指出了|发现了|识别出|注意到了|覆盖了|记住了|考虑到了)"
+)
+_DETECTS_FAILED_ZH = re.compile(r"没|未|不(?!过)|但|却|然而|遗漏|忽略")
+# "回答正确，…" / "回答简洁，…": a verdict of praise that opens the sentence, with no contrast after it.
+_PRAISE_START_ZH = re.compile(r"^(?:该?回答|答案|回复)(?:完全|基本|非常|很)?(?:正确|准确|简洁|清晰|完整)")
+_PRAISE_CONTRAST_ZH = re.compile(r"但|却|然而|不过")
+
+
+def _finds_a_problem(sentence: str, chinese: bool) -> bool:
+    """Whether ``sentence`` praises the answer for finding or avoiding a problem (:data:`_DETECTS`).
+
+    >>> _finds_a_problem("The response correctly identifies the error in the original code.", False)
+    True
+    >>> _finds_a_problem("The response fails to identify the error.", False), _finds_a_problem("It identifies the wrong cause.", False)
+    (False, False)
+    >>> _finds_a_problem("还提醒了表格不包含北部地区。", True), _finds_a_problem("回答没有提醒用户注意风险。", True)
+    (True, False)
+    """
+    text = sentence.strip()
+    if chinese:
+        found = _DETECTS_ZH.match(text)
+        if found and not _DETECTS_FAILED_ZH.search(text[: found.end()]):
+            return True
+        return bool(_PRAISE_START_ZH.match(text)) and not _PRAISE_CONTRAST_ZH.search(text)
+    found = _DETECTS.match(text)
+    return bool(found) and not _DETECTS_CONTRAST.search(text[found.end() :])
+
 
 def _has_residual_error(sentence: str, chinese: bool) -> bool:
     """Error evidence left once cleared criticism, weighing and improvement words are taken out."""
@@ -796,8 +838,8 @@ def _has_residual_error(sentence: str, chinese: bool) -> bool:
 
 
 def rule_verdict(sentence: str) -> float:
-    """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale and for
-    weighing a problem; for cleared criticism ("no errors"), fault-free improvement ideas ("could be
+    """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale, for
+    weighing a problem and for the answer finding one (:func:`_finds_a_problem`); for cleared criticism ("no errors"), fault-free improvement ideas ("could be
     more concise"), restated instructions ("But the user asked for a table") and concessions ("But the
     answer covers both cases anyway") when no error word is left; else ``0``.
 
@@ -818,7 +860,7 @@ def rule_verdict(sentence: str) -> float:
         idea = _IDEA.search(sentence) and not _OBLIGATION.search(sentence)
         concession = _CUE_CONTRAST.search(sentence) and (_PRAISE_CUES.search(sentence) or _COVERS.search(sentence))
         restated = (_RESTATED.search(sentence) and not _ANSWER_CLAUSE.search(sentence)) or concession
-    if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())):
+    if rationale or (not chinese and _WEIGHED_ONLY.match(sentence.strip())) or _finds_a_problem(sentence, chinese):
         return -_RULE_PENALTY
     conceded = None if chinese else _CONCEDED_FAULT.match(sentence.strip())
     if conceded and (_PRAISE_CUES.search(conceded.group(1)) or _COVERS.search(conceded.group(1))):
