@@ -187,6 +187,19 @@ def test_fold_pattern_refuses_what_lowercasing_would_change() -> None:
         S._FoldedRe().search(r"Error", "error")
 
 
+def test_factor_boundaries_keeps_the_order_of_alternatives() -> None:
+    import re
+
+    assert S._top_alternatives(r"a|b(c|d)|[|]x|[]|]y|\|z") == ["a", "b(c|d)", "[|]x", "[]|]y", r"\|z"]
+    factored = S._factor_boundaries(re.compile(r"\bfoo|\bfoobar|^\d|\bbaz\b"))
+    assert factored.pattern == r"\b(?:foo|foobar)|^\d|\bbaz\b"
+    for text in ("foobar foo 3 baz", "9 bazaar foofoo", "a foobar", ""):
+        original = re.compile(r"\bfoo|\bfoobar|^\d|\bbaz\b")
+        assert factored.findall(text) == original.findall(text)  # "foo" first, as in the original
+    assert S._factor_boundaries(re.compile(r"foo|\bbar")) is None  # nothing to factor
+    assert S._factor_boundaries(re.compile(r"\bfoo # x|\bbar", re.VERBOSE)) is None
+
+
 def test_needed_literals_and_remembered_scans() -> None:
     import re
 

@@ -1005,6 +1005,9 @@ class _Remembered:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.pattern = pattern
         self.last: tuple[str, list] | None = None  # replaced whole: a reader never sees half an update
+        factored = _factor_boundaries(pattern)
+        if factored is not None and _scan_seconds(factored) < 0.8 * _scan_seconds(pattern):
+            self.pattern = pattern = factored
         # Strings one of which every match contains: without any of them in a text, nothing to scan for.
         # Kept when looking for them is faster than the scan (timed once on the shipped examples).
         needs = _needed_literals(pattern)
@@ -1076,6 +1079,73 @@ def _needed_literals(pattern: re.Pattern[str], shortest: int = 3) -> set[str] | 
         return max(options, key=lambda o: (min(map(len, o)), -len(o))) if options else None
 
     return needs(parser.parse(pattern.pattern, pattern.flags))
+
+
+def _top_alternatives(source: str) -> list[str]:
+    """The top-level alternatives of a pattern's source (``a|b(c|d)`` → ``["a", "b(c|d)"]``)."""
+    parts: list[str] = []
+    depth, start, i, in_class = 0, 0, 0, False
+    while i < len(source):
+        char = source[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            i += 1
+            if source[i : i + 1] == "^":
+                i += 1
+            if source[i : i + 1] == "]":  # a "]" first in a class is one of its characters
+                i += 1
+            continue
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            parts.append(source[start:i])
+            start = i + 1
+        i += 1
+    return parts + [source[start:]]
+
+
+def _factor_boundaries(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    r"""``\bA|\bB|C`` as ``\b(?:A|B)|C``: the same alternatives tried in the same order at each position, with
+    one word-boundary check for a run of them instead of one each, so that the engine can check each
+    alternative's first letter before entering it (6x on _RATIONALE). ``None`` when nothing is to factor."""
+    if pattern.flags & re.VERBOSE:
+        return None
+    factored, run = [], []
+    for alternative in _top_alternatives(pattern.pattern) + [None]:
+        if alternative is not None and alternative.startswith("\\b"):
+            run.append(alternative[2:])
+            continue
+        if len(run) > 1:
+            factored.append("\\b(?:" + "|".join(run) + ")")
+        elif run:
+            factored.append("\\b" + run[0])
+        run = []
+        if alternative is not None:
+            factored.append(alternative)
+    source = "|".join(factored)
+    if source == pattern.pattern:
+        return None
+    try:
+        return re.compile(source, pattern.flags)
+    except re.error:
+        return None
+
+
+def _scan_seconds(pattern: re.Pattern[str]) -> float:
+    """Seconds ``pattern.findall`` takes over the lower-cased criticality examples."""
+    import time
+
+    clock = time.perf_counter()
+    for text in _example_texts_lowered():
+        pattern.findall(text)
+    return time.perf_counter() - clock
 
 
 def _literals_pay(pattern: re.Pattern[str], needs: tuple[str, ...]) -> bool:
