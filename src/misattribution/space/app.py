@@ -362,6 +362,9 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
                     "score_min", "score_max", "text", "nodes"]  # fmt: skip
     load_outputs = [c["key"], c["load_message"], c["status"], c["problems"], c["problems_file"]]
     load_outputs += [c[n] for n in choice_names]
+    # The one-line summary comes with the load itself, a round trip (~1 s in Chromium at load 5) before the
+    # refresh of the open tab that follows, which writes the same line (the filters are reset to none).
+    load_outputs.append(c["filter_summary"])
 
     def finish(key: str | None, loader: Any) -> list[Any]:
         """Run a loader; on success store the report and reset the filters, else keep the current report."""
@@ -371,7 +374,7 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
             message = redact(str(err))  # a judging or discovery error may quote the endpoint
             gr.Warning(message)
             failed = f"**Could not load.** {render.escape_markdown(message)}"
-            return [key, failed, gr.update(), *_problem_updates([]), *[gr.update()] * len(choice_names)]
+            return [key, failed, gr.update(), *_problem_updates([]), *[gr.update()] * len(choice_names), gr.update()]
         explorer = Explorer(result.report)
         updates = _choice_values(explorer)
         return [
@@ -380,6 +383,7 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
             render.describe(explorer),
             *_problem_updates(getattr(result, "problems", None) or []),
             *[gr.update(**updates[n]) for n in choice_names],
+            _filter_summary(ViewContext(explorer)),
         ]
 
     def on_upload(file, key, *names):
