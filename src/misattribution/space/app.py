@@ -612,6 +612,15 @@ def load_bundle(path: str | Path) -> IssueReport:
     return load_bundle_zip(path)
 
 
+def _import_gradio_quietly() -> None:
+    """Gradio's import, ahead of time; without Gradio installed, :func:`build_app`'s own import says so (the
+    CLI then names the extra to install, on one line), not a traceback from this thread."""
+    try:
+        import_gradio()
+    except ImportError:
+        pass
+
+
 def serve(
     bundle: str | Path | IssueReport | None = None,
     host: str = "127.0.0.1",
@@ -627,7 +636,7 @@ def serve(
     """
     # Gradio's import (~1.7 s, mostly Python holding the GIL) runs while the bundle is read (Parquet, which
     # releases it) and explored (numpy): on two cores the first screen comes that much sooner.
-    warm = threading.Thread(target=import_gradio, name="import-gradio", daemon=True)
+    warm = threading.Thread(target=_import_gradio_quietly, name="import-gradio", daemon=True)
     warm.start()
     try:
         report = bundle if isinstance(bundle, IssueReport) else (load_bundle(bundle) if bundle is not None else None)
