@@ -1,9 +1,8 @@
 """Issue 15: the fast sentence splitting, masking and lexical criticality give what the plain code gives.
 
 ``split_sentences`` caches per distinct line and sentence, ``strip_opener`` / ``strip_subject`` match their
-anchored patterns instead of searching, ``abstract_sentence`` skips substitutions that cannot apply, the
-lexical criticality runs folded twins of its functions on lower-cased text (:func:`.sentences.lexical_parts`),
-and the streamed path scores each distinct text once over all batches. The plain implementations are kept
+anchored patterns instead of searching, ``abstract_sentence`` skips substitutions that cannot apply, and the
+streamed path scores the lexical criticality of each distinct text once over all batches. The plain implementations are kept
 here as the reference: the loops as they were, over the module's own patterns and helpers, so that a change
 to a cue list or a rule changes both alike. They run on planted rows (English; a few thousand), the
 shipped criticality examples (English and Chinese), the same texts with letters upper-cased at random, and
@@ -140,86 +139,6 @@ def test_masking_equals_reference(corpus) -> None:
     for sentence in corpus["texts"]:
         assert S.abstract_sentence(sentence) == reference_abstract_sentence(sentence), sentence
     assert checked > 5000
-
-
-def test_lexical_parts_equal_features_and_rules(corpus) -> None:
-    texts = corpus["texts"]
-    assert S._lexical_twins() is not None, (
-        "a pattern of the lexical criticality cannot be folded for lower-cased text (sentences._fold_pattern):"
-        " every text now takes the slow path"
-    )
-    assert sum(S._foldable_text(t) for t in texts) > 0.9 * len(texts)  # the fast path is the one tested
-    assert not S._foldable_text("İstanbul") and S._foldable_text("计算“错误”…")
-    features, rules = S.lexical_parts(texts)
-    np.testing.assert_array_equal(features, S.lexical_features(texts))
-    np.testing.assert_array_equal(rules, [S.rule_verdict(t) for t in texts])
-    assert (rules != 0).sum() > 100 and features[:, 2:].sum() > 1000  # the cues and rules do fire
-
-
-def test_twins_follow_the_module(monkeypatch) -> None:
-    """A pattern or constant rebound at run time (an edit, a monkeypatch) reaches the fast path too."""
-    import re
-
-    sentence = "The total is wrong."
-    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == 0.0
-    monkeypatch.setattr(S, "_RATIONALE", re.compile(r"\btotal\b", re.IGNORECASE))
-    monkeypatch.setattr(S, "_RULE_PENALTY", 5.0)
-    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == -5.0
-    monkeypatch.setattr(S, "_RATIONALE", re.compile(r"(?-i:The) total"))  # cannot be folded: the slow path
-    assert S._lexical_twins() is None
-    assert S.lexical_parts([sentence])[1][0] == S.rule_verdict(sentence) == -5.0
-
-
-def test_fold_pattern_refuses_what_lowercasing_would_change() -> None:
-    import re
-
-    assert S._fold_pattern(re.compile(r"\bErrors?\b", re.IGNORECASE)).pattern == r"\berrors?\b"
-    assert S._fold_pattern(re.compile(r"\S+\W", re.IGNORECASE)).pattern == r"\S+\W"  # escapes kept
-    assert S._fold_pattern(re.compile(r"[A-Z]", re.IGNORECASE)).pattern == "[a-z]"
-    assert S._fold_pattern(re.compile(r"[A-z]", re.IGNORECASE)) is None  # a mixed range
-    assert S._fold_pattern(re.compile(r"\x41", re.IGNORECASE)) is None  # a cased letter by its code
-    assert S._fold_pattern(re.compile(r"(?-i:A)b", re.IGNORECASE)) is None  # inline flags
-    assert S._fold_pattern(re.compile(r"ſ", re.IGNORECASE)) is None  # a non-ASCII cased letter
-    assert S._fold_pattern(re.compile(r"[A-Z]\d")) is None  # case-sensitive with cased letters
-    caseless = re.compile(r"错|\d\s*分")
-    assert S._fold_pattern(caseless) is caseless
-    with pytest.raises(S._Unfoldable):
-        S._FoldedRe().search(r"Error", "error")
-
-
-def test_factor_boundaries_keeps_the_order_of_alternatives() -> None:
-    import re
-
-    assert S._top_alternatives(r"a|b(c|d)|[|]x|[]|]y|\|z") == ["a", "b(c|d)", "[|]x", "[]|]y", r"\|z"]
-    factored = S._factor_boundaries(re.compile(r"\bfoo|\bfoobar|^\d|\bbaz\b"))
-    assert factored.pattern == r"\b(?:foo|foobar)|^\d|\bbaz\b"
-    for text in ("foobar foo 3 baz", "9 bazaar foofoo", "a foobar", ""):
-        original = re.compile(r"\bfoo|\bfoobar|^\d|\bbaz\b")
-        assert factored.findall(text) == original.findall(text)  # "foo" first, as in the original
-    assert S._factor_boundaries(re.compile(r"foo|\bbar")) is None  # nothing to factor
-    assert S._factor_boundaries(re.compile(r"\bfoo # x|\bbar", re.VERBOSE)) is None
-
-
-def test_needed_literals_and_remembered_scans() -> None:
-    import re
-
-    assert S._needed_literals(re.compile(r"\b(?:foo|bars?)\b")) == {"foo", "bar"}
-    assert S._needed_literals(re.compile(r"(?:maybe )?never(?: again)?")) == {"never"}
-    assert S._needed_literals(re.compile(r"(?:abc)+x|def")) == {"abc", "def"}
-    assert S._needed_literals(re.compile(r"ab|cde")) is None  # "ab" is too short to look for
-    assert S._needed_literals(re.compile(r"(?:word)*|\d+")) is None  # may match without a literal
-    assert S._needed_literals(re.compile(r"(?:error)", re.IGNORECASE)) is None  # only folded patterns
-    remembered = S._Remembered(re.compile(r"\bnot\b|never"))
-    remembered.needs = ("not", "never")
-    assert remembered.findall("it is fine") == [] and remembered.search("it is fine") is None
-    assert remembered.sub(" ", "it is fine") == "it is fine"
-    assert remembered.findall("it is not fine, never") == ["not", "never"]
-    again = remembered.findall("it is not fine, never")  # from memory, a copy
-    again.append("x")
-    assert remembered.findall("it is not fine, never") == ["not", "never"]
-    assert remembered.search("it is not fine, never").group(0) == "not"
-    assert remembered.sub("-", "nothing, not") == "nothing, -"  # "not" in "nothing" is no match: scanned
-    assert remembered.search("nothing") is None and remembered.match("never mind").group(0) == "never"
 
 
 # -- with a scorer and the streamed discovery (the static embedder built from MiniLM's token vectors) ------
