@@ -652,3 +652,26 @@ def test_row_reach_counts_a_failing_rows_best_sentence_only_when_asked():
     # more failing rows name a reason when the rule is on, never fewer critical sentences
     assert on.meta["n_critical"] > off.meta["n_critical"]
     assert {o.name for o in clusters.OPTIONS} >= {"row_reach"}
+
+
+def test_row_reach_is_refused_by_the_sharded_engine_with_a_reason(planted):
+    from misattribution.engines.sharded import sharded_clusters
+
+    rows = load_judged(planted[0])
+    with pytest.raises(ValueError, match="row_reach is not supported with a sharded engine"):
+        sharded_clusters(rows, row_reach=0.5)
+
+
+def test_clear_issue_names_differing_only_in_case_are_one_issue(planted):
+    """Seen in the Space: a CLEAR upload with 'Calculation errors' and 'calculation errors' crashed the
+    statistics (two issues, one id)."""
+    frame, truth = planted
+    spellings = ["['Missing units']", "['missing  units', 'No Issues']"]
+    frame = frame.assign(
+        recurring_issues_str=[
+            spellings[k % 2] if row_id in truth["units"] else "[]" for k, row_id in enumerate(frame["id"])
+        ]
+    )
+    report = discover(frame, mode="clear", progress=False)
+    assert [(i.name, i.count) for i in report.issues] == [("Missing units", len(truth["units"]))]
+    assert report.assignments["row_id"].is_unique

@@ -50,6 +50,12 @@ class TaxonomyError(ValueError):
     """A taxonomy file is malformed; the message names the file and the field."""
 
 
+def _safe_load(text: str) -> Any:
+    """``yaml.safe_load`` with libyaml's C loader when PyYAML has it (the same safe constructors; the
+    taxonomy loads on every Space start, 0.1-0.4 s faster so)."""
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - a safe loader
+
+
 def normalize_name(text: str) -> str:
     """Fold a category name for lookup: width (NFKC), case, runs of blanks, ``_`` and dashes.
 
@@ -423,7 +429,7 @@ def available_taxonomies() -> list[str]:
 @lru_cache(maxsize=16)
 def _load_builtin(name: str) -> Taxonomy:
     path = resources.files("misattribution") / "taxonomies" / f"{name}.yaml"
-    return from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), source=f"{name}.yaml")
+    return from_dict(_safe_load(path.read_text(encoding="utf-8")), source=f"{name}.yaml")
 
 
 def load_taxonomy(name_or_path: str | Path | Taxonomy | None = None) -> Taxonomy:
@@ -443,7 +449,7 @@ def load_taxonomy(name_or_path: str | Path | Taxonomy | None = None) -> Taxonomy
             f"{name!r} is neither a shipped taxonomy ({', '.join(available_taxonomies())}) nor a file"
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
         raise TaxonomyError(f"{path}: not UTF-8 text: {err}") from err
     except yaml.YAMLError as err:

@@ -42,10 +42,21 @@ _WORDS = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’-]*")
 # -- the rules ----------------------------------------------------------------------------------------
 _SUBJECT = re.compile(
     r"^(?:(?:the|this|that|its|their|a|an)\s+(?:model|model's|response|response's|answer|assistant|solution|"
-    r"output|reply|ai|system|llm)\b|(?:it|they|there|this|that|these|those)\b"
+    r"output|reply|ai|system|llm)\b|(?:it|they|there|this|that|these|those|i|we)\b"
     r"|(?:response|model|assistant|answer|reply|output)\s+(?!un|in|im|mis|non|ill|over|under)\w+ed\b"
-    r"|(?:response|model|assistant)\s+(?:is|are|was|does|did|has|fails|lacks|contains|makes|uses)\b)",
+    r"|(?:response|model|assistant)\s+(?:is|are|was|does|did|has|fails|lacks|contains|makes|uses)\b"
+    r"|(?:response|model|assistant|answer|reply|output)\s+\w+ly\s+\w+s\b)",
     re.IGNORECASE,
+)
+# Words that name where in an answer something is, not what is wrong with it: a name made only of them
+# ("Final conclusion", "Problem constraints", "Calculation process") is a topic, not an issue.
+_TOPIC_WORDS = frozenset(
+    """final initial first last overall general main specific whole entire given original conclusion conclusions
+    problem problems constraint constraints statement statements use usage answer answers explanation explanations
+    question questions step steps solution solutions calculation calculations process approach response responses
+    detail details information result results value values assumption assumptions requirement requirements
+    context format structure reasoning part parts section method methods number numbers total amount
+    equation equations formula interpretation""".split()
 )
 _SUBJECT_ZH = re.compile(r"^(?:该|这个|此|这)?(?:回答|模型|回复|助手|它)|^(?:这|此|该)(?:个|一)?")
 _FINITE = frozenset(
@@ -94,12 +105,14 @@ _CUT_VERB = re.compile(
     r"mention|state|explain|convert|calculate|compute|apply|show|reach|identify|specify|take|cover|satisfy|"
     r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define|"
     r"say|tell|name|cite|note|indicate|clarify|acknowledge|report|see|find|get|keep|do|support|answer|write|"
-    r"create|generate|implement|build|compare|summari[sz]e|translate|read|run|choose|select|call|pass|set)$",
+    r"create|generate|implement|build|compare|summari[sz]e|translate|read|run|choose|select|call|pass|set|"
+    r"comply|adhere|conform|refer|respond|account|rely|attribute|link)$"
+    r"|\bwithout\s+(?:\w+ly\s+)?\w+ing$",
     re.IGNORECASE,
 )
 # A name that starts like a subordinate clause or a consequence is a fragment ("Given the mistake in ...").
 _FRAGMENT = re.compile(
-    r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|although|though|"
+    r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|whereas|although|though|"
     r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
     r"assuming|overall|instead of|rather than|unlike|except)\b",
     re.IGNORECASE,
@@ -232,6 +245,11 @@ def name_problems(
       >>> name_problems("Ignored output of the planner in the writer step", instances=["planner", "writer"])
       ['instance: "planner", "writer" belong to one instance (not in every evidence sentence)']
 
+    * ``vague`` also: not only words of where something is ("Final conclusion", "Problem constraints").
+
+      >>> name_problems("Final conclusion")
+      ['vague: names a part of the answer, not what is wrong with it']
+
     * ``duplicate``: not a near-duplicate of a sibling issue's name: the same content words (ignoring
       case, punctuation, stopwords and plural "s"), or most of them (Jaccard >= 0.75).
 
@@ -294,6 +312,8 @@ def name_problems(
         problems.append(f'context: "{anaphora.group(0)}" points to a sentence the name does not carry')
     if not _specific_words(name):
         problems.append('vague: says nothing specific about what is wrong (only generic words like "errors", "issues")')
+    elif all(w.casefold() in _TOPIC_WORDS or w.casefold() in _STOP for w in words):
+        problems.append("vague: names a part of the answer, not what is wrong with it")
     elif len(words) == 1 and not _ONE_WORD.search(words[0]):
         problems.append(f'vague: the single word "{words[0]}" names no problem')
     problems += _instance_problems(name, members, instances)

@@ -184,6 +184,9 @@ def sharded_clusters(
 
     settings = pipeline.ClusterSettings(**cluster_options)
     settings.check()
+    if settings.row_reach > 0:
+        # Shards hold distinct sentences, not rows: a row's most critical sentence is not known on any shard.
+        raise ValueError("row_reach is not supported with a sharded engine: leave it at 0 or drop --engine")
     # As the single-process path: "auto" resolved by the failing rows, the linkage cut of that embedder. The
     # driver's encoder object decides the cut (and BERTopic needs it); it embeds nothing here.
     model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))

@@ -14,6 +14,8 @@ assignments' evidence is empty.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pandas as pd
 
 from misattribution.discovery.modes._base import ModeResult, register_mode
@@ -34,17 +36,31 @@ def clear_issues(rows: pd.DataFrame) -> ModeResult:
     >>> issues, assignments, meta = clear_issues(rows)
     >>> [i.name for i in issues], assignments["row_id"].tolist(), meta["n_rows_with_issues"]
     (['Calculation errors'], ['a', 'c'], 2)
+    >>> rows = pd.DataFrame({"row_id": ["a", "b"], "clear_issues": [["Calculation errors"], ["calculation  errors"]]})
+    >>> [i.name for i in clear_issues(rows)[0]]
+    ['Calculation errors']
     """
     if "clear_issues" not in rows.columns:
         raise ValueError(
             "mode 'clear' needs CLEAR's issues per row (a CLEAR results bundle, or a 'recurring_issues_str' / "
             "'clear_issues' column)"
         )
-    per_row = [
-        list(dict.fromkeys(str(n) for n in (names if isinstance(names, (list, tuple)) else []) if str(n) != NO_ISSUES))
-        for names in rows["clear_issues"]
-    ]
-    names = sorted({name for found in per_row for name in found})
+    # One issue per name up to case and spacing ("Calculation errors" / "calculation  errors" are one id: an id
+    # is a slug of the name), shown in its most frequent spelling.
+    spellings: dict[str, Counter[str]] = {}
+    per_row = []
+    for names in rows["clear_issues"]:
+        found: dict[str, None] = {}
+        for value in names if isinstance(names, (list, tuple)) else []:
+            name = " ".join(str(value).split())
+            if not name or name.casefold() == NO_ISSUES.casefold():
+                continue
+            spellings.setdefault(name.casefold(), Counter())[name] += 1
+            found[name.casefold()] = None
+        per_row.append(list(found))
+    shown = {key: max(counts, key=counts.__getitem__) for key, counts in spellings.items()}  # ties: first seen
+    per_row = [[shown[key] for key in found] for found in per_row]
+    names = sorted(shown.values())
     ids = {name: issue_id(name, PROVENANCE) for name in names}
     assignments = pd.DataFrame(
         [(str(row_id), ids[name], "") for row_id, found in zip(rows["row_id"], per_row) for name in found],
