@@ -480,6 +480,11 @@ def test_phrases_only_a_few_evidence_sentences_carry_are_dropped_from_a_name():
     assert drop_rare_phrases("Date of the moon landing that is not true", ["The date is wrong."] * 6) == (
         "Date that is not true"
     )
+    # "in Czech instead of German" is the problem (the wrong language), not a detail: it stays, whole
+    languages = [("Czech", "German"), ("Polish", "French"), ("Dutch", "Greek"), ("Thai", "Hindi"), ("Malay", "Urdu")]
+    replies = [f"The reply is in {a} instead of {b} from the introduction onwards." for a, b in languages]
+    name = "Response in Czech instead of German from the introduction onwards"
+    assert drop_rare_phrases(name, replies) == name
     # choose_name applies it: the central sentence names the cluster without its one-row detail
     sentences = members[:3]
     name = choose_name(sentences, np.array([0.9, 0.85, 0.84]), [0.0] * 3, members=members)

@@ -1416,10 +1416,10 @@ _PHRASE_START = re.compile(
 )
 
 
-# A phrase that carries the verdict ("that is not true") or a generalised instance ("by another system")
-# is the problem, however few evidence sentences word it so.
+# A phrase that carries the verdict ("that is not true", "in Czech instead of German") or a generalised
+# instance ("by another system") is the problem, however few evidence sentences word it so.
 _KEEP_PHRASE = re.compile(
-    r"\b(?:not|no|never|wrong\w*|incorrect\w*|untrue|false|missing|another|other)\b", re.IGNORECASE
+    r"\b(?:not|no|never|wrong\w*|incorrect\w*|untrue|false|missing|another|other|instead|rather)\b", re.IGNORECASE
 )
 
 
@@ -1440,6 +1440,9 @@ def drop_rare_phrases(name: str, members: Sequence[str], *, share: float = 0.2) 
             pieces.append(name[last : match.start()])
         last = match.start()
     pieces.append(name[last:])
+    for k in range(len(pieces) - 2, -1, -1):  # "instead of", "rather than", "such as": one connector
+        if re.search(r"\b(?:instead|rather|such)$", pieces[k], re.IGNORECASE):
+            pieces[k : k + 2] = [pieces[k] + pieces[k + 1]]
     if len(pieces) < 2:
         return name
     lowered = [m.casefold() for m in members]
