@@ -50,7 +50,7 @@ import pandas as pd
 from misattribution.discovery.modes.clear import clear_issues
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, IssueReport
 from misattribution.io.archives import SafeZip, ZipLimits, open_zip
-from misattribution.io.tables import ALIASES, InputError, parse_label_cell, read_table, resolve_columns
+from misattribution.io.tables import ALIASES, InputError, parse_label_cell, read_table, resolve_columns, text_column
 
 __all__ = [
     "REQUIRED_ROLES",
@@ -370,7 +370,7 @@ def rows_from_table(
     used = set(columns.values())
     for column in frame.columns:
         if column not in used and column not in rows.columns:
-            rows[column] = _text_column(
+            rows[column] = text_column(
                 [v if type(v) is str or v is None else _parquet_safe(v) for v in frame[column].tolist()]
             )
     rows.attrs.clear()  # provenance went to the notes; attrs would only slow pandas down
@@ -493,29 +493,6 @@ def _first_line(err: BaseException) -> str:
 
 def _is_listlike(value: Any) -> bool:
     return isinstance(value, (list, tuple, np.ndarray))
-
-
-#: The dtype pandas gives a list of text and gaps (``str``, Arrow-backed, NaN for a gap, in pandas 3).
-_TEXT_DTYPE = pd.Series(["", None]).dtype
-
-
-def _text_column(values: list[Any]) -> Any:
-    """``values`` as a column cell for cell as pandas stores the list, a list of text and gaps built by Arrow
-    directly when pandas stores it Arrow-backed (pandas checks each cell in Python first: 0.9 s against 0.05 s
-    for 100,000 judge feedback texts); any other list is returned as it is.
-
-    >>> _text_column(["a", None]).dtype == pd.Series(["a", None]).dtype, _text_column([1, "a"])
-    (True, [1, 'a'])
-    """
-    arrow_text = isinstance(_TEXT_DTYPE, pd.StringDtype) and _TEXT_DTYPE.storage == "pyarrow"
-    if not arrow_text or not any(v is not None for v in values):
-        return values
-    if not all(v is None or type(v) is str for v in values):
-        return values
-    import pyarrow as pa
-
-    array = pd.arrays.ArrowStringArray(pa.chunked_array([pa.array(values, type=pa.large_string())]))
-    return array.astype(_TEXT_DTYPE)
 
 
 def _parquet_safe(value: Any) -> Any:

@@ -55,6 +55,7 @@ from misattribution.io.tables import (
     parse_scores,
     read_table,
     resolve_columns,
+    text_column,
 )
 
 logger = logging.getLogger(__name__)
@@ -138,7 +139,7 @@ def load_judged(
     # Cells are read with .tolist() (the same values as iterating a column, 10x faster on Arrow-backed text).
     for role in TEXT_ROLES:
         if chosen[role] is not None:
-            rows[role] = [None if is_missing(v) else str(v) for v in frame[chosen[role]].tolist()]
+            rows[role] = text_column([None if is_missing(v) else str(v) for v in frame[chosen[role]].tolist()])
     if "misattribution" in frame.columns:
         # Text cells (a CSV export's JSON lists) become lists here, through the bounded label parser.
         rows["misattribution"] = [
@@ -154,10 +155,10 @@ def load_judged(
         rows["clear_issues"] = [p or [] for p in parsed]
     summary_column = next((c for c in ("summary", "evaluation_summary", "clear_summary") if c in frame.columns), None)
     if summary_column is not None and summary_column != chosen["feedback"]:
-        rows["summary"] = [None if is_missing(v) else str(v) for v in frame[summary_column].tolist()]
+        rows["summary"] = text_column([None if is_missing(v) else str(v) for v in frame[summary_column].tolist()])
     if "status" in frame.columns and kind != "clear-bundle":
-        rows["status"] = [None if is_missing(v) else str(v) for v in frame["status"].tolist()]
-        rows["judge_error"] = _judge_errors(frame)
+        rows["status"] = text_column([None if is_missing(v) else str(v) for v in frame["status"].tolist()])
+        rows["judge_error"] = text_column(_judge_errors(frame))
     rows = rows.reset_index(drop=True)
     n_null = int(rows["score"].isna().sum())
     if n_null:
