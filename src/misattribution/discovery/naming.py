@@ -1029,6 +1029,11 @@ def _verb_phrase(base: str, rest: str) -> str:
 _PARTICLES = frozenset("up out down off back over through".split())
 
 
+def _phrasal(words: list[str]) -> bool:
+    """Whether ``words`` (a verb and what follows) open with a particle verb: "add up", "work out"."""
+    return len(words) > 1 and words[1].casefold().strip(",.;:") in _PARTICLES
+
+
 def _negated(rest: str, *, fails: bool) -> str:
     """ "does not state X" → "Missing statement of X"; "fails to convert X" → "Failure to convert X"."""
     words = rest.split()
@@ -1036,7 +1041,7 @@ def _negated(rest: str, *, fails: bool) -> str:
     obj = " ".join(words[1:])
     if words[0].casefold() in _VERBS:
         base = words[0].casefold()
-    if base in _PROVIDE and obj and not fails and words[1].casefold().strip(",.;:") not in _PARTICLES:
+    if base in _PROVIDE and obj and not fails and not _phrasal(words):
         return "Missing " + _object(obj)
     nominal = _VERBS.get(base, (None, None, None))[2]
     if nominal and base in _STATING and not fails:
@@ -1172,8 +1177,7 @@ def _subject_led(text: str, head: str) -> str:
         return f"Lack of {_object(rest)} in {where}"
     if verb in ("does not", "doesn't", "do not", "don't", "did not", "didn't", "never"):
         first = (_base_of(rest.split()[0]) or rest.split()[0].casefold()) if rest.split() else ""
-        particle = len(rest.split()) > 1 and rest.split()[1].casefold().strip(",.;:") in _PARTICLES
-        if first in _PROVIDE and not particle:
+        if first in _PROVIDE and not _phrasal(rest.split()):
             return f"Missing {_object(' '.join(rest.split()[1:]))} in {where}"
         if first in _STATING:
             return f"Missing {_VERBS[first][2]} of {_object(' '.join(rest.split()[1:]))} in {where}"
