@@ -640,26 +640,67 @@ def test_a_language_with_one_distinct_sentence_clusters_without_warnings():
     assert len(report.issues) >= 3 and not report.assignments["row_id"].isin(["z0", "z1"]).any()  # 2 rows < min_rows
 
 
-def test_row_reach_counts_a_failing_rows_best_sentence_only_when_asked():
+def test_row_reach_counts_a_clearly_failing_rows_best_sentence_by_default():
     from misattribution.discovery.modes import clusters
     from misattribution.testing.planted import generate
 
     data = generate("agents", 120, seed=3, split="dev")
     frame = data.frame
-    off = discover(frame, score_range=data.score_range, seed=0, progress=False)
-    on = discover(frame, score_range=data.score_range, seed=0, progress=False, row_reach=0.75)
-    assert off.meta["settings"]["row_reach"] == 0.0 and on.meta["settings"]["row_reach"] == 0.75
+    on = discover(frame, score_range=data.score_range, seed=0, progress=False)
+    off = discover(frame, score_range=data.score_range, seed=0, progress=False, row_reach=0)
+    assert on.meta["settings"]["row_reach"] == 0.75 and off.meta["settings"]["row_reach"] == 0.0
     # more failing rows name a reason when the rule is on, never fewer critical sentences
     assert on.meta["n_critical"] > off.meta["n_critical"]
     assert {o.name for o in clusters.OPTIONS} >= {"row_reach"}
+    # rows just under the top of the scale (a 4.9 of 1-5: not clearly failing) are left alone
+    near_top = frame.assign(score=frame["score"].where(frame["score"] >= 5, 4.9))
+    gated = discover(near_top, score_range=data.score_range, seed=0, progress=False)
+    ungated = discover(near_top, score_range=data.score_range, seed=0, progress=False, row_reach=0)
+    assert gated.meta["n_critical"] == ungated.meta["n_critical"]
 
 
-def test_row_reach_is_refused_by_the_sharded_engine_with_a_reason(planted):
-    from misattribution.engines.sharded import sharded_clusters
+def test_critical_occurrences_promotes_only_in_eligible_rows():
+    from misattribution.discovery.pipeline import critical_occurrences
 
-    rows = load_judged(planted[0])
-    with pytest.raises(ValueError, match="row_reach is not supported with a sharded engine"):
-        sharded_clusters(rows, row_reach=0.5)
+    scores, rows = np.array([-0.5, -2.0, 1.0, -0.2, -3.0]), np.array([0, 0, 1, 1, 2])
+    everywhere = critical_occurrences(scores, rows, 0.0, 0.75)
+    assert everywhere.tolist() == [True, False, True, False, False]
+    gated = critical_occurrences(scores, rows, 0.0, 0.75, eligible=np.array([False, True, True]))
+    assert gated.tolist() == [False, False, True, False, False]
+
+
+def test_the_sharded_engine_with_row_reach_equals_the_single_process_report():
+    from misattribution.engines import get_engine
+    from misattribution.testing.planted import generate
+
+    data = generate("agents", 200, seed=3, split="dev")
+    options = {"score_range": data.score_range, "seed": 0, "progress": False, "tree": False}
+    single = discover(data.frame, **options)
+    sharded = get_engine("local").discover(data.frame, shards=3, **options)
+    assert single.meta["settings"]["row_reach"] > 0
+    assert sharded.meta["n_critical"] == single.meta["n_critical"] > 0
+    assert [i.name for i in sharded.issues] == [i.name for i in single.issues]
+    assert sharded.assignments.to_dict("records") == single.assignments.to_dict("records")
+
+
+def test_a_cluster_that_gathered_several_problems_is_named_after_its_largest():
+    from misattribution.discovery.pipeline import naming_centre
+
+    rng = np.random.default_rng(0)
+    axes = np.eye(8)
+    groups = [(axes[0], 6), (axes[3], 2), (axes[5], 2)]  # one problem in 6 sentences, two others in 2 each
+    vectors = np.concatenate([a + 0.05 * rng.standard_normal((n, 8)) for a, n in groups])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    weights = np.ones(len(vectors))
+    centroid = vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0))
+    centre = naming_centre(vectors, weights, centroid, distance=0.5)
+    assert centre @ axes[0] > 0.99 > centroid @ axes[0]
+    # no sub-group holds a third of the sentences: the centroid stays
+    spread = np.concatenate([a + 0.05 * rng.standard_normal((2, 8)) for a in axes[:6]])
+    spread /= np.linalg.norm(spread, axis=1, keepdims=True)
+    mean = spread.mean(axis=0) / np.linalg.norm(spread.mean(axis=0))
+    assert np.allclose(naming_centre(spread, np.ones(12), mean, distance=0.5), mean)
+    assert np.allclose(naming_centre(vectors, weights, centroid, distance=0), centroid)
 
 
 def test_clear_issue_names_differing_only_in_case_are_one_issue(planted):

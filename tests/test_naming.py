@@ -88,6 +88,18 @@ TABLE = [
     # a reported fault: the name is the fault, not the report
     ("Indicating a slight gap in the explanation of the units.", "Slight gap in the explanation of the units"),
     ("This suggests that the agent skipped the validation step.", "Missing validation step"),
+    # "none of X <verb>", "no X is <participle>", an "it seems" opener, a particle verb, an adverb after "not"
+    ("None of the retrieved documents backs the figure.", "Retrieved documents not backing the figure"),
+    ("None of the figures is attributed to a source.", "Figures not attributed to a source"),
+    ("However, no source is named for the claim.", "Missing source for the claim"),
+    ("No check is run on the totals.", "No check run on the totals"),
+    ("It seems the plan leaves out the budget, so later steps have nothing to build on.",
+     "Plan leaving out the budget"),
+    ("Key numbers appear with no attribution.", "Key numbers with no attribution"),
+    ("The model rounds up the number of guests.", "Rounding up the number of guests"),
+    ("The approach does not accurately reflect the compounding of interest.",
+     "Approach not accurately reflecting the compounding of interest"),
+    ("It asserts things the evidence does not contain.", "Asserting things that the evidence does not contain"),
     # Chinese
     ("但是最终答案错误，因为单位换算出错。", "最终答案错误"),
     ("回答缺少单位。", "缺少单位"),
@@ -136,6 +148,9 @@ def test_the_table_is_large_and_varied():
         ("Every step of the explanation is right", "praise"),
         ("Clear and accurate explanation", "praise"),
         ("Omission of this detail", "context"),
+        ("Fabricated quotation attributed", "cut"),
+        ("Could imply a lack of attention to detail", "clause"),
+        ("Several errors and inconsistencies", "vague"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),
         ("存在错误", "vague"),

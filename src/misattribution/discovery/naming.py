@@ -114,7 +114,7 @@ _CUT_VERB = re.compile(
 _FRAGMENT = re.compile(
     r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|whereas|although|though|"
     r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
-    r"assuming|overall|instead of|rather than|unlike|except)\b",
+    r"assuming|overall|instead of|rather than|unlike|except|could|would|might|may|can|must|will|shall)\b",
     re.IGNORECASE,
 )
 # A name that points back at a sentence it no longer has ("Omits this detail") names nothing; "that" is
@@ -127,14 +127,16 @@ _ANAPHORA = re.compile(
 _ANAPHORA_ZH = re.compile(r"这类|这些|此类|这一|这种|上述|该")
 # "Explanation written": a participle that lost its complement ("... written in Spanish").
 _BARE_PARTICIPLE = re.compile(
-    r"(?<=\w )(?:written|listed|given|used|made|stated|shown|provided|included|done|based|treated|presented|"
-    r"described|placed|put|set|computed|calculated|taken|handed|passed|returned|called|sent|used|produced)$",
+    r"(?<=\w )(?<!\bnot )(?<!\bnever )(?:written|listed|given|used|made|stated|shown|provided|included|done|based|"
+    r"treated|presented|described|placed|put|set|computed|calculated|taken|handed|passed|returned|called|sent|used|"
+    r"produced|attributed|credited|ascribed|referred|compared|related|linked)$",
     re.IGNORECASE,
 )
 _PARTICLES_ZH = re.compile(r"[的了吗呢吧啊呀么着过地得和与及或在对把被是]$")
 # Words that say *that* something is wrong, not *what*: a name made of nothing else is vague.
 _GENERIC = frozenset(
     """error errors mistake mistakes issue issues problem problems flaw flaws inaccuracy inaccuracies
+    inconsistency inconsistencies discrepancy discrepancies oversight oversights
     incorrect incorrectly wrong wrongly inaccurate erroneous bad poor poorly several some various many multiple
     certain minor major significant critical serious small slight contains contain containing has have having
     step steps response responses answer answers solution solutions output model reply overall quality
@@ -349,6 +351,13 @@ def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> 
 _ONE_WORD = re.compile(r"(?:ity|ness|ance|ence|cy|sion|tion|ment|ism|al|ure|age|ery|ly|y)s?$", re.IGNORECASE)
 
 
+_RELATIVE_END = re.compile(
+    r"\b(?:that|which)\s+(?:the|this|its|their|it|they|he|she|we|you)\b(?:\s+[\w'-]+){0,2}?\s+"
+    r"(?:does not|doesn't|did not|do not|don't|cannot|can't|never)\s+\w+$",
+    re.IGNORECASE,
+)
+
+
 def _cut_problems(name: str) -> list[str]:
     stripped = name.rstrip()
     if re.search(r"[,;:(\-–—]$", stripped):
@@ -364,6 +373,8 @@ def _cut_problems(name: str) -> list[str]:
     if participle:
         return [f'cut: ends on "{participle.group(0)}", which lacks what it says: the name is cut mid-phrase']
     verb = _CUT_VERB.search(stripped)
+    if verb and _RELATIVE_END.search(stripped):  # "things that the evidence does not contain": its object is "things"
+        verb = None
     if verb:
         return [f'cut: ends on "{verb.group(0).split()[-1]}", which lacks its object: the name is cut mid-phrase']
     words = _WORDS.findall(stripped)
@@ -497,7 +508,7 @@ _HEDGES = re.compile(
     re.IGNORECASE,
 )
 _TRAILING = re.compile(
-    r"(?:,\s*|\s+)(?:which|as|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
+    r"(?:,\s*|\s+)(?:which|as(?!\s+(?:if|though)\b)|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
     r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
     r"|,\s*(?:namely|specifically|in particular|notably|here|this time)\b.*$"
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
@@ -517,7 +528,7 @@ _EFFECT = re.compile(
     r"correctness|coherence|score|evaluation|reliability|rating|validity|usefulness|helpfulness|overall)\b.*$",
     re.IGNORECASE,
 )
-_SEEMS = re.compile(r"\b(?:seems|appears|tends) to (\w+)", re.IGNORECASE)
+_SEEMS = re.compile(r"\b(?:seems|appears|tends) to (?:\w+ly )?(\w+)", re.IGNORECASE)
 _IRREGULAR = {"be": "is", "have": "has", "do": "does", "go": "goes"}
 _LOCATOR = re.compile(
     r"\s*,?\s*\b(?:in|at|during)\s+(?:the\s+)?(?:(?:first|second|third|fourth|final|last|initial|next|same|very)\s+)*"
@@ -787,7 +798,8 @@ def critical_clause(sentence: str) -> str:
 
 
 def _third_person(match: re.Match[str]) -> str:
-    """ "seems to contain" → "contains": the hedge goes, the verb keeps its person."""
+    """ "seems to contain" → "contains": the hedge goes, the verb keeps its person (an adverb before it goes
+    too: "seems to slightly misread" → "misreads")."""
     verb = match.group(1)
     if verb.lower() in _IRREGULAR:
         return _IRREGULAR[verb.lower()]
@@ -933,11 +945,13 @@ def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table o
             return "Missing " + _object(rest[3:])
         return _object(rest)
     match = _NO_SUBJECT.match(text)
-    if match and match.group(2).casefold() in _MISSING_PARTICIPLES | {"stated", "mentioned", "explained"}:
+    if match and match.group(2).casefold() in _MISSING_PARTICIPLES | _NAMING_PARTICIPLES:
         return f"Missing {_object(match.group(1))}{match.group(3)}"
-    match = re.match(r"none of\s+(.+?)(?:\s+(?:appears?|is|are|was|were)\b.*)?$", text, re.I)
+    if match and _is_participle(match.group(2)):  # "no reason is given" above; "no check is run on the totals"
+        return f"No {_object(match.group(1))} {match.group(2)}{match.group(3)}"
+    match = _NONE_OF.match(text)
     if match:
-        return "Missing " + _object(match.group(1))
+        return _none_of(match.group(1), match.group(2) or "", match.group(3) or "")
     if low.startswith("no ") and len(words) > 1:
         return "Missing " + _object(text[3:])
     match = _SUGGESTION.match(text)
@@ -969,6 +983,49 @@ def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table o
     if first.endswith("ed") and base is None and _FORMS.get(first):
         return _verb_phrase(_FORMS[first], " ".join(words[1:]))
     return _subject_led(text, head)
+
+
+# "None of the retrieved documents backs the figure", "None of the figures is attributed to a source".
+_NONE_OF = re.compile(
+    r"^none of\s+((?:the |its |their |these |those )?(?:[\w'-]+\s+){0,4}?[\w'-]+)"
+    r"(?:\s+(is|are|was|were|has been|have been|(?<=s\s)(?!is\b|was\b|has\b)[a-z]+s)\b\s*(.*))?$",
+    re.IGNORECASE,
+)
+# Participles that, after "no X is", mean the X is missing ("no source is named for the claim").
+_NAMING_PARTICIPLES = frozenset(
+    "stated mentioned explained named cited identified specified documented supplied attributed credited".split()
+)
+
+
+_IRREGULAR_PARTICIPLES = frozenset("run done made kept taken seen set put found read met held told paid".split())
+
+
+def _is_participle(word: str) -> bool:
+    word = word.casefold()
+    return word in _PARTICIPLES or word in _IRREGULAR_PARTICIPLES or word.endswith("ed") or word in _MISSING_PARTICIPLES
+
+
+def _none_of(things: str, verb: str, rest: str) -> str:
+    """ "None of X <verb> Y" as a noun phrase: what the X fail to do, not that X are missing.
+
+    >>> _none_of("the retrieved documents", "backs", "the figure")
+    'Retrieved documents not backing the figure'
+    >>> _none_of("the figures", "is", "attributed to a source")
+    'Figures not attributed to a source'
+    >>> _none_of("the sources", "", "")
+    'Missing sources'
+    """
+    subject = _object(things)
+    subject = subject[:1].upper() + subject[1:]
+    verb = verb.casefold()
+    if not verb:
+        return "Missing " + _object(things)
+    if verb in ("is", "are", "was", "were", "has been", "have been"):
+        return f"{subject} not {rest}".strip() if rest else "Missing " + _object(things)
+    base = _base_of(verb)
+    if not base:
+        return "Missing " + _object(things)
+    return f"{subject} not {_gerund(base)} {rest}".strip()
 
 
 def _improvement(text: str, head: str) -> str:
@@ -1016,6 +1073,8 @@ def _verb_phrase(base: str, rest: str) -> str:
     if base in ("claim", "assume", "conclude", "state", "suggest") and rest and not _DETERMINER.match(rest):
         if not re.match(r"(?:that|to|on|in|with|for|about)\b", rest) and len(rest.split()) >= 3:
             rest = "that " + rest
+    if nominal and _phrasal([base, *rest.split()[:1]]):  # "rounds up the number": not a "rounding of up"
+        return f"{_gerund(base)} {rest}".strip()
     if nominal:
         if re.match(r"(?:that|to|on|in|with|for|about)\b", rest):
             return f"{nominal} {rest}".strip()
@@ -1117,7 +1176,7 @@ def _predicate(predicate: str, head: str, *, subject: str | None) -> str:
 
 
 _SUBJECT_VERBS = (
-    "is are was were remain remains seems appears has have lacks lack contains contain includes include does "
+    "is are was were remain remains seems appears appear has have lacks lack contains contain includes include does "
     "doesn't do don't did didn't never fails failed leads lead results result causes shows introduces"
 ).split()
 
@@ -1163,7 +1222,7 @@ def _subject_led(text: str, head: str) -> str:
     where = _inner(original)
     if subject.casefold() in ("this", "that", "it", "these", "those"):
         return _object(text)
-    if verb in ("is", "are", "was", "were", "remain", "remains", "seems", "appears", "has been", "have been"):
+    if verb in ("is", "are", "was", "were", "remain", "remains", "seems", "appears", "appear", "has been", "have been"):
         return _predicate(rest, head, subject=subject)
     if verb in ("leads to", "lead to", "results in", "result in", "causes", "cause"):
         return subject
@@ -1182,8 +1241,11 @@ def _subject_led(text: str, head: str) -> str:
         if first in _STATING:
             return f"Missing {_VERBS[first][2]} of {_object(' '.join(rest.split()[1:]))} in {where}"
         words = rest.split()
+        adverbs = []
+        while len(words) > 1 and re.fullmatch(r"\w+ly", words[0], re.I) and not _base_of(words[0]):
+            adverbs.append(words.pop(0))  # "does not accurately reflect": the verb is "reflect"
         base = _base_of(words[0]) or words[0] if words else ""
-        return f"{subject} not {_gerund(base)} {' '.join(words[1:])}".strip()
+        return f"{subject} not {' '.join([*adverbs, _gerund(base)])} {' '.join(words[1:])}".strip()
     if verb == "fails to":
         return f"{subject} failing to {rest}"
     base = _base_of(verb)
@@ -1318,7 +1380,39 @@ def _chinese_name(text: str) -> str:
     return name[:MAX_CHARS_ZH].rstrip("的了和与及或在对把被是")
 
 
-_MORE_OPENERS = re.compile(r"^(?:instead|rather|in fact|here|again|as a result|as such|in particular)\s*,\s*", re.I)
+_MORE_OPENERS = re.compile(
+    r"^(?:instead|rather|in fact|here|again|as a result|as such|in particular)\s*,\s*"
+    r"|^(?:it|this)\s+(?:seems|appears|looks like)(?:\s+that)?,?\s+(?!to\b)",
+    re.I,
+)
+
+
+# A relative clause without its "that": "the value it reports", "things the evidence does not contain".
+_BARE_RELATIVE = re.compile(
+    r"\b([A-Za-z][a-z]+) (?=(?:it|they|he|she|we|you) [a-z]+(?:s|ed)\b|(?:the|this|its|their) [a-z]+ (?:does not|"
+    r"doesn't|did not|do not|don't|cannot|can't|never|could not|would not)\b)"
+)
+
+
+def _mark_relative(clause: str) -> str:
+    """A bare relative clause gets its "that", so that its verb is not read as the clause's own.
+
+    >>> _mark_relative("asserts things the evidence does not contain")
+    'asserts things that the evidence does not contain'
+    >>> _mark_relative("The flight emissions value it reports cannot be found")
+    'The flight emissions value that it reports cannot be found'
+    >>> _mark_relative("says it is wrong"), _mark_relative("ignores the units")
+    ('says it is wrong', 'ignores the units')
+    """
+
+    def mark(match: re.Match[str]) -> str:
+        word = match.group(1)
+        folded = word.casefold()
+        if folded in _STOP or folded in _VERB_FORMS or folded in _FUNCTION_WORDS or folded.endswith("ly"):
+            return match.group(0)
+        return f"{word} that "
+
+    return _BARE_RELATIVE.sub(mark, clause)
 
 
 def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
@@ -1346,7 +1440,7 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     text = _LEADING_MEASURE.sub("", text)  # "at about 120 words, it is ..." → "it is ..."
     text = _with_cause(_SEEMS.sub(_third_person, text.strip(" .")))
     text = re.sub(r"^(?:given|considering|due to|because of|owing to)\s+(?=\S+\s+\S+)(?!.*,)", "", text, flags=re.I)
-    clause = _clean(text)
+    clause = _mark_relative(_clean(text))
     name = _shorten(noun_phrase(clause), max_words)
     if len(name.split()) < 1:
         name = _shorten(_clean(sentence), max_words)

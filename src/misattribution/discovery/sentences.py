@@ -567,7 +567,7 @@ _ERROR_CUES = re.compile(
     r"improv\w*|minor|slight\w*|deduct\w*|unfortunately|overly|redundan\w*|verbose|falls? short|compromis\w*|"
     r"mislead\w*|discrepanc\w*|contradict\w*|invalid|unsupported|hallucinat\w*|fabricat\w*|forg[eo]t\w*|"
     r"invent\w*|made[- ]up|makes? up|wordy|padded|filler|vague|ambiguous|off[- ]topic|truncat\w*|untrue|lengthy|"
-    r"rambl\w*)\b",
+    r"rambl\w*|violat\w*|disregard\w*)\b",
     re.IGNORECASE,
 )
 _WEAK_CUES = re.compile(r"\b(?:not|no|never|n't|cannot|without|however|but|although|though|yet)\b", re.IGNORECASE)
@@ -660,7 +660,11 @@ _MORE_FAULTS = re.compile(
     r"out of date|outdated|stale|obsolete|snide|unfriendly|condescend\w*|belittl\w*|talks? down|scold\w*|rude\w*|"
     r"impatient\w*|dismissive\w*|patroni[sz]\w*|sarcas\w*|exceed\w*|(?:one|another|a (?:major|serious|big)|the (?:main|biggest|key|only|real)) problem (?:is|here|with)|"
     r"(?:runs?|ran|goes|went|is|are) (?:well |far |way )?(?:past|over|beyond) (?:the |its )?(?:word|length|limit|count|"
-    r"budget))\b",
+    r"budget)|disregard\w*|violat\w*|(?:goes|go|went|going|runs?|ran) (?:directly )?against|contrary to|inverted|"
+    r"backwards|security (?:risk|hole|flaw|issue)|leak(?:s|ed|ing)?|bloated|redo(?:es|ne)?|redid|unattributed|uncited|"
+    r"not attributed|proceeds? as if|outside (?:the |its )?(?:provided|given|retrieved|supplied) (?:sources?|documents?|"
+    r"context|data|material)|none of (?:the |its |their )?(?:\w+\s+){1,3}?(?:backs?|supports?|confirms?|mentions?|"
+    r"(?:is|are) (?:attributed|cited|sourced)))\b",
     _P,
 )
 # Scoring rationale: the sentence is about the grade, not the answer.
@@ -703,9 +707,10 @@ _CUE_CONTRAST = re.compile(r"^(?:but|however|yet|whereas|although|though)\b|\b(?
 _CORRECTION = re.compile(r"\bnot\s+[\d$€£]|\binstead of\b|\brather than\b|, not\b|\bnot as stated\b", _P)
 # A restated instruction ("But the user asked for a table") states no fault by itself.
 _RESTATED = re.compile(
-    r"^(?:but |however,? |yet |although |though )?(?:the |this )?(?:user|student|customer|parent|learner|beginner|"
+    r"^(?:but |however,? |yet |although |though |whereas )?(?:(?:it'?s|it is) worth (?:noting|mentioning) that )?"
+    r"(?:the |this )?(?:user|student|customer|parent|learner|beginner|"
     r"review request|question|task|problem|prompt)\b[^,;]*\b(?:asked|asks|required|requires|wanted|wants|said|says|"
-    r"requested|stated|states|explicitly|was)\b",
+    r"requested|stated|states|explicitly|was|mentions|mentioned)\b",
     _P,
 )
 _COVERS = re.compile(r"\bcovers?\b", _P)

@@ -490,6 +490,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
         occurrence_labels,
         rows,
         criticality=semantic[embedded],
+        naming_distance=pipeline.NAMING_CUT * settings.linkage_distance,
     )
     for issue in issues:
         issue.rare = rare

@@ -60,7 +60,9 @@ class ShardWorker:
     Called with a JSON payload (``unique``: the shard's distinct masked sentences; ``occurrence_text`` and
     ``occurrence_unique``: each occurrence's text and its index in ``unique``; ``threshold``, ``budget``,
     ``seed``, ``by_language``), it returns an ``.npz`` archive (no pickled objects): ``semantic`` (per
-    distinct sentence), ``critical`` (per occurrence), ``micro_of`` (per distinct sentence: its
+    distinct sentence), ``scores`` and ``critical`` (per occurrence: its criticality, and whether it
+    clears ``threshold``; the driver sends the threshold lowered by ``row_reach`` and decides which
+    occurrences count), ``micro_of`` (per distinct sentence: its
     micro-cluster or -1), ``centroids``, ``weights`` and ``exemplars`` (per micro-cluster, ordered by
     exemplar) and ``seconds`` (embedding, whole shard).
     """
@@ -83,7 +85,8 @@ class ShardWorker:
         vectors = embed(unique, self.encoder, batch_size=self.batch_size)
         embedded = time.perf_counter()
         semantic = self.scorer.semantic(vectors, unique)
-        critical = semantic[occurrence_unique] + self.scorer.lexical(task["occurrence_text"]) > task["threshold"]
+        scores = semantic[occurrence_unique] + self.scorer.lexical(task["occurrence_text"])
+        critical = scores > task["threshold"]
         weights = np.bincount(occurrence_unique[critical], minlength=len(unique)).astype(float)
         candidates = np.flatnonzero(weights > 0)
         micro_of = np.full(len(unique), -1, dtype=np.int64)
@@ -112,6 +115,7 @@ class ShardWorker:
         np.savez(
             buffer,
             semantic=np.asarray(semantic, dtype=np.float64),
+            scores=np.asarray(scores, dtype=np.float64),
             critical=critical,
             micro_of=micro_of,
             centroids=np.asarray(centroids, dtype=np.float32).reshape(-1, dim)[order],
@@ -184,9 +188,6 @@ def sharded_clusters(
 
     settings = pipeline.ClusterSettings(**cluster_options)
     settings.check()
-    if settings.row_reach > 0:
-        # Shards hold distinct sentences, not rows: a row's most critical sentence is not known on any shard.
-        raise ValueError("row_reach is not supported with a sharded engine: leave it at 0 or drop --engine")
     # As the single-process path: "auto" resolved by the failing rows, the linkage cut of that embedder. The
     # driver's encoder object decides the cut (and BERTopic needs it); it embeds nothing here.
     model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))
@@ -226,7 +227,8 @@ def sharded_clusters(
                     "unique": sentences.unique[low:high],
                     "occurrence_text": [sentences.text[o] for o in occ],
                     "occurrence_unique": (sentences.inverse[occ] - low).tolist(),
-                    "threshold": settings.criticality_threshold,
+                    # Kept: every sentence that may count once the driver knows each row's best (row_reach).
+                    "threshold": settings.criticality_threshold - max(settings.row_reach, 0.0),
                     "budget": budget,
                     "seed": settings.seed,
                     "by_language": settings.by_language,
@@ -241,25 +243,40 @@ def sharded_clusters(
     # Reduce: the micro-clusters of every shard, in sentence order.
     clock = time.perf_counter()
     semantic = np.empty(n_unique)
-    critical = np.zeros(len(sentences.text), dtype=bool)
+    scores = np.empty(len(sentences.text))
     micro_of = np.full(n_unique, -1, dtype=np.int64)
-    centroids, weights, exemplars, shard_seconds = [], [], [], []
+    centroids, exemplars, shard_seconds = [], [], []
     offset = 0
     for s, blob in enumerate(results):
         low, high = int(bounds[s]), int(bounds[s + 1])
         with np.load(io.BytesIO(blob), allow_pickle=False) as part:
             semantic[low:high] = part["semantic"]
-            critical[occurrences[s]] = part["critical"]
+            scores[occurrences[s]] = part["scores"]
             local = part["micro_of"]
             micro_of[low:high] = np.where(local >= 0, local + offset, -1)
             centroids.append(part["centroids"])
-            weights.append(part["weights"])
             exemplars.append(part["exemplars"] + low)
             offset += len(part["exemplars"])
             shard_seconds.append(part["seconds"])
     vectors = np.concatenate(centroids).astype(np.float32)
-    weights = np.concatenate(weights)
     exemplars = np.concatenate(exemplars).astype(np.int64)
+    # Which occurrences count (as in the single process: above the threshold, and each clearly failing row's
+    # best within row_reach of it); a micro-cluster weighs its counted occurrences, and one with none goes.
+    critical = pipeline.critical_occurrences(
+        scores,
+        sentences.row,
+        settings.criticality_threshold,
+        settings.row_reach,
+        eligible=pipeline.clearly_failing(rows),
+    )
+    counted = np.bincount(sentences.inverse[critical], minlength=n_unique).astype(float)
+    placed = micro_of >= 0
+    weights = np.bincount(micro_of[placed], weights=counted[placed], minlength=len(exemplars))
+    keep = np.flatnonzero(weights > 0)
+    renumber = np.full(len(exemplars) + 1, -1, dtype=np.int64)  # index -1 (the last) stays -1
+    renumber[keep] = np.arange(len(keep))
+    micro_of = renumber[micro_of]
+    vectors, weights, exemplars = vectors[keep], weights[keep], exemplars[keep]
     n_micro = len(exemplars)
     meta.update(shards=n_shards, n_micro_clusters=n_micro, n_embedded=n_unique)
     # Worker seconds summed over the shards (without the engine's scheduling and the workers' start).
@@ -301,7 +318,14 @@ def sharded_clusters(
 
     clock = time.perf_counter()
     issues, local_ids = pipeline._name_issues(
-        sentences, exemplars, vectors, labels_micro, occurrence_labels, rows, criticality=semantic[exemplars]
+        sentences,
+        exemplars,
+        vectors,
+        labels_micro,
+        occurrence_labels,
+        rows,
+        criticality=semantic[exemplars],
+        naming_distance=pipeline.NAMING_CUT * settings.linkage_distance,
     )
     for issue in issues:
         issue.rare = rare

@@ -36,7 +36,8 @@ OPTIONS = (
         "row_reach",
         float,
         _DEFAULTS.row_reach,
-        "a failing row with no critical sentence counts its most critical one within this of the threshold (0: off)",
+        "a clearly failing row (normalised score <= 0.75) with no critical sentence counts its most critical one "
+        "within this of the threshold (0: off)",
     ),
     ModeOption(
         "linkage_distance",

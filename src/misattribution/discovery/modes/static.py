@@ -193,6 +193,10 @@ def parse_issues(issues_text: IssuesText | None, *, language: str = "en") -> lis
     return list(given.values())
 
 
+#: The clusters mode's default ``row_reach`` (``pipeline.ClusterSettings``), which the mapping modes share.
+ROW_REACH = 0.75
+
+
 def feedback_sentences(rows: pd.DataFrame) -> pd.DataFrame:
     """One line per feedback sentence: ``row_id``, ``failing``, ``sentence`` (see :mod:`.sentences`)."""
     records = []
@@ -222,6 +226,7 @@ def _match(
     critical_only: bool,
     failing_only: bool,
     language: str,
+    row_reach: float = 0.0,
 ) -> _Match:
     if not 0 < fpr < 1:
         raise ValueError(f"fpr must be in (0, 1), got {fpr}")
@@ -244,8 +249,15 @@ def _match(
     vectors = embed(sentences["sentence"].tolist(), encoder)
     similarity = _issue_similarity(vectors, given, encoder)
     if critical_only and len(sentences):
-        # The same filter on both sides: candidates and null are the critical claims only.
-        critical = criticality_scorer(encoder).is_critical(sentences["sentence"].tolist(), vectors)
+        # The same filter on both sides: candidates and null are the critical claims only; a clearly failing
+        # row with none counts its most critical sentence within ``row_reach`` (as the clusters mode does).
+        from misattribution.discovery.pipeline import clearly_failing, critical_occurrences
+
+        scorer = criticality_scorer(encoder)
+        scores = scorer.score(sentences["sentence"].tolist(), vectors)
+        position = pd.Series(np.arange(len(rows)), index=rows["row_id"].astype(str))
+        at = position[~position.index.duplicated()].reindex(sentences["row_id"]).to_numpy()
+        critical = critical_occurrences(scores, at, scorer.threshold, row_reach, eligible=clearly_failing(rows))
         similarity = np.where(critical[:, None], similarity, -np.inf)
     null = ~sentences["failing"].to_numpy(dtype=bool)
     passing_ids = rows.loc[~rows["failing"].astype(bool), "row_id"].astype(str)
@@ -348,6 +360,7 @@ def static_issues(
     critical_only: bool = True,
     failing_only: bool = True,
     language: str = "en",
+    row_reach: float = ROW_REACH,
 ) -> ModeResult:
     """Map rows to the issues the user gives, by feedback-sentence similarity with calibrated thresholds.
 
@@ -364,6 +377,9 @@ def static_issues(
             (:class:`~.sentences.CriticalityScorer`), on both the failing rows and the null.
         failing_only: map failing rows only (passing rows form the null).
         language: which names and definitions of a taxonomy to use ("en" or "zh").
+        row_reach: with ``critical_only``, a clearly failing row with no critical sentence counts its most
+            critical one when it scores within this of the threshold (as the clusters mode:
+            :func:`~.pipeline.critical_occurrences`; 0 turns it off).
 
     Returns:
         ``(issues, assignments, calibration)``: every given issue (``provenance="static"``, those with
@@ -382,6 +398,7 @@ def static_issues(
         critical_only=critical_only,
         failing_only=failing_only,
         language=language,
+        row_reach=row_reach,
     )
     return ModeResult(match.issues, match.assignments, match.calibration)
 
@@ -398,6 +415,7 @@ def task_specific_issues(
     min_null_rows: int = 20,
     critical_only: bool = True,
     language: str = "en",
+    row_reach: float = ROW_REACH,
 ) -> ModeResult:
     """The given issues (as :func:`static_issues`) plus new ones found among the sentences they miss.
 
@@ -422,6 +440,7 @@ def task_specific_issues(
         critical_only=critical_only,
         failing_only=True,
         language=language,
+        row_reach=row_reach,
     )
     leftover_text = match.leftovers.groupby("row_id", sort=False)["sentence"].agg("\n".join)
     leftover_rows = rows[rows["row_id"].astype(str).isin(leftover_text.index)].copy()
@@ -477,6 +496,13 @@ _SHARED = (
     ModeOption("fallback_threshold", float, 0.5, "the fixed threshold when there are too few passing rows"),
     ModeOption("min_null_rows", int, 20, "passing rows needed to calibrate the thresholds"),
     ModeOption("critical_only", bool, True, "match only the sentences that criticise the answer"),
+    ModeOption(
+        "row_reach",
+        float,
+        ROW_REACH,
+        "a clearly failing row with no critical sentence counts its most critical one within this of the "
+        "threshold (0: off)",
+    ),
     ModeOption("language", str, "en", "which names and definitions of a taxonomy to use", choices=("en", "zh")),
     ModeOption("encoder", object, None, "a sentence-transformers model (Python only)", cli=False),
 )
