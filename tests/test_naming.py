@@ -100,6 +100,7 @@ TABLE = [
     ("The approach does not accurately reflect the compounding of interest.",
      "Approach not accurately reflecting the compounding of interest"),
     ("It asserts things the evidence does not contain.", "Asserting things that the evidence does not contain"),
+    ("The source it cites does not exist.", "Source that it cites not existing"),
     # Chinese
     ("但是最终答案错误，因为单位换算出错。", "最终答案错误"),
     ("回答缺少单位。", "缺少单位"),

@@ -1181,13 +1181,26 @@ _SUBJECT_VERBS = (
 ).split()
 
 
+_PRONOUNS = frozenset("it they he she we you".split())
+_RELATIVE_PRONOUN = re.compile(r"\bthat (?:it|they|he|she|we|you) \w+", re.IGNORECASE)
+
+
 def _split_subject(text: str) -> tuple[str, str, str] | None:
     """``(subject, verb, rest)`` of a clause: the first finite verb of a short list, else the first verb form
     the tables know (a plural noun such as "units" is not taken for a verb)."""
     words = text.split()
+    # A relative clause in the subject ("the source that it cites") is not where its verb is.
+    inside = {
+        k
+        for j, word in enumerate(words[:-2])
+        if word.casefold() == "that" and words[j + 1].casefold() in _PRONOUNS
+        for k in (j + 1, j + 2)
+    }
     for known in (_SUBJECT_VERBS, _VERB_FORMS):
-        for i, word in enumerate(words[1:9], start=1):
+        for i, word in enumerate(words[1 : 9 + len(inside)], start=1):
             folded = word.casefold()
+            if i in inside:
+                continue
             if folded in known and words[i - 1].casefold() not in ("the", "a", "an", "to"):
                 verb, rest = folded, words[i + 1 :]
                 if verb in ("does", "do", "did") and rest and rest[0].casefold() == "not":
@@ -1215,7 +1228,7 @@ def _subject_led(text: str, head: str) -> str:
             return f"Incorrect {nominal} of {subject}{passive.group(3)}"
         return f"Incorrectly {passive.group(2)} {subject}{passive.group(3)}"
     split = _split_subject(text)
-    if not split or _CLAUSE_BREAK.search(split[0]):
+    if not split or _CLAUSE_BREAK.search(_RELATIVE_PRONOUN.sub("", split[0])):
         return _object(text)
     original, verb, rest = split
     subject = _inner(_object(original))

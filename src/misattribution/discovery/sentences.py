@@ -714,6 +714,14 @@ _RESTATED = re.compile(
     _P,
 )
 _COVERS = re.compile(r"\bcovers?\b", _P)
+# The judge's own working ("To find the total, we need to add the two costs"): a step of the solution, not a fault
+# of the answer, unless the sentence also speaks of the answer.
+_WORKING = re.compile(
+    r"\bwe\s+(?:need|should|can|must|have to|would|will|get|find|know|calculate|first|then|now|see)\b"
+    r"|^(?:to (?:find|calculate|determine|solve|get|compute|work out))\b",
+    _P,
+)
+_ANSWER_WORDS = re.compile(r"\b(?:model|response|answer|assistant|reply|solution|output|agent|it|its)\b", _P)
 # "The user asked for 200 words, and the answer has 1400": the second clause states what the answer did.
 _ANSWER_CLAUSE = re.compile(
     r"[,;]\s*(?:and|but|yet|while|whereas|so)\s+(?:the |this |its |their )?(?:answer|response|output|reply|draft|model|"
@@ -844,7 +852,9 @@ def _has_residual_error(sentence: str, chinese: bool) -> bool:
 
 def rule_verdict(sentence: str) -> float:
     """The lexical rules' correction to the criticality log-odds: ``-3`` for scoring rationale, for
-    weighing a problem and for the answer finding one (:func:`_finds_a_problem`); for cleared criticism ("no errors"), fault-free improvement ideas ("could be
+    weighing a problem and for the answer finding one (:func:`_finds_a_problem`); for the judge's own working
+    ("To find the total, we need to add the two costs") that names no fault and not the answer; for cleared
+    criticism ("no errors"), fault-free improvement ideas ("could be
     more concise"), restated instructions ("But the user asked for a table") and concessions ("But the
     answer covers both cases anyway") when no error word is left; else ``0``.
 
@@ -873,6 +883,9 @@ def rule_verdict(sentence: str) -> float:
             return -_RULE_PENALTY
     if (_OBLIGATION_ZH if chinese else _SHOULD_HAVE).search(sentence):
         return _RULE_PENALTY / 2
+    if not chinese and _WORKING.search(sentence) and not _ANSWER_WORDS.search(sentence):
+        if not _ERROR_CUES.search(sentence):  # ("only one type per day" and "exceeds $10" are the problem's words)
+            return -_RULE_PENALTY
     if (cleared or idea or restated) and not _has_residual_error(sentence, chinese):
         return -_RULE_PENALTY if (cleared or idea) else -2 / 3 * _RULE_PENALTY
     return 0.0
