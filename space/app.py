@@ -69,4 +69,5 @@ use_bundled_wheel()
 demo = build()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4).launch(max_file_size=f"{MAX_UPLOAD_MB}mb")
+    # No run history: Gradio would copy every event's inputs and outputs into each visitor's localStorage.
+    demo.queue(default_concurrency_limit=4).launch(max_file_size=f"{MAX_UPLOAD_MB}mb", run_history=False)

@@ -23,6 +23,9 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported anywhere
+# Gradio 6's "run history" copies every event's inputs and outputs into the visitor's localStorage (report
+# rows, feedback texts) and re-serialises the whole history on each event: off, for privacy and speed.
+os.environ.setdefault("GRADIO_RUN_HISTORY", "False")
 
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -336,11 +339,14 @@ def _wire(app: Any, c: dict[str, Any], views: list, tabs: dict[str, Any], limits
 
         return open_tab
 
+    # Each tab's event names its own outputs only: Gradio's page marks every output of an event pending and
+    # then settles each one, work that grew with the 27 outputs of all views.
     for tab_id, tab in tabs.items():
+        own = [c[n] for view in views if view.tab_id == tab_id for n in view.update(ViewContext(None))]
         tab.select(
             opener(tab_id),
             [key, *refresh["inputs"][2:]],
-            {selected_tab, *outputs},
+            {selected_tab, c["filter_summary"], *own},
             show_progress_on=[c["filter_summary"]],
         )
 
@@ -653,6 +659,7 @@ def serve(
         max_file_size=f"{max_upload_mb}mb",
         quiet=True,
         footer_links=[],
+        run_history=False,
     )
     print(f"misattribution Space: {local_url}", flush=True)
     app.block_thread()

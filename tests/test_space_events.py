@@ -1,0 +1,137 @@
+"""What each event of the Space costs the page: the events it wires and what the browser keeps of them.
+
+* Opening a tab updates that tab's components only (and the one-line summary and the remembered tab):
+  Gradio marks every output of an event pending and then settles each one in the page.
+* Gradio 6's "run history" is off, in ``build_app`` (through ``GRADIO_RUN_HISTORY``) and in ``serve``: it
+  copied every event's inputs and outputs (report rows, feedback texts) into the visitor's localStorage
+  and re-serialised the whole history on each event, 60-70% of a filter's time in the browser at 100,000
+  rows (``benchmarks/bench_space.py`` gives the figures).
+
+The browser test serves the bundled sample with ``misattribution serve`` (a new process, as a user runs
+it) and drives it in headless Debian Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+
+from misattribution.space.views import ViewContext, registered_views  # noqa: E402
+from misattribution.space_app import build_app  # noqa: E402
+from misattribution.uploads import load_sample_report  # noqa: E402
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+def _descendants(block) -> set[int]:
+    found = set()
+    for child in getattr(block, "children", []):
+        found.add(child._id)
+        found |= _descendants(child)
+    return found
+
+
+def test_opening_a_tab_updates_only_that_tab() -> None:
+    report = load_sample_report().report
+    app = build_app(report)
+    blocks = app.blocks
+    by_elem = {block.elem_id: block for block in blocks.values() if getattr(block, "elem_id", None)}
+    summary = by_elem["filter-summary"]._id
+    tab_selects = [
+        dep
+        for dep in app.config["dependencies"]
+        if any(
+            event == "select" and (blocks[target].elem_id or "").startswith("tab-") for target, event in dep["targets"]
+        )
+    ]
+    tab_ids = {v.tab_id for v in registered_views()} | {"load"}
+    assert len(tab_selects) == len(tab_ids)
+    for dep in tab_selects:
+        tab = blocks[dep["targets"][0][0]]
+        inside = _descendants(tab)
+        outputs = set(dep["outputs"]) - {summary}
+        states = {i for i in outputs if type(blocks[i]).__name__ == "State"}
+        assert summary in dep["outputs"]
+        assert outputs - states <= inside, f"{tab.elem_id} updates components of other tabs"
+        # ... and every component its views update, and the remembered tab (a State).
+        tab_id = tab.elem_id.removeprefix("tab-")
+        names = [n for v in registered_views() if v.tab_id == tab_id for n in v.update(ViewContext(None))]
+        assert len(outputs) == len(names) + 1, tab.elem_id
+
+
+# -- in the browser -----------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``misattribution serve --bundle`` on the bundled sample, in a new process."""
+    bundle = load_sample_report().report.save(tmp_path_factory.mktemp("sample") / "bundle")
+    port = _free_port()
+    command = [sys.executable, "-m", "misattribution", "serve", "--bundle", str(bundle), "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_RUN_HISTORY"}  # serve itself must turn it off
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"serve exited: {process.stdout.read()}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        else:
+            pytest.fail("serve did not start in 120 s")
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_the_browser_keeps_no_run_history(served: str) -> None:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+    with urllib.request.urlopen(served + "config", timeout=30) as response:  # loopback only
+        assert json.load(response)["run_history"] is False
+    rows = len(load_sample_report().report.rows)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(served)
+            page.wait_for_selector("#issues-table .mt-leaf")
+            for tab, ready in (("Overview", "#overview-stats td"), ("Instances", "#instances-caption"), ("Issues", "#issues-table .mt-leaf")):  # fmt: skip
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_selector(ready)
+            page.locator("#filter-failing input").check()
+            page.locator("#apply-filters").click()
+            page.wait_for_selector(f"#filter-summary:has-text('of {rows:,} rows match')")
+            page.wait_for_function("() => !document.querySelector('.progress-text')")
+            failing = page.inner_text("#filter-summary")
+            assert not failing.startswith(f"{rows:,} of"), failing  # the filter ran: fewer rows match
+            keys = page.evaluate("() => Object.keys(localStorage)")
+            assert not [k for k in keys if "run-history" in k], keys
+        finally:
+            browser.close()
