@@ -114,13 +114,14 @@ _CUT_VERB = re.compile(
 _FRAGMENT = re.compile(
     r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|whereas|although|though|"
     r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
-    r"assuming|overall|instead of|rather than|unlike|except|could|would|might|may|can|must|will|shall)\b",
+    r"assuming|overall|instead of|rather than|unlike|except|could|would|might|may|can|must|will|shall|without|"
+    r"what|whether|if|when|where|how|why)\b",
     re.IGNORECASE,
 )
 # A name that points back at a sentence it no longer has ("Omits this detail") names nothing; "that" is
 # left out: it opens a clause ("Missing caveat that ...").
 _ANAPHORA = re.compile(
-    r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)"
+    r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)|\b(?:of|to|for|with|from|about|in) (?:them|it)$"
     r"|\bthat\s+\w+(?=\s*$|\s+(?:in|of|on|at|for|from|with|to|by|is|was)\b)",
     re.IGNORECASE,
 )
