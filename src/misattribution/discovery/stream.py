@@ -382,7 +382,9 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     scores = semantic[sentences.inverse] + lexical
     del lexical
     if reach > 0:
-        critical = pipeline.critical_occurrences(scores, sentences.row, settings.criticality_threshold, reach)
+        critical = pipeline.critical_occurrences(
+            scores, sentences.row, settings.criticality_threshold, reach, eligible=pipeline.clearly_failing(rows)
+        )
         has_critical = np.zeros(n_unique, dtype=bool)
         has_critical[sentences.inverse[critical]] = True
         if not has_critical[candidates_all].all():
