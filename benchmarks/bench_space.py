@@ -8,14 +8,19 @@ Prints, with the machine's load average before and after:
   in < 10 s);
 * **100k upload**: from handing the file to the page's upload field to "100,000 of 100,000 rows match",
   for a 100,000-row CLEAR results zip (CLEAR's GSM8K bundle from ``../shared/data/clear_gsm8k`` repeated,
-  when present) and a 100,000-row judged Parquet table (goal: < 10 s), and how many problems the page
-  lists for the upload;
+  when present) and a 100,000-row judged Parquet table (goal: < 10 s), how many problems the page
+  lists for the upload, and where the time went: the file's transfer, the server (until the load's result
+  reaches the page) and the page painting it;
 * **filter → views** at 100,000 rows: a filter applied on the Issues tab until its table shows the
   expected count, then each other tab opened until it shows the new slice; p50 / p95 of each step and of
   their sum, "every view" (goal: update p95 < 300 ms);
-* the server's peak memory (``VmHWM``) after the filters (goal at 1M: < 4 GB).
+* the server's peak memory (``VmHWM``) after the filters (goal at 1M: < 4 GB);
+* with ``--compare-run-history``, filter → views again against the same app with Gradio 6's run history on
+  (Gradio's default, which ``serve`` turns off: it copied every event's inputs and outputs into the
+  browser's localStorage and re-serialised the whole history on each event).
 
-Run: ``python benchmarks/bench_space.py [--rows 100000] [--filters 20] [--skip-upload] [--bundle DIR]``.
+Run: ``python benchmarks/bench_space.py [--rows 100000] [--filters 20] [--skip-upload] [--bundle DIR]
+[--compare-run-history] [--clear-venv VENV]``.
 The report is ``bench_filter.synthetic_report`` (30 issues, three systems, scores 0-3, every text
 distinct); ``--bundle DIR`` keeps it there and reuses it (1M rows take ~1.5 min to generate).
 """
@@ -61,9 +66,20 @@ def _load() -> str:
     return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
-def _serve(bundle: Path | None, port: int) -> subprocess.Popen:
+def _serve(bundle: Path | None, port: int, *, run_history: bool = False) -> subprocess.Popen:
+    """``misattribution serve`` in a new process; with ``run_history=True`` the same app launched as serve does
+    but with Gradio's run history on (Gradio 6's default, which serve turns off): the comparison's baseline."""
     command = [sys.executable, "-m", "misattribution", "serve", "--port", str(port)]
     command += ["--bundle", str(bundle)] if bundle else []
+    if run_history:
+        code = (
+            "import sys; from misattribution.space.app import build_app, load_bundle; "
+            "app = build_app(load_bundle(sys.argv[1]) if sys.argv[1] else None); "
+            "app.queue(default_concurrency_limit=4); "
+            "app.launch(server_name='127.0.0.1', server_port=int(sys.argv[2]), quiet=True, footer_links=[], "
+            "run_history=True)"
+        )
+        command = [sys.executable, "-c", code, str(bundle or ""), str(port)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -117,9 +133,11 @@ def judged_table(path: Path, rows: int) -> Path:
     return path
 
 
-def upload(browser, path: Path, rows: int) -> tuple[float, int]:
+def upload(browser, path: Path, rows: int) -> tuple[float, int, dict[str, float]]:
     """Seconds from handing ``path`` to the upload field to the report being on screen; the problems the page
-    reports (it lists the first 20 and offers all of them as a CSV)."""
+    reports (it lists the first 20 and offers all of them as a CSV); where the time went: the file's transfer
+    (until Gradio's upload request is answered), the server (until the load's result reaches the page: the
+    last data the page receives before the summary shows) and the page (painting it)."""
     port = _free_port()
     process = _serve(None, port)
     try:
@@ -127,16 +145,32 @@ def upload(browser, path: Path, rows: int) -> tuple[float, int]:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("#status:has-text('Load a report first')", timeout=TIMEOUT_MS)
+        marks: dict[str, float] = {}
+        received: list[float] = []
+
+        def finished(request) -> None:
+            if "/gradio_api/upload?" in request.url:
+                marks["transferred"] = time.perf_counter()
+
+        page.on("requestfinished", finished)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        # Event results arrive on a long-lived stream: its data chunks (heartbeats are a few bytes).
+        cdp.on("Network.dataReceived", lambda event: event["dataLength"] > 150 and received.append(time.perf_counter()))
         start = time.perf_counter()
         page.locator("#upload input[type=file]").set_input_files(str(path))
         page.wait_for_selector(f"#filter-summary:has-text('{rows:,} of {rows:,} rows match')", timeout=TIMEOUT_MS)
-        elapsed = time.perf_counter() - start
+        end = time.perf_counter()
+        elapsed = end - start
+        transferred = marks.get("transferred", start)
+        result = max((t for t in received if transferred < t <= end), default=end)
+        split = {"transfer": transferred - start, "server": result - transferred, "page": end - result}
         problems = 0
         if page.locator("#load-problems").is_visible():  # its label: "... the first 20 of 5,688"
             found = re.search(r"the first \d+ of ([\d,]+)", page.locator("#load-problems").inner_text())
             problems = int(found.group(1).replace(",", "")) if found else -1
         page.close()
-        return elapsed, problems
+        return elapsed, problems, split
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -168,9 +202,11 @@ def _peak_memory_gb(pid: int) -> float:
     return float("nan")
 
 
-def filter_to_views(browser, bundle: Path, explorer: Explorer, count: int) -> dict[str, list[float]]:
+def filter_to_views(
+    browser, bundle: Path, explorer: Explorer, count: int, *, run_history: bool = False
+) -> dict[str, list[float]]:
     port = _free_port()
-    process = _serve(bundle, port)
+    process = _serve(bundle, port, run_history=run_history)
     times: dict[str, list[float]] = {"issues (filter applied)": [], "overview": [], "instances": [], "comparison": []}
     times["every view"] = []
     # The anchor: opening the Load tab, an event that computes no view (the one-line summary only, from the
@@ -297,6 +333,11 @@ def main() -> None:
         "--clear-venv", type=Path, default=None, help="a venv with clear-eval: time CLEAR's dashboard in the same run"
     )
     parser.add_argument("--bundle", type=Path, default=None, help="where to keep (and reuse) the generated bundle")
+    parser.add_argument(
+        "--compare-run-history",
+        action="store_true",
+        help="time the filters again with Gradio's run history on (its default, which serve turns off)",
+    )
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -324,9 +365,10 @@ def main() -> None:
             if zipped is not None:
                 uploads.append(("CLEAR results zip", zipped))
             for name, path in uploads:
-                seconds, problems = upload(browser, path, args.rows)
+                seconds, problems, split = upload(browser, path, args.rows)
                 size = path.stat().st_size / 1e6
-                print(f"upload, {name} ({args.rows:,} rows, {size:.1f} MB): {seconds:.2f} s, {problems:,} problems reported · {_load()}", flush=True)  # fmt: skip
+                parts = " + ".join(f"{part} {value:.2f}" for part, value in split.items())
+                print(f"upload, {name} ({args.rows:,} rows, {size:.1f} MB): {seconds:.2f} s ({parts}), {problems:,} problems reported · {_load()}", flush=True)  # fmt: skip
             if args.clear_venv and zipped is not None:
                 try:
                     measured = clear_dashboard(browser, args.clear_venv, zipped, args.rows)
@@ -341,15 +383,18 @@ def main() -> None:
                         f"CLEAR's dashboard, {name}: median {np.median(values):.2f} s (runs: {runs}) · {_load()}",
                         flush=True,
                     )
-        times = filter_to_views(browser, big_bundle, explorer, args.filters)
-        memory = times.pop("server peak memory (GB)")[0]
-        anchor = float(np.median(times["anchor: a round trip (Load tab)"]))
-        for name, values in times.items():
-            ratio = np.median(values) / anchor if anchor else float("nan")
-            print(
-                f"filter → {name:<32} {_ms(values)} · median {ratio:4.1f}x the anchor  ({len(values)} filters, {args.rows:,} rows)"
-            )
-        print(f"server peak memory (VmHWM): {memory:.2f} GB · {_load()}")
+        runs = [("", False)] + ([("with Gradio's run history on: ", True)] if args.compare_run_history else [])
+        for label, run_history in runs:
+            times = filter_to_views(browser, big_bundle, explorer, args.filters, run_history=run_history)
+            memory = times.pop("server peak memory (GB)")[0]
+            anchor = float(np.median(times["anchor: a round trip (Load tab)"]))
+            for name, values in times.items():
+                ratio = np.median(values) / anchor if anchor else float("nan")
+                print(
+                    f"{label}filter → {name:<32} {_ms(values)} · median {ratio:4.1f}x the anchor  ({len(values)} filters, {args.rows:,} rows) · {_load()}",
+                    flush=True,
+                )
+            print(f"{label}server peak memory (VmHWM): {memory:.2f} GB · {_load()}", flush=True)
         browser.close()
     print(f"{_load()} (after)")
 
