@@ -166,6 +166,10 @@ def upload(browser, path: Path, rows: int) -> tuple[float, int, dict[str, float]
         result = max((t for t in received if transferred < t <= end), default=end)
         split = {"transfer": transferred - start, "server": result - transferred, "page": end - result}
         problems = 0
+        try:  # shown with the summary, but painted a moment later; a clean upload has none
+            page.locator("#load-problems").wait_for(state="visible", timeout=3000)
+        except Exception:  # noqa: BLE001  (playwright's TimeoutError: no problems table)
+            pass
         if page.locator("#load-problems").is_visible():  # its label: "... the first 20 of 5,688"
             found = re.search(r"the first \d+ of ([\d,]+)", page.locator("#load-problems").inner_text())
             problems = int(found.group(1).replace(",", "")) if found else -1
