@@ -85,6 +85,7 @@ setup(
             "data/sample_data/*.jsonl",
             "data/sample_data/exports/*",
             "discovery/*.jsonl",  # the criticality classifier's labelled training sentences
+            "data/static-minilm-256/*",  # the static embedder (embed.SHIPPED_STATIC), 15 MB
         ]
     },
     include_package_data=True,

@@ -24,10 +24,38 @@ from misattribution.discovery import embed as embedding  # noqa: E402
 
 @pytest.fixture
 def without_static(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No static model anywhere: an empty cache, and a package that does not ship one."""
     monkeypatch.setenv("MISATTRIBUTION_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(embedding, "SHIPPED_STATIC", tmp_path / "not-shipped")
     embedding.load_encoder.cache_clear()
     yield tmp_path
     embedding.load_encoder.cache_clear()
+
+
+def test_the_shipped_static_model_is_used_when_none_is_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    monkeypatch.setenv("MISATTRIBUTION_CACHE", str(tmp_path / "empty-cache"))
+    embedding.load_encoder.cache_clear()
+    try:
+        assert embedding.static_model_path() == embedding.SHIPPED_STATIC
+        assert embedding.static_model_path(64) == embedding.built_static_path(64)  # only the default is shipped
+        assert embedding.choose_embedder("auto", 10**6) == embedding.STATIC
+        encoder = embedding.load_encoder("static")
+        assert embedding.is_static(encoder) and encoder.path == embedding.SHIPPED_STATIC
+        assert encoder.get_sentence_embedding_dimension() == embedding.STATIC_DIMS == 256
+        units, omitted, poem = embedding.embed(
+            ["The final answer omits the units.", "The units are missing from the answer.", "A poem about cats."],
+            encoder,
+        )
+        assert units @ omitted > units @ poem + 0.2
+    finally:
+        embedding.load_encoder.cache_clear()
+    # The model card states the file's checksum; building writes to the cache, never into the package.
+    card = (embedding.SHIPPED_STATIC / "README.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256((embedding.SHIPPED_STATIC / "model.safetensors").read_bytes()).hexdigest()
+    assert digest in card
+    assert embedding.built_static_path() != embedding.SHIPPED_STATIC
 
 
 def test_static_encoder_vectors(with_static: Path) -> None:

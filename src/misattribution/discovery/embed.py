@@ -115,9 +115,24 @@ class StaticEncoder:
         return vectors[0] if single else vectors
 
 
-def static_model_path(dims: int = STATIC_DIMS) -> Path:
-    """Where :func:`build_static` keeps the static model of ``dims`` dimensions."""
+#: The static model the package ships (``data/static-minilm-256``: what :func:`build_static` makes with the
+#: default dimensions, 15 MB), so that ``--embedder static`` runs where it cannot be built (no torch).
+SHIPPED_STATIC = Path(__file__).resolve().parents[1] / "data" / f"static-minilm-{STATIC_DIMS}"
+
+
+def built_static_path(dims: int = STATIC_DIMS) -> Path:
+    """Where :func:`build_static` keeps the static model of ``dims`` dimensions (the user's cache)."""
     return cache_folder() / f"static-minilm-{dims}"
+
+
+def static_model_path(dims: int = STATIC_DIMS) -> Path:
+    """The static model of ``dims`` dimensions :func:`load_encoder` uses: the one built in the cache
+    (:func:`built_static_path`), else, for the default dimensions, the one the package ships
+    (:data:`SHIPPED_STATIC`)."""
+    built = built_static_path(dims)
+    if (built / "config.json").is_file() or dims != STATIC_DIMS or not (SHIPPED_STATIC / "config.json").is_file():
+        return built
+    return SHIPPED_STATIC
 
 
 def build_command(dims: int = STATIC_DIMS) -> str:
@@ -133,7 +148,7 @@ def build_static(
     source: str = DEFAULT_MODEL,
 ) -> Path:
     """Distil the static embedder from the bundled MiniLM (or ``source``, a local transformer folder),
-    offline, and save it (``output`` or :func:`static_model_path`). Returns its folder; an existing model is
+    offline, and save it (``output`` or :func:`built_static_path`). Returns its folder; an existing model is
     kept unless ``force``.
 
     Needs ``model2vec``'s distillation code (``skeletoken``, torch and transformers, which the transformer
@@ -143,7 +158,7 @@ def build_static(
     import shutil
     import tempfile
 
-    target = Path(output) if output else static_model_path(dims)
+    target = Path(output) if output else built_static_path(dims)
     if (target / "config.json").is_file() and not force:
         return target
     try:
@@ -323,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="distil and cache the static embedder (~80 s on 2 cores)")
     build.add_argument("--dims", type=int, default=STATIC_DIMS, help=f"PCA dimensions (default {STATIC_DIMS})")
-    build.add_argument("--output", help=f"folder to write (default {static_model_path()} for the default dims)")
+    build.add_argument("--output", help=f"folder to write (default {built_static_path()} for the default dims)")
     build.add_argument("--force", action="store_true", help="rebuild even when the model exists")
     args = parser.parse_args(argv)
     if args.dims < 2 or args.dims > 384:
