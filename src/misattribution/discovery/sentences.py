@@ -710,7 +710,9 @@ _RESTATED = re.compile(
     r"^(?:but |however,? |yet |although |though |whereas )?(?:(?:it'?s|it is) worth (?:noting|mentioning) that )?"
     r"(?:the |this )?(?:user|student|customer|parent|learner|beginner|"
     r"review request|question|task|problem|prompt)\b[^,;]*\b(?:asked|asks|required|requires|wanted|wants|said|says|"
-    r"requested|stated|states|explicitly|was|mentions|mentioned)\b",
+    r"requested|stated|states|explicitly|was|mentions|mentioned)\b"
+    r"|^(?:but |however,? |yet )?[^,;]{0,60}\b(?:was|were|is|are) (?:\w+ly )?(?:excluded|requested|asked for|required|"
+    r"forbidden|ruled out|specified) by the (?:user|customer|student|parent|task|question|prompt)\b",
     _P,
 )
 _COVERS = re.compile(r"\bcovers?\b", _P)
