@@ -2,6 +2,7 @@
 
 * Opening a tab updates that tab's components only (and the one-line summary and the remembered tab):
   Gradio marks every output of an event pending and then settles each one in the page.
+* A filter and a tab are plain requests, off Gradio's queue; the loads keep it.
 * Gradio 6's "run history" is off, in ``build_app`` (through ``GRADIO_RUN_HISTORY``) and in ``serve``: it
   copied every event's inputs and outputs (report rows, feedback texts) into the visitor's localStorage
   and re-serialised the whole history on each event, 60-70% of a filter's time in the browser at 100,000
@@ -71,6 +72,24 @@ def test_opening_a_tab_updates_only_that_tab() -> None:
         tab_id = tab.elem_id.removeprefix("tab-")
         names = [n for v in registered_views() if v.tab_id == tab_id for n in v.update(ViewContext(None))]
         assert len(outputs) == len(names) + 1, tab.elem_id
+
+
+def test_filters_and_tabs_skip_the_queue_and_loads_keep_it() -> None:
+    """A filter or a tab only reads the stored report: a plain request, not the queue's join and stream. The
+    loads, which write and take seconds, stay under the queue's concurrency limit."""
+    app = build_app(load_sample_report().report)
+    blocks = app.blocks
+    queued = {}
+    for dep in app.config["dependencies"]:
+        for target, event in dep["targets"]:
+            elem_id = getattr(blocks.get(target), "elem_id", None)
+            if elem_id:
+                queued[(elem_id, event)] = dep["queue"]
+    assert queued[("apply-filters", "click")] is False
+    assert queued[("filter-text", "submit")] is False
+    assert all(not q for (elem_id, event), q in queued.items() if elem_id.startswith("tab-") and event == "select")
+    for load in (("upload", "upload"), ("load-hub", "click"), ("load-sample", "click"), ("run-discovery", "click")):
+        assert queued[load] is True, load
 
 
 # -- in the browser -----------------------------------------------------------------------------------
