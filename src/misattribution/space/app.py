@@ -373,8 +373,9 @@ def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimi
                     "score_min", "score_max", "text", "nodes"]  # fmt: skip
     load_outputs = [c["key"], c["load_message"], c["status"], c["problems"], c["problems_file"]]
     load_outputs += [c[n] for n in choice_names]
-    # The one-line summary comes with the load itself, a round trip (~1 s in Chromium at load 5) before the
-    # refresh of the open tab that follows, which writes the same line (the filters are reset to none).
+    # The one-line summary comes with the load itself, a round trip (0.1 s in Chromium at load 3; ~1 s at
+    # load 5 while Gradio's run history was on) before the refresh of the open tab that follows, which
+    # writes the same line (the filters are reset to none).
     load_outputs.append(c["filter_summary"])
 
     def finish(key: str | None, loader: Any) -> list[Any]:
