@@ -189,6 +189,12 @@ def test_names_of_a_quality_without_its_object_are_vague(name):
     assert any(p.startswith("vague:") for p in name_problems(name))
 
 
+def test_when_no_candidate_passes_the_longest_passing_head_is_kept():
+    # The only candidate is cut mid-phrase; its head up to the relative clause passes every rule.
+    name = choose_name(["The link to a news archive it gives."], np.array([0.9]), [0.0])
+    assert name == "Link to a news archive" and name_problems(name) == []
+
+
 def test_instances_are_allowed_when_every_member_shares_them():
     name = 'Nonstandard division symbol "√∑"'
     assert any(p.startswith("instance") for p in name_problems(name, members=['Uses "√∑".', "Writes 6 / 2."]))

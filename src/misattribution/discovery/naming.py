@@ -1685,7 +1685,26 @@ def _choose_name(
         repaired = _repair(name, siblings, members, keywords, instances)
         if not name_problems(repaired, siblings=siblings, members=members, instances=instances):
             return repaired
-    return best
+    # Or its longest head that passes, cut at a phrase boundary ("Link to a news archive that it gives" ->
+    # "Link to a news archive"); else the best central name as it is.
+    return _passing_head(best, siblings, members, instances) or best
+
+
+def _passing_head(name: str, siblings: Sequence[str], members: Sequence[str], instances: Sequence[str] = ()) -> str:
+    """The longest start of ``name``, cut before a phrase (:data:`_PHRASE_START`), of two or more words that
+    passes every rule; ``""`` when there is none.
+
+    >>> _passing_head("Link to a news archive that it gives", [], [])
+    'Link to a news archive'
+    >>> _passing_head("The model ignores", [], [])
+    ''
+    """
+    starts = sorted({m.start() for m in _PHRASE_START.finditer(name) if m.start() > 0}, reverse=True)
+    for cut in starts:
+        head = name[:cut].strip(" ,")
+        if len(head.split()) >= 2 and not name_problems(head, siblings=siblings, members=members, instances=instances):
+            return head
+    return ""
 
 
 _FUNCTION_WORDS = frozenset(
