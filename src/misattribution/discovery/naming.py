@@ -352,8 +352,11 @@ def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> 
 _ONE_WORD = re.compile(r"(?:ity|ness|ance|ence|cy|sion|tion|ment|ism|al|ure|age|ery|ly|y)s?$", re.IGNORECASE)
 
 
+# Subject pronouns: a relative clause's subject ("the value that it reports", "the value it reports").
+_PRONOUNS = frozenset("it they he she we you".split())
+_PRONOUN = "(?:" + "|".join(sorted(_PRONOUNS)) + ")"
 _RELATIVE_END = re.compile(
-    r"\b(?:that|which)\s+(?:the|this|its|their|it|they|he|she|we|you)\b(?:\s+[\w'-]+){0,2}?\s+"
+    rf"\b(?:that|which)\s+(?:the|this|its|their|{_PRONOUN})\b(?:\s+[\w'-]+){{0,2}}?\s+"
     r"(?:does not|doesn't|did not|do not|don't|cannot|can't|never)\s+\w+$",
     re.IGNORECASE,
 )
@@ -1017,16 +1020,13 @@ def _none_of(things: str, verb: str, rest: str) -> str:
     'Missing sources'
     """
     subject = _object(things)
-    subject = subject[:1].upper() + subject[1:]
     verb = verb.casefold()
-    if not verb:
-        return "Missing " + _object(things)
-    if verb in ("is", "are", "was", "were", "has been", "have been"):
-        return f"{subject} not {rest}".strip() if rest else "Missing " + _object(things)
-    base = _base_of(verb)
-    if not base:
-        return "Missing " + _object(things)
-    return f"{subject} not {_gerund(base)} {rest}".strip()
+    copula = verb in ("is", "are", "was", "were", "has been", "have been")
+    base = None if copula or not verb else _base_of(verb)
+    if (copula and not rest) or (not copula and not base):
+        return "Missing " + subject
+    predicate = rest if copula else f"{_gerund(base)} {rest}"
+    return f"{subject[:1].upper()}{subject[1:]} not {predicate}".strip()
 
 
 def _improvement(text: str, head: str) -> str:
@@ -1182,8 +1182,7 @@ _SUBJECT_VERBS = (
 ).split()
 
 
-_PRONOUNS = frozenset("it they he she we you".split())
-_RELATIVE_PRONOUN = re.compile(r"\bthat (?:it|they|he|she|we|you) \w+", re.IGNORECASE)
+_RELATIVE_PRONOUN = re.compile(rf"\bthat {_PRONOUN} \w+", re.IGNORECASE)
 
 
 def _split_subject(text: str) -> tuple[str, str, str] | None:
@@ -1403,7 +1402,7 @@ _MORE_OPENERS = re.compile(
 
 # A relative clause without its "that": "the value it reports", "things the evidence does not contain".
 _BARE_RELATIVE = re.compile(
-    r"\b([A-Za-z][a-z]+) (?=(?:it|they|he|she|we|you) [a-z]+(?:s|ed)\b|(?:the|this|its|their) [a-z]+ (?:does not|"
+    rf"\b([A-Za-z][a-z]+) (?={_PRONOUN} [a-z]+(?:s|ed)\b|(?:the|this|its|their) [a-z]+ (?:does not|"
     r"doesn't|did not|do not|don't|cannot|can't|never|could not|would not)\b)"
 )
 

@@ -103,7 +103,7 @@ class ClusterSettings:
     outlier_similarity: float = 0.5
     min_rows: int | None = None
     criticality_threshold: float = 0.0
-    row_reach: float = 0.75  # modes.static.ROW_REACH shares it
+    row_reach: float = 0.75  # also the static / task modes' default (modes.static.ROW_REACH)
     choose_k: bool = True
     mask_question: bool = True
     core_clause: bool = True

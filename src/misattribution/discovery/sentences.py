@@ -651,7 +651,8 @@ _NEGATED_ACTION = re.compile(
     r"(?<!required )(?<!requires )(?<!asked for )(?<!wanted )(?<!requested )\bonly (?:about )?(?:a|one|half|part)\b",
     _P,
 )
-# Fault words :func:`cue_score` does not know.
+# Fault words :func:`cue_score` does not know (and "disregard", "violat", which it also counts: taking them out
+# of this feature moved the fitted weights and cost the general planted dev pool recovery F1 0.787 -> 0.752).
 _MORE_FAULTS = re.compile(
     r"\b(?:false|falsely|refus\w*|declin\w*|skip\w*|distort\w*|mid-(?:sentence|word)|abrupt\w*|breaks? off|"
     r"left out|leaves? out|off by|invalid|unsafe|harm\w*|dangerous|misattribut\w*|misrepresent\w*|misidentif\w*|"

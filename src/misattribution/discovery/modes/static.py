@@ -64,7 +64,7 @@ import pandas as pd
 
 from misattribution.discovery.embed import embed, load_encoder
 from misattribution.discovery.modes._base import ModeOption, ModeResult, register_mode
-from misattribution.discovery.pipeline import discover_clusters
+from misattribution.discovery.pipeline import ClusterSettings, clearly_failing, critical_occurrences, discover_clusters
 from misattribution.discovery.report import ASSIGNMENT_COLUMNS, Issue, issue_id
 from misattribution.discovery.sentences import criticality_scorer, split_sentences
 from misattribution.taxonomy import Category, Taxonomy, load_taxonomy
@@ -193,8 +193,8 @@ def parse_issues(issues_text: IssuesText | None, *, language: str = "en") -> lis
     return list(given.values())
 
 
-#: The clusters mode's default ``row_reach`` (``pipeline.ClusterSettings``), which the mapping modes share.
-ROW_REACH = 0.75
+#: The mapping modes' default ``row_reach``: the clusters mode's (``pipeline.ClusterSettings``).
+ROW_REACH = ClusterSettings.row_reach
 
 
 def feedback_sentences(rows: pd.DataFrame) -> pd.DataFrame:
@@ -251,8 +251,6 @@ def _match(
     if critical_only and len(sentences):
         # The same filter on both sides: candidates and null are the critical claims only; a clearly failing
         # row with none counts its most critical sentence within ``row_reach`` (as the clusters mode does).
-        from misattribution.discovery.pipeline import clearly_failing, critical_occurrences
-
         scorer = criticality_scorer(encoder)
         scores = scorer.score(sentences["sentence"].tolist(), vectors)
         position = pd.Series(np.arange(len(rows)), index=rows["row_id"].astype(str))
