@@ -36,7 +36,7 @@ MINILM = [
 ]
 TRAIN = ["trl>=1.16", "peft>=0.17", "accelerate>=1.10", *LOCAL]
 DEEPSPEED = ["deepspeed>=0.17"]
-SPACE = ["gradio>=6.0,<7", "plotly>=5.0", "bertopic>=0.16", *MINILM]
+SPACE = ["gradio>=6.0,<7", "plotly>=5.0", "bertopic>=0.16", "polars>=1.0", *MINILM]  # polars: the text search
 # misattribution._extras maps each optional import to one of these extras (tests/test_light_install.py checks).
 EXTRAS = {
     "local": LOCAL,
