@@ -84,6 +84,9 @@ HUMAN_SCORE_COLUMN = "human_score"
 HUMAN_LABELS_COLUMN = "human_misattribution"
 #: Masks an Explorer keeps (one per filter; 1 MB each at 1M rows).
 MASK_CACHE = 16
+# A slice's sums come from one (set x row kind) table when it has at most this many cells (see _row_kinds).
+_MAX_KINDS = 512
+_MAX_KIND_CELLS = 1 << 20
 # Above this many distinct values the impact interval uses the normal approximation (see _bootstrap_levels).
 _MAX_BOOTSTRAP_LEVELS = 256
 _NOT_IN_TAXONOMY = "(not in the taxonomy)"
@@ -291,6 +294,9 @@ class Explorer:
         self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._search_lock = threading.Lock()
+        self._pair_cache: dict[str, dict[str, np.ndarray]] = {}
+        self._kinds: dict[str, np.ndarray] | None = None  # built by the first statistics
+        self._pairs_lock = threading.Lock()
 
     def positions(self, row_ids: Sequence[str] | np.ndarray) -> np.ndarray:
         """The positions of ``row_ids`` among the rows (-1 for an id the report lacks)."""
@@ -523,7 +529,7 @@ class Explorer:
         slice; issues with no row in the slice stay in the table with count 0.
         """
         keep = self._as_mask(filters)
-        pairs = (self._pair_rows, self._pair_columns)
+        pairs = self._pair_data("issues", self._pair_rows, self._pair_columns)
         stats = self._statistics(pairs, len(self.issue_ids), keep, n_resamples, confidence, seed)
         impact, counts = stats["impact"], stats["count"]
         table = pd.DataFrame(
@@ -558,30 +564,97 @@ class Explorer:
         """
         keep = self._as_mask(filters)
         rows = np.flatnonzero(self.failing & ~self._has_issue)
-        stats = self._statistics((rows, np.zeros(len(rows), dtype=np.int64)), 1, keep, n_resamples, confidence, seed)
+        pairs = self._pair_data("uncovered", rows, np.zeros(len(rows), dtype=np.int64))
+        stats = self._statistics(pairs, 1, keep, n_resamples, confidence, seed)
         return {name: (int(stats[name][0]) if name == "count" else float(stats[name][0])) for name in _STATISTICS}
+
+    def _pair_data(self, kind: str, rows: np.ndarray, sets: np.ndarray) -> dict[str, np.ndarray]:
+        """What the statistics sum over (row, set) pairs, each row's values gathered once per kind of pairs
+        (``issues``, ``uncovered``, ``tree``): a slice then only compresses these arrays with its kept pairs,
+        sequential reads, instead of gathering its rows' values at random on every filter."""
+        with self._pairs_lock:
+            data = self._pair_cache.get(kind)
+            if data is None:
+                n_sets = int(sets.max()) + 1 if len(sets) else 1
+                kinds = self._row_kinds()
+                if kinds is not None and n_sets * len(kinds["score"]) <= _MAX_KIND_CELLS:
+                    # Each pair as (set, kind of its row): one weighted bincount gives every sum of a slice.
+                    data = {"rows": rows, "sets": sets, "kinds": sets * len(kinds["score"]) + kinds["codes"][rows]}
+                else:
+                    data = {
+                        "rows": rows,
+                        "sets": sets,
+                        "scored": self._scored[rows],
+                        "score": self._score_filled[rows],
+                        "failing": self.failing[rows].astype(float),
+                        "level": sets * len(self._badness_levels) + self._badness_codes[rows],
+                    }
+                self._pair_cache[kind] = data
+            return data
+
+    def _row_kinds(self) -> dict[str, np.ndarray] | None:
+        """Rows by kind, a kind being one (``score_norm``, failing) combination (scores on a judge's scale take
+        a handful of values): ``codes`` per row, and per kind its ``score`` (NaN: unscored), ``failing`` and
+        ``level`` (its badness level, as ``_badness_codes``). ``None`` for continuous scores (too many kinds)."""
+        if self._kinds is None:
+            values, inverse = np.unique(self.score_norm, return_inverse=True)
+            if 2 * len(values) > _MAX_KINDS:
+                self._kinds = {}
+            else:
+                score = np.repeat(values, 2)
+                valid = ~np.isnan(score)
+                badness = np.where(valid, 1.0 - np.nan_to_num(score), 0.0)
+                self._kinds = {
+                    "codes": inverse.reshape(-1) * 2 + self.failing,
+                    "score": score,
+                    "failing": np.tile([0.0, 1.0], len(values)),
+                    "level": np.searchsorted(self._badness_levels, badness),
+                }
+        return self._kinds or None
+
+    def _sums(self, pairs: dict[str, np.ndarray], kept: np.ndarray, n_sets: int) -> dict[str, np.ndarray]:
+        """Per set, over its kept pairs: ``count``, ``scored`` (rows with a score), ``score`` (their sum),
+        ``failing`` and ``per_level`` (rows at each badness level)."""
+        levels = len(self._badness_levels)
+        if "kinds" in pairs:
+            kinds = self._row_kinds()
+            n_kinds = len(kinds["score"])
+            table = np.bincount(pairs["kinds"], weights=kept, minlength=n_sets * n_kinds).reshape(n_sets, n_kinds)
+            valid = ~np.isnan(kinds["score"])
+            per_level = np.zeros((n_sets, levels))
+            np.add.at(per_level.T, kinds["level"], table.T)
+            return {
+                "count": np.rint(table.sum(axis=1)).astype(int),
+                "scored": table[:, valid].sum(axis=1),
+                "score": table[:, valid] @ kinds["score"][valid],
+                "failing": table @ kinds["failing"],
+                "per_level": np.rint(per_level).astype(np.int64),
+            }
+        sets = pairs["sets"][kept]
+        return {
+            "count": np.bincount(sets, minlength=n_sets).astype(int),
+            "scored": np.bincount(sets, weights=pairs["scored"][kept], minlength=n_sets),
+            "score": np.bincount(sets, weights=pairs["score"][kept], minlength=n_sets),
+            "failing": np.bincount(sets, weights=pairs["failing"][kept], minlength=n_sets),
+            "per_level": np.bincount(pairs["level"][kept], minlength=n_sets * levels).reshape(n_sets, levels),
+        }
 
     def _statistics(
         self,
-        pairs: tuple[np.ndarray, np.ndarray],
+        pairs: dict[str, np.ndarray],
         n_sets: int,
         keep: np.ndarray,
         n_resamples: int,
         confidence: float,
         seed: int,
     ) -> dict[str, np.ndarray]:
-        """The statistics of row sets on a slice (see ``_STATISTICS``). ``pairs`` are (row, set) positions,
-        each pair once: every sum is a bincount over the kept pairs, so a slice costs its assignments, not
-        rows x sets."""
-        rows, sets = pairs
-        kept = keep[rows]
-        rows, sets = rows[kept], sets[kept]
-        n = int(keep.sum())
-        counts = np.bincount(sets, minlength=n_sets).astype(int)
-        n_failing = int(self.failing[keep].sum())
-        scored = np.bincount(sets, weights=self._scored[rows], minlength=n_sets)
-        score_sums = np.bincount(sets, weights=self._score_filled[rows], minlength=n_sets)
-        failing_counts = np.bincount(sets, weights=self.failing[rows], minlength=n_sets)
+        """The statistics of row sets on a slice (see ``_STATISTICS``). ``pairs`` (:meth:`_pair_data`) are
+        (row, set) positions, each pair once, with their rows' values: every sum is a bincount over the kept
+        pairs, so a slice costs its assignments, not rows x sets."""
+        sums = self._sums(pairs, keep[pairs["rows"]], n_sets)
+        n = int(np.count_nonzero(keep))
+        counts, scored, score_sums, failing_counts = sums["count"], sums["scored"], sums["score"], sums["failing"]
+        n_failing = int(np.count_nonzero(self.failing & keep))
         with np.errstate(invalid="ignore", divide="ignore"):
             share = counts / n if n else np.full(len(counts), np.nan)
             mean_score = np.where(scored > 0, score_sums / np.maximum(scored, 1), np.nan)
@@ -595,9 +668,7 @@ class Explorer:
             # A set's impact is the mean over the slice of badness on its rows and 0 elsewhere: the counts of
             # each distinct badness level among its rows, and the rest of the slice at level 0.
             levels = self._badness_levels
-            per_level = np.bincount(
-                sets * len(levels) + self._badness_codes[rows], minlength=n_sets * len(levels)
-            ).reshape(n_sets, len(levels))
+            per_level = sums["per_level"]
             zero = int(np.searchsorted(levels, 0.0))
             for j in range(n_sets):
                 level_counts = per_level[j].copy()
@@ -650,7 +721,8 @@ class Explorer:
         at depth 0. Nodes with no row in the slice stay, with count 0.
         """
         keep = self._as_mask(filters)
-        stats = self._statistics(self._tree_pairs(), len(self.tree_nodes), keep, n_resamples, confidence, seed)
+        pairs = self._pair_data("tree", *self._tree_pairs())
+        stats = self._statistics(pairs, len(self.tree_nodes), keep, n_resamples, confidence, seed)
         table = self.tree_nodes.copy()
         for name in _STATISTICS:
             table[name] = stats[name]
