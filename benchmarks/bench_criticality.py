@@ -2,15 +2,16 @@
 
 ``benchmarks/data/criticality/`` holds sentences (units of :func:`~misattribution.discovery.sentences.
 split_sentences`) labelled ``shortcoming``, ``praise``, ``neutral``, ``rationale`` or ``suggestion``,
-from three sources (see its README): ``sample`` (the bundled sample's feedback), ``authored`` (agent,
-RAG and code-review critiques we wrote) and ``clear_gsm8k`` (references into the third-party CLEAR file,
-resolved from ``../shared/data/clear_gsm8k`` when present, each checked against its stored sha1).
+from four sources (see its README): ``sample`` (the bundled sample's feedback), ``authored`` (agent,
+RAG and code-review critiques we wrote), ``styles`` (critiques we wrote in seven judge styles over ten
+other domains) and ``clear_gsm8k`` (references into the third-party CLEAR file, resolved from
+``../shared/data/clear_gsm8k`` when present, each checked against its stored sha1).
 
 For each source × language × split it prints n, the precision, recall and F1 of "shortcoming", and how
 many sentences of each other label were called a shortcoming. The classifier
-(:class:`~misattribution.discovery.sentences.CriticalityScorer`) is trained on the shipped train
-splits of ``sample`` and ``authored`` only: ``test`` rows are held out, and ``clear_gsm8k`` is never
-trained on.
+(:class:`~misattribution.discovery.sentences.CriticalityScorer`) is trained on its shipped examples,
+``criticality_examples.jsonl``: train splits only (the README says which sources' train splits it
+holds), so every ``test`` row is held out, and ``clear_gsm8k`` is never trained on.
 
 Run: ``HF_HUB_OFFLINE=1 python benchmarks/bench_criticality.py [--clear PATH] [--split test]``.
 """
@@ -29,7 +30,9 @@ from misattribution.discovery.sentences import CRITICALITY_LABELS, abstract_sent
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data" / "criticality"
-SOURCES = ("sample", "authored", "clear_gsm8k")
+# Sources whose files store the sentence text (ours), then the third-party one stored as references.
+TEXT_SOURCES = ("sample", "authored", "styles")
+SOURCES = (*TEXT_SOURCES, "clear_gsm8k")
 CLEAR_DEFAULT = ROOT.parent / "shared" / "data" / "clear_gsm8k"
 # The goal on every source's held-out test split, in each language.
 MIN_PRECISION, MIN_RECALL = 0.95, 0.80
@@ -70,7 +73,7 @@ def resolve_clear(references: pd.DataFrame, clear_dir: Path) -> pd.DataFrame:
 
 def load_all(clear_dir: Path | None = CLEAR_DEFAULT) -> tuple[pd.DataFrame, str | None]:
     """Every labelled sentence with its text, and a message when the CLEAR source had to be skipped."""
-    frames = [load_labelled("sample"), load_labelled("authored")]
+    frames = [load_labelled(source) for source in TEXT_SOURCES]
     skipped = None
     if clear_dir is not None and (Path(clear_dir) / "results.parquet").is_file():
         frames.append(resolve_clear(load_labelled("clear_gsm8k"), Path(clear_dir)))
