@@ -289,8 +289,9 @@ def test_and_not_score_filter_counts_match_explore(browser_page, server: str, sa
     _tab(page, "Instances")
     first = sample.instances(filters, page_size=20)
     page.wait_for_selector(f"#instances-caption:has-text('of {expected:,}')")
-    page.locator("#instances-table [data-testid='cell-0-0']").click()
     row_id = first.rows["row_id"][0]
+    assert page.inner_text("#instances-table tbody tr >> nth=0 >> td >> nth=0").strip() == row_id
+    page.locator("#instances-table tbody tr >> nth=0 >> td >> nth=1").click()  # a click anywhere in the row
     page.wait_for_selector(f"#detail-header:has-text('Row {row_id}')")
     detail = sample.detail(row_id)
     header = page.inner_text("#detail-header")
@@ -302,9 +303,9 @@ def test_and_not_score_filter_counts_match_explore(browser_page, server: str, sa
     _shot(page, "04-instance")
 
     _tab(page, "Comparison")
-    page.wait_for_selector("#compare-filtered [data-testid='cell-0-0']")
+    page.wait_for_selector("#compare-filtered tbody td")
     compared = sample.compare_filtered(filters)
-    assert page.inner_text("#compare-filtered [data-testid='cell-0-0']").strip() == compared["name"][0]
+    assert page.inner_text("#compare-filtered tbody tr >> nth=0 >> td >> nth=0").strip() == compared["name"][0]
     assert "Only one system" in page.inner_text("#compare-systems-note")
     _shot(page, "05-comparison")
 
@@ -375,9 +376,11 @@ def test_bad_uploads_are_reported_and_the_app_keeps_working(
     assert expected["significant"].any()
     note = page.inner_text("#compare-systems-note")
     assert f"highlighted ({int(expected['significant'].sum())})" in note, note
+    shown = page.locator("#compare-systems tbody tr")
+    assert shown.count() == len(expected)
     for i, significant in enumerate(expected["significant"]):
-        cell = page.locator(f"#compare-systems [data-testid='cell-{i}-1']")
-        assert cell.inner_text().strip() == ("yes" if significant else ""), i
+        assert shown.nth(i).locator("td").nth(1).inner_text().strip() == ("yes" if significant else ""), i
+        assert (shown.nth(i).get_attribute("class") == "marked") == bool(significant), i  # highlighted
     _shot(page, "08-comparison-systems")
 
     _tab(page, "Agreement")

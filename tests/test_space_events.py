@@ -146,7 +146,13 @@ def test_the_browser_keeps_no_run_history(served: str) -> None:
                 page.wait_for_selector(ready)
             page.locator("#filter-failing input").check()
             page.locator("#apply-filters").click()
-            page.wait_for_selector(f"#filter-summary:has-text('of {rows:,} rows match')")
+            # Until the filter's result is shown (the line said "197 of 197" before it: waiting for "of 197 rows
+            # match" alone raced with the click at load 6).
+            page.wait_for_function(
+                "(all) => { const s = document.querySelector('#filter-summary'); "
+                "return s && s.innerText.includes(' rows match') && !s.innerText.startsWith(all); }",
+                arg=f"{rows:,} of",
+            )
             page.wait_for_function("() => !document.querySelector('.progress-text')")
             failing = page.inner_text("#filter-summary")
             assert not failing.startswith(f"{rows:,} of"), failing  # the filter ran: fewer rows match

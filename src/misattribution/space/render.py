@@ -427,6 +427,68 @@ def highlight_html(segments: Iterable[tuple[str, str | None]], *, empty: str = "
     )
 
 
+# -- display tables as HTML ----------------------------------------------------------------------------
+
+#: The style of :func:`table_html`'s tables (in the page's stylesheet, :mod:`misattribution.space.app`).
+TABLE_CSS = """
+.ma-table { overflow-x: auto; }
+.ma-table table { border-collapse: collapse; width: 100%; font-size: var(--text-sm, 0.875rem); }
+.ma-table th, .ma-table td { border: 1px solid #e5e7eb; padding: 0.35em 0.6em;
+  text-align: left; vertical-align: top; }
+.ma-table th { background: var(--background-fill-secondary, #f9fafb); font-weight: 600; word-break: keep-all;
+  overflow-wrap: normal; hyphens: none; }
+.ma-table td { word-break: normal; overflow-wrap: break-word; }
+.ma-table td.num { text-align: right; white-space: nowrap; }
+.ma-table tr.marked td { background-color: #fde68a; font-weight: 600; }
+.ma-table tr[data-row] { cursor: pointer; }
+.ma-table tr[data-row]:hover td { background: var(--background-fill-secondary, #f3f4f6); }
+"""
+#: A click on a row of a :func:`table_html` table with ``row_ids`` becomes a select event carrying the row's id.
+ROW_CLICKS = """
+if (!element.dataset.clicks) {
+  element.dataset.clicks = "1";
+  element.addEventListener("click", (event) => {
+    const row = event.target.closest("tr[data-row]");
+    if (row) trigger("select", {index: 0, value: row.dataset.row});
+  });
+}
+"""
+_NUMBER = re.compile(r"^[+\-−]?[\d,.]+%?$|^—$")
+
+
+def table_html(
+    frame: pd.DataFrame | None, *, row_ids: Iterable[Any] | None = None, marked: Iterable[bool] | None = None
+) -> str:
+    """A display table as one HTML table (cells escaped; ``""`` for no row), styled by :data:`TABLE_CSS`.
+
+    The Space's read-only tables are these rather than Gradio's Dataframe, whose interactive grid took
+    ~60 ms more per 20-row table to paint in headless Chromium (load 5). ``row_ids`` go in each row's
+    ``data-row`` (with :data:`ROW_CLICKS`, a click selects the row); ``marked`` rows are highlighted.
+
+    >>> table_html(pd.DataFrame({"issue": ["<b>x</b>"], "share": ["12.0%"]}), marked=[True])  # doctest: +ELLIPSIS
+    '<div class="ma-table"><table><thead><tr><th>issue</th><th>share</th></tr></thead><tbody><tr class="marked"><td>&lt;b&gt;x&lt;/b&gt;</td><td class="num">12.0%</td></tr></tbody></table></div>'
+    """
+    if frame is None or frame.empty:
+        return ""
+    ids = [None] * len(frame) if row_ids is None else [str(v) for v in row_ids]
+    flags = [False] * len(frame) if marked is None else [bool(v) for v in marked]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = []
+    for values, row_id, flag in zip(frame.itertuples(index=False, name=None), ids, flags):
+        attributes = (f' data-row="{html.escape(row_id, quote=True)}"' if row_id is not None else "") + (
+            ' class="marked"' if flag else ""
+        )
+        cells = "".join(_cell_html(v) for v in values)
+        body.append(f"<tr{attributes}>{cells}</tr>")
+    return f'<div class="ma-table"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _cell_html(value: Any) -> str:
+    text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+    number = ' class="num"' if text and _NUMBER.match(text) else ""
+    return f"<td{number}>{html.escape(text)}</td>"
+
+
 # -- the report's summary and an upload's problems ------------------------------------------------------
 
 
@@ -471,9 +533,11 @@ def compare_display(compared: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def systems_display(table: pd.DataFrame) -> Any:
+def systems_display(table: pd.DataFrame) -> pd.DataFrame:
+    """System A vs B as display columns; the significant rows are ``table["significant"]`` (highlighted by
+    :func:`systems_html`)."""
     a, b = table.attrs["system_a"], table.attrs["system_b"]
-    shown = pd.DataFrame(
+    return pd.DataFrame(
         {
             "issue": table["name"],
             "significant": table["significant"].map(lambda v: "yes" if v else ""),
@@ -483,10 +547,11 @@ def systems_display(table: pd.DataFrame) -> Any:
             "95% CI (points)": [interval(lo, hi) for lo, hi in zip(table["ci_low"], table["ci_high"])],
         }
     )
-    highlight = table["significant"].to_numpy()
-    return shown.style.apply(
-        lambda row: ["background-color: #fde68a; font-weight: 600" if highlight[row.name] else "" for _ in row], axis=1
-    )
+
+
+def systems_html(table: pd.DataFrame) -> str:
+    """System A vs B as an HTML table, the significant differences highlighted."""
+    return table_html(systems_display(table), marked=table["significant"].to_numpy())
 
 
 # -- figures (plotly) ---------------------------------------------------------------------------------

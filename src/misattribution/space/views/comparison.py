@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from misattribution.space import render
-from misattribution.space.views._base import ViewContext, Wiring, plot, register_view, table
+from misattribution.space.views._base import ViewContext, Wiring, html, plot, register_view
 
 
 def _layout(gr: Any) -> dict[str, Any]:
     gr.Markdown("### Full report vs the filtered rows")
     compare_note = gr.Markdown("", elem_id="compare-filtered-note")
     compare_chart = gr.Plot(visible=False, elem_id="compare-filtered-chart")
-    compare_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="compare-filtered")
+    compare_table = gr.HTML("", visible=False, elem_id="compare-filtered")
     gr.Markdown("### System A vs system B (on the filtered rows)")
     with gr.Row():
         system_a = gr.Dropdown([], label="system A", elem_id="system-a")
         system_b = gr.Dropdown([], label="system B", elem_id="system-b")
     systems_note = gr.Markdown("", elem_id="compare-systems-note")
-    systems_table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="compare-systems")
+    systems_table = gr.HTML("", visible=False, elem_id="compare-systems")
     systems_chart = gr.Plot(visible=False, elem_id="compare-systems-chart")
     return {
         "compare_note": compare_note,
@@ -40,7 +40,7 @@ def _wire(wiring: Wiring) -> None:
 def _systems(ctx: ViewContext) -> dict[str, Any]:
     explorer = ctx.explorer
     a, b = ctx.values.get("system_a"), ctx.values.get("system_b")
-    nothing = {"systems_table": table(None), "systems_chart": plot(None)}
+    nothing = {"systems_table": html(""), "systems_chart": plot(None)}
     if len(explorer.systems) < 2:
         only = render.escape_markdown(explorer.systems[0]) if explorer.systems else "—"
         return {"systems_note": f"Only one system in this report ({only}).", **nothing}
@@ -55,7 +55,7 @@ def _systems(ctx: ViewContext) -> dict[str, Any]:
     )
     return {
         "systems_note": note,
-        "systems_table": table(render.systems_display(compared)),
+        "systems_table": html(render.systems_html(compared)),
         "systems_chart": plot(render.systems_figure(compared)),
     }
 
@@ -66,9 +66,9 @@ def comparison(ctx: ViewContext) -> dict[str, Any]:
         return {
             "compare_note": ctx.message,
             "compare_chart": plot(None),
-            "compare_table": table(None),
+            "compare_table": html(""),
             "systems_note": "",
-            "systems_table": table(None),
+            "systems_table": html(""),
             "systems_chart": plot(None),
         }
     compared = ctx.explorer.compare_filtered(ctx.mask)
@@ -78,6 +78,6 @@ def comparison(ctx: ViewContext) -> dict[str, Any]:
     return {
         "compare_note": note,
         "compare_chart": plot(None if empty else render.compare_figure(compared)),
-        "compare_table": table(None if empty else render.compare_display(compared)),
+        "compare_table": html("" if empty else render.table_html(render.compare_display(compared))),
         **_systems(ctx),
     }
