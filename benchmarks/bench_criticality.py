@@ -13,7 +13,8 @@ many sentences of each other label were called a shortcoming. The classifier
 ``criticality_examples.jsonl``: train splits only (the README says which sources' train splits it
 holds), so every ``test`` row is held out, and ``clear_gsm8k`` is never trained on.
 
-Run: ``HF_HUB_OFFLINE=1 python benchmarks/bench_criticality.py [--clear PATH] [--split test]``.
+Run: ``HF_HUB_OFFLINE=1 python benchmarks/bench_criticality.py [--clear PATH] [--split test] [--by style]``
+(``--by style`` or ``--by domain`` adds the ``styles`` source broken down by judge style or domain).
 """
 
 from __future__ import annotations
@@ -93,12 +94,28 @@ def predict(sentences: pd.DataFrame, encoder=None) -> np.ndarray:
     return CriticalityScorer(encoder).is_critical(texts, vectors)
 
 
-def evaluate(sentences: pd.DataFrame, predicted: np.ndarray) -> pd.DataFrame:
-    """Per source × language × split: n, precision / recall / F1 of "shortcoming", and per other label how
-    many of its sentences were called a shortcoming."""
+def with_styles_facets(sentences: pd.DataFrame) -> pd.DataFrame:
+    """The ``styles`` sentences among ``sentences``, with their critique's ``style`` and ``domain``."""
+    facets = pd.DataFrame(
+        [
+            json.loads(line)
+            for line in (DATA / "styles_critiques.jsonl").read_text(encoding="utf-8").splitlines()
+            if line
+        ]
+    )[["critique", "style", "domain"]]
+    styles = sentences[sentences["source"] == "styles"].reset_index(drop=True)
+    return styles.merge(facets, on="critique", how="left", validate="many_to_one")
+
+
+def evaluate(
+    sentences: pd.DataFrame, predicted: np.ndarray, by: tuple[str, ...] = ("source", "language", "split")
+) -> pd.DataFrame:
+    """Per group of ``by`` (source × language × split unless told): n, precision / recall / F1 of
+    "shortcoming", and per other label how many of its sentences were called a shortcoming."""
     frame = sentences.assign(predicted=np.asarray(predicted, dtype=bool))
     rows = []
-    for (source, language, split), group in frame.groupby(["source", "language", "split"], sort=False):
+    for keys, group in frame.groupby(list(by), sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
         truth = group["label"].eq("shortcoming")
         hits = int((truth & group["predicted"]).sum())
         precision = hits / max(int(group["predicted"].sum()), 1)
@@ -107,9 +124,7 @@ def evaluate(sentences: pd.DataFrame, predicted: np.ndarray) -> pd.DataFrame:
         wrong = group.loc[group["predicted"] & ~truth, "label"].value_counts()
         rows.append(
             {
-                "source": source,
-                "language": language,
-                "split": split,
+                **dict(zip(by, keys)),
                 "n": len(group),
                 "shortcomings": int(truth.sum()),
                 "precision": precision,
@@ -125,13 +140,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clear", type=Path, default=CLEAR_DEFAULT, help="the clear_gsm8k folder")
     parser.add_argument("--split", choices=("train", "test", "all"), default="all")
+    parser.add_argument(
+        "--by", choices=("style", "domain"), help="also print the styles source per judge style or per domain"
+    )
     args = parser.parse_args()
     sentences, skipped = load_all(args.clear)
     if skipped:
         print(skipped)
     if args.split != "all":
         sentences = sentences[sentences["split"] == args.split].reset_index(drop=True)
-    table = evaluate(sentences, predict(sentences))
+    predicted = predict(sentences)
+    table = evaluate(sentences, predicted)
     order = {s: i for i, s in enumerate(SOURCES)}
     table = table.sort_values(["source", "language", "split"], key=lambda c: c.map(order) if c.name == "source" else c)
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
@@ -140,6 +159,12 @@ def main() -> None:
     missed = test[(test["precision"] < MIN_PRECISION) | (test["recall"] < MIN_RECALL)]
     print(f"goal on test (precision ≥ {MIN_PRECISION}, recall ≥ {MIN_RECALL}): ", end="")
     print("met" if missed.empty else "missed by " + ", ".join(f"{r.source}/{r.language}" for r in missed.itertuples()))
+    if args.by:
+        is_styles = (sentences["source"] == "styles").to_numpy()
+        facets = evaluate(with_styles_facets(sentences), predicted[is_styles], by=(args.by,))
+        with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+            print(f"styles ({args.split}) by {args.by}:")
+            print(facets.sort_values(args.by).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ covers (judge styles and domains in both languages). These tests read only the f
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from pathlib import Path
@@ -119,3 +120,23 @@ def test_a_sentence_shared_with_another_source_has_the_same_label():
     assert (shared["label"] == shared["label_other"]).all(), shared[["text", "label", "label_other"]]
     within = styles.groupby("text")["label"].nunique()
     assert (within == 1).all(), within[within > 1]
+
+
+def test_benchmark_breaks_styles_down_by_judge_style_and_domain():
+    """bench_criticality --by style/domain: the facets come from styles_critiques.jsonl, and the figures
+    are the same precision / recall as the per-source table (checked with known predictions, no model)."""
+    spec = importlib.util.spec_from_file_location("bench_criticality", DATA.parents[1] / "bench_criticality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sentences = pd.concat([bench.load_labelled(s) for s in ("authored", "styles")], ignore_index=True)
+    faceted = bench.with_styles_facets(sentences)
+    assert len(faceted) == (sentences["source"] == "styles").sum() and faceted[["style", "domain"]].notna().all().all()
+    truth = faceted["label"].eq("shortcoming").to_numpy()
+    perfect = bench.evaluate(faceted, truth, by=("style",))
+    assert set(perfect["style"]) == STYLES and (perfect["precision"] == 1).all() and (perfect["recall"] == 1).all()
+    everything = bench.evaluate(faceted, np.ones(len(faceted), bool), by=("domain",)).set_index("domain")
+    share = faceted.groupby("domain")["label"].apply(lambda labels: labels.eq("shortcoming").mean())
+    assert np.allclose(everything["precision"], share[everything.index]) and (everything["recall"] == 1).all()
+    # The default grouping is unchanged: source × language × split first, then the figures.
+    table = bench.evaluate(sentences, sentences["label"].eq("shortcoming"))
+    assert list(table.columns[:4]) == ["source", "language", "split", "n"] and len(table) == 8
