@@ -547,8 +547,12 @@ _CONTRAST = re.compile(
     re.IGNORECASE,
 )
 _LEADING_CONCESSION = re.compile(
-    r"^(?:although|though|while|whereas|even though|despite|in spite of)\s+([^,]{3,}),\s*(.{3,})$", re.I
+    r"^(?:although|though|while|whereas|even though|even with|even when|even after|even if|despite|in spite of)"
+    r"\s+([^,]{3,}),\s*(.{3,})$",
+    re.I,
 )
+# A clause these open is subordinate: "X although Y" states its main point in X (on a tie, X names the issue).
+_SUBORDINATE = re.compile(r"^(?:although|though|even though|whereas)\b", re.IGNORECASE)
 _CAUSE = re.compile(r"\s+(?:due to|because of|owing to|caused by|as a result of|stemming from|resulting from)\s+", re.I)
 _LEADING_CAUSE = re.compile(
     r"^(?:given|considering|because of|due to|owing to|in light of|with)\s+(.{3,}?),\s*(.{3,})$", re.IGNORECASE
@@ -753,7 +757,7 @@ _COMPARATIVES = {
     "more direct": "Indirect answer",
     "more thorough": "Insufficient thoroughness",
 }
-_INTENSIFIERS = re.compile(r"\b(?:far|much|way|very|quite|rather|extremely|a bit|a little|somewhat)\s+", re.I)
+_INTENSIFIERS = re.compile(r"\b(?:far|much|way|very|quite|rather(?! than)|extremely|a bit|a little|somewhat)\s+", re.I)
 _ADVERB_WRONG = re.compile(r"^(?:incorrectly|wrongly|mistakenly|erroneously|inaccurately|improperly)\s+(.+)$", re.I)
 _NEGATION = re.compile(
     r"^(?:does not|doesn't|did not|didn't|do not|don't|never|cannot|can't|could not|couldn't|fails? to|failed to|"
@@ -790,15 +794,28 @@ def critical_clause(sentence: str) -> str:
     'the final sum is wrong.'
     >>> critical_clause("Although the steps are clear, the units are missing")
     'the units are missing'
+    >>> critical_clause("Even with the right tool, the arguments use the wrong unit.")
+    'the arguments use the wrong unit.'
+    >>> critical_clause("The call passes the value in GWh although the tool expects TWh.")
+    'The call passes the value in GWh'
     """
     match = _LEADING_CONCESSION.match(sentence.strip())
-    parts = [match.group(1), match.group(2)] if match else [sentence]
-    parts = [piece.strip() for part in parts for piece in _CONTRAST.split(part) if piece and piece.strip()]
-    parts = [p for p in parts if len(_WORDS.findall(p)) >= 2] or [sentence]
+    halves = [(match.group(1), True), (match.group(2), False)] if match else [(sentence, False)]
+    parts: list[tuple[str, bool]] = []  # (clause, subordinate)
+    for half, conceded in halves:
+        last = 0
+        for cut in _CONTRAST.finditer(half):
+            parts.append((half[last : cut.start()], conceded))
+            conceded = bool(_SUBORDINATE.match(cut.group(0).strip(" ,;—")))
+            last = cut.end()
+        parts.append((half[last:], conceded))
+    parts = [(p.strip(), sub) for p, sub in parts if p.strip() and len(_WORDS.findall(p)) >= 2]
+    if not parts:
+        return sentence
     if len(parts) == 1:
-        return parts[0]
-    scores = [cue_score(p) for p in parts]
-    return parts[max(range(len(parts)), key=lambda i: (scores[i], i))]
+        return parts[0][0]
+    scores = [cue_score(p) for p, _ in parts]
+    return parts[max(range(len(parts)), key=lambda i: (scores[i], not parts[i][1], i))][0]
 
 
 def _third_person(match: re.Match[str]) -> str:
@@ -1387,6 +1404,7 @@ def _chinese_name(text: str) -> str:
     best = parts[max(range(len(parts)), key=lambda i: (scores[i], -i if scores[i] <= 0 else i))]
     name = _ZH_SUBJECT.sub("", best).strip() or best
     name = re.sub(r"^(?:也|还|又|都|则|就|却|仍然|仍)", "", name) or name
+    name = re.sub(r"^(?:属于|算是|是)(?=..)", "", name)  # "属于无理拒答" ("is a case of …") → "无理拒答"
     name = re.sub(r"^(?:没有|并没有|并未)", "未", name)
     name = re.sub(r"(?<=[\u4e00-\u9fff])了(?=[\u4e00-\u9fff])", "", name)
     name = re.sub(r"[的了吗呢吧啊呀么着过地得和与及或在对把被是]+$", "", name)
@@ -1449,7 +1467,9 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     text = sentence.strip().replace("()", "")
     if _CJK.search(text):
         return _chinese_name(strip_opener(text)) or sentence.strip()
-    text = _MORE_OPENERS.sub("", strip_opener(critical_clause(strip_opener(text) if _CONTRAST.search(text) else text)))
+    opened = strip_opener(text)
+    contrast = _CONTRAST.search(text) or _LEADING_CONCESSION.match(opened)
+    text = _MORE_OPENERS.sub("", strip_opener(critical_clause(opened if contrast else text)))
     text = _LEADING_MEASURE.sub("", text)  # "at about 120 words, it is ..." → "it is ..."
     text = _with_cause(_SEEMS.sub(_third_person, text.strip(" .")))
     text = re.sub(r"^(?:given|considering|due to|because of|owing to)\s+(?=\S+\s+\S+)(?!.*,)", "", text, flags=re.I)

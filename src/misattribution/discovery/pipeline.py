@@ -49,7 +49,14 @@ import pandas as pd
 
 from misattribution.discovery import cluster as clustering
 from misattribution.discovery import naming
-from misattribution.discovery.embed import DEFAULT_MODEL, choose_embedder, embed, load_encoder
+from misattribution.discovery.embed import (
+    CHARACTER_LINKAGE_DISTANCE,
+    DEFAULT_MODEL,
+    character_space,
+    choose_embedder,
+    embed,
+    load_encoder,
+)
 from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and register_mode are re-exported
     MODES,
     ModeResult,
@@ -88,7 +95,10 @@ class ClusterSettings:
     ``choose_k``: the fast path picks its cluster count by silhouette (else ~sqrt(n / 2));
     ``mask_question``: mask the row's question words before embedding; ``core_clause``: embed a
     sentence without its trailing consequence (:func:`core_of`); ``by_language``: cluster each language
-    on its own (:func:`_language_parts`); ``max_embedded``: distinct
+    on its own (:func:`_language_parts`); ``characters``: with ``by_language``, Chinese sentences are
+    embedded by their characters (:class:`~.embed.CharacterSpace`, cut at
+    :data:`~.embed.CHARACTER_LINKAGE_DISTANCE`), not by the encoder, which does not know Chinese;
+    ``max_embedded``: distinct
     sentences embedded at most, the rest classified (``None``: embed all); ``contrast``: drop the issues at
     least as common among passing rows as among failing ones (:mod:`.contrast`).
     """
@@ -108,6 +118,7 @@ class ClusterSettings:
     mask_question: bool = True
     core_clause: bool = True
     by_language: bool = True
+    characters: bool = True
     max_embedded: int | None = 20_000
     batch_size: int = 64
     devices: list[str] | None = None
@@ -411,8 +422,9 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
         embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))
     else:
         embedded = np.arange(n_unique)
+    embedded_texts = [sentences.unique[i] for i in embedded]
     vectors = embed(
-        [sentences.unique[i] for i in embedded],
+        embedded_texts,
         encoder,
         batch_size=settings.batch_size,
         progress=settings.progress,
@@ -438,13 +450,20 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     clock = time.perf_counter()
     weights = np.bincount(sentences.inverse[critical & in_sample], minlength=n_unique)[embedded].astype(float)
     candidates = np.flatnonzero(weights > 0)  # positions in ``embedded`` / ``vectors``
+    # Chinese sentences move to a space of their characters, fitted on the critical ones (the encoder's
+    # vectors already gave the criticality, which does not use them for Chinese)
+    space = character_space([embedded_texts[i] for i in candidates], vectors.shape[1], seed=settings.seed)
+    if space is not None and uses_space(settings):
+        vectors = space.apply(embedded_texts, vectors)
+    else:
+        space = None
     method = clustering.choose_method(len(candidates), settings.fast)
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
     if len(candidates):
         n_failing = int(rows["failing"].sum())
         min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
         offset, methods = 0, []
-        for part, part_settings in _language_parts(candidates, sentences, embedded, settings):
+        for part, part_settings in _language_parts(candidates, sentences, embedded, settings, characters=space):
             part_method = clustering.choose_method(len(part), settings.fast)
             methods.append(part_method)
             found = _cluster(
@@ -480,7 +499,7 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
     if settings.contrast and labels_sample.max() >= 0 and not rare:
         labels_sample, occurrence_labels, meta["contrast"] = _contrast_with_passing(
-            rows, sentences, vectors, labels_sample, occurrence_labels, encoder, scorer, settings
+            rows, sentences, vectors, labels_sample, occurrence_labels, encoder, scorer, settings, space
         )
         timings["contrast"] = time.perf_counter() - clock
         clock = time.perf_counter()
@@ -514,10 +533,16 @@ def _contrast_with_passing(
     encoder: Any,
     scorer: CriticalityScorer,
     settings: ClusterSettings,
+    space: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """Drop the clusters at least as common among passing rows as among failing ones (:mod:`.contrast`);
-    the labels renumbered, and what was dropped for the report's meta."""
+    the labels renumbered, and what was dropped for the report's meta. Passing rows' sentences are
+    embedded as the failing ones were (``space``: the :class:`~.embed.CharacterSpace` fitted on them)."""
     from misattribution.discovery import contrast
+
+    def embed_texts(texts: list[str]) -> np.ndarray:
+        found = embed(texts, encoder, batch_size=settings.batch_size, progress=False)
+        return space.apply(texts, found) if space is not None else found
 
     found = contrast.passing_lift(
         rows,
@@ -526,7 +551,7 @@ def _contrast_with_passing(
         vectors,
         labels_sample,
         split=lambda part: split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause),
-        embed_texts=lambda texts: embed(texts, encoder, batch_size=settings.batch_size, progress=False),
+        embed_texts=embed_texts,
         lexical=lambda found: scorer.lexical(found.text),
         semantic=lambda texts, found_vectors: scorer.semantic(found_vectors, texts),
         max_semantic=scorer.max_semantic(),
@@ -799,15 +824,27 @@ def _cluster(
     return labels
 
 
+def uses_space(settings: ClusterSettings) -> bool:
+    """Whether Chinese sentences are embedded in a :class:`~.embed.CharacterSpace` (``characters`` and
+    ``by_language`` both on)."""
+    return settings.characters and settings.by_language
+
+
 def _language_parts(
-    candidates: np.ndarray, sentences: _Sentences, embedded: np.ndarray, settings: ClusterSettings
+    candidates: np.ndarray,
+    sentences: _Sentences,
+    embedded: np.ndarray,
+    settings: ClusterSettings,
+    *,
+    characters: Any = None,
 ) -> list[tuple[np.ndarray, ClusterSettings]]:
     """The candidate sentences split by language, each with its share of ``max_issues``.
 
     An encoder that does not know a language embeds its sentences near each other whatever they say
     (all-MiniLM-L6-v2 and Chinese): clustered together with English they would form one issue per
     language. Each language is clustered on its own; with ``by_language=False``, or one language,
-    everything is one part.
+    everything is one part. When ``characters`` (a :class:`~.embed.CharacterSpace`) embedded the Chinese
+    sentences, their part is cut at :data:`~.embed.CHARACTER_LINKAGE_DISTANCE`.
     """
     from dataclasses import replace
 
@@ -817,14 +854,21 @@ def _language_parts(
         return [(candidates, settings)]
     language = np.array([detect_language(sentences.unique[embedded[i]]) for i in candidates])
     names = sorted(set(language), key=lambda name: (-int((language == name).sum()), name))
+    cut = {"zh": CHARACTER_LINKAGE_DISTANCE} if characters is not None else {}
     if len(names) == 1:
-        return [(candidates, settings)]
+        return [(candidates, replace(settings, linkage_distance=cut.get(names[0], settings.linkage_distance)))]
     parts = []
     for name in names:
         part = candidates[language == name]
         share = len(part) / len(candidates)
         max_issues = max(1, round(settings.max_issues * share))
-        parts.append((part, replace(settings, max_issues=max_issues, min_issues=min(settings.min_issues, max_issues))))
+        part_settings = replace(
+            settings,
+            max_issues=max_issues,
+            min_issues=min(settings.min_issues, max_issues),
+            linkage_distance=cut.get(name, settings.linkage_distance),
+        )
+        parts.append((part, part_settings))
     return parts
 
 

@@ -270,7 +270,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     """The ``"clusters"`` issue source in batches (see the module docstring): ``(issues, assignments, meta)``."""
     from misattribution.discovery import cluster as clustering
     from misattribution.discovery import pipeline
-    from misattribution.discovery.embed import embed
+    from misattribution.discovery.embed import character_space, embed
     from misattribution.discovery.report import ASSIGNMENT_COLUMNS
     from misattribution.discovery.sentences import criticality_scorer
 
@@ -410,6 +410,11 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     embedded = candidates_all[pick]  # ids of the sampled distinct sentences
     vectors = stored[pick].astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    space = None  # Chinese sentences: a space of their characters, fitted as the in-memory path fits it
+    if pipeline.uses_space(settings):
+        space = character_space([unique[i] for i in embedded], vectors.shape[1], seed=settings.seed)
+        if space is not None:
+            vectors = space.apply([unique[i] for i in embedded], vectors)
     weights_all = np.bincount(sentences.inverse[critical], minlength=n_unique)
     weights = weights_all[embedded].astype(float)
     n_failing = len(failing)
@@ -419,7 +424,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
     candidates = np.arange(len(embedded))
     offset, methods = 0, []
-    for part, part_settings in pipeline._language_parts(candidates, sentences, embedded, settings):
+    for part, part_settings in pipeline._language_parts(candidates, sentences, embedded, settings, characters=space):
         part_method = clustering.choose_method(len(part), settings.fast)
         methods.append(part_method)
         found = pipeline._cluster(
@@ -460,6 +465,8 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
                 chunk = rest[start : start + step]
                 block = stored[chunk].astype(np.float32)
                 block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+                if space is not None:
+                    block = space.apply([unique[i] for i in candidates_all[chunk]], block)
                 similarity = block @ cents.T
                 nearest = similarity.argmax(axis=1)
                 close = similarity[np.arange(len(chunk)), nearest] >= radius[nearest]

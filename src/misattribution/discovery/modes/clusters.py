@@ -50,6 +50,12 @@ OPTIONS = (
     ModeOption("core_clause", bool, _DEFAULTS.core_clause, "embed a sentence without its trailing consequence"),
     ModeOption("by_language", bool, _DEFAULTS.by_language, "cluster each language on its own"),
     ModeOption(
+        "characters",
+        bool,
+        _DEFAULTS.characters,
+        "with by_language, embed Chinese sentences by their character n-grams, not by the encoder",
+    ),
+    ModeOption(
         "max_embedded",
         int,
         _DEFAULTS.max_embedded,
