@@ -258,11 +258,15 @@ def test_load_sample_and_overview(browser_page, server: str, sample: Explorer) -
     assert "Loaded" in page.inner_text("#load-message")
     _shot(page, "01-load")
     _tab(page, "Overview")
-    page.wait_for_selector("#overview-histogram .js-plotly-plot")
+    page.wait_for_selector("#overview-histogram .ma-bar")
     overview = sample.overview()
+    bars = page.locator("#overview-histogram .ma-bar")  # one bar per score, its count in its title
+    histogram = overview.score_histogram
+    titles = [bars.nth(i).get_attribute("title") for i in range(bars.count())]
+    assert titles == [f"score {s} · rows: {n}" for s, n in zip(histogram["score"], histogram["rows"])]
     stats = page.inner_text("#overview-stats")
     assert f"{overview.rows:,}" in stats and f"{overview.failing:,}" in stats
-    page.wait_for_selector("#overview-categories .js-plotly-plot")  # the sample has misattributions
+    page.wait_for_selector("#overview-categories .ma-bar")  # the sample has misattributions
     _shot(page, "02-overview")
 
 
@@ -381,6 +385,15 @@ def test_bad_uploads_are_reported_and_the_app_keeps_working(
     for i, significant in enumerate(expected["significant"]):
         assert shown.nth(i).locator("td").nth(1).inner_text().strip() == ("yes" if significant else ""), i
         assert (shown.nth(i).get_attribute("class") == "marked") == bool(significant), i  # highlighted
+    bars = page.locator("#compare-systems-chart .ma-bar")  # one bar per issue, the significant ones orange
+    assert bars.count() == len(expected)
+    orange = [
+        i
+        for i in range(len(expected))
+        if "217, 119, 6" in (bars.nth(i).evaluate("b => getComputedStyle(b).backgroundColor"))
+    ]
+    assert orange == [i for i, v in enumerate(expected["significant"]) if v]
+    assert page.locator("#compare-filtered-chart .ma-bar").count() == 2 * len(expected)  # full and filtered
     _shot(page, "08-comparison-systems")
 
     _tab(page, "Agreement")

@@ -1,17 +1,20 @@
-"""The Comparison tab: the full report against the filtered rows, and system A against system B."""
+"""The Comparison tab: the full report against the filtered rows, and system A against system B.
+
+Its charts and tables are HTML (:func:`~misattribution.space.render.bars_html`, :func:`~misattribution.space.
+render.table_html`): plotly and Gradio's Dataframe made this tab the slowest to update in the browser."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from misattribution.space import render
-from misattribution.space.views._base import ViewContext, Wiring, html, plot, register_view
+from misattribution.space.views._base import ViewContext, Wiring, html, register_view
 
 
 def _layout(gr: Any) -> dict[str, Any]:
     gr.Markdown("### Full report vs the filtered rows")
     compare_note = gr.Markdown("", elem_id="compare-filtered-note")
-    compare_chart = gr.Plot(visible=False, elem_id="compare-filtered-chart")
+    compare_chart = gr.HTML("", visible=False, elem_id="compare-filtered-chart")
     compare_table = gr.HTML("", visible=False, elem_id="compare-filtered")
     gr.Markdown("### System A vs system B (on the filtered rows)")
     with gr.Row():
@@ -19,7 +22,7 @@ def _layout(gr: Any) -> dict[str, Any]:
         system_b = gr.Dropdown([], label="system B", elem_id="system-b")
     systems_note = gr.Markdown("", elem_id="compare-systems-note")
     systems_table = gr.HTML("", visible=False, elem_id="compare-systems")
-    systems_chart = gr.Plot(visible=False, elem_id="compare-systems-chart")
+    systems_chart = gr.HTML("", visible=False, elem_id="compare-systems-chart")
     return {
         "compare_note": compare_note,
         "compare_chart": compare_chart,
@@ -40,7 +43,7 @@ def _wire(wiring: Wiring) -> None:
 def _systems(ctx: ViewContext) -> dict[str, Any]:
     explorer = ctx.explorer
     a, b = ctx.values.get("system_a"), ctx.values.get("system_b")
-    nothing = {"systems_table": html(""), "systems_chart": plot(None)}
+    nothing = {"systems_table": html(""), "systems_chart": html("")}
     if len(explorer.systems) < 2:
         only = render.escape_markdown(explorer.systems[0]) if explorer.systems else "—"
         return {"systems_note": f"Only one system in this report ({only}).", **nothing}
@@ -56,7 +59,7 @@ def _systems(ctx: ViewContext) -> dict[str, Any]:
     return {
         "systems_note": note,
         "systems_table": html(render.systems_html(compared)),
-        "systems_chart": plot(render.systems_figure(compared)),
+        "systems_chart": html(render.systems_bars(compared)),
     }
 
 
@@ -65,11 +68,11 @@ def comparison(ctx: ViewContext) -> dict[str, Any]:
     if not ctx.ready:
         return {
             "compare_note": ctx.message,
-            "compare_chart": plot(None),
+            "compare_chart": html(""),
             "compare_table": html(""),
             "systems_note": "",
             "systems_table": html(""),
-            "systems_chart": plot(None),
+            "systems_chart": html(""),
         }
     compared = ctx.explorer.compare_filtered(ctx.mask)
     no_rows = not int(ctx.mask.sum())
@@ -77,7 +80,7 @@ def comparison(ctx: ViewContext) -> dict[str, Any]:
     note = "No rows match the filters." if no_rows else "No issues to compare." if empty else ""
     return {
         "compare_note": note,
-        "compare_chart": plot(None if empty else render.compare_figure(compared)),
+        "compare_chart": html("" if empty else render.compare_bars(compared)),
         "compare_table": html("" if empty else render.table_html(render.compare_display(compared))),
         **_systems(ctx),
     }
