@@ -160,3 +160,37 @@ def test_the_browser_keeps_no_run_history(served: str) -> None:
             assert not [k for k in keys if "run-history" in k], keys
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_a_served_reports_search_is_prepared_once_a_page_has_loaded() -> None:
+    """Not while the first screen is built and served (at 1M rows its case folding took the first screen's
+    CPU), but as soon as a page has loaded, so the first search does not pay for it."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+    from misattribution.explore import Explorer
+
+    explorer = Explorer(load_sample_report().report)
+    app = build_app(explorer)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        time.sleep(0.5)
+        assert explorer._search is None  # nothing prepared before a visitor comes
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_selector("#issues-table .mt-leaf", timeout=60_000)
+                deadline = time.monotonic() + 60
+                while explorer._search is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert explorer._search is not None
+            finally:
+                browser.close()
+    finally:
+        app.close()
