@@ -167,7 +167,7 @@ def build_app(
     first_tab = views[0].tab_id if initial is not None else "load"
 
     with gr.Blocks(title=title, analytics_enabled=False, fill_width=True) as app:
-        gr.HTML(f"<style>{_CSS}{render.TABLE_CSS}{render.BARS_CSS}</style>", padding=False, elem_id="page-style")
+        gr.HTML(f"<style>{_CSS}{render.PAGE_CSS}</style>", padding=False, elem_id="page-style")
         c: dict[str, Any] = {
             "key": gr.State(initial_key),
             "selected_tab": gr.State(first_tab),

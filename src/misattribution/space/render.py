@@ -3,7 +3,8 @@
 Pure functions of DataFrames and :class:`~misattribution.explore.Explorer` results, no Gradio: the views
 (:mod:`misattribution.space.views`) call them and the layout lives in :mod:`misattribution.space.app`. User
 text is escaped before it reaches Markdown (:func:`escape_markdown`) or HTML (``html.escape``). plotly is
-imported only when a figure is drawn.
+imported only when a figure is drawn. The HTML's style is :data:`PAGE_CSS`, in the page's stylesheet once
+(not in each update: a ``<style>`` in an update made the browser restyle the whole page each time).
 """
 
 from __future__ import annotations
@@ -225,7 +226,6 @@ def tree_html(
     widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
     body = "".join(render(k) for k in children.get(None, []))
     return (
-        f"<style>{_TREE_CSS}</style>"
         f'<div class="mtree" style="--mt-columns: {" ".join(widths)}">'
         f'<div class="mt-row mt-head">{head}</div>{body}</div>'
     )
@@ -347,7 +347,6 @@ def issues_html(
         f'<span class="mt-num">{h}</span>' for h in headers
     )
     return (
-        f"<style>{_TREE_CSS}{_ISSUES_CSS}</style>"
         f'<div class="mtree missues" style="--mt-columns: {" ".join(widths)}">'
         f'<div class="mt-row mt-head">{head}</div>{"".join(body)}</div>'
     )
@@ -406,7 +405,7 @@ def highlight_html(segments: Iterable[tuple[str, str | None]], *, empty: str = "
     and wraps between words as plain text does, each marked piece coloured by its label, with a legend.
 
     >>> highlight_html([("The total ", None), ("$130,000", "Wrong total")])  # doctest: +ELLIPSIS
-    '<style>...<div class="mhl">The total <mark style="background: #fde68a" title="Wrong total">$130,000</mark></div>...'
+    '<div class="mhl">The total <mark style="background: #fde68a" title="Wrong total">$130,000</mark></div>...'
     """
     segments = list(segments or [])
     if not any(text for text, _ in segments):
@@ -422,9 +421,7 @@ def highlight_html(segments: Iterable[tuple[str, str | None]], *, empty: str = "
             f'<mark style="background: {colour}" title="{html.escape(label, quote=True)}">{html.escape(text)}</mark>'
         )
     legend = "".join(f'<span style="background: {c}">{html.escape(label)}</span>' for label, c in colours.items())
-    return f'<style>{_MARK_CSS}</style><div class="mhl">{"".join(parts)}</div>' + (
-        f'<p class="mhl-legend">{legend}</p>' if legend else ""
-    )
+    return f'<div class="mhl">{"".join(parts)}</div>' + (f'<p class="mhl-legend">{legend}</p>' if legend else "")
 
 
 # -- display tables as HTML ----------------------------------------------------------------------------
@@ -876,3 +873,8 @@ def agreement_figure(points: pd.DataFrame) -> Any:
     figure.update_xaxes(title="human score")
     figure.update_yaxes(title="judge score")
     return layout(figure)
+
+
+#: The style of every HTML block above (the issue tree and table, marked texts, tables, bars): the app puts it in
+#: the page's stylesheet once.
+PAGE_CSS = _TREE_CSS + _ISSUES_CSS + _MARK_CSS + TABLE_CSS + BARS_CSS
