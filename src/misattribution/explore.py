@@ -1168,50 +1168,49 @@ class _TextSearch:
     one of its texts (Python's full case folding: ``STRASSE`` finds ``Straße``).
 
     Built once per report: each column is case-folded once (Arrow's ASCII lower-casing, which is ``casefold``
-    on ASCII, for the ASCII texts; Python's ``casefold`` for the others). A search is then a plain literal
-    match over the folded columns, in halves in a thread pool: polars' (SIMD ``memmem``, 4-6 GB/s a core
-    here) when polars is installed (the ``space`` extra), else Arrow's RE2 over the literal (~1.4 GB/s).
-    When the other filters left fewer than a quarter of the rows, only those rows are searched. Full-table
-    results are kept per needle (the last :data:`MASK_CACHE`).
+    on ASCII, for the ASCII texts; Python's ``casefold`` for the others) and a row's folded texts are joined
+    with NUL, which a needle never holds (it is removed from it), so no match spans two texts: one string
+    per row (a search's cost is per string as much as per byte: 1M joined rows took 60-90 ms where their 3M
+    texts took 90-120 ms). A search is then a plain literal match, in halves in a thread pool: polars'
+    (SIMD ``memmem``) when polars is installed (the ``space`` extra), else Arrow's RE2 over the literal
+    (~3x slower). When the other filters left fewer than half of the rows, only those rows are searched.
+    Full-table results are kept per needle (the last :data:`MASK_CACHE`).
     """
 
     def __init__(self, rows: pd.DataFrame, columns: list[str]) -> None:
         self.n = len(rows)
         self.names = columns
         self._polars = _polars()
-        folded = (_casefolded(_as_text_array(rows[c])) for c in columns)
-        # One copy of the folded texts: polars' own (it converts Arrow's strings to its string views).
-        self.columns = [self._polars.from_arrow(f) if self._polars else f for f in folded]
+        self.texts: Any = None
+        if columns and self.n:
+            folded = [pc.fill_null(_casefolded(_as_text_array(rows[c])).cast(pa.large_string()), "") for c in columns]
+            joined = pc.binary_join_element_wise(*folded, pa.scalar("\x00", type=pa.large_string()))
+            del folded
+            self.texts = self._polars.from_arrow(joined) if self._polars else joined
         self._found: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _contains(self, column: Any, needle: str) -> np.ndarray:
+    def _contains(self, texts: Any, needle: str) -> np.ndarray:
         if self._polars:
-            return column.str.contains(needle, literal=True).fill_null(False).to_numpy()
-        return _bool_array(pc.match_substring_regex(column, _re2_literal(needle)))
+            return texts.str.contains(needle, literal=True).fill_null(False).to_numpy()
+        return _bool_array(pc.match_substring_regex(texts, _re2_literal(needle)))
 
-    def _search(self, needle: str, positions: np.ndarray | None = None) -> np.ndarray:
-        """Rows (all, or those at ``positions``) whose folded texts hold ``needle``: halves of each column in
-        the pool (polars and Arrow both release the GIL)."""
-        if positions is None:
-            groups = [_halves(column, self.n) for column in self.columns]
-        else:
-            taken = pa.array(positions)
-            groups = [[column.gather(positions) if self._polars else column.take(taken)] for column in self.columns]
-        results = iter(_search_pool().map(lambda part: self._contains(part, needle), [p for g in groups for p in g]))
-        found = np.zeros(self.n if positions is None else len(positions), dtype=bool)
-        for group in groups:
-            found |= np.concatenate([next(results) for _ in group])
-        return found
+    def _search(self, needle: str, within: np.ndarray | None = None) -> np.ndarray:
+        """Rows (all, or those ``within``, as many values as it keeps) whose folded texts hold ``needle``: in
+        halves in the pool (polars and Arrow both release the GIL)."""
+        texts = self.texts
+        if within is not None:
+            texts = texts.filter(self._polars.Series(within) if self._polars else pa.array(within))
+        parts = _halves(texts, len(texts))
+        return np.concatenate(list(_search_pool().map(lambda part: self._contains(part, needle), parts)))
 
     def mask(self, needle: str, within: np.ndarray) -> np.ndarray:
         found = np.zeros(self.n, dtype=bool)
         needle = needle.casefold().replace("\x00", "")
-        if not needle or not self.columns or not self.n:
+        if not needle or self.texts is None:
             return found
-        candidates = np.flatnonzero(within)
-        if len(candidates) * 4 < self.n:  # few rows left by the other filters: look in those only
-            found[candidates] = self._search(needle, candidates)
+        if np.count_nonzero(within) * 2 < self.n:  # the other filters left few rows: look in those only
+            found[within] = self._search(needle, within)
             return found
         with self._lock:
             cached = self._found.get(needle)
@@ -1248,7 +1247,7 @@ def _casefolded(column: Any) -> Any:
 
 def _halves(column: Any, n: int) -> list[Any]:
     half = max(1, -(-n // 2))
-    return [column.slice(start, half) for start in range(0, n, half)]
+    return [column.slice(start, half) for start in range(0, n, half)] or [column]
 
 
 def _re2_literal(needle: str) -> str:
