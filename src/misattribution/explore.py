@@ -6,12 +6,13 @@ only call in and display. :class:`Explorer` precomputes once, per report, what e
 
 * the row × issue matrix as a column-major numpy boolean array (a filter on issues is a few vector
   operations, never a join), and its true cells as (row, issue) pairs (a slice's counts, score sums
-  and bootstrap level counts are bincounts over the kept pairs);
+  and bootstrap level counts come from one weighted bincount of the kept pairs by (issue, row kind), a
+  kind being a (``score_norm``, failing) pair);
 * the row × misattribution-category matrix, when the rows have a ``misattribution`` column;
-* the question / answer / feedback columns case-folded once (built in the background when the Space
-  stores a report), so a case-insensitive substring search is a literal match: polars' SIMD ``memmem``
-  over column halves in threads (Arrow's RE2 without polars), only the candidate rows when the other
-  filters left few;
+* the question / answer / feedback texts case-folded once and joined per row with NUL (built in the
+  background when the Space stores a report), so a case-insensitive substring search is one literal match
+  per row: polars' SIMD ``memmem`` (Arrow's RE2 without polars), only the candidate rows when the other
+  filters left fewer than half;
 * the score order of the rows, so a page of instances sorted by score costs one boolean gather and
   reads the page's cells only.
 
