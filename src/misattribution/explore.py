@@ -543,9 +543,9 @@ class Explorer:
             }
         )
         # compute_statistics' order: impact (NaN last), then count, then name.
+        names = [i.name for i in self.issues]
         order = sorted(
-            range(len(table)),
-            key=lambda j: (-(impact[j] if not np.isnan(impact[j]) else -1), -counts[j], table["name"][j]),
+            range(len(table)), key=lambda j: (-(impact[j] if not np.isnan(impact[j]) else -1), -counts[j], names[j])
         )
         return table.iloc[order].reset_index(drop=True)
 
