@@ -32,6 +32,7 @@ CLEAR_GSM8K = ROOT.parent / "shared" / "data" / "clear_gsm8k"
 SAMPLE_DATA = ROOT / "src" / "misattribution" / "data" / "sample_data"
 # Regression floors on the held-out test splits (measured: see the benchmark); the goal is GOAL_*.
 FLOOR_PRECISION, FLOOR_RECALL = 0.70, 0.75
+STYLES_FLOOR_PRECISION, STYLES_FLOOR_RECALL = 0.58, 0.68
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,15 @@ def test_no_regression_on_clear_test_split(test_figures):
     assert row["precision"] >= FLOOR_PRECISION and row["recall"] >= FLOOR_RECALL, row.to_dict()
 
 
-@pytest.mark.xfail(strict=True, reason="goal not met yet: test precision is 0.77-0.98 (see bench_criticality.py)")
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_no_regression_on_the_unseen_styles(test_figures, language):
+    """``styles``: judge styles and domains the classifier is not trained on (held out whole). Measured
+    precision 0.62 / 0.70 and recall 0.73 / 0.81 (en / zh); floors below them."""
+    row = test_figures.loc[("styles", language)]
+    assert row["precision"] >= STYLES_FLOOR_PRECISION and row["recall"] >= STYLES_FLOOR_RECALL, row.to_dict()
+
+
+@pytest.mark.xfail(strict=True, reason="goal not met yet: test precision is 0.62-0.98 (see bench_criticality.py)")
 def test_goal_on_every_held_out_test_split(bench, test_figures):
     """The goal: precision of "shortcoming" ≥ 0.95 and recall ≥ 0.80 on every source's test split, in
     each language. Strict xfail: when the classifier reaches it, this test fails until the mark goes."""

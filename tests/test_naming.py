@@ -107,7 +107,28 @@ TABLE = [
     ("但用户明确要求用表格对比，回答却写成了一整段文字，没有按要求的格式输出。", "未按要求的格式输出"),
     ("但开头和结尾各有一大段与问题无关的套话（成语的意义、学习建议），冗余内容几乎和正文一样长。",
      "开头和结尾各有一大段与问题无关的套话"),
+    # the main clause, not the "although" clause or an "even with …," concession
+    ("The call passes the value in kilometres although the tool expects metres.", "Call passing the value in kilometres"),
+    ("However, even with the correct tool, the arguments to the converter use the wrong unit.",
+     "Arguments to the converter use the wrong unit"),
+    ("Although the converter is the right tool, its input is given in a fraction of one rather than percent.",
+     "Input given in a fraction of one rather than percent"),
+    # a relative clause set off by commas, an unmet "should have" with a verb the tables lack, a passive score
+    ("The closing sentence, where the reviewer says they would not return, is missing.", "Missing closing sentence"),
+    ("The assistant should also have flagged that the translation is not certified.",
+     "Failure to flag that the translation is not certified"),
+    ("This value should have been rounded down.", "Value not rounded down"),
+    ("但第二段几乎逐句重复了第一段的内容，属于冗余重复。", "冗余重复"),
 ]  # fmt: skip
+
+
+def test_a_reporting_verb_with_its_object_is_the_clause_verb_not_the_reported_is():
+    """ "The final sentence claims the answer is exact": the subject is "the final sentence", whose verb is
+    "claims" (it was read as "the final sentence claims the answer" + "is exact": "Exact final sentence
+    claims the answer"). The reported clause keeps its "is", which the rules then flag."""
+    assert issue_name("The final sentence claims the answer is exact.") == "Final sentence claiming the answer is exact"
+    assert issue_name("The summary says the meeting was cancelled.") == "Summary saying the meeting was cancelled"
+    assert issue_name("The calculation of the discount is incorrect.") == "Incorrect calculation of the discount"
 
 
 @pytest.mark.parametrize(("sentence", "expected"), TABLE, ids=[s[:40] for s, _ in TABLE])

@@ -874,7 +874,13 @@ def _object(text: str) -> str:
     return _DETERMINER.sub("", text, count=1)
 
 
+# A relative clause set off by commas inside the clause: "The closing sentence, where the reviewer says they
+# would not return, is missing" is about the closing sentence being missing.
+_ASIDE = re.compile(r",\s*(?:where|which|who|whose|when)\b[^,;]{3,100},\s*(?=(?:is|are|was|were|has|have)\b)", re.I)
+
+
 def _clean(text: str) -> str:
+    text = _ASIDE.sub(" ", text)
     text = re.sub(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]", "", text)  # an aside in brackets, not the rest
     text = _SEEMS.sub(_third_person, text)
     text = re.sub(r"\b(hard|difficult|easy) to (follow|understand|read|verify|use)\b", r"\1-to-\2", text, flags=re.I)
@@ -977,7 +983,8 @@ def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table o
         return "Missing " + _object(text[3:])
     match = _SUGGESTION.match(text)
     if match:
-        return _suggestion(match.group(1) or "", match.group(2) or "", head)
+        unmet = bool(re.match(r"should\s+(?:also\s+)?have\s+(?!been\b)", text, re.I))  # not "would be deducted"
+        return _suggestion(match.group(1) or "", match.group(2) or "", head, regular=unmet)
     match = re.match(r"(?:makes?|made|making) up\s+(.+)$", text, re.I)
     if match:
         return "Made-up " + _object(match.group(1))
@@ -1128,8 +1135,9 @@ def _negated(rest: str, *, fails: bool) -> str:
     return f"Failure to {verb} {obj}".strip()
 
 
-def _suggestion(predicate: str, benefit: str, head: str) -> str:
-    """ "could be more concise" → "Lack of concision"; "should have converted X" → "Failure to convert X"."""
+def _suggestion(predicate: str, benefit: str, head: str, *, regular: bool = False) -> str:
+    """ "could be more concise" → "Lack of concision"; "should have converted X" → "Failure to convert X"
+    (with ``regular``, "should have flagged X", whose verb the tables do not know, → "Failure to flag X")."""
     if benefit:
         more = re.match(r"(?:an?\s+)?(?:more|better)\s+(\w+)\s+(.+)$", benefit, re.I)
         if more:
@@ -1143,10 +1151,35 @@ def _suggestion(predicate: str, benefit: str, head: str) -> str:
     if more:
         return f"Insufficiently {more.group(1)} {head}"
     words = predicate.split()
-    base = _base_of(words[0]) if words else None
+    base = (_base_of(words[0]) or (_regular_base(words[0]) if regular else None)) if words else None
     if base:
         return _negated(" ".join([base, *words[1:]]), fails=True)
     return predicate
+
+
+def _regular_base(participle: str) -> str | None:
+    """The base of a regular past participle the verb tables do not know ("flagged" → "flag", "checked" →
+    "check", "noted" → "note"); ``None`` for a word that is not one.
+
+    >>> _regular_base("flagged"), _regular_base("checked"), _regular_base("noted"), _regular_base("red")
+    ('flag', 'check', 'note', None)
+    """
+    word = participle.casefold()
+    if not re.fullmatch(r"[a-z]{2,}ed", word):
+        return None
+    stem = word[:-2]
+    for guess in (stem, stem + "e", stem[:-1]):
+        if guess in _VERBS:
+            return guess
+    if stem.endswith("i"):  # verified, applied
+        return stem[:-1] + "y"
+    if re.search(r"([bdgmnprt])\1$", stem) and not stem.endswith("dd"):  # a doubled final consonant: flagged
+        return stem[:-1]
+    if re.search(
+        r"(?:[^aeiou][aeiou][^aeiouwxy]|[aeiou][cgsvz]|[^aeiou][cgsvz]|[^aeiou]l|[aeiou]r)$", stem
+    ) and not re.search(r"(?:ck|sh|ch|ss|ng|rm|rn|nt|st|lt|rt|pt|ct|ft|xt|[aeiou]{2}[^aeioucsvz])$", stem):
+        return stem + "e"  # noted, used, caused, solved, handled, required
+    return stem
 
 
 def _predicate(predicate: str, head: str, *, subject: str | None) -> str:
@@ -1213,6 +1246,31 @@ def _split_subject(text: str) -> tuple[str, str, str] | None:
         if word.casefold() == "that" and words[j + 1].casefold() in _PRONOUNS
         for k in (j + 1, j + 2)
     }
+    # "The final sentence claims the answer is exact": the clause's verb is "claims" (its object follows),
+    # not the "is" of the reported clause.
+    earlier = next(
+        (
+            j
+            for j, word in enumerate(words[1:-1], start=1)
+            if word.casefold() in _VERB_FORMS
+            and word.casefold().endswith("s")
+            and word.casefold() not in _SUBJECT_VERBS
+            and j not in inside
+            and words[j - 1].casefold() not in ("the", "a", "an", "to")
+            and words[j + 1].casefold() in ("the", "a", "an", "that", "its", "their")
+        ),
+        None,
+    )
+    first = next(
+        (
+            i
+            for i, w in enumerate(words[1 : 9 + len(inside)], start=1)
+            if w.casefold() in _SUBJECT_VERBS and i not in inside
+        ),
+        None,
+    )
+    if earlier is not None and first is not None and earlier < first:
+        return " ".join(words[:earlier]), words[earlier].casefold(), " ".join(words[earlier + 1 :])
     for known in (_SUBJECT_VERBS, _VERB_FORMS):
         for i, word in enumerate(words[1 : 9 + len(inside)], start=1):
             folded = word.casefold()
@@ -1234,6 +1292,9 @@ def _split_subject(text: str) -> tuple[str, str, str] | None:
     return None
 
 
+_SHOULD_HAVE_BEEN = re.compile(r"^(\w[\w' -]{2,60}?)\s+should\s+(?:also\s+)?have\s+been\s+(\w+\b.*)$", re.I)
+
+
 def _subject_led(text: str, head: str) -> str:
     """ "The calculation of the discount is incorrect" → "Incorrect calculation of the discount"."""
     passive = _PASSIVE_WRONG.match(text)
@@ -1244,6 +1305,10 @@ def _subject_led(text: str, head: str) -> str:
         if nominal:
             return f"Incorrect {nominal} of {subject}{passive.group(3)}"
         return f"Incorrectly {passive.group(2)} {subject}{passive.group(3)}"
+    unmet = _SHOULD_HAVE_BEEN.match(text)
+    if unmet:  # "That claim should have been checked" → "Claim not checked"
+        subject = re.sub(r"^(?:that|this|these|those)\s+", "", _object(unmet.group(1)), flags=re.I)
+        return f"{subject} not {unmet.group(2)}"
     split = _split_subject(text)
     if not split or _CLAUSE_BREAK.search(_RELATIVE_PRONOUN.sub("", split[0])):
         return _object(text)
@@ -1519,6 +1584,10 @@ def generalise_systems(sentence: str, systems: Sequence[str], members: Sequence[
 CENTRAL_MARGIN = 0.1
 
 
+#: Weight of a candidate sentence's criticality (its log-odds, clipped to ±4) in :func:`_choose_name`.
+CRITICALITY_WEIGHT = 0.05
+
+
 def choose_name(
     sentences: Sequence[str],
     centrality: np.ndarray,
@@ -1658,7 +1727,7 @@ def _choose_name(
             - 1.0 * len(problems)
             + 0.3 * cue_score(name)
             + 0.2 * bool(_CRITICISM_EXTRA.search(name))
-            + 0.05 * log_odds  # how critical the whole sentence reads (the classifier's log-odds)
+            + CRITICALITY_WEIGHT * log_odds  # how critical the whole sentence reads (the classifier's log-odds)
             - 0.15 * bool(_DIGIT.search(name))
             - 0.1 * bool(re.search(r"[\"“”(]", name))
             - 0.02 * max(0, words - 8)
