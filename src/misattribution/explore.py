@@ -291,6 +291,12 @@ class Explorer:
         self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
         self._label_ids: dict[str, str] = {}
         self.categories, self.category_matrix = self._category_matrix()
+        # The category matrix as (row, category) pairs and the scored rows' score levels: a slice's category
+        # counts and histogram are bincounts weighted by its mask (no copy of its rows of the matrix).
+        self._category_pairs = _pairs(self.category_matrix) if self.category_matrix is not None else None
+        scored_rows = np.flatnonzero(~np.isnan(self.score))
+        self._scored_rows = scored_rows
+        self._score_level_codes = np.searchsorted(self._score_levels, self.score[scored_rows])
         self._search: _TextSearch | None = None  # built by the first text search
         self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
@@ -763,9 +769,8 @@ class Explorer:
     def overview(self, filters: Filters | np.ndarray | None = None) -> Overview:
         """Rows, failing share, score histogram and primary → secondary category counts of the slice."""
         keep = self._as_mask(filters)
-        n = int(keep.sum())
-        failing = int(self.failing[keep].sum())
-        scores = self.score[keep]
+        n = int(np.count_nonzero(keep))
+        failing = int(np.count_nonzero(self.failing & keep))
         norms = self.score_norm[keep]
         return Overview(
             rows=n,
@@ -773,17 +778,19 @@ class Explorer:
             failing=failing,
             failing_share=failing / n if n else float("nan"),
             mean_score_norm=float(np.nanmean(norms)) if n and not np.isnan(norms).all() else float("nan"),
-            score_histogram=self._histogram(scores),
+            score_histogram=self._histogram(keep),
             category_tree=self._category_tree(keep),
         )
 
-    def _histogram(self, scores: np.ndarray) -> pd.DataFrame:
-        scores = scores[~np.isnan(scores)]
+    def _histogram(self, keep: np.ndarray) -> pd.DataFrame:
         all_scores, levels = self._score_values, self._score_levels
         if len(levels) <= 21:  # a judge's scale: one bar per level, levels of the full report kept
-            counts = pd.Series(scores).value_counts().reindex(levels, fill_value=0)
+            weights = keep[self._scored_rows]
+            counts = pd.Series(np.bincount(self._score_level_codes, weights=weights, minlength=len(levels)).round())
             labels = [_format_number(v) for v in levels]
         else:
+            scores = self.score[keep]
+            scores = scores[~np.isnan(scores)]
             edges = np.histogram_bin_edges(all_scores, bins=10)
             binned, _ = np.histogram(scores, bins=edges)
             counts = pd.Series(binned)
@@ -800,7 +807,8 @@ class Explorer:
     def _category_tree(self, keep: np.ndarray) -> pd.DataFrame | None:
         if self.category_matrix is None:
             return None
-        counts = self.category_matrix[keep].sum(axis=0)
+        rows, columns = self._category_pairs
+        counts = np.bincount(columns, weights=keep[rows], minlength=len(self.categories)).round().astype(int)
         records = []
         for category, count in zip(self.categories, counts):
             primary_id, primary_name = self.primary_of(category)
