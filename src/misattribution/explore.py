@@ -1193,9 +1193,14 @@ class _TextSearch:
         self.texts: Any = None
         if columns and self.n:
             folded = [pc.fill_null(_casefolded(_as_text_array(rows[c])).cast(pa.large_string()), "") for c in columns]
-            joined = pc.binary_join_element_wise(*folded, pa.scalar("\x00", type=pa.large_string()))
+            if self._polars:  # polars' concat_str: 0.3 s at 1M rows where Arrow's join took 1.2-1.5 s
+                frame = self._polars.DataFrame(
+                    [self._polars.from_arrow(f).alias(f"c{j}") for j, f in enumerate(folded)]
+                )
+                self.texts = frame.select(self._polars.concat_str(frame.columns, separator="\x00")).to_series()
+            else:
+                self.texts = pc.binary_join_element_wise(*folded, pa.scalar("\x00", type=pa.large_string()))
             del folded
-            self.texts = self._polars.from_arrow(joined) if self._polars else joined
         self._found: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
