@@ -134,3 +134,34 @@ def test_the_sharded_engine_clusters_chinese_as_the_single_process():
     assert all(share == 1.0 for _, _, share in purity(sharded, kind_of))
     assert [i.name for i in sharded.issues] == [i.name for i in single.issues]
     assert sharded.assignments.to_dict("records") == single.assignments.to_dict("records")
+
+
+def test_a_new_chinese_issue_does_not_take_the_id_of_a_vanished_different_one():
+    """Identity across runs (align_reports) compares Chinese issues by their characters too: run 1 holds
+    typos and refusals, run 2 typos and format violations. The typo issue keeps its id; the format issue is
+    new — with the encoder's profiles every Chinese issue looks like every other, and it took the vanished
+    refusal issue's id."""
+    from misattribution.discovery.align import align_reports, issue_profiles
+    from misattribution.discovery.embed import load_encoder
+
+    frame, kind_of = chinese_rows()
+    options = dict(score_range=(1, 5), seed=0, progress=False, max_issues=8, min_issues=1, tree=False)
+    first = discover(frame[~frame.id.str.startswith("format")], **options)
+    second = discover(frame[~frame.id.str.startswith("refusal")], **options)
+
+    def kind(report, issue):
+        rows = report.assignments.loc[report.assignments.issue_id == issue.id, "row_id"].astype(str)
+        return pd.Series([kind_of[r] for r in rows]).mode()[0]
+
+    aligned = align_reports(second, first)
+    old_kind = {i.id: kind(first, i) for i in first.issues}
+    for issue in aligned.report.issues:
+        if issue.id in old_kind:  # an id kept from run 1 names the same fault
+            assert old_kind[issue.id] == kind(aligned.report, issue), issue.name
+    assert {kind(aligned.report, i) for i in aligned.new_issues} == {"format"}
+    assert {kind(first, i) for i in aligned.vanished_issues} == {"refusal"}
+    # what made it necessary: the encoder's own profiles of two different Chinese issues are close
+    encoder = load_encoder()
+    refusal = next(k for k, i in enumerate(first.issues) if kind(first, i) == "refusal")
+    fmt = next(k for k, i in enumerate(second.issues) if kind(second, i) == "format")
+    assert float(issue_profiles(second, encoder)[fmt] @ issue_profiles(first, encoder)[refusal]) > 0.6

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from misattribution.discovery.embed import embed, load_encoder
+from misattribution.discovery.embed import character_space, embedding_width, load_encoder
+from misattribution.discovery.embed import embed as embed_texts
 from misattribution.discovery.report import Issue, IssueReport
 
 _EVIDENCE_SENTENCES = 5
@@ -56,11 +57,25 @@ class AlignedReport:
     threshold: float
 
 
-def issue_profiles(report: IssueReport, encoder: Any) -> np.ndarray:
-    """One normalised vector per issue of ``report``: the mean of its name, keywords and evidence embeddings."""
+def profile_texts(report: IssueReport) -> list[str]:
+    """Every text :func:`issue_profiles` embeds for ``report``: names, keywords and evidence sentences."""
+    keywords = [", ".join(i.keywords) for i in report.issues]
+    evidence = [s for sentences in _representative_sentences(report) for s in sentences]
+    return [i.name for i in report.issues] + [k for k in keywords if k] + evidence
+
+
+def issue_profiles(report: IssueReport, encoder: Any, space: Any = None) -> np.ndarray:
+    """One normalised vector per issue of ``report``: the mean of its name, keywords and evidence embeddings.
+    With ``space`` (a :class:`~.embed.CharacterSpace`), Chinese texts are embedded by their characters, as
+    discovery clusters them: the encoder places every Chinese text near every other."""
     issues = report.issues
     if not issues:
         return np.zeros((0, 1), dtype=np.float32)
+
+    def embed(texts: list[str], encoder: Any) -> np.ndarray:
+        vectors = embed_texts(texts, encoder)
+        return space.apply(texts, vectors) if space is not None and len(texts) else vectors
+
     names = embed([i.name for i in issues], encoder)
     parts = [names]
     keywords = [", ".join(i.keywords) for i in issues]
@@ -156,7 +171,8 @@ def align_reports(
     rest_old = [k for k, i in enumerate(old.issues) if i.id not in partner]
     if rest_new and rest_old:
         encoder = encoder or load_encoder()
-        similarity = issue_profiles(new, encoder)[rest_new] @ issue_profiles(old, encoder)[rest_old].T
+        space = character_space(profile_texts(new) + profile_texts(old), embedding_width(encoder))
+        similarity = issue_profiles(new, encoder, space)[rest_new] @ issue_profiles(old, encoder, space)[rest_old].T
         overlap = row_jaccard(new, old)[np.ix_(rest_new, rest_old)]
         same = (similarity >= threshold) | ((overlap >= min_row_jaccard) & (similarity >= min_similarity_with_rows))
         for a, b in zip(*linear_sum_assignment(-(similarity + overlap))):

@@ -243,6 +243,13 @@ def load_encoder(model: str = DEFAULT_MODEL, device: str | None = None) -> Any:
     return SentenceTransformer(resolve_model(model), device=device or "cpu", trust_remote_code=False)
 
 
+def embedding_width(encoder: Any) -> int:
+    """The width of ``encoder``'s vectors (sentence-transformers renamed the method; the static encoder has
+    the old name)."""
+    method = getattr(encoder, "get_embedding_dimension", None) or encoder.get_sentence_embedding_dimension
+    return int(method())
+
+
 def embed(
     sentences: Sequence[str],
     encoder: Any | None = None,
@@ -263,7 +270,7 @@ def embed(
     encoder = encoder or load_encoder()
     texts = list(sentences)
     if not texts:
-        dim = encoder.get_sentence_embedding_dimension()
+        dim = embedding_width(encoder)
         return np.zeros((0, dim), dtype=np.float32)
     if devices and len(devices) > 1 and not is_static(encoder):
         pool = encoder.start_multi_process_pool(target_devices=list(devices))
