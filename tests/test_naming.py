@@ -119,6 +119,10 @@ TABLE = [
      "Failure to flag that the translation is not certified"),
     ("This value should have been rounded down.", "Value not rounded down"),
     ("但第二段几乎逐句重复了第一段的内容，属于冗余重复。", "冗余重复"),
+    # the judge speaking for itself: what it did not find is missing
+    ("I could not find any citation for the growth figure.", "Missing citation for the growth figure"),
+    ("I see no justification for the verdict.", "Missing justification for the verdict"),
+    ("I would have expected a call to the converter, not to the search tool.", "Missing call to the converter"),
 ]  # fmt: skip
 
 

@@ -946,11 +946,25 @@ _REPORTING = re.compile(
 )
 
 
+# The judge speaking for itself about what it did not find: "I could not find any citation for the figure",
+# "I see no justification", "I would have expected a call to the converter, not to the search tool".
+_FIRST_PERSON = re.compile(
+    r"^I\s+(?:could not|couldn't|cannot|can't|did not|didn't|do not|don't|was unable to|am unable to)\s+"
+    r"(?:find|see|locate|spot|identify)\s+(?:any\s+)?(?P<found>.+)$"
+    r"|^I\s+(?:see|found|find|saw|notice|noticed)\s+no\s+(?P<none>.+)$"
+    r"|^I\s+would\s+have\s+(?:expected|liked|wanted)\s+(?:to\s+see\s+)?(?P<expected>.+?)(?:,?\s+not\b.*)?$",
+    re.IGNORECASE,
+)
+
+
 def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table of patterns
     low = text.casefold()
     words = text.split()
     if not words:
         return text
+    match = _FIRST_PERSON.match(text)
+    if match:  # what the judge did not find is what is missing
+        return "Missing " + _object(next(g for g in match.groups() if g))
     match = _REPORTING.match(text)
     if match:
         rest = match.group(2)
