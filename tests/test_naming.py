@@ -119,6 +119,9 @@ TABLE = [
      "Failure to flag that the translation is not certified"),
     ("This value should have been rounded down.", "Value not rounded down"),
     ("但第二段几乎逐句重复了第一段的内容，属于冗余重复。", "冗余重复"),
+    # of two faults, the one the cues do not know but the fault lexicon does (truncation) is not lost to "never"
+    ("But the reply stops mid-word on the last step and never confirms that the method stays the same.",
+     "Stopping mid-word on the last step"),
     # the judge speaking for itself: what it did not find is missing
     ("I could not find any citation for the growth figure.", "Missing citation for the growth figure"),
     ("I see no justification for the verdict.", "Missing justification for the verdict"),

@@ -492,7 +492,8 @@ def _duplicate_problems(name: str, siblings: Sequence[str]) -> list[str]:
 _CRITICISM_EXTRA = re.compile(
     r"\b(?:gaps?|slips?|typos?|bugs?|crash\w*|excess\w*|jargon|repetition|refusal|overuse|misuse|contradiction|"
     r"placeholders?|leftover|cut[- ]off|insufficient\w*|un\w+ed|unclear|overly|lack|failure|ignored|invented|"
-    r"hallucinated|fabricated|illogical|irrelevant|wrong|confusing|misleading|off-by-one)\b",
+    r"hallucinated|fabricated|illogical|irrelevant|wrong|confusing|misleading|off-by-one|truncat\w*|unfinished|"
+    r"stops? mid-\w+|stopping mid-\w+|breaks? off|breaking off|cut short)\b",
     re.IGNORECASE,
 )
 
@@ -814,7 +815,8 @@ def critical_clause(sentence: str) -> str:
         return sentence
     if len(parts) == 1:
         return parts[0][0]
-    scores = [cue_score(p) for p, _ in parts]
+    # the cue score, and a fault the cues do not know ("stops mid-word", "breaks off", "typo")
+    scores = [cue_score(p) + 0.5 * bool(_CRITICISM_EXTRA.search(p)) for p, _ in parts]
     return parts[max(range(len(parts)), key=lambda i: (scores[i], not parts[i][1], i))][0]
 
 
