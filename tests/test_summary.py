@@ -245,3 +245,28 @@ def test_the_cli_prints_the_summary_after_the_issue_table(data, tmp_path, capsys
     text = meta["summary"]["text"]
     assert text in out and out.index("issue tree") < out.index(text) < out.index("bundle:")
     assert "Failing rows by category" not in text  # --no-tree: no categories to name
+
+
+def test_a_line_after_the_list_of_problems_is_its_own_paragraph():
+    """Markdown reads a line right after a list item as that item's continuation: the Space's first screen
+    showed "…6.2% of the failing rows Failing rows by category: …" inside the last bullet."""
+    markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py (gradio's) renders the markdown")
+    from misattribution.discovery.summary import render_summary
+
+    facts = {
+        "rows": 10,
+        "failing": 4,
+        "threshold": {},
+        "main": [
+            {"name": "Wrong total", "share": 0.3, "share_ci_low": 0.1, "share_ci_high": 0.5, "failing_share": 0.75}
+        ],
+        "concentrations": [],
+        "categories": [{"name": "Reasoning", "failing_share": 0.5}],
+        "changes": None,
+        "judge_failed": None,
+        "rare": [],
+    }
+    html = markdown_it.MarkdownIt().render(render_summary(facts))
+    item = html.split("<li>")[1].split("</li>")[0]
+    assert "Failing rows by category" not in item
+    assert "<p>Failing rows by category:" in html.split("</ul>")[1]

@@ -328,7 +328,22 @@ def render_summary(facts: dict[str, Any]) -> str:
     if facts["rare"]:
         parts = [f"*{r['name']}* ({r['count']} rows)" for r in facts["rare"][:2]]
         lines.append("Rare but clear: " + ", ".join(parts) + ".")
-    return "\n".join(lines)
+    return _blocks(lines)
+
+
+def _blocks(lines: list[str]) -> str:
+    r"""The lines joined, with a blank line after a list: markdown would read the next line as the end of its
+    last item ("…6.2% of the failing rows Failing rows by category: …" on the Space's first screen).
+
+    >>> _blocks(["Main problems:", "- **A**: 5%", "Failing rows by category: X 10%."])
+    'Main problems:\n- **A**: 5%\n\nFailing rows by category: X 10%.'
+    """
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1].startswith("- ") and not line.startswith("- "):
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
 
 
 def _threshold_text(threshold: dict[str, Any]) -> str:
