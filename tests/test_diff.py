@@ -384,3 +384,16 @@ def test_the_readme_commands_of_the_section_run(
         code, out, err = run(capsys, *argv)
         assert code in ((0, 1) if argv[0] == "check" else (0,)), err
         assert out
+
+
+def test_a_new_issue_is_printed_without_an_old_name(reports: dict[str, IssueReport]) -> None:
+    """A new issue has no old name: the table holds NaN there once it is a frame, which printed as
+    "Some issue (was: nan)" on clear_gsm8k and a changed copy of it."""
+    from misattribution.discovery.diff import format_diff
+
+    table = diff_reports(reports["old"], reports["new"])
+    assert (table["status"] == "new").any()
+    text = format_diff(table)
+    assert "(was: nan)" not in text and "(was: None)" not in text
+    for line in table[table["status"] == "new"].itertuples():
+        assert f"{line.name[:30]}" in text

@@ -440,7 +440,8 @@ def _test_note(table: pd.DataFrame) -> str:
 
 def _diff_cells(line: Any, width: int | None = None) -> list[str]:
     name = line.name
-    if line.name_before and line.name_before != line.name:  # the same issue by identity, named anew
+    # the same issue by identity, named anew (a new issue has no old name: None, or NaN once in a frame)
+    if isinstance(line.name_before, str) and line.name_before and line.name_before != line.name:
         name += f" (was: {line.name_before})"
     name = name if width is None or len(name) <= width else name[: width - 1] + "…"
     return [
