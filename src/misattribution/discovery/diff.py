@@ -363,7 +363,7 @@ def check_report(
                 significant += f", Holm-corrected p {p_text if p_text.startswith('<') else '= ' + p_text}"
                 message = (
                     f"grew {points:+.1f} points ({_percent(line.share_before)} → {_percent(line.share_after)}), "
-                    f"more than {max_growth:g} points (--max-growth; {significant})"
+                    f"more than {max_growth:g} point{'' if max_growth == 1 else 's'} (--max-growth; {significant})"
                 )
                 breaches.append(Breach(line.issue_id, line.name, "max-growth", points, max_growth, message))
     top_table = _top_issues(report, counts, top, confidence)
