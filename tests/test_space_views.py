@@ -241,7 +241,7 @@ def _layouts() -> dict[str, dict]:
 
 def test_the_built_in_views_are_registered_by_name_in_tab_order():
     names = [v.name for v in registered_views()]
-    assert names == ["issues", "charts", "overview", "comparison", "instances", "agreement", "edit", "export"]
+    assert names == ["issues", "charts", "overview", "comparison", "runs", "instances", "agreement", "edit", "export"]
     assert get_view("issues").tab == "Issues"
     with pytest.raises(KeyError, match="no view 'nope'; views: issues, charts"):
         get_view("nope")

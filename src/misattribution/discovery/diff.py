@@ -457,15 +457,30 @@ def _diff_cells(line: Any, width: int | None = None) -> list[str]:
 _DIFF_HEADER = ("status", "issue", "before", "after", "change, points (95% CI)", "p (Holm)")
 
 
-def format_diff(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new")) -> str:
-    """:func:`diff_reports`' table as aligned text for a terminal."""
+def diff_display(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`diff_reports`' table as display strings, one column per header of ``format_diff`` (what the
+    Space's Runs tab shows)."""
+    return pd.DataFrame([_diff_cells(line) for line in table.itertuples()], columns=list(_DIFF_HEADER))
+
+
+def diff_headline(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new")) -> str:
+    """One line: both runs' row counts and how many issues are in each status."""
     counts = table["status"].value_counts()
-    header = (
+    return (
         f"{labels[0]} ({table.attrs.get('rows_before', '?')} rows) -> {labels[1]} "
         f"({table.attrs.get('rows_after', '?')} rows): " + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in STATUSES)
     )
+
+
+def format_diff(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new")) -> str:
+    """:func:`diff_reports`' table as aligned text for a terminal."""
     rows = [_diff_cells(line, width=90) for line in table.itertuples()]
-    return "\n".join([header, _test_note(table), "", _text_table(_DIFF_HEADER, rows, "llrrrr")])
+    return "\n".join([diff_headline(table, labels), _test_note(table), "", _text_table(_DIFF_HEADER, rows, "llrrrr")])
+
+
+def diff_test_note(table: pd.DataFrame) -> str:
+    """Which test and interval the table's p-values and intervals are (one sentence)."""
+    return _test_note(table)
 
 
 def diff_markdown(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new"), *, unchanged: bool = True) -> str:

@@ -4,7 +4,7 @@ Importing this package registers the built-in views; a new view is one more modu
 with one function decorated by :func:`register_view`, and its test.
 """
 
-from misattribution.space.views import agreement, charts, comparison, edit, export, instances, issues, overview  # noqa: E402, F401, I001
+from misattribution.space.views import agreement, charts, comparison, edit, export, instances, issues, overview, runs  # noqa: E402, F401, I001
 from misattribution.space.views._base import (
     EMPTY,
     View,
