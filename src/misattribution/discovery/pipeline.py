@@ -452,11 +452,11 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     candidates = np.flatnonzero(weights > 0)  # positions in ``embedded`` / ``vectors``
     # Chinese sentences move to a space of their characters, fitted on the critical ones (the encoder's
     # vectors already gave the criticality, which does not use them for Chinese)
-    space = character_space([embedded_texts[i] for i in candidates], vectors.shape[1], seed=settings.seed)
-    if space is not None and uses_space(settings):
-        vectors = space.apply(embedded_texts, vectors)
-    else:
-        space = None
+    space = None
+    if uses_space(settings):
+        space = character_space([embedded_texts[i] for i in candidates], vectors.shape[1], seed=settings.seed)
+        if space is not None:
+            vectors = space.apply(embedded_texts, vectors)
     method = clustering.choose_method(len(candidates), settings.fast)
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
     if len(candidates):
