@@ -19,7 +19,6 @@ import io
 import json
 import os
 import re
-import socket
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -31,24 +30,11 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+from browser import SCREENSHOTS, chromium, launched, playwright_or_skip  # noqa: E402
+
 TIMEOUT_MS = 30_000
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+sync_api = playwright_or_skip()
 
 from misattribution.discovery.modes.rules import run_rules  # noqa: E402
 from misattribution.discovery.report import Issue, IssueReport  # noqa: E402
@@ -61,12 +47,6 @@ pytestmark = pytest.mark.slow
 
 
 # -- fixtures -----------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -139,26 +119,17 @@ def judge_server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture(scope="module")
 def server(judge_server: FakeOpenAIServer) -> Iterator[str]:
-    app = build_app(None, max_upload_mb=50, judge_url=judge_server.url)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with launched(build_app(None, max_upload_mb=50, judge_url=judge_server.url)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser_page(server: str) -> Iterator[object]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            browser.close()
+        yield page
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -571,12 +542,8 @@ def served(sample: Explorer) -> Iterator[str]:
     report = sample.report
     meta = {**report.meta, "summary": {"text": SUMMARY, "source": "template"}}
     app = build_app(IssueReport(report.rows, report.issues, report.assignments, meta=meta, nodes=report.nodes))
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with launched(app) as url:
+        yield url
 
 
 def test_a_served_report_opens_on_its_summary_and_issues(browser_page, served: str, sample: Explorer) -> None:

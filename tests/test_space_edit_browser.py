@@ -5,7 +5,6 @@ rows to it, and find the edited tree again in the Issues tab."""
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,16 +12,12 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+from browser import SCREENSHOTS, chromium, launched, playwright_or_skip  # noqa: E402
+
 TIMEOUT_MS = 30_000
 REMAP_TIMEOUT_MS = 300_000  # the static mode embeds every feedback sentence: minutes on a loaded 2-core machine
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+sync_api = playwright_or_skip()
 pytest.importorskip("sentence_transformers")
 
 from misattribution.discovery import discover, edits  # noqa: E402
@@ -34,12 +29,6 @@ from misattribution.testing.planted import generate  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def report() -> IssueReport:
     data = generate("agents", 300, seed=0)
@@ -48,26 +37,17 @@ def report() -> IssueReport:
 
 @pytest.fixture(scope="module")
 def served(report: IssueReport) -> Iterator[str]:
-    app = build_app(report)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        app.close()
+    with launched(build_app(report)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def page(served: str) -> Iterator[object]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(TIMEOUT_MS)
-        try:
-            yield page
-        finally:
-            browser.close()
+        yield page
 
 
 def _choose(page, elem_id: str, label: str) -> None:

@@ -22,20 +22,17 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
 
+from browser import CHROMIUM, MISSING, chromium, free_port, launched  # noqa: E402
+
 from misattribution.space.views import ViewContext, registered_views  # noqa: E402
 from misattribution.space_app import build_app  # noqa: E402
 from misattribution.uploads import load_sample_report  # noqa: E402
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 
 
 def _descendants(block) -> set[int]:
@@ -95,17 +92,11 @@ def test_filters_and_tabs_skip_the_queue_and_loads_keep_it() -> None:
 # -- in the browser -----------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``misattribution serve --bundle`` on the bundled sample, in a new process."""
     bundle = load_sample_report().report.save(tmp_path_factory.mktemp("sample") / "bundle")
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "misattribution", "serve", "--bundle", str(bundle), "--port", str(port)]
     env = {k: v for k, v in os.environ.items() if k != "GRADIO_RUN_HISTORY"}  # serve itself must turn it off
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -129,37 +120,33 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.mark.slow
 def test_the_browser_keeps_no_run_history(served: str) -> None:
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(MISSING)
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
     with urllib.request.urlopen(served + "config", timeout=30) as response:  # loopback only
         assert json.load(response)["run_history"] is False
     rows = len(load_sample_report().report.rows)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(served)
-            page.wait_for_selector("#issues-table .mt-leaf")
-            for tab, ready in (("Overview", "#overview-stats td"), ("Instances", "#instances-caption"), ("Issues", "#issues-table .mt-leaf")):  # fmt: skip
-                page.get_by_role("tab", name=tab).click()
-                page.wait_for_selector(ready)
-            page.locator("#filter-failing input").check()
-            page.locator("#apply-filters").click()
-            # Until the filter's result is shown (the line said "197 of 197" before it: waiting for "of 197 rows
-            # match" alone raced with the click at load 6).
-            page.wait_for_function(
-                "(all) => { const s = document.querySelector('#filter-summary'); "
-                "return s && s.innerText.includes(' rows match') && !s.innerText.startsWith(all); }",
-                arg=f"{rows:,} of",
-            )
-            page.wait_for_function("() => !document.querySelector('.progress-text')")
-            failing = page.inner_text("#filter-summary")
-            assert not failing.startswith(f"{rows:,} of"), failing  # the filter ran: fewer rows match
-            keys = page.evaluate("() => Object.keys(localStorage)")
-            assert not [k for k in keys if "run-history" in k], keys
-        finally:
-            browser.close()
+    with sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(30_000)
+        page.goto(served)
+        page.wait_for_selector("#issues-table .mt-leaf")
+        for tab, ready in (("Overview", "#overview-stats td"), ("Instances", "#instances-caption"), ("Issues", "#issues-table .mt-leaf")):  # fmt: skip
+            page.get_by_role("tab", name=tab).click()
+            page.wait_for_selector(ready)
+        page.locator("#filter-failing input").check()
+        page.locator("#apply-filters").click()
+        # Until the filter's result is shown (the line said "197 of 197" before it: waiting for "of 197 rows
+        # match" alone raced with the click at load 6).
+        page.wait_for_function(
+            "(all) => { const s = document.querySelector('#filter-summary'); "
+            "return s && s.innerText.includes(' rows match') && !s.innerText.startsWith(all); }",
+            arg=f"{rows:,} of",
+        )
+        page.wait_for_function("() => !document.querySelector('.progress-text')")
+        failing = page.inner_text("#filter-summary")
+        assert not failing.startswith(f"{rows:,} of"), failing  # the filter ran: fewer rows match
+        keys = page.evaluate("() => Object.keys(localStorage)")
+        assert not [k for k in keys if "run-history" in k], keys
 
 
 @pytest.mark.slow
@@ -167,30 +154,19 @@ def test_a_served_reports_search_is_prepared_once_a_page_has_loaded() -> None:
     """Not while the first screen is built and served (at 1M rows its case folding took the first screen's
     CPU), but as soon as a page has loaded, so the first search does not pay for it."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(MISSING)
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
     from misattribution.explore import Explorer
 
     explorer = Explorer(load_sample_report().report)
-    app = build_app(explorer)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
+    with launched(build_app(explorer)) as url:
         time.sleep(0.5)
         assert explorer._search is None  # nothing prepared before a visitor comes
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(f"http://127.0.0.1:{port}/")
-                page.wait_for_selector("#issues-table .mt-leaf", timeout=60_000)
-                deadline = time.monotonic() + 60
-                while explorer._search is None and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                assert explorer._search is not None
-            finally:
-                browser.close()
-    finally:
-        app.close()
+        with sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
+            page = browser.new_page()
+            page.goto(url)
+            page.wait_for_selector("#issues-table .mt-leaf", timeout=60_000)
+            deadline = time.monotonic() + 60
+            while explorer._search is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert explorer._search is not None

@@ -4,7 +4,6 @@ screen against an earlier run's bundle, uploaded as a zip — the table of ``mis
 from __future__ import annotations
 
 import os
-import socket
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +13,11 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+from browser import SCREENSHOTS, chromium, launched, playwright_or_skip  # noqa: E402
+
 TIMEOUT_MS = 60_000
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+sync_api = playwright_or_skip()
 pytest.importorskip("sentence_transformers")
 
 from misattribution.discovery import discover  # noqa: E402
@@ -48,25 +43,13 @@ def runs() -> tuple[IssueReport, IssueReport]:
 
 @pytest.fixture(scope="module")
 def page(runs: tuple[IssueReport, IssueReport]) -> Iterator[object]:
-    app = build_app(runs[1])
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#issues-table")
-            try:
-                yield page
-            finally:
-                browser.close()
-    finally:
-        app.close()
+    with launched(build_app(runs[1])) as url, sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.wait_for_selector("#issues-table")
+        yield page
 
 
 def _upload(page, path: Path) -> None:

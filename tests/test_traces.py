@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -202,19 +201,13 @@ def test_the_space_serves_the_bundle_of_a_trace_run_with_one_system_per_agent(se
     out = tmp_path / "run"
     code, _, err = run(["analyze", str(fixture("otel")), "--endpoint", server.url, "-o", str(out), "--quiet"], capsys)
     assert code == 0, err
+    from browser import launched
+
     from misattribution.space.app import build_app, load_bundle
 
-    report = load_bundle(out / "bundle")
-    app = build_app(report)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=60) as response:
+    with launched(build_app(load_bundle(out / "bundle"))) as url:
+        with urllib.request.urlopen(f"{url}config", timeout=60) as response:
             config = response.read().decode("utf-8")
-    finally:
-        app.close()
     for agent in AGENTS | {WORKFLOW}:
         assert f'"{agent}"' in config, agent
 

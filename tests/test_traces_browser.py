@@ -6,23 +6,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
+from browser import SCREENSHOTS, chromium, launched, playwright_or_skip  # noqa: E402
+
 TIMEOUT_MS = 60_000  # generous: the machine runs at load ~10
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
-pytest.importorskip("gradio", reason="gradio is not installed: pip install 'misattribution[space]'")
+sync_api = playwright_or_skip()
 
 from test_traces import AGENTS, WORKFLOW, fixture, responder  # noqa: E402
 
@@ -33,43 +26,29 @@ from misattribution.testing.fake_openai import FakeOpenAIServer  # noqa: E402
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_space_shows_one_system_per_agent_of_a_trace_run(tmp_path, capsys):
     with FakeOpenAIServer(responder=responder) as judge:
         argv = ["analyze", str(fixture("otel")), "--endpoint", judge.url, "-o", str(tmp_path / "run"), "--quiet"]
         assert main(argv) == 0, capsys.readouterr().err
     report = load_bundle(tmp_path / "run" / "bundle")
-    app = build_app(report)
-    port = _free_port()
-    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#filter-summary:has-text('14 of 14 rows match')")
-            field = page.locator("#filter-systems input")
-            field.click()
-            listbox = field.get_attribute("aria-controls")
-            options = page.locator(f"#{listbox} [role=option]")
-            options.first.wait_for()
-            shown = {options.nth(i).get_attribute("aria-label") for i in range(options.count())}
-            assert shown == AGENTS | {WORKFLOW}, shown
-            page.locator(f"#{listbox} [role=option][aria-label='researcher']").click()
-            page.locator("#title").click()  # close the list
-            page.locator("#apply-filters").click()
-            page.wait_for_selector("#filter-summary:has-text('3 of 14 rows match')")
-            text = page.inner_text("#filter-summary")
-            assert re.search(r"\b3 of 14 rows match", text), text
-            page.wait_for_timeout(400)
-            page.screenshot(path=str(SCREENSHOTS / "traces-researcher.png"), full_page=True)
-            browser.close()
-    finally:
-        app.close()
+    with launched(build_app(report)) as url, sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(url)
+        page.wait_for_selector("#filter-summary:has-text('14 of 14 rows match')")
+        field = page.locator("#filter-systems input")
+        field.click()
+        listbox = field.get_attribute("aria-controls")
+        options = page.locator(f"#{listbox} [role=option]")
+        options.first.wait_for()
+        shown = {options.nth(i).get_attribute("aria-label") for i in range(options.count())}
+        assert shown == AGENTS | {WORKFLOW}, shown
+        page.locator(f"#{listbox} [role=option][aria-label='researcher']").click()
+        page.locator("#title").click()  # close the list
+        page.locator("#apply-filters").click()
+        page.wait_for_selector("#filter-summary:has-text('3 of 14 rows match')")
+        text = page.inner_text("#filter-summary")
+        assert re.search(r"\b3 of 14 rows match", text), text
+        page.wait_for_timeout(400)
+        page.screenshot(path=str(SCREENSHOTS / "traces-researcher.png"), full_page=True)

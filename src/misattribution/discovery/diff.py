@@ -433,7 +433,8 @@ def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str
     return "\n".join(lines)
 
 
-def _test_note(table: pd.DataFrame) -> str:
+def diff_test_note(table: pd.DataFrame) -> str:
+    """Which test and interval the table's p-values and intervals are (one sentence)."""
     level = 100 * table.attrs.get("confidence", 0.95)
     return _TEST_NOTE.format(n=len(table), alpha=table.attrs.get("alpha", DEFAULT_ALPHA), level=level)
 
@@ -475,12 +476,9 @@ def diff_headline(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new"))
 def format_diff(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new")) -> str:
     """:func:`diff_reports`' table as aligned text for a terminal."""
     rows = [_diff_cells(line, width=90) for line in table.itertuples()]
-    return "\n".join([diff_headline(table, labels), _test_note(table), "", _text_table(_DIFF_HEADER, rows, "llrrrr")])
-
-
-def diff_test_note(table: pd.DataFrame) -> str:
-    """Which test and interval the table's p-values and intervals are (one sentence)."""
-    return _test_note(table)
+    return "\n".join(
+        [diff_headline(table, labels), diff_test_note(table), "", _text_table(_DIFF_HEADER, rows, "llrrrr")]
+    )
 
 
 def diff_markdown(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new"), *, unchanged: bool = True) -> str:
@@ -495,7 +493,7 @@ def diff_markdown(table: pd.DataFrame, labels: tuple[str, str] = ("old", "new"),
         f"**{_cell(labels[0])}** ({table.attrs.get('rows_before', '?')} rows) → **{_cell(labels[1])}** "
         f"({table.attrs.get('rows_after', '?')} rows): " + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in STATUSES),
         "",
-        f"_{_test_note(table)}._",
+        f"_{diff_test_note(table)}._",
         "",
     ]
     if len(shown):
@@ -528,7 +526,7 @@ def format_compare(table: pd.DataFrame) -> str:
     a, b = table.attrs.get("system_a", "a"), table.attrs.get("system_b", "b")
     title = f"{a} vs {b}: {int(table['significant'].sum())} of {len(table)} issues differ significantly"
     rows = [_compare_cells(line, width=60) for line in table.itertuples()]
-    return "\n".join([title, _test_note(table), "", _text_table(_compare_header(table), rows, "lrrrrl")])
+    return "\n".join([title, diff_test_note(table), "", _text_table(_compare_header(table), rows, "lrrrrl")])
 
 
 def compare_markdown(table: pd.DataFrame) -> str:
@@ -539,7 +537,7 @@ def compare_markdown(table: pd.DataFrame) -> str:
         f"**{_cell(a)}** vs **{_cell(b)}**: {int(table['significant'].sum())} of {len(table)} issues differ "
         "significantly",
         "",
-        f"_{_test_note(table)}._",
+        f"_{diff_test_note(table)}._",
         "",
         *_markdown_table([_cell(h) for h in _compare_header(table)], rows, "lrrrrl"),
     ]
