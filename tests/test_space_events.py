@@ -2,6 +2,10 @@
 
 * Opening a tab updates that tab's components only (and the one-line summary and the remembered tab):
   Gradio marks every output of an event pending and then settles each one in the page.
+* A filter change refreshes the open tab with an event of that tab (a hidden ``refresh-<tab id>`` button the
+  page clicks), which names that tab's components only: Gradio rebuilt a component on the server for every
+  output of the one event for all tabs that it did not return.
+* The text search starts as the visitor types (the search box's change event, the latest text only).
 * A filter and a tab are plain requests, off Gradio's queue; the loads keep it.
 * Gradio 6's "run history" is off, in ``build_app`` (through ``GRADIO_RUN_HISTORY``) and in ``serve``: it
   copied every event's inputs and outputs (report rows, feedback texts) into the visitor's localStorage
@@ -69,6 +73,49 @@ def test_opening_a_tab_updates_only_that_tab() -> None:
         tab_id = tab.elem_id.removeprefix("tab-")
         names = [n for v in registered_views() if v.tab_id == tab_id for n in v.update(ViewContext(None))]
         assert len(outputs) == len(names) + 1, tab.elem_id
+
+
+def _dependencies(app) -> dict[tuple[str, str], dict]:
+    """Each event by (elem_id of its target, event name)."""
+    found = {}
+    for dep in app.config["dependencies"]:
+        for target, event in dep["targets"]:
+            elem_id = getattr(app.blocks.get(target), "elem_id", None)
+            if elem_id:
+                found[(elem_id, event)] = dep
+    return found
+
+
+def test_a_filter_change_refreshes_the_open_tab_with_that_tabs_outputs_only() -> None:
+    from misattribution.space.app import REFRESH_JS
+
+    app = build_app(load_sample_report().report)
+    blocks = app.blocks
+    deps = _dependencies(app)
+    by_elem = {block.elem_id: block for block in blocks.values() if getattr(block, "elem_id", None)}
+    summary = by_elem["filter-summary"]._id
+    tab_ids = {v.tab_id for v in registered_views()} | {"load"}
+    for tab_id in tab_ids:
+        dep = deps[(f"refresh-{tab_id}", "click")]
+        names = [n for v in registered_views() if v.tab_id == tab_id for n in v.update(ViewContext(None))]
+        inside = _descendants(by_elem[f"tab-{tab_id}"])
+        assert summary in dep["outputs"] and len(dep["outputs"]) == len(names) + 1, tab_id
+        assert set(dep["outputs"]) - {summary} <= inside, f"refresh-{tab_id} updates components of other tabs"
+        assert dep["queue"] is False and dep["trigger_mode"] == "always_last"
+        assert by_elem[f"refresh-{tab_id}"].visible == "hidden"  # in the page, not shown
+    # The fallback (the open tab remembered on the server) names every view's components.
+    every = {n for v in registered_views() for n in v.update(ViewContext(None))}
+    assert len(deps[("refresh-open-tab", "click")]["outputs"]) == len(every) + 1
+    # Apply, Enter in the search box, and the events after which the open tab is refreshed, run in the page
+    # only: they click the open tab's button.
+    for trigger in (("apply-filters", "click"), ("filter-text", "submit")):
+        dep = deps[trigger]
+        assert dep["backend_fn"] is False and dep["js"] == REFRESH_JS and not dep["outputs"], trigger
+    thens = [d for d in app.config["dependencies"] if d["js"] == REFRESH_JS and d["trigger_after"] is not None]
+    assert len(thens) >= 8  # clear, issue and node clicks, the five loads, the edits
+    # The search box starts its search as the visitor types: not on the queue, no progress shown.
+    change = deps[("filter-text", "change")]
+    assert change["queue"] is False and change["show_progress"] == "hidden" and not change["outputs"]
 
 
 def test_filters_and_tabs_skip_the_queue_and_loads_keep_it() -> None:
@@ -170,3 +217,45 @@ def test_a_served_reports_search_is_prepared_once_a_page_has_loaded() -> None:
             while explorer._search is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert explorer._search is not None
+
+
+@pytest.mark.slow
+def test_a_filter_refreshes_the_open_tab_and_a_typed_text_is_searched_ahead() -> None:
+    """In Chromium, on the Overview tab: the text typed is searched as it is typed (one search of the whole
+    table), Apply refreshes the Overview with the filter's rows; then the Issues tab shows the filter's issue
+    counts, and Clear refreshes it back to every row."""
+    if not CHROMIUM.exists():
+        pytest.skip(MISSING)
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: pip install playwright")
+    from misattribution.explore import Explorer, Filters
+
+    explorer = Explorer(load_sample_report().report)
+    text = "the"
+    expected = int(explorer.mask(Filters(text=text)).sum())
+    assert 0 < expected < explorer.n_rows
+    table = explorer.issue_table(Filters(text=text), n_resamples=0)
+    with launched(build_app(explorer)) as url:
+        with sync_api.sync_playwright() as playwright, chromium(playwright) as browser:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(url)
+            page.wait_for_selector("#issues-table .mt-leaf")
+            page.get_by_role("tab", name="Overview").click()
+            page.wait_for_selector(f"#overview-stats td >> nth=0 >> text='{explorer.n_rows:,}'")
+            page.locator("#filter-text input, #filter-text textarea").first.fill(text)
+            deadline = time.monotonic() + 30
+            while (explorer._search is None or text not in explorer._search._found) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert text in explorer._search._found  # searched as it was typed, before Apply
+            page.locator("#apply-filters").click()
+            page.wait_for_selector(f"#overview-stats td >> nth=0 >> text='{expected:,}'")
+            page.wait_for_selector(f"#filter-summary:has-text('{expected:,} of {explorer.n_rows:,} rows match')")
+            page.get_by_role("tab", name="Issues").click()
+            top = table.iloc[0]
+            cell = page.locator(f"#issues-table [data-id='{top['issue_id']}'] .mt-num").first
+            cell.filter(has_text=f"{int(top['count']):,}").wait_for()
+            page.locator("#clear-filters").click()
+            page.wait_for_selector(f"#filter-summary:has-text('{explorer.n_rows:,} of {explorer.n_rows:,} rows match')")
+            everything = explorer.issue_table(n_resamples=0).iloc[0]
+            cell = page.locator(f"#issues-table [data-id='{everything['issue_id']}'] .mt-num").first
+            cell.filter(has_text=f"{int(everything['count']):,}").wait_for()

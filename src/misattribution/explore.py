@@ -53,6 +53,7 @@ import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -298,6 +299,7 @@ class Explorer:
         self._scored_rows = scored_rows
         self._score_level_codes = np.searchsorted(self._score_levels, self.score[scored_rows])
         self._search: _TextSearch | None = None  # built by the first text search
+        self._latest_needle: str | None = None  # the last text given to search_soon
         self._masks: OrderedDict[Filters, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._search_lock = threading.Lock()
@@ -504,6 +506,23 @@ class Explorer:
     def _text_mask(self, needle: str, within: np.ndarray) -> np.ndarray:
         self.prepare_search()
         return self._search.mask(needle, within)
+
+    def search_soon(self, text: str) -> None:
+        """Start searching ``text`` (as :attr:`Filters.text` would) in the whole table in a background thread
+        and keep the result, so that a filter with it, applied next, finds its text mask ready or under way.
+        The Space calls it as a visitor types in the search box: at 1M rows a search costs 60-70 ms that the
+        visitor's move to "Apply filters" then hides. Only the latest text waits its turn (an earlier one not
+        yet started is dropped); a text already searched costs nothing."""
+        needle = text.strip()
+        if needle:
+            self._latest_needle = needle  # before the job can run: it checks that it is still the latest
+            _warm_pool().submit(self._search_in_background, needle)
+
+    def _search_in_background(self, needle: str) -> None:
+        if needle != self._latest_needle:  # typed over before its turn came
+            return
+        self.prepare_search()
+        self._search.search_all(needle)
 
     def filtered_rows(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
         """The rows that pass (a copy, original columns, original order)."""
@@ -1160,6 +1179,17 @@ def _evidence_text(value: Any) -> str:
 
 
 _SEARCH_POOL: Any = None
+_WARM_POOL: Any = None
+
+
+def _warm_pool() -> Any:
+    """One thread for :meth:`Explorer.search_soon`: searches started ahead run one at a time."""
+    global _WARM_POOL
+    if _WARM_POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _WARM_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="search-soon")
+    return _WARM_POOL
 
 
 def _search_pool() -> Any:
@@ -1182,8 +1212,10 @@ class _TextSearch:
     per row (a search's cost is per string as much as per byte: 1M joined rows took 60-90 ms where their 3M
     texts took 90-120 ms). A search is then a plain literal match, in halves in a thread pool: polars'
     (SIMD ``memmem``) when polars is installed (the ``space`` extra), else Arrow's RE2 over the literal
-    (~3x slower). When the other filters left fewer than half of the rows, only those rows are searched.
-    Full-table results are kept per needle (the last :data:`MASK_CACHE`).
+    (~3x slower). When the other filters left fewer than half of the rows, only those rows are searched
+    (unless the needle was already searched, or is being searched, in the whole table). Full-table results are
+    kept per needle (the last :data:`MASK_CACHE`); a needle under way in one thread (e.g. started by
+    :meth:`Explorer.search_soon` as the visitor types) is waited for by another, not searched twice.
     """
 
     def __init__(self, rows: pd.DataFrame, columns: list[str]) -> None:
@@ -1192,16 +1224,22 @@ class _TextSearch:
         self._polars = _polars()
         self.texts: Any = None
         if columns and self.n:
-            folded = [pc.fill_null(_casefolded(_as_text_array(rows[c])).cast(pa.large_string()), "") for c in columns]
+
+            def fold(j: int, column: str) -> Any:
+                array = pc.fill_null(_casefolded(_as_text_array(rows[column])).cast(pa.large_string()), "")
+                return self._polars.from_arrow(array).alias(f"c{j}") if self._polars else array
+
+            # One column per thread of the pool (Arrow and polars release the GIL): at 1M rows 0.4 s where one
+            # after the other took 0.7 s (load 4); the first search waits for it.
+            folded = list(_search_pool().map(fold, range(len(columns)), columns))
             if self._polars:  # polars' concat_str: 0.3 s at 1M rows where Arrow's join took 1.2-1.5 s
-                frame = self._polars.DataFrame(
-                    [self._polars.from_arrow(f).alias(f"c{j}") for j, f in enumerate(folded)]
-                )
+                frame = self._polars.DataFrame(folded)
                 self.texts = frame.select(self._polars.concat_str(frame.columns, separator="\x00")).to_series()
             else:
                 self.texts = pc.binary_join_element_wise(*folded, pa.scalar("\x00", type=pa.large_string()))
             del folded
         self._found: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._running: dict[str, Future] = {}  # needles being searched, by the thread that started them
         self._lock = threading.Lock()
 
     def _contains(self, texts: Any, needle: str) -> np.ndarray:
@@ -1218,23 +1256,61 @@ class _TextSearch:
         parts = _halves(texts, len(texts))
         return np.concatenate(list(_search_pool().map(lambda part: self._contains(part, needle), parts)))
 
-    def mask(self, needle: str, within: np.ndarray) -> np.ndarray:
-        found = np.zeros(self.n, dtype=bool)
-        needle = needle.casefold().replace("\x00", "")
+    @staticmethod
+    def _folded(needle: str) -> str:
+        return needle.casefold().replace("\x00", "")
+
+    def search_all(self, needle: str) -> np.ndarray | None:
+        """The rows whose folded texts hold ``needle`` (``None`` for an empty needle or no text), searched once:
+        kept per needle (the last :data:`MASK_CACHE`); a search of the same needle under way in another thread
+        is waited for, not repeated."""
+        needle = self._folded(needle)
         if not needle or self.texts is None:
-            return found
-        if np.count_nonzero(within) * 2 < self.n:  # the other filters left few rows: look in those only
-            found[within] = self._search(needle, within)
-            return found
+            return None
+        return self._search_all_folded(needle)
+
+    def _search_all_folded(self, needle: str) -> np.ndarray:
         with self._lock:
             cached = self._found.get(needle)
-        if cached is None:
-            cached = self._search(needle)
+            if cached is not None:
+                self._found.move_to_end(needle)
+                return cached
+            running = self._running.get(needle)
+            if running is None:
+                running = self._running[needle] = Future()
+                mine = True
+            else:
+                mine = False
+        if not mine:
+            return running.result()
+        try:
+            found = self._search(needle)
+        except BaseException as err:
             with self._lock:
-                self._found[needle] = cached
-                while len(self._found) > MASK_CACHE:
-                    self._found.popitem(last=False)
-        return cached & within
+                del self._running[needle]
+            running.set_exception(err)
+            raise
+        found.setflags(write=False)
+        with self._lock:
+            self._found[needle] = found
+            while len(self._found) > MASK_CACHE:
+                self._found.popitem(last=False)
+            del self._running[needle]
+        running.set_result(found)
+        return found
+
+    def mask(self, needle: str, within: np.ndarray) -> np.ndarray:
+        folded = self._folded(needle)
+        if not folded or self.texts is None:
+            return np.zeros(self.n, dtype=bool)
+        with self._lock:
+            ready = folded in self._found or folded in self._running
+        if not ready and np.count_nonzero(within) * 2 < self.n:
+            # The other filters left few rows and the needle is neither searched nor under way: those rows only.
+            found = np.zeros(self.n, dtype=bool)
+            found[within] = self._search(folded, within)
+            return found
+        return self._search_all_folded(folded) & within
 
 
 def _polars() -> Any:

@@ -77,6 +77,14 @@ _FILTERS = (
     "failing_only",
     "nodes",
 )
+#: Run in the page after a filter change: clicks the hidden ``refresh-<tab id>`` button of the open tab (its
+#: tab button, ``tab-<tab id>-button``, is the selected one), else ``refresh-open-tab``.
+REFRESH_JS = """() => {
+  const open = document.querySelector('#views [role="tab"][aria-selected="true"]');
+  const id = open && open.id.match(/^tab-(.+)-button$/);
+  const button = (id && document.getElementById(`refresh-${id[1]}`)) || document.getElementById("refresh-open-tab");
+  if (button) button.click();
+}"""
 # Headers break between words only (Gradio's tables break anywhere: "row s", "sc or e"); a column is
 # at least as wide as its longest header word.
 _CSS = """
@@ -203,6 +211,12 @@ def build_app(
                 if view.tab_id == first_tab:
                     for name, value in view.update(ViewContext(initial, page_size=page_size)).items():
                         _preset(c[name], value)
+        # What the page clicks to refresh the open tab after a filter change (see ``_wire``): in the page, not
+        # shown.
+        c["refresh_triggers"] = {
+            tab_id: gr.Button("refresh", visible="hidden", elem_id=f"refresh-{tab_id}")
+            for tab_id in [*tabs, "open-tab"]
+        }
         _wire(app, c, views, tabs, limits, judge_url, page_size)
         if initial is not None:
             app.load(lambda key: prepare_search_soon(_STORE.get(key)), [c["key"]], None, queue=False)
@@ -318,10 +332,7 @@ def _wire(app: Any, c: dict[str, Any], views: list, tabs: dict[str, Any], limits
                 shown.update(named(view.update(ctx)))
         return shown
 
-    refresh = {
-        "fn": refresh_views,
-        "inputs": [key, selected_tab, *filter_inputs, *(c[n] for n in view_inputs)],
-        "outputs": outputs,
+    shared = {
         # Progress on the one-line summary only: a spinner over every output costs a 100k-row update a third
         # of its time in the browser (median 0.31 s; 0.20 s so; 0.16 s with no progress at all; load 3.4).
         "show_progress_on": [c["filter_summary"]],
@@ -330,6 +341,32 @@ def _wire(app: Any, c: dict[str, Any], views: list, tabs: dict[str, Any], limits
         # write and take seconds, stay on the queue and its concurrency limit.
         "queue": False,
     }
+    state_inputs = [key, *filter_inputs, *(c[n] for n in view_inputs)]
+
+    def own_outputs(tab_id: str) -> list[Any]:
+        return [c[n] for view in views if view.tab_id == tab_id for n in view.update(ViewContext(None))]
+
+    # A filter change recomputes the open tab, as an event of that tab naming that tab's components only
+    # (hidden buttons, one per tab, ``refresh-<tab id>``): Gradio rebuilds a component on the server for every
+    # output an event names and does not return (and marks it pending, then settled, in the page), ~1 ms
+    # each, 26 of the 31 outputs of one event for all tabs. The page clicks the open tab's button
+    # (REFRESH_JS); ``refresh-open-tab`` (every tab's outputs, the open tab remembered on the server) is its
+    # fallback when the page shows no selected tab.
+    def refresher(tab_id: str) -> Any:
+        def refresh_tab(key, *values):
+            return refresh_views(key, tab_id, *values)
+
+        return refresh_tab
+
+    triggers = c["refresh_triggers"]
+    for tab_id in tabs:
+        own = [c["filter_summary"], *own_outputs(tab_id)]
+        triggers[tab_id].click(refresher(tab_id), state_inputs, own, trigger_mode="always_last", **shared)
+    triggers["open-tab"].click(
+        refresh_views, [key, selected_tab, *state_inputs[1:]], outputs, trigger_mode="always_last", **shared
+    )
+    # The page-side half: ``.then(**refresh)`` after an event, or an event of its own (Apply, Enter).
+    refresh = {"fn": None, "js": REFRESH_JS, "inputs": None, "outputs": None, "show_progress": "hidden", "queue": False}
 
     def rerun(view_name: str, event: Any, *, inputs: tuple[str, ...] = (), adjust: Any = None) -> None:
         view = next(v for v in views if v.name == view_name)
@@ -358,23 +395,27 @@ def _wire(app: Any, c: dict[str, Any], views: list, tabs: dict[str, Any], limits
     # Each tab's event names its own outputs only: Gradio's page marks every output of an event pending and
     # then settles each one, work that grew with the 27 outputs of all views.
     for tab_id, tab in tabs.items():
-        own = [c[n] for view in views if view.tab_id == tab_id for n in view.update(ViewContext(None))]
-        tab.select(
-            opener(tab_id),
-            [key, *refresh["inputs"][2:]],
-            {selected_tab, c["filter_summary"], *own},
-            show_progress_on=[c["filter_summary"]],
-            queue=False,  # as a filter's refresh (above)
-        )
+        tab.select(opener(tab_id), state_inputs, {selected_tab, c["filter_summary"], *own_outputs(tab_id)}, **shared)
 
     _wire_loading(c, refresh, limits, judge_url)
 
-    # Filtering.
+    # Filtering. The text search starts as the visitor types (``Explorer.search_soon`` on each change of the
+    # box: Gradio's ``input`` event follows key presses only, not a paste; the latest text only, no progress
+    # shown): at 1M rows its 60-70 ms are done, or under way, when "Apply filters" is clicked.
+    c["text"].change(
+        _search_soon, [key, c["text"]], None, queue=False, show_progress="hidden", trigger_mode="always_last"
+    )
     c["apply"].click(**refresh)
     c["text"].submit(**refresh)
     clearable = ["any_issues", "all_issues", "none_issues", "score_min", "score_max", "categories", "systems",
                  "text", "failing_only", "nodes"]  # fmt: skip
     c["clear"].click(lambda: [[], [], [], "", "", [], [], "", False, []], [], [c[n] for n in clearable]).then(**refresh)
+
+
+def _search_soon(key: str | None, text: str | None) -> None:
+    explorer = _STORE.get(key)
+    if explorer is not None and text:
+        explorer.search_soon(text)
 
 
 def _wire_loading(c: dict[str, Any], refresh: dict[str, Any], limits: UploadLimits, judge_url: str | None) -> None:
