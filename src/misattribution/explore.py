@@ -289,6 +289,8 @@ class Explorer:
         self._badness_codes = self._badness_codes[:-1]
         self.tree_nodes, self._node_columns = self._tree_structure()
         self._node_pairs: tuple[np.ndarray, np.ndarray] | None = None  # built by the first tree statistics
+        self._node_system_pairs: np.ndarray | None = None  # built by the first tree_per_system
+        self._last_kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # see _kept
         self.taxonomy = _resolve_taxonomy(taxonomy, report.meta)
         self._label_ids: dict[str, str] = {}
         self.categories, self.category_matrix = self._category_matrix()
@@ -618,6 +620,17 @@ class Explorer:
                 self._pair_cache[kind] = data
             return data
 
+    def _kept(self, rows: np.ndarray, keep: np.ndarray) -> np.ndarray:
+        """``keep[rows]`` for the pairs of ``rows`` (an array of :meth:`_pair_data` or :meth:`_tree_pairs`), the
+        last slice's kept per array: the tree's statistics and its shares per system, computed for the same
+        filter's mask, gather it once (1.5M pairs at 1M rows)."""
+        last = self._last_kept.get(id(rows))
+        if last is not None and last[0] is keep and last[1] is rows:
+            return last[2]
+        kept = keep[rows]
+        self._last_kept[id(rows)] = (keep, rows, kept)  # holding keep and rows: their ids stay theirs
+        return kept
+
     def _row_kinds(self) -> dict[str, np.ndarray] | None:
         """Rows by kind, a kind being one (``score_norm``, failing) combination (scores on a judge's scale take
         a handful of values): ``codes`` per row, and per kind its ``score`` (NaN: unscored), ``failing`` and
@@ -677,7 +690,7 @@ class Explorer:
         """The statistics of row sets on a slice (see ``_STATISTICS``). ``pairs`` (:meth:`_pair_data`) are
         (row, set) positions, each pair once, with their rows' values: every sum is a bincount over the kept
         pairs, so a slice costs its assignments, not rows x sets."""
-        sums = self._sums(pairs, keep[pairs["rows"]], n_sets)
+        sums = self._sums(pairs, self._kept(pairs["rows"], keep), n_sets)
         n = int(np.count_nonzero(keep))
         counts, scored, score_sums, failing_counts = sums["count"], sums["scored"], sums["score"], sums["failing"]
         n_failing = int(np.count_nonzero(self.failing & keep))
@@ -754,6 +767,15 @@ class Explorer:
             table[name] = stats[name]
         return table
 
+    def _tree_system_pairs(self) -> np.ndarray:
+        """Each (row, node) pair of :meth:`_tree_pairs` as ``system code x nodes + node``, built once: a slice's
+        counts per system and node are one bincount of its kept pairs (no gather of their rows' systems)."""
+        rows, nodes = self._tree_pairs()
+        with self._lock:
+            if self._node_system_pairs is None:
+                self._node_system_pairs = self._system_codes[rows].astype(np.int64) * len(self.tree_nodes) + nodes
+            return self._node_system_pairs
+
     def tree_per_system(self, filters: Filters | np.ndarray | None = None) -> pd.DataFrame:
         """Per system with rows in the slice, every tree node's rows and share of that system's rows.
 
@@ -761,29 +783,25 @@ class Explorer:
         sorted, nodes in the order of :meth:`tree_table`.
         """
         keep = self._as_mask(filters)
-        rows, nodes = self._tree_pairs()
-        kept = keep[rows]
+        rows, _ = self._tree_pairs()
         n_nodes, n_systems = len(self.tree_nodes), len(self.systems)
-        counts = np.bincount(
-            self._system_codes[rows[kept]] * n_nodes + nodes[kept], minlength=n_systems * n_nodes
-        ).reshape(n_systems, n_nodes)
+        counts = np.bincount(self._tree_system_pairs()[self._kept(rows, keep)], minlength=n_systems * n_nodes).reshape(
+            n_systems, n_nodes
+        )
         sizes = np.bincount(self._system_codes[keep], minlength=n_systems)
-        ids = self.tree_nodes["id"].tolist()
-        frames = [
-            pd.DataFrame(
-                {
-                    "system": self.systems[code],
-                    "id": ids,
-                    "count": counts[code],
-                    "rows": int(sizes[code]),
-                    "share": counts[code] / sizes[code],
-                }  # fmt: skip
-            )
-            for code in np.flatnonzero(sizes)
-        ]
-        if not frames:
+        present = np.flatnonzero(sizes)  # systems in sorted order (the categories' order)
+        if not len(present):
             return pd.DataFrame(columns=["system", "id", "count", "rows", "share"])
-        return pd.concat(frames, ignore_index=True).sort_values(["system"], kind="stable", ignore_index=True)
+        # One frame, systems one after the other (each system's nodes in tree order), not one frame per system.
+        return pd.DataFrame(
+            {
+                "system": np.repeat(np.array(self.systems, dtype=object)[present], n_nodes),
+                "id": np.tile(self.tree_nodes["id"].to_numpy(dtype=object), len(present)),
+                "count": counts[present].ravel(),
+                "rows": np.repeat(sizes[present], n_nodes),
+                "share": (counts[present] / sizes[present][:, None]).ravel(),
+            }
+        )
 
     def overview(self, filters: Filters | np.ndarray | None = None) -> Overview:
         """Rows, failing share, score histogram and primary → secondary category counts of the slice."""
