@@ -400,6 +400,11 @@ def main() -> None:
                     f"{label}filter → {name:<32} {_ms(values)} · median {ratio:4.1f}x the anchor  ({len(values)} filters, {args.rows:,} rows) · {_load()}",
                     flush=True,
                 )
+            issues = np.array(times["issues (filter applied)"])
+            slowest = ", ".join(f"#{k + 1} {1000 * issues[k]:.0f} ms" for k in np.argsort(-issues)[:3])
+            print(
+                f"{label}filter → issues, the slowest filters (in the order applied, #1 first): {slowest}", flush=True
+            )
             print(f"{label}server peak memory (VmHWM): {memory:.2f} GB · {_load()}", flush=True)
         browser.close()
     print(f"{_load()} (after)")
