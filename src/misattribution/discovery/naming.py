@@ -217,6 +217,8 @@ def name_problems(
 
       >>> name_problems("Incorrect tool selection and failure to fulfill")
       ['cut: ends on "fulfill", which lacks its object: the name is cut mid-phrase']
+      >>> name_problems("Misreading of what the question asks")
+      []
       >>> name_problems("Moment of confusion in the explanation regarding")
       ['cut: ends on the function word "regarding": the name is cut mid-phrase']
 
@@ -355,6 +357,15 @@ _ONE_WORD = re.compile(r"(?:ity|ness|ance|ence|cy|sion|tion|ment|ism|al|ure|age|
 # Subject pronouns: a relative clause's subject ("the value that it reports", "the value it reports").
 _PRONOUNS = frozenset("it they he she we you".split())
 _PRONOUN = "(?:" + "|".join(sorted(_PRONOUNS)) + ")"
+# "what the question asks", "what the user wants": "what" is the verb's object.
+_FREE_RELATIVE_END = re.compile(
+    r"\bwhat\s+(?:[\w'-]+\s+){1,3}(?:does not |doesn't |did not |do not )?\w+$"
+    # a contact relative: "the limit the user set", "the format the task asked for"
+    r"|\b(?:limit|format|length|language|style|tone|order|unit|rule|constraint|number|deadline|request)s?\s+"
+    r"(?:the|their|its|his|her)\s+(?:user|question|task|prompt|client|customer|reader|system|instructions?)\s+"
+    r"(?:set|gave|asked for|wanted|requested|specified|required|stated|named|chose|imposed)$",
+    re.I,
+)
 _RELATIVE_END = re.compile(
     rf"\b(?:that|which)\s+(?:the|this|its|their|{_PRONOUN})\b(?:\s+[\w'-]+){{0,2}}?\s+"
     r"(?:does not|doesn't|did not|do not|don't|cannot|can't|never)\s+\w+$",
@@ -373,17 +384,23 @@ def _cut_problems(name: str) -> list[str]:
     last = _FUNCTION_END.search(stripped)
     if last:
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
+    complete = bool(_RELATIVE_END.search(stripped) or _FREE_RELATIVE_END.search(stripped))
     participle = _BARE_PARTICIPLE.search(stripped)
-    if participle:
+    if participle and not complete:
         return [f'cut: ends on "{participle.group(0)}", which lacks what it says: the name is cut mid-phrase']
     verb = _CUT_VERB.search(stripped)
-    if verb and _RELATIVE_END.search(stripped):  # "things that the evidence does not contain": its object is "things"
+    if verb and complete:  # "things that the evidence does not contain": its object is "things"
         verb = None
     if verb:
         return [f'cut: ends on "{verb.group(0).split()[-1]}", which lacks its object: the name is cut mid-phrase']
     words = _WORDS.findall(stripped)
     last_word = words[-1].casefold() if words else ""
-    if len(words) > 1 and last_word.endswith("s") and last_word in _VERB_FORMS - _PLURAL_NOUNS - _FINITE:
+    if (
+        len(words) > 1
+        and last_word.endswith("s")
+        and last_word in _VERB_FORMS - _PLURAL_NOUNS - _FINITE
+        and not complete
+    ):
         return [f'cut: ends on the verb "{words[-1]}", which lacks its object: the name is cut mid-phrase']
     single = len(re.findall(r"(?<![\w])'", stripped)) != len(re.findall(r"'(?![\w])", stripped))
     if (
@@ -552,6 +569,8 @@ _LEADING_CONCESSION = re.compile(
     r"\s+([^,]{3,}),\s*(.{3,})$",
     re.I,
 )
+# "Instead of X, Y" / "Rather than X, Y": the main clause Y is what was done wrong, X what was expected.
+_LEADING_ALTERNATIVE = re.compile(r"^(instead of|rather than)\s+([^,]{3,}),\s*(.{3,})$", re.IGNORECASE)
 # A clause these open is subordinate: "X although Y" states its main point in X (on a tie, X names the issue).
 _SUBORDINATE = re.compile(r"^(?:although|though|even though|whereas)\b", re.IGNORECASE)
 _CAUSE = re.compile(r"\s+(?:due to|because of|owing to|caused by|as a result of|stemming from|resulting from)\s+", re.I)
@@ -881,6 +900,21 @@ def _object(text: str) -> str:
 _ASIDE = re.compile(r",\s*(?:where|which|who|whose|when)\b[^,;]{3,100},\s*(?=(?:is|are|was|were|has|have)\b)", re.I)
 
 
+def _balanced_quotes(text: str) -> str:
+    """``text`` without an opening or closing straight quote left alone at either end (a closing one that
+    ends a quotation stays: 'Use of the word "chlorophyll"').
+
+    >>> _balanced_quotes('Use of the word "chlorophyll"'), _balanced_quotes('"Too long'), _balanced_quotes("says 'no")
+    ('Use of the word "chlorophyll"', 'Too long', "says 'no")
+    """
+    for mark in "\"'":
+        while text[:1] == mark and text.count(mark) % 2:
+            text = text[1:].strip()
+        while text[-1:] == mark and text.count(mark) % 2:
+            text = text[:-1].strip()
+    return text.strip(" ,.;:!?-–—")
+
+
 def _clean(text: str) -> str:
     text = _ASIDE.sub(" ", text)
     text = re.sub(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]", "", text)  # an aside in brackets, not the rest
@@ -888,7 +922,7 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(hard|difficult|easy) to (follow|understand|read|verify|use)\b", r"\1-to-\2", text, flags=re.I)
     text = _HEDGES.sub("", _HEDGE_WORDS.sub("", text))
     text = _LOCATOR.sub("", text)
-    text = _TRAILING.sub("", text).strip(" ,.;:!?-–—\"'")
+    text = _balanced_quotes(_TRAILING.sub("", text).strip(" ,.;:!?-–—"))
     without_effect = _EFFECT.sub("", text)
     if len(without_effect.split()) >= 2:
         text = without_effect
@@ -934,6 +968,18 @@ def noun_phrase(clause: str, *, head: str = "response") -> str:
         noun = (subject.group(1) or "response").lower()
         head = "response" if noun in ("model", "assistant", "agent", "it", "they") else noun
         text = text[subject.end() :].strip()
+        first, _, rest = text.partition(" ")
+        low = first.casefold()
+        if (  # "the agent improvises …", a verb the tables do not know → "Improvising …"
+            re.fullmatch(r"[a-z]{4,}s", low)
+            and not low.endswith(("ss", "us", "is"))
+            and low not in _FORMS
+            and low not in _STOP
+            and low not in _FINITE
+        ):
+            base = _base_of(low)
+            if base and base not in _VERBS:
+                text = f"{_gerund(base)} {rest}".strip()
     result = _transform(text, head)
     result = result.strip(" ,.;:!?")
     return result[:1].upper() + result[1:]
@@ -996,6 +1042,14 @@ def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table o
     if match:
         return _none_of(match.group(1), match.group(2) or "", match.group(3) or "")
     if low.startswith("no ") and len(words) > 1:
+        found = _NO_WHERE.match(text)  # "No sources appear in the report" → "Missing sources in the report"
+        if found:
+            return f"Missing {_object(found.group(1))} {found.group(2)}"
+        rest = words[1:]
+        for k in range(1, min(len(rest), 6)):  # "No source backs the claim" → "Missing source backing the claim"
+            verb = rest[k].casefold()
+            if verb.endswith("s") and _FORMS.get(verb) in _VERBS and rest[k - 1].casefold() not in _STOP:
+                return f"Missing {_object(' '.join(rest[:k]))} {' '.join([_gerund(_FORMS[verb]), *rest[k + 1 :]])}"
         return "Missing " + _object(text[3:])
     match = _SUGGESTION.match(text)
     if match:
@@ -1029,6 +1083,12 @@ def _transform(text: str, head: str) -> str:  # noqa: C901 - one ordered table o
     return _subject_led(text, head)
 
 
+# "No X appear(s) / is / are in Y": X is missing from Y (the verb goes; a bare "No X" is handled as missing X).
+_NO_WHERE = re.compile(
+    r"^no\s+(.+?)\s+(?:appears?|exists?|occurs?|is|are|was|were|can be found|could be found)\s+"
+    r"((?:in|on|within|inside|among|anywhere in)\s+.+)$",
+    re.IGNORECASE,
+)
 # "None of the retrieved documents backs the figure", "None of the figures is attributed to a source".
 _NONE_OF = re.compile(
     r"^none of\s+((?:the |its |their |these |those )?(?:[\w'-]+\s+){0,4}?[\w'-]+)"
@@ -1540,6 +1600,8 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     'Mistake in the calculation'
     >>> issue_name("But lacks accuracy and completeness due to the incorrect final calculation.")
     'Incorrect final calculation'
+    >>> issue_name("Instead of using the search tool, the agent reaches for the calculator.")
+    'Reaching for the calculator instead of using the search tool'
     >>> issue_name("No units are given for the total cost.")
     'Missing units for the total cost'
     >>> issue_name("但是最终答案错误，因为单位换算出错。")
@@ -1549,6 +1611,9 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     if _CJK.search(text):
         return _chinese_name(strip_opener(text)) or sentence.strip()
     opened = strip_opener(text)
+    alternative = _LEADING_ALTERNATIVE.match(opened)
+    if alternative:  # "Instead of X, the agent does Y" → "the agent does Y instead of X"
+        text = opened = f"{alternative.group(3).rstrip(' .')} {alternative.group(1).lower()} {alternative.group(2)}"
     contrast = _CONTRAST.search(text) or _LEADING_CONCESSION.match(opened)
     text = _MORE_OPENERS.sub("", strip_opener(critical_clause(opened if contrast else text)))
     text = _LEADING_MEASURE.sub("", text)  # "at about 120 words, it is ..." → "it is ..."
@@ -1777,9 +1842,10 @@ def _choose_name(
     # than most members: a 57-row cluster about ignored instructions was named after its 3 rows that
     # leak a token), else the best central name as it is (a keyword list such as "Problems with explicit
     # and respects" read worse than either)
-    # — unless the central name says nothing usable (it points to a missing context, is vague or praise).
+    # — unless the central name says nothing usable (it points to a missing context, is vague or praise,
+    # or reads as a fragment: "What the user asked for is not done", "Rather than working from ...").
     outer = float(np.max(centrality)) - 3 * CENTRAL_MARGIN if len(centrality) else 0.0
-    unusable = any(p.startswith(("context", "vague", "praise")) for p in problems)
+    unusable = any(p.startswith(("context", "vague", "praise", "clause: starts like a subordinate")) for p in problems)
     for name, similarity in passing:
         if similarity >= outer or unusable:
             return name
@@ -1885,9 +1951,39 @@ def _question_words(name: str, sentence: str, masked: str | None) -> list[str]:
     return [w for w in _WORDS.findall(name) if w.casefold() in hidden and w.casefold() not in _STOP]
 
 
+# Units of measurement written out: "in miles rather than kilometres" is one row's pair of units.
+_UNIT_WORDS = (
+    r"(?:degrees\s+)?(?:fahrenheit|celsius|kelvin|miles?|kilomet(?:re|er)s?|met(?:re|er)s?|centimet(?:re|er)s?|"
+    r"millimet(?:re|er)s?|feet|foot|inch(?:es)?|yards?|pounds?|kilograms?|grams?|ounces?|lit(?:re|er)s?|"
+    r"gallons?|dollars?|euros?|cents?|percent(?:age points)?|seconds?|minutes?|hours?|days?|weeks?|months?|"
+    r"years?|watts?|kilowatts?|[kmgt]wh|joules?|calories?|bytes?|kilobytes?|megabytes?|gigabytes?|"
+    r"km|cm|mm|kg|mg|lbs?|oz|ml|mph|kph|ft|usd|eur)"
+)
+_UNIT_SWAP = re.compile(
+    rf"\b(in|into|to|as)\s+(?:the\s+)?{_UNIT_WORDS}\s+(?:rather than|instead of|not)\s+(?:in\s+)?(?:the\s+)?{_UNIT_WORDS}\b",
+    re.IGNORECASE,
+)
+
+
 def _repair(
     name: str, siblings: Sequence[str], members: Sequence[str], keywords: Sequence[str], instances: Sequence[str] = ()
 ) -> str:
+    """``name`` made to pass the rules when it can: one row's pair of units generalised ("in miles rather
+    than kilometres" → "in the wrong unit"), the phrase of one instance cut, a near-duplicate of a sibling
+    told apart by a keyword.
+
+    >>> _repair("Input given in degrees Fahrenheit rather than degrees Celsius", [], [], [])
+    'Input given in the wrong unit'
+    >>> _repair("Kelvin value that was asked for is never given", [], ["The Kelvin value is never given.",
+    ...     "The summary that was asked for is never given."], [])
+    'Value that was asked for is never given'
+    """
+    name = _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name)
+    lead, _, rest = name.partition(" ")
+    if len(rest.split()) >= 3 and rest[:1].islower():  # a leading word of one instance: "Kelvin value that ..."
+        problems = name_problems(name, siblings=siblings, members=members, instances=instances)
+        if any(p.startswith("instance") and f'"{lead}"' in p for p in problems):
+            name = rest[:1].upper() + rest[1:]
     name = _shorten(_without_instances(name, instances), MAX_WORDS)
     if _duplicate_problems(name, siblings):
         taken = {w for s in siblings for w in _name_key(s)} | _name_key(name)

@@ -52,10 +52,11 @@ from misattribution.discovery import naming
 from misattribution.discovery.embed import (
     CHARACTER_LINKAGE_DISTANCE,
     DEFAULT_MODEL,
-    character_space,
+    SentenceSpace,
     choose_embedder,
     embed,
     load_encoder,
+    sentence_space,
 )
 from misattribution.discovery.modes._base import (  # noqa: F401 - MODES and register_mode are re-exported
     MODES,
@@ -98,6 +99,9 @@ class ClusterSettings:
     on its own (:func:`_language_parts`); ``characters``: with ``by_language``, Chinese sentences are
     embedded by their characters (:class:`~.embed.CharacterSpace`, cut at
     :data:`~.embed.CHARACTER_LINKAGE_DISTANCE`), not by the encoder, which does not know Chinese;
+    ``lexical_weight``: the share of a sentence's similarity that comes from its wording (character
+    n-grams, :class:`~.embed.SentenceSpace`); ``None``: :data:`~.embed.LEXICAL_WEIGHT` with a sentence
+    encoder and the default clusterer, else 0 (:func:`~.cluster.lexical_weight_for`), 0 turns it off;
     ``max_embedded``: distinct
     sentences embedded at most, the rest classified (``None``: embed all); ``contrast``: drop the issues at
     least as common among passing rows as among failing ones (:mod:`.contrast`).
@@ -119,6 +123,7 @@ class ClusterSettings:
     core_clause: bool = True
     by_language: bool = True
     characters: bool = True
+    lexical_weight: float | None = None
     max_embedded: int | None = 20_000
     batch_size: int = 64
     devices: list[str] | None = None
@@ -134,6 +139,8 @@ class ClusterSettings:
             raise ValueError(f"merge_threshold must be in (0, 1], got {self.merge_threshold}")
         if not 0 < self.linkage_distance < 2:
             raise ValueError(f"linkage_distance must be in (0, 2), got {self.linkage_distance}")
+        if self.lexical_weight is not None and not 0 <= self.lexical_weight < 1:
+            raise ValueError(f"lexical_weight must be in [0, 1), got {self.lexical_weight}")
         if self.max_embedded is not None and self.max_embedded < 100:
             raise ValueError(f"max_embedded must be at least 100 (or None), got {self.max_embedded}")
 
@@ -412,11 +419,8 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
 
     clock = time.perf_counter()
     encoder = load_encoder(model)
-    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)  # the cut is per embedder
-    settings = (
-        dataclasses.replace(settings, linkage_distance=distance) if distance != settings.linkage_distance else settings
-    )
-    meta["linkage_distance"] = distance
+    settings = settings_for(encoder, settings)  # the cut and the wording's weight are per embedder
+    meta.update(linkage_distance=settings.linkage_distance, lexical_weight=settings.lexical_weight)
     rng = np.random.default_rng(settings.seed)
     if settings.max_embedded is not None and n_unique > settings.max_embedded:
         embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))
@@ -450,20 +454,15 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     clock = time.perf_counter()
     weights = np.bincount(sentences.inverse[critical & in_sample], minlength=n_unique)[embedded].astype(float)
     candidates = np.flatnonzero(weights > 0)  # positions in ``embedded`` / ``vectors``
-    # Chinese sentences move to a space of their characters, fitted on the critical ones (the encoder's
-    # vectors already gave the criticality, which does not use them for Chinese)
-    space = None
-    if uses_space(settings):
-        space = character_space([embedded_texts[i] for i in candidates], vectors.shape[1], seed=settings.seed)
-        if space is not None:
-            vectors = space.apply(embedded_texts, vectors)
+    # the clustering space, fitted on the critical sentences (the encoder's vectors already gave the criticality)
+    space, vectors = place_sentences(settings, [embedded_texts[i] for i in candidates], embedded_texts, vectors)
     method = clustering.choose_method(len(candidates), settings.fast)
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
     if len(candidates):
         n_failing = int(rows["failing"].sum())
         min_rows = settings.min_rows if settings.min_rows is not None else max(3, round(0.005 * n_failing))
         offset, methods = 0, []
-        for part, part_settings in _language_parts(candidates, sentences, embedded, settings, characters=space):
+        for part, part_settings in _language_parts(candidates, sentences, embedded, settings, space=space):
             part_method = clustering.choose_method(len(part), settings.fast)
             methods.append(part_method)
             found = _cluster(
@@ -537,7 +536,8 @@ def _contrast_with_passing(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
     """Drop the clusters at least as common among passing rows as among failing ones (:mod:`.contrast`);
     the labels renumbered, and what was dropped for the report's meta. Passing rows' sentences are
-    embedded as the failing ones were (``space``: the :class:`~.embed.CharacterSpace` fitted on them)."""
+    embedded as the failing ones were (``space``: the :class:`~.embed.SentenceSpace` fitted on them); their
+    criticality reads the encoder's part."""
     from misattribution.discovery import contrast
 
     def embed_texts(texts: list[str]) -> np.ndarray:
@@ -553,7 +553,7 @@ def _contrast_with_passing(
         split=lambda part: split_failing(part, mask_question=settings.mask_question, core_clause=settings.core_clause),
         embed_texts=embed_texts,
         lexical=lambda found: scorer.lexical(found.text),
-        semantic=lambda texts, found_vectors: scorer.semantic(found_vectors, texts),
+        semantic=lambda texts, found: scorer.semantic(space.encoder_part(found) if space else found, texts),
         max_semantic=scorer.max_semantic(),
         threshold=settings.criticality_threshold,
         seed=settings.seed,
@@ -824,10 +824,29 @@ def _cluster(
     return labels
 
 
-def uses_space(settings: ClusterSettings) -> bool:
-    """Whether Chinese sentences are embedded in a :class:`~.embed.CharacterSpace` (``characters`` and
-    ``by_language`` both on)."""
-    return settings.characters and settings.by_language
+def settings_for(encoder: Any, settings: ClusterSettings) -> ClusterSettings:
+    """``settings`` with the wording's weight and the linkage cut resolved for ``encoder``
+    (:func:`~.cluster.lexical_weight_for`, :func:`~.cluster.linkage_distance_for`)."""
+    weight = clustering.lexical_weight_for(encoder, settings.lexical_weight, settings.fast)
+    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance, weight)
+    return dataclasses.replace(settings, lexical_weight=weight, linkage_distance=distance)
+
+
+def place_sentences(
+    settings: ClusterSettings, fit_texts: Sequence[str], texts: Sequence[str], vectors: np.ndarray
+) -> tuple[SentenceSpace | None, np.ndarray]:
+    """The :class:`~.embed.SentenceSpace` of ``settings`` (resolved by :func:`settings_for`) fitted on
+    ``fit_texts`` (the critical sentences), and ``vectors`` (the encoder's, one per text of ``texts``)
+    placed in it; ``(None, vectors)`` when it changes nothing. Chinese moves to its characters only with
+    ``characters`` and ``by_language`` on."""
+    space = sentence_space(
+        fit_texts,
+        vectors.shape[1],
+        seed=settings.seed,
+        lexical_weight=settings.lexical_weight or 0.0,
+        characters=settings.characters and settings.by_language,
+    )
+    return (space, space.apply(texts, vectors)) if space is not None else (None, vectors)
 
 
 def _language_parts(
@@ -836,14 +855,14 @@ def _language_parts(
     embedded: np.ndarray,
     settings: ClusterSettings,
     *,
-    characters: Any = None,
+    space: SentenceSpace | None = None,
 ) -> list[tuple[np.ndarray, ClusterSettings]]:
     """The candidate sentences split by language, each with its share of ``max_issues``.
 
     An encoder that does not know a language embeds its sentences near each other whatever they say
     (all-MiniLM-L6-v2 and Chinese): clustered together with English they would form one issue per
     language. Each language is clustered on its own; with ``by_language=False``, or one language,
-    everything is one part. When ``characters`` (a :class:`~.embed.CharacterSpace`) embedded the Chinese
+    everything is one part. When ``space``'s :class:`~.embed.CharacterSpace` embedded the Chinese
     sentences, their part is cut at :data:`~.embed.CHARACTER_LINKAGE_DISTANCE`.
     """
     from dataclasses import replace
@@ -854,7 +873,7 @@ def _language_parts(
         return [(candidates, settings)]
     language = np.array([detect_language(sentences.unique[embedded[i]]) for i in candidates])
     names = sorted(set(language), key=lambda name: (-int((language == name).sum()), name))
-    cut = {"zh": CHARACTER_LINKAGE_DISTANCE} if characters is not None else {}
+    cut = {"zh": CHARACTER_LINKAGE_DISTANCE} if space is not None and space.characters is not None else {}
     if len(names) == 1:
         return [(candidates, replace(settings, linkage_distance=cut.get(names[0], settings.linkage_distance)))]
     parts = []

@@ -33,7 +33,6 @@ the lot.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import resource
 import sys
@@ -270,13 +269,12 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     """The ``"clusters"`` issue source in batches (see the module docstring): ``(issues, assignments, meta)``."""
     from misattribution.discovery import cluster as clustering
     from misattribution.discovery import pipeline
-    from misattribution.discovery.embed import character_space, embed
+    from misattribution.discovery.embed import embed
     from misattribution.discovery.report import ASSIGNMENT_COLUMNS
     from misattribution.discovery.sentences import criticality_scorer
 
     batch_rows = int(batch_rows or BATCH_ROWS)
-    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)  # the cut is per embedder
-    settings = dataclasses.replace(settings, linkage_distance=distance)
+    settings = pipeline.settings_for(encoder, settings)  # the cut and the wording's weight are per embedder
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
     progress = bool(settings.progress)
@@ -347,6 +345,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
         "split_workers": workers,
         "n_distinct_texts": n_distinct_texts,
         "linkage_distance": settings.linkage_distance,
+        "lexical_weight": settings.lexical_weight,
     }
     empty = ([], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "timings": timings})
     if not n_unique:
@@ -410,11 +409,9 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     embedded = candidates_all[pick]  # ids of the sampled distinct sentences
     vectors = stored[pick].astype(np.float32)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    space = None  # Chinese sentences: a space of their characters, fitted as the in-memory path fits it
-    if pipeline.uses_space(settings):
-        space = character_space([unique[i] for i in embedded], vectors.shape[1], seed=settings.seed)
-        if space is not None:
-            vectors = space.apply([unique[i] for i in embedded], vectors)
+    # the clustering space (Chinese by its characters, wording), fitted as the in-memory path fits it
+    sample_texts = [unique[i] for i in embedded]
+    space, vectors = pipeline.place_sentences(settings, sample_texts, sample_texts, vectors)
     weights_all = np.bincount(sentences.inverse[critical], minlength=n_unique)
     weights = weights_all[embedded].astype(float)
     n_failing = len(failing)
@@ -424,7 +421,7 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
     candidates = np.arange(len(embedded))
     offset, methods = 0, []
-    for part, part_settings in pipeline._language_parts(candidates, sentences, embedded, settings, characters=space):
+    for part, part_settings in pipeline._language_parts(candidates, sentences, embedded, settings, space=space):
         part_method = clustering.choose_method(len(part), settings.fast)
         methods.append(part_method)
         found = pipeline._cluster(

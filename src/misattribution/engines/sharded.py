@@ -184,7 +184,7 @@ def sharded_clusters(
     budget = DEFAULT_MICRO_CLUSTERS if micro_clusters is None else int(micro_clusters)
     if budget < 1 or shards < 1:
         raise ValueError(f"shards and micro_clusters must be at least 1, got {shards} and {budget}")
-    from misattribution.discovery.embed import character_space, choose_embedder, load_encoder
+    from misattribution.discovery.embed import choose_embedder, load_encoder
 
     settings = pipeline.ClusterSettings(**cluster_options)
     settings.check()
@@ -192,8 +192,7 @@ def sharded_clusters(
     # driver's encoder object decides the cut (and BERTopic needs it); it embeds nothing here.
     model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))
     encoder = load_encoder(model)
-    distance = clustering.linkage_distance_for(encoder, settings.linkage_distance)
-    settings = dataclasses.replace(settings, embedding_model=model, linkage_distance=distance)
+    settings = dataclasses.replace(pipeline.settings_for(encoder, settings), embedding_model=model)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     sentences = pipeline.split_failing(rows, mask_question=settings.mask_question, core_clause=settings.core_clause)
@@ -205,7 +204,8 @@ def sharded_clusters(
         "llm_calls": 0,
         "engine": engine.name,
         "micro_clusters_per_shard": budget,
-        "linkage_distance": distance,
+        "linkage_distance": settings.linkage_distance,
+        "lexical_weight": settings.lexical_weight,
     }
     if not n_unique:
         return [], pd.DataFrame(columns=list(ASSIGNMENT_COLUMNS)), {**meta, "shards": 0, "timings": timings}
@@ -278,15 +278,11 @@ def sharded_clusters(
     micro_of = renumber[micro_of]
     vectors, weights, exemplars = vectors[keep], weights[keep], exemplars[keep]
     n_micro = len(exemplars)
-    # Chinese micro-clusters move to the character space, fitted on the exemplars: below the budget each
-    # micro-cluster is one critical sentence, so it is the single process's space. (Above it, the shards
-    # grouped Chinese sentences with the encoder's vectors, which do not tell them apart: an approximation.)
-    space = None
-    if pipeline.uses_space(settings) and n_micro:
-        texts = [sentences.unique[i] for i in exemplars]
-        space = character_space(texts, vectors.shape[1], seed=settings.seed)
-        if space is not None:
-            vectors = space.apply(texts, vectors)
+    # The micro-clusters move to the clustering space (Chinese by its characters, wording), fitted on the
+    # exemplars: below the budget each micro-cluster is one critical sentence, so it is the single process's
+    # space. (Above it, the shards grouped sentences by the encoder's vectors alone: an approximation.)
+    texts = [sentences.unique[i] for i in exemplars]
+    space, vectors = pipeline.place_sentences(settings, texts, texts, vectors)
     meta.update(shards=n_shards, n_micro_clusters=n_micro, n_embedded=n_unique)
     # Worker seconds summed over the shards (without the engine's scheduling and the workers' start).
     embed_seconds, shard_seconds_total = (round(float(v), 3) for v in np.sum(shard_seconds, axis=0))
@@ -300,9 +296,7 @@ def sharded_clusters(
         row_sets = _micro_row_sets(sentences, micro_of, critical, n_micro)
         candidates = np.arange(n_micro)
         offset_label, methods = 0, []
-        for part, part_settings in pipeline._language_parts(
-            candidates, sentences, exemplars, settings, characters=space
-        ):
+        for part, part_settings in pipeline._language_parts(candidates, sentences, exemplars, settings, space=space):
             part_method = clustering.choose_method(len(part), settings.fast)
             methods.append(part_method)
             found = pipeline._cluster(

@@ -56,6 +56,13 @@ OPTIONS = (
         "with by_language, embed Chinese sentences by their character n-grams, not by the encoder",
     ),
     ModeOption(
+        "lexical_weight",
+        float,
+        _DEFAULTS.lexical_weight,
+        "share of a sentence's similarity from its wording (character n-grams; default: 0.5 with a sentence "
+        "encoder and the default clusterer, 0 with the static embedder or --fast/--no-fast; 0: off)",
+    ),
+    ModeOption(
         "max_embedded",
         int,
         _DEFAULTS.max_embedded,
