@@ -85,6 +85,15 @@ def test_the_weight_and_the_cut_follow_the_embedder(with_static) -> None:  # noq
     assert off.linkage_distance == clustering.LINKAGE_DISTANCE
     mine = settings_for(load_encoder(), ClusterSettings(linkage_distance=0.7))
     assert mine.linkage_distance == 0.7 and mine.lexical_weight == LEXICAL_WEIGHT  # the user's cut is kept
+    for fast in (True, False):  # KMeans, BERTopic
+        assert settings_for(load_encoder(), ClusterSettings(fast=fast)).lexical_weight == 0
+    many = clustering.LEXICAL_MAX_SENTENCES + 1
+    few = settings_for(load_encoder(), ClusterSettings(), n_sentences=clustering.LEXICAL_MAX_SENTENCES)
+    assert few.lexical_weight == LEXICAL_WEIGHT
+    large = settings_for(load_encoder(), ClusterSettings(), n_sentences=many)
+    assert large.lexical_weight == 0 and large.linkage_distance == clustering.LINKAGE_DISTANCE
+    asked = settings_for(load_encoder(), ClusterSettings(lexical_weight=0.3), n_sentences=many)
+    assert asked.lexical_weight == 0.3  # the user's weight is kept whatever the size
 
 
 @pytest.mark.slow

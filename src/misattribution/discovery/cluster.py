@@ -72,16 +72,29 @@ def choose_method(n_sentences: int, fast: bool | None = None) -> str:
     return "kmeans" if fast or n_sentences > BERTOPIC_MAX_SENTENCES else "bertopic"
 
 
-def lexical_weight_for(encoder: Any, weight: float | None, fast: bool | None = None) -> float:
+#: Above this many distinct critical sentences the wording is off by default. On the general dev pool it
+#: lifted recovery F1 at 3,000 and 20,000 rows (0.787 → 0.817; 0.734 → 0.806 with 4,103 sentences) but
+#: lowered it at 50,000 and 100,000 rows (0.777 → 0.700 with 8,042 sentences; 0.784 → 0.684 with 13,448):
+#: with many sentences its 128 SVD directions seem to follow the answers' topics more than the faults'
+#: wording (not verified). Set between the last size that gained and the first that lost.
+LEXICAL_MAX_SENTENCES = 6_000
+
+
+def lexical_weight_for(
+    encoder: Any, weight: float | None, fast: bool | None = None, n_sentences: int | None = None
+) -> float:
     """The wording's share of the similarity (:class:`~.embed.SentenceSpace`): ``weight`` when given, else
     :data:`~.embed.LEXICAL_WEIGHT` for a sentence encoder with the default clusterer (average linkage,
-    ``fast=None``), and 0 for the static embedder or the KMeans / BERTopic paths, whose recovery the
-    wording lowered on the dev pools (static: general 0.70 → 0.56-0.69; KMeans: agents 0.557 → 0.458)."""
+    ``fast=None``) on at most :data:`LEXICAL_MAX_SENTENCES` sentences (``n_sentences``, the distinct critical
+    sentences clustered; ``None``: not known yet), and 0 otherwise: the static embedder and the KMeans /
+    BERTopic paths lost recovery with it on the dev pools (static: general 0.70 → 0.56-0.69; KMeans: agents
+    0.557 → 0.458), and so did many sentences."""
     from misattribution.discovery.embed import LEXICAL_WEIGHT, is_static
 
     if weight is not None:
         return float(weight)
-    return 0.0 if is_static(encoder) or fast is not None else LEXICAL_WEIGHT
+    many = n_sentences is not None and n_sentences > LEXICAL_MAX_SENTENCES
+    return 0.0 if is_static(encoder) or fast is not None or many else LEXICAL_WEIGHT
 
 
 def linkage_distance_for(encoder: Any, distance: float, lexical_weight: float = 0.0) -> float:

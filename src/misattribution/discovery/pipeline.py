@@ -419,8 +419,6 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
 
     clock = time.perf_counter()
     encoder = load_encoder(model)
-    settings = settings_for(encoder, settings)  # the cut and the wording's weight are per embedder
-    meta.update(linkage_distance=settings.linkage_distance, lexical_weight=settings.lexical_weight)
     rng = np.random.default_rng(settings.seed)
     if settings.max_embedded is not None and n_unique > settings.max_embedded:
         embedded = np.sort(rng.choice(n_unique, size=settings.max_embedded, replace=False))
@@ -454,7 +452,10 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
     clock = time.perf_counter()
     weights = np.bincount(sentences.inverse[critical & in_sample], minlength=n_unique)[embedded].astype(float)
     candidates = np.flatnonzero(weights > 0)  # positions in ``embedded`` / ``vectors``
-    # the clustering space, fitted on the critical sentences (the encoder's vectors already gave the criticality)
+    # the cut and the wording's weight are per embedder and input size; the clustering space is fitted on the
+    # critical sentences (the encoder's vectors already gave the criticality)
+    settings = settings_for(encoder, settings, n_sentences=len(candidates))
+    meta.update(linkage_distance=settings.linkage_distance, lexical_weight=settings.lexical_weight)
     space, vectors = place_sentences(settings, [embedded_texts[i] for i in candidates], embedded_texts, vectors)
     method = clustering.choose_method(len(candidates), settings.fast)
     labels_sample = np.full(len(embedded), -1, dtype=np.int64)
@@ -824,10 +825,11 @@ def _cluster(
     return labels
 
 
-def settings_for(encoder: Any, settings: ClusterSettings) -> ClusterSettings:
-    """``settings`` with the wording's weight and the linkage cut resolved for ``encoder``
-    (:func:`~.cluster.lexical_weight_for`, :func:`~.cluster.linkage_distance_for`)."""
-    weight = clustering.lexical_weight_for(encoder, settings.lexical_weight, settings.fast)
+def settings_for(encoder: Any, settings: ClusterSettings, n_sentences: int | None = None) -> ClusterSettings:
+    """``settings`` (as the user gave them) with the wording's weight and the linkage cut resolved for
+    ``encoder`` and ``n_sentences`` distinct critical sentences to cluster (:func:`~.cluster.lexical_weight_for`,
+    :func:`~.cluster.linkage_distance_for`)."""
+    weight = clustering.lexical_weight_for(encoder, settings.lexical_weight, settings.fast, n_sentences)
     distance = clustering.linkage_distance_for(encoder, settings.linkage_distance, weight)
     return dataclasses.replace(settings, lexical_weight=weight, linkage_distance=distance)
 

@@ -274,7 +274,8 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     from misattribution.discovery.sentences import criticality_scorer
 
     batch_rows = int(batch_rows or BATCH_ROWS)
-    settings = pipeline.settings_for(encoder, settings)  # the cut and the wording's weight are per embedder
+    given = settings
+    settings = pipeline.settings_for(encoder, given)  # the cut and the wording's weight are per embedder
     timings: dict[str, float] = {}
     peaks: dict[str, float] = {}
     progress = bool(settings.progress)
@@ -411,6 +412,8 @@ def discover_clusters_streamed(rows: pd.DataFrame, settings: Any, encoder: Any, 
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     # the clustering space (Chinese by its characters, wording), fitted as the in-memory path fits it
     sample_texts = [unique[i] for i in embedded]
+    settings = pipeline.settings_for(encoder, given, n_sentences=len(embedded))
+    meta.update(linkage_distance=settings.linkage_distance, lexical_weight=settings.lexical_weight)
     space, vectors = pipeline.place_sentences(settings, sample_texts, sample_texts, vectors)
     weights_all = np.bincount(sentences.inverse[critical], minlength=n_unique)
     weights = weights_all[embedded].astype(float)

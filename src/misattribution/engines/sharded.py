@@ -192,7 +192,8 @@ def sharded_clusters(
     # driver's encoder object decides the cut (and BERTopic needs it); it embeds nothing here.
     model = choose_embedder(settings.embedding_model, int(rows["failing"].sum()))
     encoder = load_encoder(model)
-    settings = dataclasses.replace(pipeline.settings_for(encoder, settings), embedding_model=model)
+    given = dataclasses.replace(settings, embedding_model=model)
+    settings = pipeline.settings_for(encoder, given)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     sentences = pipeline.split_failing(rows, mask_question=settings.mask_question, core_clause=settings.core_clause)
@@ -282,6 +283,8 @@ def sharded_clusters(
     # exemplars: below the budget each micro-cluster is one critical sentence, so it is the single process's
     # space. (Above it, the shards grouped sentences by the encoder's vectors alone: an approximation.)
     texts = [sentences.unique[i] for i in exemplars]
+    settings = pipeline.settings_for(encoder, given, n_sentences=n_micro)
+    meta.update(linkage_distance=settings.linkage_distance, lexical_weight=settings.lexical_weight)
     space, vectors = pipeline.place_sentences(settings, texts, texts, vectors)
     meta.update(shards=n_shards, n_micro_clusters=n_micro, n_embedded=n_unique)
     # Worker seconds summed over the shards (without the engine's scheduling and the workers' start).
