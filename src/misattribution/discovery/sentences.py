@@ -638,7 +638,12 @@ _CLEARED = re.compile(
     r"\b(?:no|not|n't|never|nothing|without|free (?:of|from)|any)\s+(?:\w+\s+){0,3}?(?:errors?|mistakes?|issues?|"
     r"problems?|flaws?|bugs?|omit\w*|miss\w*|left out|inaccurac\w*|irrelevant|unnecessary|unsupported|wasted|"
     r"confusion|ambiguit\w*|detract\w*|impact\w*|affect\w*|introduc\w*|add\w*|outside|external|beyond|hallucinat\w*|"
-    r"fabricat\w*|contradict\w*|slips?|trouble)\b|\bflawless\w*|\bnothing (?:significant|important|major) to critici[sz]e|\bno (?:further )?"
+    r"fabricat\w*|contradict\w*|slips?|trouble)\b|\bflawless\w*|"
+    # "Nothing in the draft is padded or repeated": no part of the answer has the fault
+    r"\bnothing (?:\w+\s+){0,4}?(?:is|was|are|were|gets?|got|seems?|looks?) (?:\w+\s+)?"
+    r"(?:padded|repeated|invented|made up|wrong|incorrect|fabricated|missing|broken|duplicated|irrelevant|redundant|"
+    r"off-topic|out of date)(?:,?\s+(?:or|and|nor)?\s*(?:padded|repeated|invented|made up|wrong|incorrect|fabricated|"
+    r"missing|broken|duplicated|irrelevant|redundant|off-topic|out of date))*\b|\bnothing (?:significant|important|major) to critici[sz]e|\bno (?:further )?"
     r"(?:issues|complaints)\b",
     _P,
 )
@@ -862,6 +867,8 @@ def rule_verdict(sentence: str) -> float:
     answer covers both cases anyway") when no error word is left; else ``0``.
 
     >>> rule_verdict("No unsupported unit conversions are attempted."), rule_verdict("The total is wrong.")
+    (-3.0, 0.0)
+    >>> rule_verdict("Nothing in the draft is padded or repeated."), rule_verdict("Nothing is said about the risks.")
     (-3.0, 0.0)
     >>> rule_verdict("The score should reflect the model's ability to follow instructions partially.")
     -3.0
