@@ -1855,6 +1855,16 @@ def _choose_name(
         repaired = _repair(name, siblings, members, keywords, instances)
         if not name_problems(repaired, siblings=siblings, members=members, instances=instances):
             return repaired
+    # Or a name within three margins that passes once repaired ("Out-of-date sources used for a question about
+    # 2021" → "... for a question"), when the central one cannot be ("Search results it keeps stale ...").
+    for (_, name, found, _), similarity in _with_similarity(far, candidates):
+        if similarity < outer or any("recur in no other" in p or "of one row's question" in p for p in found):
+            continue  # a summary's own words, a row's question words: not what a repair fixes
+        repaired = _repair(name, siblings, members, keywords, instances)
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not _mostly_hidden(
+            repaired, sentences, masked_forms
+        ):
+            return repaired
     # Or its longest head that passes, cut at a phrase boundary ("Link to a news archive that it gives" ->
     # "Link to a news archive"); else the best central name as it is.
     return _passing_head(best, siblings, members, instances) or best
