@@ -382,7 +382,7 @@ def _cut_problems(name: str) -> list[str]:
     if re.search(r",\s*\w+ly$", stripped):
         return ["cut: ends on a detached adverb: the name is cut mid-phrase"]
     last = _FUNCTION_END.search(stripped)
-    if last:
+    if last and not _STRANDED.search(stripped):
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
     complete = bool(_RELATIVE_END.search(stripped) or _FREE_RELATIVE_END.search(stripped))
     participle = _BARE_PARTICIPLE.search(stripped)
@@ -530,7 +530,10 @@ _HEDGES = re.compile(
     re.IGNORECASE,
 )
 _TRAILING = re.compile(
-    r"(?:,\s*|\s+)(?:which|as(?!\s+(?:if|though)\b)|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
+    # (not an indirect question: "never says which document the figure comes from" keeps its object)
+    r"(?:,\s*|(?<!\bsay)(?<!\bsays)(?<!\bstate)(?<!\bstates)(?<!\bspecify)(?<!\bspecifies)(?<!\bexplain)"
+    r"(?<!\bexplains)(?<!\bmention)(?<!\bmentions)(?<!\bindicate)(?<!\bindicates)(?<!\bidentify)(?<!\bidentifies)"
+    r"\s+)(?:which|as(?!\s+(?:if|though)\b)|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
     r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
     r"|,\s*(?:namely|specifically|in particular|notably|here|this time)\b.*$"
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
@@ -1425,8 +1428,23 @@ def _subject_led(text: str, head: str) -> str:
     return _object(text)
 
 
+# A preposition stranded by a question or relative clause ends the phrase: "which document the figure comes from",
+# "the value that was asked for".
+_STRANDED = re.compile(
+    r"\b(?:which|what|whom|that)\b(?:\s+\S+){1,6}?\s+(?:comes?|came|asked|refers?|relies|rely|depends?|based|"
+    r"looked|talks?|points?|pays?|paid|waits?|waited|taken|drawn|quoted|sourced|derived|obtained|copied|cited)"
+    r"\s+(?:from|for|to|on|about|at|in)$",
+    re.IGNORECASE,
+)
+
+
 def _shorten(name: str, max_words: int) -> str:
-    """At most ``max_words`` words, cut before a phrase boundary, never ending on a function word."""
+    """At most ``max_words`` words, cut before a phrase boundary, never ending on a function word (unless a
+    clause strands it: "which document the figure comes from").
+
+    >>> _shorten("Failure to say which document the figure comes from", 12)
+    'Failure to say which document the figure comes from'
+    """
     words = name.split()
     was_cut = len(words) > max_words
     if was_cut:
@@ -1442,6 +1460,8 @@ def _shorten(name: str, max_words: int) -> str:
         comma = text.rfind(",")
         name = text[:comma] if comma > len(text) // 2 else text
     for _ in range(4):
+        if _STRANDED.search(name.rstrip(" ,.;:!?-–—")):
+            break
         trimmed = _FUNCTION_END.sub("", name.rstrip(" ,.;:!?-–—")).rstrip(" ,.;:!?-–—")
         if was_cut and _CUT_VERB.search(trimmed):
             trimmed = _CUT_VERB.sub("", trimmed).rstrip(" ,.;:!?-–—")
@@ -1468,6 +1488,10 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
             re.I,
         )
     )
+    if all(_NUMBER.fullmatch(t) for t in tokens) and not _QUOTED.search(name) and _DETERMINED_NUMBER.search(name):
+        dropped = re.sub(r"\s{2,}", " ", _DETERMINED_NUMBER.sub(r"\1 ", name)).strip()
+        if not _NUMBER.search(dropped):  # "which document the 169 percent figure is taken from" → "the figure"
+            return dropped
     shortened = _shorten(before[: cut[-1].start()], MAX_WORDS) if cut else ""
     after = _after_instance(name, cut[-1].group(0), tokens) if shortened else ""
     if len(shortened.split()) >= 2 or (shortened and after):
@@ -1523,7 +1547,9 @@ _LEADING_MEASURE = re.compile(
 # "the 50-word limit" → "the word limit": a count that only sizes its noun.
 _COUNT_COMPOUND = re.compile(r"\b[\d,.]+-(?=[a-z]+\b)", re.IGNORECASE)
 _DETERMINED_NUMBER = re.compile(
-    r"\b(the|its|their|this|that|his|her)\s+[$€£¥]?\d[\d,]*(?:\.\d+)?%?\s+(?=[A-Za-z][a-z]+\b(?!-))", re.IGNORECASE
+    r"\b(the|its|their|this|that|his|her)\s+[$€£¥]?\d[\d,]*(?:\.\d+)?%?\s+(?:percent\s+|per cent\s+)?"
+    r"(?=[A-Za-z][a-z]+\b(?!-))",
+    re.IGNORECASE,
 )
 
 
