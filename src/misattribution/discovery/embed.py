@@ -331,7 +331,31 @@ class _Reduction:
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-class CharacterSpace:
+class _NgramSpace:
+    """TF-IDF of a sentence's character n-grams (``ANALYZER``, ``NGRAMS``; sublinear counts), fitted on
+    ``texts``, reduced to ``width`` coordinates (:class:`_Reduction`) and L2-normalised. Needs scikit-learn."""
+
+    ANALYZER: str
+    NGRAMS: tuple[int, int]
+
+    def __init__(self, texts: Sequence[str], width: int, *, seed: int = 0) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        texts = list(texts)
+        if not texts:
+            raise ValueError(f"{type(self).__name__} needs at least one sentence to fit on")
+        self.width = int(width)
+        self._tfidf = TfidfVectorizer(
+            analyzer=self.ANALYZER, ngram_range=self.NGRAMS, sublinear_tf=True, dtype=np.float32
+        )
+        self._basis = _Reduction(self._tfidf.fit_transform(texts), self.width, seed=seed)
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """The L2-normalised vectors of ``texts`` (``(len(texts), width)``, float32)."""
+        return self._basis.transform(self._tfidf.transform(list(texts)))
+
+
+class CharacterSpace(_NgramSpace):
     """Vectors for sentences in a language the sentence encoder does not know, from their characters.
 
     all-MiniLM-L6-v2 (and the static model distilled from it) embed every Chinese sentence near every
@@ -348,19 +372,8 @@ class CharacterSpace:
     ((3, 8), True)
     """
 
-    def __init__(self, texts: Sequence[str], width: int, *, seed: int = 0) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        texts = list(texts)
-        if not texts:
-            raise ValueError("CharacterSpace needs at least one sentence to fit on")
-        self.width = int(width)
-        self._tfidf = TfidfVectorizer(analyzer="char", ngram_range=(2, 3), sublinear_tf=True, dtype=np.float32)
-        self._basis = _Reduction(self._tfidf.fit_transform(texts), self.width, seed=seed)
-
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """The L2-normalised vectors of ``texts`` (``(len(texts), width)``, float32)."""
-        return self._basis.transform(self._tfidf.transform(list(texts)))
+    ANALYZER = "char"
+    NGRAMS = (2, 3)
 
     def apply(self, texts: Sequence[str], vectors: np.ndarray) -> np.ndarray:
         """``vectors`` (the encoder's, one per text) with the rows of the texts :func:`uses_characters`
@@ -399,10 +412,10 @@ LEXICAL_WEIGHT = 0.5
 LEXICAL_WIDTH = 128
 
 
-class LexicalSpace:
+class LexicalSpace(_NgramSpace):
     """Vectors of a sentence's wording: TF-IDF of its character 3-5-grams within words (sublinear counts),
-    fitted on the input's own sentences, reduced by a truncated SVD to ``width`` when it has more features
-    and L2-normalised. "in metres" and "metre units" share n-grams that a sentence encoder may weigh
+    fitted on the input's own sentences, reduced to ``width`` coordinates (:class:`_Reduction`) and
+    L2-normalised. "in metres" and "metre units" share n-grams that a sentence encoder may weigh
     little; misspellings and inflections still match. Needs scikit-learn.
 
     >>> space = LexicalSpace(["Wrong unit: metres", "The unit is metres, not km", "No citation"], width=2)
@@ -411,19 +424,11 @@ class LexicalSpace:
     ((3, 2), True)
     """
 
+    ANALYZER = "char_wb"
+    NGRAMS = (3, 5)
+
     def __init__(self, texts: Sequence[str], width: int = LEXICAL_WIDTH, *, seed: int = 0) -> None:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        texts = list(texts)
-        if not texts:
-            raise ValueError("LexicalSpace needs at least one sentence to fit on")
-        self._tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, dtype=np.float32)
-        self.width = int(width)
-        self._basis = _Reduction(self._tfidf.fit_transform(texts), self.width, seed=seed)
-
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """The L2-normalised vectors of ``texts`` (``(len(texts), width)``, float32)."""
-        return self._basis.transform(self._tfidf.transform(list(texts)))
+        super().__init__(texts, width, seed=seed)
 
 
 class SentenceSpace:
