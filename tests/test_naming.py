@@ -18,8 +18,12 @@ from misattribution.discovery.naming import (
     issue_name,
     name_issues_with_llm,
     name_problems,
+    names_no_shortcoming,
     near_duplicate,
     parse_names,
+    shares_no_problem,
+    summary_candidates,
+    unshared_words,
 )
 from misattribution.judges.base import SamplingParams
 from misattribution.judges.openai_http import OpenAIHTTPJudge
@@ -542,3 +546,52 @@ def test_phrases_only_a_few_evidence_sentences_carry_are_dropped_from_a_name():
     sentences = members[:3]
     name = choose_name(sentences, np.array([0.9, 0.85, 0.84]), [0.0] * 3, members=members)
     assert name == "Contradiction between the table and the text"
+
+
+# -- words one row carries ---------------------------------------------------------------------------------
+def test_words_only_one_row_carries_are_unshared():
+    rows = [
+        "It omits the income limits for direct contributions.",
+        "It does not mention fees or diversification.",
+        "Clarity cannot offset a potentially harmful recommendation.",
+    ]
+    assert unshared_words("Missing income limit", rows) == ["income", "limit"]
+    assert shares_no_problem("Missing income limit", rows)
+    # stems, by their first five letters: "calculating" is carried by "calculated", not "elevation" by "relevant"
+    rows = ["The total is calculated wrongly.", "It calculated the tip twice.", "The relevant figure is missing."]
+    assert unshared_words("Mistake in calculating the elevation", rows) == ["elevation"]
+    # the head is the naming's own noun ("Statement" of "states"), left out unless asked for
+    assert (
+        unshared_words("Statement of the wrong capital", ["It states the wrong capital.", "Wrong capital given."]) == []
+    )
+    assert unshared_words(
+        "Statement of the wrong capital", ["It states the wrong capital.", "Wrong capital."], head=True
+    ) == ["statement"]
+    # one word of one row among shared ones: still a problem the rows share
+    rows = ["At 120 words it is twice the word limit.", "It runs past the word limit.", "The word limit is ignored."]
+    assert unshared_words("Response more than twice the word limit", rows) == ["twice"]
+    assert not shares_no_problem("Response more than twice the word limit", rows)
+    # one member, or a Chinese name: nothing to compare
+    assert unshared_words("Missing income limit", rows[:1]) == []
+    assert unshared_words("朝代错误", ["朝代错误。", "列式出现错误。"]) == []
+
+
+def test_a_summary_name_with_words_of_one_row_loses():
+    """CLEAR's per-row summaries compete as names; a summary's topic words must recur in another evidence
+    sentence (here "elevation", "comb" belong to one row's problem)."""
+    sentences = ["The model should have subtracted the distance the comb fell.", "It fails to subtract the books sold."]
+    summary = ["But it contains a critical error in calculating the final elevation."]
+    name = choose_name(sentences, np.array([0.9, 0.88]), [0.0, 0.0], members=sentences, extra=summary)
+    assert "elevation" not in name
+
+
+def test_an_improvement_idea_names_no_shortcoming():
+    """CLEAR's summary "The only suggested improvement is to explicitly state an assumption" became the name
+    "Suggested improvement to state an assumption" of a 14-row leaf."""
+    assert names_no_shortcoming("Suggested improvement to state an assumption")
+    assert names_no_shortcoming("Potential improvement in the conclusion")
+    assert any(p.startswith("suggestion") for p in name_problems("Room for improvement in clarity"))
+    assert not names_no_shortcoming("Missing statement of the assumptions")
+    assert not names_no_shortcoming("Improvised tool arguments")
+    rows = pd.DataFrame({"summary": ["The only suggested improvement is to explicitly state an assumption."]})
+    assert issue_name(summary_candidates(rows, [0])[0]) == "Suggested improvement to state an assumption"

@@ -325,7 +325,18 @@ def name_problems(
     problems += _duplicate_problems(name, siblings)
     if _is_praise(name):
         problems.append("praise: reads as praise, not as a problem")
+    if _SUGGESTION_NAME.match(name):
+        problems.append("suggestion: names an improvement idea, not a fault of the answer")
     return problems
+
+
+# A name that announces an improvement idea ("Suggested improvement to state an assumption", from CLEAR's
+# summary "The only suggested improvement is to explicitly state an assumption") names no fault.
+_SUGGESTION_NAME = re.compile(
+    r"(?:(?:the\s+)?(?:only\s+)?(?:suggested|potential|possible|minor|further|small)\s+)?"
+    r"(?:improvements?|suggestions?|room\s+for\s+improvement|area\s+for\s+improvement)\b",
+    re.IGNORECASE,
+)
 
 
 def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> list[str]:
@@ -479,12 +490,15 @@ def _name_key(name: str) -> frozenset[str]:
 
 def names_no_shortcoming(name: str) -> bool:
     """Whether ``name`` names no shortcoming at all: vague (only generic or scoring words such as "Points
-    deducted", "Not the maximum") or praise. A cluster whose best name is such is not an issue.
+    deducted", "Not the maximum"), praise, or an improvement idea ("Suggested improvement to state an
+    assumption"). A cluster whose best name is such is not an issue.
 
     >>> names_no_shortcoming("Points deducted"), names_no_shortcoming("Missing units of the result")
     (True, False)
+    >>> names_no_shortcoming("Suggested improvement to state an assumption")
+    True
     """
-    return any(p.startswith(("vague", "praise")) for p in name_problems(name))
+    return any(p.startswith(("vague", "praise", "suggestion")) for p in name_problems(name))
 
 
 def near_duplicate(a: str, b: str, *, threshold: float = 0.75) -> bool:
@@ -1776,6 +1790,7 @@ def _choose_name(
     keywords: Sequence[str] = (),
     masked: Sequence[str] | None = None,
     instances: Sequence[str] = (),
+    member_rows: Sequence[str] = (),
 ) -> str:
     """The name of a cluster: the :func:`issue_name` of a central sentence that passes the rules.
 
@@ -1790,7 +1805,9 @@ def _choose_name(
     sentence's masked form, :func:`~.sentences.abstract_sentence`) tells which of a name's words were
     its row's question words: a name that keeps one ("Ground coffee listed") counts as breaking the
     instance rule, and so does one with a word of ``instances`` (the input's system names) that not
-    every member shares. When no central name
+    every member shares, and a summary's name with words that only one of ``member_rows`` carries (each of
+    the cluster's rows as one text, its evidence and its summary; ``members`` when not given:
+    :func:`unshared_words`). When no central name
     passes, the best one is repaired (the phrase with a number or a name cut off) or, when it
     near-duplicates a sibling, told apart by the first of ``keywords`` it lacks; failing that, a passing
     name within twice the margin, then any passing name of the cluster, then the best central one as is.
@@ -1818,10 +1835,10 @@ def _choose_name(
             continue
         seen.add(name.casefold())
         problems = name_problems(name, siblings=siblings, members=members, instances=instances)
-        if sentence in from_summary and members:
-            # A summary has no masked form: its words must recur in the cluster's evidence, or they are
+        if sentence in from_summary:
+            # A summary has no masked form: its words must recur in the cluster's other rows, or they are
             # one row's ("Misinterpretation of the second floor's height").
-            rare = [w for w in _content_words(name) if sum(w in m.casefold() for m in members) < 2]
+            rare = unshared_words(name, members, head=True)
             if rare:
                 problems.append(f"instance: {', '.join(rare)} recur in no other evidence sentence")
         question_words = _question_words(name, sentence, form)
@@ -1926,6 +1943,65 @@ def _content_words(name: str) -> list[str]:
         for w in (w.casefold() for w in _WORDS.findall(name))
         if len(w) >= 4 and w not in _GENERIC and w not in _FUNCTION_WORDS
     ]
+
+
+def _checked_words(name: str, head: bool) -> list[str]:
+    """The words of ``name`` (without its first when ``head`` is false) of 3+ letters that are neither
+    generic nor function words: what :func:`unshared_words` looks for in a cluster's rows."""
+    checked = name if head else name.split(maxsplit=1)[-1]
+    return [
+        w
+        for w in (w.casefold() for w in _WORDS.findall(checked))
+        if len(w) >= 3 and w.isalpha() and w not in _GENERIC and w not in _FUNCTION_WORDS and w not in _STOP
+    ]
+
+
+def unshared_words(name: str, members: Sequence[str], *, min_members: int = 2, head: bool = False) -> list[str]:
+    """The words of ``name`` that fewer than ``min_members`` of ``members`` (a cluster's rows, or its
+    distinct evidence sentences) carry: one row's topic, not the cluster's problem. ``[]`` when there are
+    fewer members. ``head=False`` leaves out the name's first word, when it is the naming's own noun for
+    its sentence's verb ("Statement" of "states", "Failure" of "fails to").
+
+    Without a question to mask them (:func:`~.sentences.abstract_sentence`), a row's topic words reach its
+    sentence's name: a cluster of "It omits the income limits …", "It does not mention fees …" and "…
+    a potentially harmful recommendation" was named "Missing income limit". English words are compared
+    by the first five letters of their stems ("calculating" is carried by "calculated", "elevation" is
+    not by "relevant"). Chinese names are not checked: a category's own word ("文中有错别字") is often
+    carried by one row only, the others showing the typos themselves, and Chinese has no list of generic
+    words to tell the two apart.
+
+    >>> unshared_words("Missing income limit", ["It omits the income limits.", "It does not mention fees.",
+    ...     "Clarity cannot offset a harmful recommendation."])
+    ['income', 'limit']
+    >>> unshared_words("Missing units", ["The units are missing.", "No units are given.", "Units absent."])
+    []
+    """
+    if len(members) < min_members or _CJK.search(name):
+        return []
+    words = _checked_words(name, head)
+    if not words:
+        return []
+    carried = [{_stem(w)[:5] for w in _WORDS.findall(m)} for m in members]
+    return [w for w in words if sum(_stem(w)[:5] in found for found in carried) < min_members]
+
+
+def shares_no_problem(name: str, member_rows: Sequence[str]) -> bool:
+    """Whether at least half of ``name``'s words (after its head) are carried by one of ``member_rows``
+    only (:func:`unshared_words`): the name tells one row's story, so its rows, when they are few, share
+    no problem a developer can act on ("Ordering of outcomes" over a probability, a sort() and a product
+    comparison). A name that keeps a word of one row among shared ones ("Response more than twice the
+    word limit the user set" over three length problems) does not.
+
+    >>> shares_no_problem("Ordering of outcomes", ["36 ordered outcomes give 1/6.", "sort() compares strings.",
+    ...     "It compares the wrong two models."])
+    True
+    >>> shares_no_problem("Response more than twice the word limit", ["It is twice the 50-word limit.",
+    ...     "It runs to 150 words, over the 80-word limit.", "At 35 words it is under the word count."])
+    False
+    """
+    words = _checked_words(name, head=False)
+    rare = unshared_words(name, member_rows)
+    return bool(rare) and 2 * len(rare) >= len(words)
 
 
 def _with_similarity(scored: list, candidates: list) -> list:

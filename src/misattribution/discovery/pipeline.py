@@ -503,16 +503,26 @@ def discover_clusters(rows: pd.DataFrame, settings: ClusterSettings | None = Non
         )
         timings["contrast"] = time.perf_counter() - clock
         clock = time.perf_counter()
+    naming_options = dict(criticality=semantic[embedded], naming_distance=NAMING_CUT * settings.linkage_distance)
     issues, local_ids = _name_issues(
-        sentences,
-        embedded,
-        vectors,
-        labels_sample,
-        occurrence_labels,
-        rows,
-        criticality=semantic[embedded],
-        naming_distance=NAMING_CUT * settings.linkage_distance,
+        sentences, embedded, vectors, labels_sample, occurrence_labels, rows, rare=rare, **naming_options
     )
+    if not issues and not rare and labels_sample.max() >= 0:
+        # Clusters recur, but none has a name its rows share (each a handful of rows about different
+        # things: "Ordering of outcomes" over a probability, a sort() and a product comparison): their
+        # sentences are reported as rare groups rather than nothing.
+        kept = np.flatnonzero(labels_sample >= 0)
+        labels_sample = np.full(len(embedded), -1, dtype=np.int64)
+        labels_sample[kept] = _rare_groups(vectors[kept], settings.max_issues)
+        labels = np.full(n_unique, -1, dtype=np.int64)
+        labels[embedded] = labels_sample
+        occurrence_labels = np.where(critical, labels[sentences.inverse], -1)
+        rare = True
+        meta["method"] = "rare"
+        meta.pop("contrast", None)
+        issues, local_ids = _name_issues(
+            sentences, embedded, vectors, labels_sample, occurrence_labels, rows, rare=True, **naming_options
+        )
     for issue in issues:
         issue.rare = rare
     if meta.get("contrast"):  # each reported issue's lift, by its id
@@ -961,7 +971,13 @@ def _name_issues(
     *,
     criticality: np.ndarray | None = None,
     naming_distance: float = clustering.LINKAGE_DISTANCE * NAMING_CUT,
+    rare: bool = False,
 ) -> tuple[list[Issue], dict[int, str | None]]:
+    """Name each cluster of ``labels_sample`` (:func:`~.naming.choose_name`); ``(issues, local_ids)`` with
+    ``local_ids[c]`` the id of cluster ``c``'s issue, ``None`` when it is not one: its name is praise or
+    rationale, or it is a handful of rows whose name breaks the rules or carries words only one of its
+    rows has (kept when ``rare``: rare groups are reported whatever they share).
+    """
     if labels_sample.max() < 0:
         return [], {}
     cents = clustering.centroids(vectors, labels_sample)
@@ -995,6 +1011,7 @@ def _name_issues(
             keywords=keywords.get(c, []),
             masked=[sentences.unique[int(embedded[i])] for i in top],
             instances=instances,
+            member_rows=_row_texts(rows, sentences, in_cluster, example_rows[:MEMBER_ROWS]),
         )
         # Named on its own first: two clusters whose best names say the same thing are one problem
         # phrased two ways, so the later (smaller) joins the earlier, its rows and evidence under the
@@ -1012,11 +1029,13 @@ def _name_issues(
         name = alone if alone not in used else naming.choose_name(siblings=used, **naming_inputs)
         name = name or f"Issue {c + 1}"
         n_rows = len(np.unique(sentences.row[in_cluster]))
-        if n_rows < SMALL_CLUSTER_ROWS and naming.name_problems(
-            name, siblings=used, members=naming_inputs["members"], instances=instances
+        if n_rows < SMALL_CLUSTER_ROWS and (
+            naming.name_problems(name, siblings=used, members=naming_inputs["members"], instances=instances)
+            or (not rare and naming.shares_no_problem(name, naming_inputs["member_rows"]))
         ):
-            # A handful of rows whose best name still breaks the rules ("Step 3 using $4.80") share an
-            # instance, not a problem a developer can act on: not an issue.
+            # A handful of rows whose best name still breaks the rules ("Step 3 using $4.80") or whose words
+            # no other evidence sentence carries ("Missing income limit" over three unrelated omissions) share
+            # an instance, or nothing, not a problem a developer can act on: not an issue.
             local_ids[c] = None
             continue
         used.append(name)
@@ -1055,6 +1074,28 @@ def system_words(rows: pd.DataFrame) -> list[str]:
     for name in names:
         words += [name] + ([re.sub(r"[_-]+", " ", name)] if re.search(r"[_-]", name) else [])
     return list(dict.fromkeys(words))
+
+
+#: :func:`~.naming.unshared_words` reads at most this many of an issue's rows (its most typical).
+MEMBER_ROWS = 200
+
+
+def _row_texts(rows: pd.DataFrame, sentences: _Sentences, in_cluster: np.ndarray, positions: list[int]) -> list[str]:
+    """For each row at ``positions``: its sentences in the cluster and its summary (when the input has
+    one), as one text; what a name's words must recur in (:func:`~.naming.unshared_words`)."""
+    wanted = set(positions)
+    texts: dict[int, list[str]] = {p: [] for p in positions}
+    for occurrence in np.flatnonzero(in_cluster):
+        row = int(sentences.row[occurrence])
+        if row in wanted and sentences.text[occurrence] not in texts[row]:
+            texts[row].append(sentences.text[occurrence])
+    summaries = rows["summary"] if "summary" in rows.columns else None
+    if summaries is not None:
+        for position in positions:
+            value = summaries.iat[position]
+            if isinstance(value, str):
+                texts[position].append(value)
+    return [" ".join(texts[p]) for p in positions]
 
 
 def _typical_rows(
@@ -1114,6 +1155,11 @@ def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int
     if not report.issues:
         if not meta.get("n_failing", int(report.rows["failing"].sum())):
             return head + "\nno issue found: no row fails"
+        if meta.get("n_critical"):
+            return head + (
+                f"\nno issue found: {meta['n_critical']} sentences of the failing rows' feedback read as shortcomings,"
+                " but none is a failure pattern (as common among passing rows, or praise or scoring rationale once named)"
+            )
         return head + "\nno issue found: no failing row's feedback names a shortcoming"
     tree = report.tree(n_resamples=1000)
     systems = sorted(report.rows["system"].astype(str).unique())
