@@ -187,6 +187,9 @@ def test_the_table_is_large_and_varied():
         ("What the user asked for is not done", "clause"),
         ("Text citing none of them", "context"),
         ("Several errors and inconsistencies", "vague"),
+        ("User asked", "cut"),  # "But the user asked for one sentence and got three paragraphs.", cut (sample)
+        ("Insufficiently if response", "cut"),  # a CLEAR summary's fragment
+        ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),
         ("存在错误", "vague"),
@@ -208,6 +211,10 @@ def test_each_rule_catches_its_violation(name, rule):
         "Unstated assumptions",
         "Unclear explanation of the unit conversion",
         "Answer unsupported by the retrieved context",
+        "Units omitted",
+        "Failure to say what the user asked",
+        "Missing check if empty",
+        "Refusal even when the request is safe",
         "未按要求使用表格格式",
     ],
 )

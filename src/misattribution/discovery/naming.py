@@ -99,6 +99,20 @@ _FUNCTION_END = re.compile(
     r"including|towards?|using|versus|vs|against|upon|during|among|across|despite)$",
     re.IGNORECASE,
 )
+# Who asks or answers, then its verb, at the end of a name: "User asked", "Model ignored" (a clause cut
+# before its object; "Units omitted", "Hours converted" are things with what was done to them, and stay).
+_AGENT_VERB_END = re.compile(
+    r"(?<!what the )(?<!which the )(?<!that the )(?<!what a )"
+    r"\b(?:user|users|model|assistant|agent|customer|client|parent|student|learner|reader|requester|author)"
+    r"\s+(?:\w+ly\s+)?(?:asked|requested|wanted|said|stated|specified|expected|ignored|used|gave|made|tried)$",
+    re.IGNORECASE,
+)
+# A subordinating conjunction followed by less than a clause at the end: "Insufficiently if response".
+_CONJUNCTION_END = re.compile(
+    r"\b(if|when|because|although|though|unless|whereas|while|since)"
+    r"(?:\s+(?:the\s+|a\s+)?(?:response|answer|model|user|assistant|it|this|that|they))?$",
+    re.IGNORECASE,
+)
 # "... does not fulfill": a verb that needs its object, cut before it.
 _CUT_VERB = re.compile(
     r"(?<!hard )(?<!easy )(?<!difficult )\b(?:not|n't|to|never)\s+(?:\w+ly\s+)?(?:fulfil+|meet|include|address|provide|use|follow|make|give|consider|"
@@ -392,6 +406,12 @@ def _cut_problems(name: str) -> list[str]:
         return ['cut: "between" names one side only: the name is cut mid-phrase']
     if re.search(r",\s*\w+ly$", stripped):
         return ["cut: ends on a detached adverb: the name is cut mid-phrase"]
+    agent = _AGENT_VERB_END.search(stripped)
+    if agent:  # "User asked" (for one sentence, and got three paragraphs): who did what, and not what
+        return [f'cut: ends on "{agent.group(0)}", a doer and its verb without what it did: the name is cut mid-phrase']
+    conjunction = _CONJUNCTION_END.search(stripped)
+    if conjunction:  # "Insufficiently if response": a condition with no verb
+        return [f'cut: "{conjunction.group(1)}" opens a clause that ends at once: the name is cut mid-phrase']
     last = _FUNCTION_END.search(stripped)
     if last and not _STRANDED.search(stripped):
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
