@@ -1022,7 +1022,7 @@ def _name_issues(
             # the maximum"): its sentences are scoring rationale the classifier let through, not an issue.
             local_ids[c] = None
             continue
-        twin = next((k for k, other in enumerate(used) if naming.near_duplicate(alone, other)), None)
+        twin = next((k for k, other in enumerate(used) if naming.near_duplicate(alone, other, subset=rare)), None)
         if twin is not None:
             local_ids[c] = issues[twin].id
             continue
