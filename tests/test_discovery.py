@@ -765,3 +765,6 @@ def test_when_no_cluster_has_a_name_its_rows_share_the_shortcomings_are_reported
     assert len(assigned) >= 5
     table = format_issue_table(report)
     assert "(rare)" in table and "no issue found" not in table
+    # an issue of one row keeps that row's words: they are all its members share ("Response short" before)
+    names = [issue.name for issue in report.issues]
+    assert "Response short of the requested 100–150 words" in names, names

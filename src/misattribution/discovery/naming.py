@@ -1868,7 +1868,8 @@ def _choose_name(
             rare = unshared_words(name, members, head=True)
             if rare:
                 problems.append(f"instance: {', '.join(rare)} recur in no other evidence sentence")
-        question_words = _question_words(name, sentence, form)
+        # one row's words are the issue's own when it has one row (a rare issue): every member shares them
+        question_words = _question_words(name, sentence, form) if len(member_rows) != 1 else []
         if question_words:
             problems.append(f"instance: {', '.join(question_words)} are words of one row's question")
         words = len(name.split())
