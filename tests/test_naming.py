@@ -602,3 +602,10 @@ def test_an_improvement_idea_names_no_shortcoming():
     assert not names_no_shortcoming("Improvised tool arguments")
     rows = pd.DataFrame({"summary": ["The only suggested improvement is to explicitly state an assumption."]})
     assert issue_name(summary_candidates(rows, [0])[0]) == "Suggested improvement to state an assumption"
+
+
+def test_that_before_a_number_opens_a_clause_not_a_reference():
+    """'It then concludes that 221 is prime.' (the sample, a rare issue of one row) was named "Conclusion that
+    is prime": "that 221" read as pointing to a missing context, and the repair cut the number."""
+    assert name_problems("Conclusion that 221 is prime", members=["But it then concludes that 221 is prime."]) == []
+    assert name_problems("Claim that figure is wrong")[0].startswith("context:")

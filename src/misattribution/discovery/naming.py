@@ -136,7 +136,7 @@ _FRAGMENT = re.compile(
 # left out: it opens a clause ("Missing caveat that ...").
 _ANAPHORA = re.compile(
     r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)|\b(?:of|to|for|with|from|about|in) (?:them|it)$"
-    r"|\bthat\s+\w+(?=\s*$|\s+(?:in|of|on|at|for|from|with|to|by|is|was)\b)",
+    r"|\bthat\s+(?![\d#])\w+(?=\s*$|\s+(?:in|of|on|at|for|from|with|to|by|is|was)\b)",
     re.IGNORECASE,
 )
 _ANAPHORA_ZH = re.compile(r"这类|这些|此类|这一|这种|上述|该")
