@@ -1485,6 +1485,8 @@ def _shorten(name: str, max_words: int) -> str:
 
     >>> _shorten("Failure to say which document the figure comes from", 12)
     'Failure to say which document the figure comes from'
+    >>> _shorten("Final sentence stating 14 m of fencing instead of the 41 m just computed", 12)
+    'Final sentence stating 14 m of fencing'
     """
     words = name.split()
     was_cut = len(words) > max_words
@@ -1500,6 +1502,8 @@ def _shorten(name: str, max_words: int) -> str:
         text = " ".join(head[:cut])
         comma = text.rfind(",")
         name = text[:comma] if comma > len(text) // 2 else text
+        # a comparison cut before what it compares with ("… of fencing instead" of "instead of the 41 m")
+        name = re.sub(r"\s+(?:instead|rather|more|less|other)$", "", name, flags=re.IGNORECASE)
     for _ in range(4):
         if _STRANDED.search(name.rstrip(" ,.;:!?-–—")):
             break
