@@ -187,6 +187,8 @@ def test_the_table_is_large_and_varied():
         ("What the user asked for is not done", "clause"),
         ("Text citing none of them", "context"),
         ("Several errors and inconsistencies", "vague"),
+        ("Failure to look", "cut"),  # "look" needs what it looks at or for
+        ("Task depends on it", "context"),
         ("User asked", "cut"),  # "But the user asked for one sentence and got three paragraphs.", cut (sample)
         ("Insufficiently if response", "cut"),  # a CLEAR summary's fragment
         ("Suggested improvement to state an assumption", "suggestion"),

@@ -120,7 +120,7 @@ _CUT_VERB = re.compile(
     r"produce|return|list|add|handle|check|verify|match|respect|reflect|contain|justify|describe|define|"
     r"say|tell|name|cite|note|indicate|clarify|acknowledge|report|see|find|get|keep|do|support|answer|write|"
     r"create|generate|implement|build|compare|summari[sz]e|translate|read|run|choose|select|call|pass|set|"
-    r"comply|adhere|conform|refer|respond|account|rely|attribute|link)$"
+    r"comply|adhere|conform|refer|respond|account|rely|attribute|link|look|depend|point|search)$"
     r"|\bwithout\s+(?:\w+ly\s+)?\w+ing$",
     re.IGNORECASE,
 )
@@ -135,7 +135,7 @@ _FRAGMENT = re.compile(
 # A name that points back at a sentence it no longer has ("Omits this detail") names nothing; "that" is
 # left out: it opens a clause ("Missing caveat that ...").
 _ANAPHORA = re.compile(
-    r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)|\b(?:of|to|for|with|from|about|in) (?:them|it)$"
+    r"\b(?:this|these|those|such|above|aforementioned|said)\b(?! as\b)|\b(?:of|to|for|with|from|about|in|on) (?:them|it)$"
     r"|\bthat\s+(?![\d#])\w+(?=\s*$|\s+(?:in|of|on|at|for|from|with|to|by|is|was)\b)",
     re.IGNORECASE,
 )
