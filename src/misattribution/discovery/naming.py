@@ -1836,9 +1836,9 @@ def _choose_name(
     sentence's masked form, :func:`~.sentences.abstract_sentence`) tells which of a name's words were
     its row's question words: a name that keeps one ("Ground coffee listed") counts as breaking the
     instance rule, and so does one with a word of ``instances`` (the input's system names) that not
-    every member shares, and a summary's name with words that only one of ``member_rows`` carries (each of
-    the cluster's rows as one text, its evidence and its summary; ``members`` when not given:
-    :func:`unshared_words`). When no central name
+    every member shares, and a summary's name with words no other evidence sentence carries
+    (:func:`unshared_words`); with one row (``member_rows``: each of the cluster's rows as one text), its
+    question words are the issue's own and break nothing. When no central name
     passes, the best one is repaired (the phrase with a number or a name cut off) or, when it
     near-duplicates a sibling, told apart by the first of ``keywords`` it lacks; failing that, a passing
     name within twice the margin, then any passing name of the cluster, then the best central one as is.
@@ -1968,24 +1968,25 @@ _FUNCTION_WORDS = frozenset(
 )
 
 
-def _content_words(name: str) -> list[str]:
-    """The name's lower-cased words of 4+ letters that are neither generic nor function words."""
+def _content_words(name: str, min_letters: int = 4) -> list[str]:
+    """The name's lower-cased words of ``min_letters``+ letters that are neither generic nor function words."""
     return [
         w
         for w in (w.casefold() for w in _WORDS.findall(name))
-        if len(w) >= 4 and w not in _GENERIC and w not in _FUNCTION_WORDS
+        if len(w) >= min_letters and w not in _GENERIC and w not in _FUNCTION_WORDS
     ]
 
 
 def _checked_words(name: str, head: bool) -> list[str]:
-    """The words of ``name`` (without its first when ``head`` is false) of 3+ letters that are neither
-    generic nor function words: what :func:`unshared_words` looks for in a cluster's rows."""
+    """The words :func:`unshared_words` looks for in a cluster's rows: ``name``'s content words of 3+
+    letters (:func:`_content_words`), without its first word when ``head`` is false."""
     checked = name if head else name.split(maxsplit=1)[-1]
-    return [
-        w
-        for w in (w.casefold() for w in _WORDS.findall(checked))
-        if len(w) >= 3 and w.isalpha() and w not in _GENERIC and w not in _FUNCTION_WORDS and w not in _STOP
-    ]
+    return [w for w in _content_words(checked, min_letters=3) if w.isalpha() and w not in _STOP]
+
+
+def _unshared(words: Sequence[str], members: Sequence[str], min_members: int) -> list[str]:
+    carried = [{_stem(w)[:5] for w in _WORDS.findall(m)} for m in members]
+    return [w for w in words if sum(_stem(w)[:5] in found for found in carried) < min_members]
 
 
 def unshared_words(name: str, members: Sequence[str], *, min_members: int = 2, head: bool = False) -> list[str]:
@@ -2010,11 +2011,7 @@ def unshared_words(name: str, members: Sequence[str], *, min_members: int = 2, h
     """
     if len(members) < min_members or _CJK.search(name):
         return []
-    words = _checked_words(name, head)
-    if not words:
-        return []
-    carried = [{_stem(w)[:5] for w in _WORDS.findall(m)} for m in members]
-    return [w for w in words if sum(_stem(w)[:5] in found for found in carried) < min_members]
+    return _unshared(_checked_words(name, head), members, min_members)
 
 
 def shares_no_problem(name: str, member_rows: Sequence[str]) -> bool:
@@ -2031,8 +2028,10 @@ def shares_no_problem(name: str, member_rows: Sequence[str]) -> bool:
     ...     "It runs to 150 words, over the 80-word limit.", "At 35 words it is under the word count."])
     False
     """
+    if len(member_rows) < 2 or _CJK.search(name):
+        return False
     words = _checked_words(name, head=False)
-    rare = unshared_words(name, member_rows)
+    rare = _unshared(words, member_rows, 2)
     return bool(rare) and 2 * len(rare) >= len(words)
 
 
