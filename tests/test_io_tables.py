@@ -102,6 +102,21 @@ BAD_TABLES = {
         b"id,feedback,points\nr0,x,1\n",
         r"noscore\.csv: missing required column\(s\) score .*columns found: id, feedback, points",
     ),
+    "feedback_list": (
+        "lists.jsonl",
+        b'{"feedback": "Wrong sum.", "score": 1}\n{"feedback": ["Wrong sum.", "No units."], "score": 1}\n',
+        r"lists\.jsonl: column 'feedback': 1 feedback cell\(s\) are not text: row 2 \(list\)",
+    ),
+    "feedback_numbers": (
+        "numbers.jsonl",
+        b'{"feedback": 3, "score": 1}\n{"feedback": 4.5, "score": 2}\n',
+        r"numbers\.jsonl: column 'feedback': the feedback is numbers, not text \(rows 1-2\)",
+    ),
+    "feedback_all_empty": (
+        "blankfeedback.csv",
+        _csv([["a", "", 1], ["b", " ", 2]]),
+        r"blankfeedback\.csv: column 'feedback': the feedback is empty in every row \(rows 1-2\)",
+    ),
     "nested_label_cell": (
         "labels.csv",
         b"id,feedback,score,misattribution\nr0,x,1,result_error\nr1,y,2," + NESTED.encode() + b"\n",
@@ -261,10 +276,37 @@ def test_agreement_accepts_another_scale_only_when_given() -> None:
     assert report["n"] == 4
 
 
+def test_a_csv_separated_by_semicolons_reads_as_its_comma_twin(tmp_path: Path) -> None:
+    """Spreadsheets write ';' where the decimal mark is the comma; its header has no comma."""
+    rows = [["r0", "The sum is wrong.", 1], ["r1", "Correct.", 3]]
+    comma = load_judged(_write(tmp_path, "comma.csv", _csv(rows)))
+    semicolon = load_judged(_write(tmp_path, "semi.csv", _csv(rows).replace(b",", b";")))
+    pd.testing.assert_frame_equal(comma, semicolon)
+    assert semicolon["feedback"].tolist() == ["The sum is wrong.", "Correct."]
+
+
+def test_every_row_failing_under_the_default_threshold_is_warned(tmp_path: Path, caplog) -> None:
+    """Scores of 3 and 4 on 1-5 all fall below the top of the scale: a report of 100% failing rows is
+    seldom meant, so the user is told how to set the threshold; a given threshold is not second-guessed."""
+    rows = [[f"r{i}", "Fine." if i % 2 else "The sum is wrong.", 4 if i % 2 else 3] for i in range(12)]
+    path = _write(tmp_path, "high.csv", _csv(rows + [["r12", "Great.", 5], ["r13", "Bad.", 1]]))
+    path_all = _write(tmp_path, "all.csv", _csv(rows))
+    with caplog.at_level("WARNING", logger="misattribution.discovery.inputs"):
+        assert load_judged(path)["failing"].sum() == 13
+        assert "every scored row fails" not in caplog.text  # one row passes
+        assert load_judged(path_all)["failing"].all()
+        assert "all.csv: every scored row fails" in caplog.text and "--fail-below" in caplog.text
+        caplog.clear()
+        assert load_judged(path_all, fail_below=0.7)["failing"].sum() == 6
+        assert "every scored row fails" not in caplog.text
+
+
 # -- the CLI: a non-zero exit, the place on stderr, nothing written ------------------------------------------
 @pytest.mark.parametrize(
-    "case", ["header_only_csv", "score_text", "score_off_scale", "score_all_empty", "invalid_utf8"]
-)
+    "case",
+    ["header_only_csv", "score_text", "score_off_scale", "score_all_empty", "invalid_utf8", "feedback_list",
+     "feedback_all_empty"],
+)  # fmt: skip
 def test_cli_discover_exits_non_zero_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture, case: str
 ) -> None:

@@ -130,6 +130,13 @@ TABLE = [
     ("I could not find any citation for the growth figure.", "Missing citation for the growth figure"),
     ("I see no justification for the verdict.", "Missing justification for the verdict"),
     ("I would have expected a call to the converter, not to the search tool.", "Missing call to the converter"),
+    # a verb with "no" before its object: what is absent, not "Citation of no source"
+    ("It cites no source for the claim.", "No source cited for the claim"),
+    ("The agent calls no tool before answering.", "No tool called before answering"),
+    ("It offers no justification for the verdict.", "Missing justification for the verdict"),
+    # "a" before a vowel letter that sounds like a consonant stays "a"
+    ("The draft relies on a university working paper instead of the official statistics.",
+     "Draft relying on a university working paper instead of the official statistics"),
 ]  # fmt: skip
 
 
@@ -191,6 +198,7 @@ def test_the_table_is_large_and_varied():
         ("Task depends on it", "context"),
         ("User asked", "cut"),  # "But the user asked for one sentence and got three paragraphs.", cut (sample)
         ("Insufficiently if response", "cut"),  # a CLEAR summary's fragment
+        ("Citation of a trade press article, published", "cut"),  # ", published in 2019" lost its instance
         ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),
@@ -611,3 +619,11 @@ def test_that_before_a_number_opens_a_clause_not_a_reference():
     is prime": "that 221" read as pointing to a missing context, and the repair cut the number."""
     assert name_problems("Conclusion that 221 is prime", members=["But it then concludes that 221 is prime."]) == []
     assert name_problems("Claim that figure is wrong")[0].startswith("context:")
+
+
+def test_a_participle_left_alone_when_an_instance_is_cut_goes_too():
+    """Seen on the agents fixture: ", published in 2019" lost its year (one instance) and left ", published"."""
+    members = ["It cites a trade press article, published in 2019.", "It cites a vendor blog, published in 2015."]
+    assert _repair("Citation of a trade press article, published in 2019", [], members, []) == (
+        "Citation of a trade press article"
+    )

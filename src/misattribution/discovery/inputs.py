@@ -103,7 +103,11 @@ def load_judged(
 
     Raises:
         InputError: no feedback or score column, a named column missing, duplicate ids, a score
-            outside a given range.
+            outside a given range, a feedback cell that is a list or a record, a feedback column with no
+            text (empty or numbers in every row).
+
+    When every scored row (at least 10) fails under the default threshold, a warning says so: scores that
+    sit in the upper part of their scale (3 and 4 on 1-5) all count as failing, which is seldom meant.
     """
     columns = dict(columns or {})
     unknown = set(columns) - set(ROLES)
@@ -140,6 +144,7 @@ def load_judged(
     for role in TEXT_ROLES:
         if chosen[role] is not None:
             rows[role] = _texts(frame[chosen[role]])
+    _check_feedback(frame[chosen["feedback"]], label, chosen["feedback"])
     if "misattribution" in frame.columns:
         # Text cells (a CSV export's JSON lists) become lists here, through the bounded label parser.
         rows["misattribution"] = [
@@ -163,6 +168,17 @@ def load_judged(
     n_null = int(rows["score"].isna().sum())
     if n_null:
         logger.warning("%s: %d row(s) without a score: kept, counted as not failing", label, n_null)
+    scored = int(rows["score"].notna().sum())
+    if fail_below is None and scored >= 10 and int(rows["failing"].sum()) == scored:
+        logger.warning(
+            "%s: every scored row fails (%s: a score below %g on %g..%g); if that is not meant, set the threshold "
+            "with fail_below (--fail-below) or the scale with score_range (--score-range)",
+            label,
+            threshold_source,
+            lo + threshold * (hi - lo),
+            lo,
+            hi,
+        )
     rows.attrs.update(
         {
             "format": kind,
@@ -179,6 +195,30 @@ def load_judged(
 def _texts(column: pd.Series) -> Any:
     """A column's cells as text, ``None`` for a missing one (:func:`~misattribution.io.tables.text_column`)."""
     return text_column([None if is_missing(v) else str(v) for v in column.tolist()])
+
+
+def _check_feedback(column: pd.Series, label: str, name: str) -> None:
+    """Raise :class:`InputError` when the feedback column is not judge feedback: a cell that is a list or a
+    record (naming the rows), or a column with no text at all (every cell empty, or every cell a number:
+    most often the wrong column). Discovery reads words; either would give an empty or garbled report."""
+    values = column.tolist()
+    nested = [i for i, v in enumerate(values) if isinstance(v, (list, tuple, dict, np.ndarray))]
+    if nested:
+        where = ", ".join(f"row {i + 1} ({type(values[i]).__name__})" for i in nested[:5])
+        raise InputError(
+            f"{label}: column {name!r}: {len(nested)} feedback cell(s) are not text: {where}"
+            f"{' ...' if len(nested) > 5 else ''}\n"
+            "  hint: feedback is the judge's text, one string per row; join a list of critiques into one string"
+        )
+    texts = [v for v in values if isinstance(v, str) and v.strip()]
+    if not texts:
+        numbers = sum(not is_missing(v) and not isinstance(v, str) for v in values)
+        what = "numbers, not text" if numbers else "empty in every row"
+        raise InputError(
+            f"{label}: column {name!r}: the feedback is {what} (rows 1-{len(values)})\n"
+            "  hint: name the column holding the judge's written feedback with columns={'feedback': ...} "
+            "(--feedback-column)"
+        )
 
 
 def _judge_errors(frame: pd.DataFrame) -> list[str | None]:

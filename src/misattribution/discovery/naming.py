@@ -398,6 +398,10 @@ _RELATIVE_END = re.compile(
 )
 
 
+# ", published" / ", ignoring" / ", written" closing a name: what the participle said was cut.
+_DETACHED_PARTICIPLE = re.compile(r",\s*(?:\w{3,}(?:ed|ing)|written|given|taken|shown|chosen|seen|done|made)$")
+
+
 def _cut_problems(name: str) -> list[str]:
     stripped = name.rstrip()
     if re.search(r"[,;:(\-–—]$", stripped):
@@ -406,6 +410,8 @@ def _cut_problems(name: str) -> list[str]:
         return ['cut: "between" names one side only: the name is cut mid-phrase']
     if re.search(r",\s*\w+ly$", stripped):
         return ["cut: ends on a detached adverb: the name is cut mid-phrase"]
+    if _DETACHED_PARTICIPLE.search(stripped):
+        return ["cut: ends on a detached participle: the name is cut mid-phrase"]
     agent = _AGENT_VERB_END.search(stripped)
     if agent:  # "User asked" (for one sentence, and got three paragraphs): who did what, and not what
         return [f'cut: ends on "{agent.group(0)}", a doer and its verb without what it did: the name is cut mid-phrase']
@@ -970,7 +976,13 @@ def _clean(text: str) -> str:
     without_effect = _EFFECT.sub("", text)
     if len(without_effect.split()) >= 2:
         text = without_effect
-    return re.sub(r"\b([Aa]) (?=[aeiouAEIOU])", r"\1n ", re.sub(r"\s{2,}", " ", text)).strip(" ,.;:!?-–—")
+    return _AN.sub(r"\1n ", re.sub(r"\s{2,}", " ", text)).strip(" ,.;:!?-–—")
+
+
+# "a" before a vowel sound becomes "an"; "a unit", "a user", "a one-off", "a European" keep "a".
+_AN = re.compile(
+    r"\b([Aa]) (?=[aeiouAEIOU])(?!(?:uni[tqvfocs]|us[eu]|uti|ur[aio]|eu|one\b|once\b|one-))", re.IGNORECASE
+)
 
 
 def _with_cause(text: str) -> str:
@@ -1188,8 +1200,43 @@ def _improvement(text: str, head: str) -> str:
     return noun_phrase(text, head=head)
 
 
+# Where the object of "<verb> no <object> …" ends: a preposition or conjunction other than "of".
+_OBJECT_END = re.compile(
+    r"\s+(?=(?:for|to|in|on|at|by|before|after|when|while|with|without|from|about|that|which|because|since|and|or|"
+    r"but|as|into|despite|although|though)\b)|\s*(?=[,;:])",
+    re.IGNORECASE,
+)
+_PAST_PARTICIPLES = {base: form for form, base in _PARTICIPLES.items()} | {"forget": "forgotten", "break": "broken"}
+
+
+def _no_object(base: str, rest: str) -> str | None:
+    """ "cites no source for the claim" → "No source cited for the claim" ("provides no X" → "Missing X", as
+    "does not provide X"); ``None`` when ``rest`` does not open with "no" or the verb names presence.
+
+    >>> _no_object("cite", "no source for the claim"), _no_object("provide", "no evidence for the figure")
+    ('No source cited for the claim', 'Missing evidence for the figure')
+    >>> _no_object("call", "no tool before answering"), _no_object("have", "no title")
+    ('No tool called before answering', None)
+    """
+    match = re.match(r"no\s+(\S.*)$", rest, re.IGNORECASE)
+    if not match or base in _PRESENCE | _OMISSION | {"lack", "ignore", "disregard", "fail"} or base in _INVENTED:
+        return None
+    obj = _OBJECT_END.split(match.group(1), maxsplit=1)[0]
+    tail = match.group(1)[len(obj) :].strip()
+    tail = f" {tail}" if tail and tail[0] not in ",;:" else ""
+    if base in _PROVIDE:
+        return f"Missing {obj}{tail}"
+    participle = _PAST_PARTICIPLES.get(base) or _VERBS.get(base, (None, None, None))[1]
+    if not participle:
+        participle = base + "d" if base.endswith("e") else base + "ed"
+    return f"No {obj} {participle}{tail}"
+
+
 def _verb_phrase(base: str, rest: str) -> str:
     """A clause that starts with its verb (the subject was stripped) as a noun phrase."""
+    none = _no_object(base, rest)
+    if none:
+        return none
     obj = _object(rest)
     if base in _OMISSION:
         return "Missing " + obj if obj else "Omission"
@@ -1504,6 +1551,8 @@ def _shorten(name: str, max_words: int) -> str:
         name = text[:comma] if comma > len(text) // 2 else text
         # a comparison cut before what it compares with ("… of fencing instead" of "instead of the 41 m")
         name = re.sub(r"\s+(?:instead|rather|more|less|other)$", "", name, flags=re.IGNORECASE)
+    # a participle left alone after a comma once what it said was cut ("…, published" of "published in 2019")
+    name = _DETACHED_PARTICIPLE.sub("", name.rstrip(" ,.;:!?-–—"))
     for _ in range(4):
         if _STRANDED.search(name.rstrip(" ,.;:!?-–—")):
             break
