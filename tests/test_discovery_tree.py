@@ -257,6 +257,112 @@ def test_the_report_prints_the_threshold_it_used(tmp_path):
     assert "6 rows, 4 failing (normalised score below 0.91" in head and "CLEAR's high_score_threshold" in head
 
 
+# -- CLEAR's agentic result: one bundle per agent ----------------------------------------------------------
+def _agent_zip(agent: str, scores: list[float], threshold: float | None = 0.91) -> bytes:
+    """One agent's CLEAR bundle (a zip of results.parquet and metadata.json), as CLEAR's agentic pipeline
+    writes it; the feedback is ours."""
+    import io
+    import zipfile
+
+    frame = pd.DataFrame(
+        {
+            "question_id": [f"tr-{i}_{agent}" for i in range(len(scores))],
+            "model_input": [f"user: step {i}" for i in range(len(scores))],
+            "agent_name": [agent] * len(scores),
+            "response": ["{}"] * len(scores),
+            "score": scores,
+            "evaluation_text": [f"The {agent} step skips the required tool call."] * len(scores),
+            "evaluation_summary": ["Skipped tool call."] * len(scores),
+            "recurring_issues_str": ["[]"] * len(scores),
+        }
+    )
+    table = io.BytesIO()
+    frame.to_parquet(table, index=False)
+    meta = {"qid_column": "question_id", "agent_mode": True}
+    if threshold is not None:
+        meta["high_score_threshold"] = threshold
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("results.parquet", table.getvalue())
+        archive.writestr("metadata.json", json.dumps(meta))
+    return out.getvalue()
+
+
+def _unified_zip(path, agents: dict[str, bytes]):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as archive:
+        for agent, data in agents.items():
+            archive.writestr(f"agent_results/{agent}.zip", data)
+        archive.writestr("metadata.json", json.dumps({"type": "unified_results"}))
+        # the full-trajectory analysis CLEAR packs beside the agents: whole trajectories, not steps
+        archive.writestr("full_traj_results/clear_results/analysis_results_x.csv", "question_id,score\nt1,0.5\n")
+    return path
+
+
+def test_a_clear_agentic_result_is_read_agent_by_agent_as_systems(tmp_path):
+    """CLEAR's unified_ui_results.zip holds agent_results/<agent>.zip: every agent's steps are rows of the
+    system named after the agent (never pooled blind), under the agents' own threshold; the full-trajectory
+    table beside them is not read. The same from the extracted folder."""
+    path = _unified_zip(
+        tmp_path / "unified_ui_results.zip",
+        {"planner": _agent_zip("planner", [0.2, 0.95, 0.5]), "writer": _agent_zip("writer", [0.9, 1.0])},
+    )
+    rows = load_judged(path)
+    assert rows["system"].tolist() == ["planner"] * 3 + ["writer"] * 2
+    assert rows["failing"].tolist() == [True, False, True, True, False]
+    assert rows.attrs["fail_below"] == pytest.approx(0.91)
+    assert rows["row_id"].is_unique and rows["row_id"].iloc[0] == "tr-0_planner"
+    folder = tmp_path / "extracted" / "agent_results"
+    folder.mkdir(parents=True)
+    (folder / "planner.zip").write_bytes(_agent_zip("planner", [0.2, 0.95, 0.5]))
+    (folder / "writer.zip").write_bytes(_agent_zip("writer", [0.9, 1.0]))
+    for source in (tmp_path / "extracted", folder):
+        again = load_judged(source)
+        assert again["system"].tolist() == rows["system"].tolist()
+        assert again["failing"].tolist() == rows["failing"].tolist()
+    report = discover(path, progress=False, tree=False, mode="rules")
+    assert set(report.rows["system"]) == {"planner", "writer"}
+
+
+def test_agents_that_disagree_on_the_threshold_are_refused_naming_them(tmp_path):
+    from misattribution.io.tables import InputError
+
+    path = _unified_zip(
+        tmp_path / "u.zip",
+        {"planner": _agent_zip("planner", [0.2], 0.91), "writer": _agent_zip("writer", [0.5], 0.8)},
+    )
+    with pytest.raises(InputError, match=r"u\.zip: .*planner: 0\.91, writer: 0\.8"):
+        load_judged(path)
+    assert load_judged(path, fail_below=0.7)["failing"].tolist() == [True, True]
+
+
+def test_an_agentic_step_folder_and_a_pooled_table_keep_agents_apart(tmp_path):
+    """An agent's step folder (analysis_results_*.csv beside config_*.json, whose success_threshold is
+    CLEAR's threshold) and a table of every agent's rows with an agent_name column."""
+    step = tmp_path / "diagnose"
+    step.mkdir()
+    frame = pd.DataFrame(
+        {
+            "id": ["s1", "s2", "s3"],
+            "agent_name": ["diagnose", "diagnose", "classify"],
+            "model_input": ["user: a", "user: b", "user: c"],
+            "response": ["{}"] * 3,
+            "score": [0.3, 0.9, 0.95],
+            "evaluation_text": ["The step omits the reasoning sentence."] * 3,
+            "evaluation_summary": ["Missing reasoning."] * 3,
+            "recurring_issues_str": ["[]"] * 3,
+        }
+    )
+    frame.to_csv(step / "analysis_results_diagnose_gen_x.csv", index=False)
+    (step / "config_diagnose.json").write_text(json.dumps({"success_threshold": 0.9, "qid_column": "id"}))
+    rows = load_judged(step)
+    assert rows["failing"].tolist() == [True, False, False]
+    assert rows.attrs["fail_below"] == pytest.approx(0.9)
+    pooled = load_judged(step / "analysis_results_diagnose_gen_x.csv")
+    assert pooled["system"].tolist() == ["diagnose", "diagnose", "classify"]
+
+
 # -- identity across runs ---------------------------------------------------------------------------------
 def test_ids_name_meanings_across_overlapping_runs():
     """Run 1 sees rows 0-199, run 2 rows 100-299 (100 shared). The verbose issue exists only in run 1,

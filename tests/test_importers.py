@@ -313,7 +313,8 @@ def test_missing_results_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         import_clear(path)
     assert str(err.value) == (
-        f"{path}: no results file (results*.parquet or results*.csv) among ['metadata.json', 'notes.txt']"
+        f"{path}: no results file (results*.parquet, results*.csv or analysis_results*.csv) among "
+        "['metadata.json', 'notes.txt']"
     )
     folder = tmp_path / "nothing"
     folder.mkdir()

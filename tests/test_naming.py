@@ -134,6 +134,12 @@ TABLE = [
     ("It cites no source for the claim.", "No source cited for the claim"),
     ("The agent calls no tool before answering.", "No tool called before answering"),
     ("It offers no justification for the verdict.", "Missing justification for the verdict"),
+    # seen on CLEAR's agentic sample (research agents, dev traces): a frame before the comma is not the fault,
+    # "fails X" is a failure to meet X, and a second verb takes the first one's form
+    ("Per the step’s instructions, it should have used the calculator.", "Failure to use the calculator"),
+    ("It fails several critical process requirements.", "Failure to meet several process requirements"),
+    ("The step does not perform any calculations or provide an answer.",
+     "Step not performing any calculations or providing an answer"),
     # "a" before a vowel letter that sounds like a consonant stays "a"
     ("The draft relies on a university working paper instead of the official statistics.",
      "Draft relying on a university working paper instead of the official statistics"),
@@ -198,7 +204,13 @@ def test_the_table_is_large_and_varied():
         ("Task depends on it", "context"),
         ("User asked", "cut"),  # "But the user asked for one sentence and got three paragraphs.", cut (sample)
         ("Insufficiently if response", "cut"),  # a CLEAR summary's fragment
-        ("Citation of a trade press article, published", "cut"),  # ", published in 2019" lost its instance
+        ("Citation of a trade press article, published", "cut"),
+        ("Per the step’s instructions", "clause"),  # the frame of a fault, not the fault (CLEAR agentic)
+        ("According to the available tool's supported pairs", "clause"),
+        ("To improve, maintain role discipline, avoid redundant lookups", "clause"),
+        ("Not perform any calculations or provide an answer", "clause"),
+        ("Notable issues", "vague"),
+        ("Tool's description specifies available topics", "clause"),  # ", published in 2019" lost its instance
         ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),

@@ -110,8 +110,13 @@ PROMETHEUS_EXTRA_COLUMNS = ("prometheus_score",)
 JUDGED_COLUMNS = ("feedback", "misattribution", "score", "status", "problems", "raw", "error")
 
 _MAX_LITERAL_CHARS = 100_000
-_RESULTS = re.compile(r"^results.*\.(parquet|csv)$", re.IGNORECASE)
+# CLEAR's results table: results*.parquet / .csv in a bundle, analysis_results_*.csv in an agentic step folder.
+_RESULTS = re.compile(r"^(?:analysis_)?results.*\.(parquet|csv)$", re.IGNORECASE)
+# Its settings: metadata*.json in a bundle, else the config_*.json an agentic step folder holds.
 _METADATA = re.compile(r"^metadata.*\.json$", re.IGNORECASE)
+_CONFIG = re.compile(r"^config.*\.json$", re.IGNORECASE)
+# One agent's bundle inside CLEAR's agentic result (unified_ui_results.zip): agent_results/<agent>.zip.
+_AGENT_BUNDLE = re.compile(r"^(?:.*/)?agent_results/([^/]+)\.zip$", re.IGNORECASE)
 
 
 # -- the result ------------------------------------------------------------------------------------
@@ -241,11 +246,13 @@ def _pick(names: list[str], label: str) -> tuple[str, str | None]:
     base = {n: n.replace("\\", "/").rsplit("/", 1)[-1] for n in files}
     parquet = [n for n in files if _RESULTS.match(base[n]) and base[n].lower().endswith(".parquet")]
     csv = [n for n in files if _RESULTS.match(base[n]) and base[n].lower().endswith(".csv")]
-    metadata = [n for n in files if _METADATA.match(base[n])]
+    metadata = [n for n in files if _METADATA.match(base[n])] or [n for n in files if _CONFIG.match(base[n])]
     results = parquet or csv
     if not results:
+        listed = sorted(files)
+        among = f"{listed[:8]}{f' and {len(listed) - 8} more' if len(listed) > 8 else ''}" if listed else "no files"
         raise InputError(
-            f"{label}: no results file (results*.parquet or results*.csv) among {sorted(files) or 'no files'}"
+            f"{label}: no results file (results*.parquet, results*.csv or analysis_results*.csv) among {among}"
         )
     if len(results) > 1:
         raise InputError(f"{label}: several results files {sorted(results)}; keep one per bundle")
@@ -300,6 +307,43 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InputError(f"{where}: expected a JSON object, got a JSON {type(metadata).__name__}")
     return metadata
+
+
+def clear_agent_bundles(path: str | Path, limits: ZipLimits | None = None) -> list[tuple[str, str, bytes]] | None:
+    """The per-agent bundles of a CLEAR agentic result, as ``(agent, label, zip bytes)``, or ``None`` when
+    ``path`` is not one.
+
+    CLEAR's agentic pipeline writes one bundle per agent (each step the agent took is a row) and packs them
+    in ``unified_ui_results.zip`` as ``agent_results/<agent>.zip``. Accepted: that zip (read through the one
+    zip guard, :func:`misattribution.io.archives.open_zip`; each inner bundle is guarded again when it is
+    imported), a folder holding ``agent_results/*.zip``, and a folder of ``*.zip`` bundles with no results
+    file of its own. A zip or folder with a results file at its top is a single bundle: ``None``. The
+    full-trajectory analysis the unified zip also holds (``full_traj_results/``) is not read: its rows are
+    whole trajectories, not the agents' steps.
+    """
+    limits = limits or ZipLimits()
+    path = Path(path)
+    if path.is_dir():
+        names = [p.name for p in path.iterdir() if p.is_file()]
+        if any(_RESULTS.match(n) for n in names):
+            return None
+        zips = sorted(path.glob("agent_results/*.zip")) or sorted(p for p in path.glob("*.zip") if not is_noise(p.name))
+        if not zips:
+            return None
+        bundles = []
+        for zipped in zips:
+            if zipped.stat().st_size > limits.max_compressed_bytes:
+                raise InputError(f"{zipped}: larger than the limit of {limits.max_compressed_bytes} bytes")
+            bundles.append((zipped.stem, str(zipped), zipped.read_bytes()))
+        return bundles
+    if not path.is_file() or path.suffix.lower() != ".zip":
+        return None
+    with open_zip(path, str(path), limits) as archive:
+        members = [n for n in archive.names if not is_noise(n)]
+        if any(_RESULTS.match(n) for n in members):  # a results file at the top: one bundle
+            return None
+        agents = [(m.group(1), n) for n in members for m in [_AGENT_BUNDLE.match(n.replace("\\", "/"))] if m]
+        return [(agent, f"{path}:{name}", archive.read(name)) for agent, name in sorted(agents)] or None
 
 
 def _load_bundle(source: Any, limits: ZipLimits) -> tuple[pd.DataFrame, dict[str, Any], str, list[str]]:

@@ -34,6 +34,7 @@ Example:
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -72,7 +73,7 @@ CLEAR_COLUMNS = {
     "question": ("question", "model_input"),
     "answer": ("response",),
     "reference": ("ground_truth",),
-    "system": ("system",),
+    "system": ("system", "agent_name"),
 }
 
 
@@ -114,6 +115,12 @@ def load_judged(
     if unknown:
         raise ValueError(f"unknown column roles {sorted(unknown)}; known roles are {sorted(ROLES)}")
     frame, label, kind = _read(source)
+    if fail_below is None and frame.attrs.get("clear_thresholds_differ"):
+        raise InputError(
+            f"{label}: the agents' bundles set different high_score_threshold values "
+            f"({frame.attrs['clear_thresholds_differ']})\n"
+            "  hint: choose one with fail_below (--fail-below), or read each agent's bundle on its own"
+        )
     if kind == "rows" and not columns and score_range is None and fail_below is None:
         return _passthrough(frame, label, system)
     if kind == "runner":
@@ -264,13 +271,12 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     except ImportError:
         import_clear = None
     if import_clear is not None:
-        result = import_clear(path)
-        judged = result.to_judged()
-        result.refuse_unusable_scores()
-        for problem in result.report.errors:
-            logger.warning("%s", problem)
-        judged = judged.rename(columns={"id": "row_id"})
-        threshold = _clear_threshold(result.metadata, str(path))
+        from misattribution.data.importers import clear_agent_bundles
+
+        agents = clear_agent_bundles(path)
+        if agents:
+            return _read_agent_bundles(agents, str(path))
+        judged, threshold = _import_bundle(path, str(path))
         if threshold is not None:
             judged.attrs["clear_threshold"] = threshold
         return judged, str(path), "clear-bundle"
@@ -283,21 +289,61 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     return frame, label, "clear"
 
 
+def _import_bundle(source: Any, label: str) -> tuple[pd.DataFrame, float | None]:
+    """One CLEAR bundle as judged rows (``row_id`` ...) and its own threshold."""
+    from misattribution.data.importers import import_clear
+
+    result = import_clear(source)
+    judged = result.to_judged()
+    result.refuse_unusable_scores()
+    for problem in result.report.errors:
+        logger.warning("%s", problem)
+    return judged.rename(columns={"id": "row_id"}), _clear_threshold(result.metadata, label)
+
+
+def _read_agent_bundles(agents: list[tuple[str, str, bytes]], label: str) -> tuple[pd.DataFrame, str, str]:
+    """CLEAR's agentic result: each agent's bundle imported, its rows under ``system`` = the agent (so the
+    agents are compared as systems, never pooled blind). Row ids that two agents share get the agent as a
+    prefix. The agents' thresholds must agree (one threshold decides which rows fail): when they differ,
+    :func:`load_judged` refuses the input unless ``fail_below`` is given."""
+    frames, thresholds = [], {}
+    for agent, where, data in agents:
+        stream = io.BytesIO(data)
+        stream.name = where  # the label import_clear's messages carry
+        judged, threshold = _import_bundle(stream, where)
+        frames.append(judged.assign(system=agent))
+        thresholds[agent] = threshold
+    frame = pd.concat(frames, ignore_index=True)
+    if frame["row_id"].duplicated().any():
+        frame["row_id"] = frame["system"] + "/" + frame["row_id"].astype(str)
+    distinct = set(thresholds.values())
+    if len(distinct) > 1:  # refused by load_judged unless fail_below settles it
+        frame.attrs["clear_thresholds_differ"] = ", ".join(f"{agent}: {value}" for agent, value in thresholds.items())
+    elif distinct and (threshold := distinct.pop()) is not None:
+        frame.attrs["clear_threshold"] = threshold
+    logger.info("%s: CLEAR agentic result, %d agents: %s", label, len(agents), ", ".join(a for a, _, _ in agents))
+    return frame, label, "clear-bundle"
+
+
 def _clear_threshold(metadata: Mapping[str, Any], label: str) -> float | None:
-    """CLEAR's own failing-row threshold (``high_score_threshold`` in its metadata), when it has one.
+    """CLEAR's own failing-row threshold, when it has one: ``high_score_threshold`` in its metadata, else
+    ``success_threshold`` (the name an agentic step's ``config_*.json`` gives it).
 
     CLEAR treats a row scoring at or above it as a high score (no issue is looked for), so a row fails
     below it. A value that is not a number in (0, 1] is refused: CLEAR's scores are on 0..1.
     """
-    value = metadata.get("high_score_threshold") if isinstance(metadata, Mapping) else None
-    if value is None:
+    if not isinstance(metadata, Mapping):
         return None
+    key = next((k for k in ("high_score_threshold", "success_threshold") if metadata.get(k) is not None), None)
+    if key is None:
+        return None
+    value = metadata[key]
     try:
         threshold = float(value)
     except (TypeError, ValueError):
-        raise InputError(f"{label}: metadata 'high_score_threshold' is not a number: {value!r}") from None
+        raise InputError(f"{label}: metadata {key!r} is not a number: {value!r}") from None
     if not 0 < threshold <= 1 or np.isnan(threshold):
-        raise InputError(f"{label}: metadata 'high_score_threshold' must be in (0, 1], got {value!r}")
+        raise InputError(f"{label}: metadata {key!r} must be in (0, 1], got {value!r}")
     return threshold
 
 

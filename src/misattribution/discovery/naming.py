@@ -77,7 +77,8 @@ _VERB_FORMS = frozenset(
     "proceeds redoes reaches passes calls favours favors restates drops loses leaves runs puts sets starts "
     "begins demonstrates exhibits displays indicates reveals struggles arrives misses misjudges misstates "
     "overcomplicates complicates simplifies oversimplifies overlooks conflates mixes confuses repeats "
-    "restates answers responds accepts rejects approves claims asserts reports draws jumps".split()
+    "restates answers responds accepts rejects approves claims asserts reports draws jumps specifies matches "
+    "supports".split()
 )
 # Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
 _PLURAL_NOUNS = frozenset(
@@ -126,7 +127,8 @@ _CUT_VERB = re.compile(
 )
 # A name that starts like a subordinate clause or a consequence is a fragment ("Given the mistake in ...").
 _FRAGMENT = re.compile(
-    r"^(?:given|with|and|or|as|due to|despite|considering|since|because|which|while|whereas|although|though|"
+    r"^(?:per|according to|based on|in terms of|regarding|with respect to|to improve|not|"
+    r"given|with|and|or|as|due to|despite|considering|since|because|which|while|whereas|although|though|"
     r"leading to|resulting in|causing|making|so|thus|hence|therefore|acknowledging|noting|taking|confirming|"
     r"assuming|overall|instead of|rather than|unlike|except|could|would|might|may|can|must|will|shall|without|"
     r"what|whether|if|when|where|how|why)\b",
@@ -157,6 +159,7 @@ _GENERIC = frozenset(
     step steps response responses answer answers solution solutions output model reply overall quality
     accuracy correctness completeness aspect aspects part parts thing things area areas general relative
     instruction instructions requirement requirements criteria criterion task question questions request
+    notable noticeable potential possible other further additional remaining concern concerns apparent
     prompt final lack lacking missing failure failures fails fail failing deficiency deficiencies shortcoming
     shortcomings weakness weaknesses concern concerns room improvement improvements point points score
     evaluation performance work result results there it its also respect terms regard asked required requested
@@ -985,8 +988,21 @@ _AN = re.compile(
 )
 
 
+# A leading frame that says by what standard, not what is wrong: "Per the step's instructions, it should
+# have used the calculator" names the missing calculator call.
+_LEADING_FRAME = re.compile(
+    r"^(?:per|as per|according to|based on|judging by|in terms of|with respect to|regarding|for this step|"
+    r"in this step|at this step|here|strictly speaking|technically)\b[^,]{0,80},\s*(.{3,})$",
+    re.IGNORECASE,
+)
+
+
 def _with_cause(text: str) -> str:
-    """ "Lacks accuracy due to the calculation error" → the cause, when what precedes it is vague."""
+    """ "Lacks accuracy due to the calculation error" → the cause, when what precedes it is vague; a leading
+    frame ("Per the instructions, …") goes."""
+    frame = _LEADING_FRAME.match(text)
+    if frame:
+        text = frame.group(1)
     leading = _LEADING_CAUSE.match(text)
     if leading:
         cause, rest = leading.group(1), leading.group(2)
@@ -1252,6 +1268,8 @@ def _verb_phrase(base: str, rest: str) -> str:
     if base in _PRESENCE:
         return obj[:1].upper() + obj[1:] if obj else base
     if base in ("fail",):
+        if rest and not re.match(r"(?:to|in|at|on|of|with|when|by|for|because|as)\b", rest, re.IGNORECASE):
+            return f"Failure to meet {rest}"  # "fails several requirements": what it fails is met
         return f"Failure {rest}" if rest else "Failure"
     if base == "rely":
         return f"Reliance {rest}"
@@ -1507,7 +1525,17 @@ def _subject_led(text: str, head: str) -> str:
         while len(words) > 1 and re.fullmatch(r"\w+ly", words[0], re.I) and not _base_of(words[0]):
             adverbs.append(words.pop(0))  # "does not accurately reflect": the verb is "reflect"
         base = _base_of(words[0]) or words[0] if words else ""
-        return f"{subject} not {' '.join([*adverbs, _gerund(base)])} {' '.join(words[1:])}".strip()
+        tail = " ".join(words[1:])
+        # "does not perform X or provide Y": the second verb takes the same form as the first
+        tail = re.sub(
+            r"\b(or|and|nor)\s+(\w+)\b",
+            lambda m: (
+                f"{m.group(1)} {_gerund(m.group(2).casefold())}" if m.group(2).casefold() in _VERBS else m.group(0)
+            ),
+            tail,
+            count=1,
+        )
+        return f"{subject} not {' '.join([*adverbs, _gerund(base)])} {tail}".strip()
     if verb == "fails to":
         return f"{subject} failing to {rest}"
     base = _base_of(verb)

@@ -49,7 +49,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "reference": ("reference", "ground_truth", "reference_answer", "gold", "target"),
     "feedback": ("feedback", "evaluation_text", "critique", "explanation", "rationale", "judgment"),
     "score": ("score", "judge_score", "rating", "grade"),
-    "system": ("system", "model", "system_name", "model_name"),
+    "system": ("system", "model", "system_name", "model_name", "agent_name", "agent"),
     "misattribution": ("misattribution", "categories", "error_categories"),
     "human_score": ("human_score", "gold_score", "human_rating"),
     "human_misattribution": ("human_misattribution", "human_categories"),
