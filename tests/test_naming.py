@@ -210,7 +210,10 @@ def test_the_table_is_large_and_varied():
         ("To improve, maintain role discipline, avoid redundant lookups", "clause"),
         ("Not perform any calculations or provide an answer", "clause"),
         ("Notable issues", "vague"),
-        ("Tool's description specifies available topics", "clause"),  # ", published in 2019" lost its instance
+        ("Tool's description specifies available topics", "clause"),
+        ("Step falls short on process transparency per the instructions", "clause"),
+        ("No unit conversions needed", "praise"),  # nothing was wrong (CLEAR agentic, test traces: disclosed)
+        ("Ordering and values match the provided data", "praise"),  # ", published in 2019" lost its instance
         ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),

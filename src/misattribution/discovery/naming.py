@@ -78,7 +78,7 @@ _VERB_FORMS = frozenset(
     "begins demonstrates exhibits displays indicates reveals struggles arrives misses misjudges misstates "
     "overcomplicates complicates simplifies oversimplifies overlooks conflates mixes confuses repeats "
     "restates answers responds accepts rejects approves claims asserts reports draws jumps specifies matches "
-    "supports".split()
+    "supports falls".split()
 )
 # Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
 _PLURAL_NOUNS = frozenset(
@@ -188,9 +188,12 @@ _UNIT = re.compile(
 )
 _PRAISE_EXTRA = re.compile(
     r"\b(?:right|fine|nice(?:ly)?|perfect(?:ly)?|good|great|excellent|well done|clarity|coherence|strengths?|"
-    r"correctness|completeness|accuracy|quality)\b",
+    r"correctness|completeness|accuracy|quality|match(?:es|ed)?|consistent with|align(?:s|ed)? with|"
+    r"agree(?:s|d)? with)\b",
     re.IGNORECASE,
 )
+# "No unit conversions needed": nothing was wrong to begin with.
+_NOTHING_NEEDED = re.compile(r"^no\b.*\b(?:needed|required|necessary|warranted)$", re.IGNORECASE)
 _PRAISE_NEGATED = re.compile(
     r"\b(?:insufficient(?:ly)?|not|never|lack of|missing|without|too little|overly)\s+(?:\w+\s+)?"
     r"(?:correct\w*|accurate\w*|clear\w*|concise|complete\w*|relevant|precise\w*|logical\w*|coherent\w*|"
@@ -340,7 +343,7 @@ def name_problems(
         problems.append(f'vague: the single word "{words[0]}" names no problem')
     problems += _instance_problems(name, members, instances)
     problems += _duplicate_problems(name, siblings)
-    if _is_praise(name):
+    if _is_praise(name) or _NOTHING_NEEDED.match(name):
         problems.append("praise: reads as praise, not as a problem")
     if _SUGGESTION_NAME.match(name):
         problems.append("suggestion: names an improvement idea, not a fault of the answer")
@@ -373,7 +376,7 @@ def _problems_zh(name: str, siblings: Sequence[str], members: Sequence[str]) -> 
         problems.append("vague: says nothing specific about what is wrong")
     problems += _instance_problems(name, members)
     problems += _duplicate_problems(name, siblings)
-    if _is_praise(name):
+    if _is_praise(name) or _NOTHING_NEEDED.match(name):
         problems.append("praise: reads as praise, not as a problem")
     return problems
 
