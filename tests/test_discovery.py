@@ -768,3 +768,24 @@ def test_when_no_cluster_has_a_name_its_rows_share_the_shortcomings_are_reported
     # an issue of one row keeps that row's words: they are all its members share ("Response short" before)
     names = [issue.name for issue in report.issues]
     assert "Response short of the requested 100–150 words" in names, names
+
+
+def test_one_fault_in_three_phrasings_is_named_without_twins():
+    """Missing units, phrased three ways over 12 rows: every row sits under an issue about units, and no two
+    issues' names are near-duplicates ("Missing units of the final result" and "Missing units from the
+    final answer" were two leaves: the words naming where in the answer differed)."""
+    phrasings = [
+        "The answer omits the units of the final result.",
+        "The final result is given without its units.",  # was named "Final resulting is given without its units"
+        "Units are missing from the final answer.",
+    ]
+    rows = [
+        {"id": f"u{i}", "feedback": phrasings[i % 3] + " The method is otherwise fine.", "score": 1} for i in range(12)
+    ]
+    rows += [{"id": f"p{i}", "feedback": "Correct and clear.", "score": 3} for i in range(10)]
+    report = discover(pd.DataFrame(rows), score_range=(0, 3), progress=False)
+    names = [issue.name for issue in report.issues]
+    assert set(report.assignments["row_id"]) == {f"u{i}" for i in range(12)}
+    assert all("unit" in name.casefold() for name in names), names
+    assert not any(naming.near_duplicate(a, b) for k, a in enumerate(names) for b in names[k + 1 :]), names
+    assert all(not naming.name_problems(name) for name in names), names

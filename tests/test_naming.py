@@ -140,6 +140,13 @@ TABLE = [
     ("It fails several critical process requirements.", "Failure to meet several process requirements"),
     ("The step does not perform any calculations or provide an answer.",
      "Step not performing any calculations or providing an answer"),
+    # "as" that says in what form is not a reason clause: cutting there would cut the fault away
+    ("The tool call arguments are provided as a JSON string rather than a structured object, which may not "
+     "match the tool schema expectations.", "Tool call arguments provided as a JSON string"),
+    ("While this yields the correct result, it technically violates the instruction to answer in one line.",
+     "Violating the instruction to answer in one line"),
+    # a noun that looks like a verb ("result") before the clause's own verb is the subject's noun
+    ("The final result is given without its units.", "Final result given without its units"),
     # "a" before a vowel letter that sounds like a consonant stays "a"
     ("The draft relies on a university working paper instead of the official statistics.",
      "Draft relying on a university working paper instead of the official statistics"),
@@ -212,7 +219,11 @@ def test_the_table_is_large_and_varied():
         ("Notable issues", "vague"),
         ("Tool's description specifies available topics", "clause"),
         ("Step falls short on process transparency per the instructions", "clause"),
-        ("No unit conversions needed", "praise"),  # nothing was wrong (CLEAR agentic, test traces: disclosed)
+        ("No unit conversions needed", "praise"),
+        (
+            "Response instructed to act as a research planner",
+            "restated",
+        ),  # the task, not a fault  # nothing was wrong (CLEAR agentic, test traces: disclosed)
         ("Ordering and values match the provided data", "praise"),  # ", published in 2019" lost its instance
         ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),

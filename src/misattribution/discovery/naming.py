@@ -78,7 +78,7 @@ _VERB_FORMS = frozenset(
     "begins demonstrates exhibits displays indicates reveals struggles arrives misses misjudges misstates "
     "overcomplicates complicates simplifies oversimplifies overlooks conflates mixes confuses repeats "
     "restates answers responds accepts rejects approves claims asserts reports draws jumps specifies matches "
-    "supports falls".split()
+    "supports falls covers backs confirms".split()
 )
 # Verb forms that are also plural nouns ("results", "uses") do not make a name a clause past its first word.
 _PLURAL_NOUNS = frozenset(
@@ -347,7 +347,15 @@ def name_problems(
         problems.append("praise: reads as praise, not as a problem")
     if _SUGGESTION_NAME.match(name):
         problems.append("suggestion: names an improvement idea, not a fault of the answer")
+    if _RESTATED.search(name) and not _names_fault(name):
+        problems.append("restated: says what the answer was asked to do, not what went wrong")
     return problems
+
+
+# "Response instructed to act as a research planner": the task restated, with nothing said to be wrong.
+_RESTATED = re.compile(
+    r"\b(?:instructed|asked|supposed|required|expected|meant|told|designed|tasked|mandated)\s+to\b", re.IGNORECASE
+)
 
 
 # A name that announces an improvement idea ("Suggested improvement to state an assumption", from CLEAR's
@@ -543,11 +551,19 @@ def near_duplicate(a: str, b: str, *, threshold: float = 0.75, subset: bool = Fa
     (True, False)
     >>> near_duplicate("Missing income limit", "Missing income limits for direct contributions", subset=True)
     True
+    >>> near_duplicate("Missing units of the final result", "Missing units from the final answer")
+    True
     """
     ka, kb = _name_key(a), _name_key(b)
     if not ka or not kb:
         return a.strip().casefold() == b.strip().casefold()
     if subset and min(len(ka), len(kb)) >= 2 and (ka <= kb or kb <= ka):
+        return True
+    # the same words once those naming where in the answer go: "Missing units of the final result" and
+    # "Missing units from the final answer"
+    topic = {_stem(w) for w in _TOPIC_WORDS}
+    core_a, core_b = ka - topic, kb - topic
+    if len(core_a) >= 2 and core_a == core_b:
         return True
     return ka == kb or len(ka & kb) / len(ka | kb) >= threshold
 
@@ -579,14 +595,17 @@ _HEDGES = re.compile(
     r"\b(?:seem to|appear to|somewhat|slightly|a bit|a little|potentially|possibly|"
     r"perhaps|arguably|likely|generally|overall|only|minor|significant|critical|major|small|fully|"
     r"entirely|completely|explicitly|directly|actually|initially|ultimately|subsequently|then|quietly|"
-    r"therefore|thus|hence)\s+",
+    r"therefore|thus|hence|technically|strictly)\s+",
     re.IGNORECASE,
 )
 _TRAILING = re.compile(
     # (not an indirect question: "never says which document the figure comes from" keeps its object)
     r"(?:,\s*|(?<!\bsay)(?<!\bsays)(?<!\bstate)(?<!\bstates)(?<!\bspecify)(?<!\bspecifies)(?<!\bexplain)"
     r"(?<!\bexplains)(?<!\bmention)(?<!\bmentions)(?<!\bindicate)(?<!\bindicates)(?<!\bidentify)(?<!\bidentifies)"
-    r"\s+)(?:which|as(?!\s+(?:if|though)\b)|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
+    r"\s+)(?:which|(?<!\bact )(?<!\bacts )(?<!\bacting )(?<!\bserve )(?<!\bserves )(?<!\btreated )(?<!\btreats )"
+    r"(?<!\blabeled )(?<!\blabelled )(?<!\bclassified )(?<!\bmarked )(?<!\bflagged )(?<!\blisted )(?<!\bdefined )"
+    r"(?<!\bformatted )(?<!\bencoded )(?<!\bpassed )(?<!\bgiven )"
+    r"as(?!\s+(?:if|though|well)\b)|leading|making|resulting|since|so that|so|thus|where|while|whereas|although|"
     r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
     r"|,\s*(?:namely|specifically|in particular|notably|here|this time)\b.*$"
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
@@ -751,7 +770,8 @@ for _base in (
     "provide give include list show offer present omit skip miss neglect forget overlook drop exclude lack contain "
     "have make commit exhibit display ignore disregard fail hallucinate invent fabricate follow address meet "
     "satisfy respect fulfill fulfil consider reach complete finish match adhere comply stop break end write "
-    "produce return violate exceed attempt try need require seem appear tend lead result affect"
+    "produce return violate exceed attempt try need require seem appear tend lead result affect support back "
+    "confirm corroborate cover"
 ).split():
     if _base not in _VERBS:
         _verb(_base)
@@ -971,6 +991,19 @@ def _balanced_quotes(text: str) -> str:
     return text.strip(" ,.;:!?-–—")
 
 
+_FAULT_MARK = re.compile(
+    r"\b(?:not|no|never|without|instead of|rather than|fails?|failed|failing|missing|lacks?|omit\w*|incorrect\w*|"
+    r"invalid|violat\w*|redundant\w*|unnecessar\w*|wrong\w*|error\w*|mistak\w*|incomplete|"
+    r"unsupported|unfounded|noncompliant|non-compliant)\b",
+    re.IGNORECASE,
+)
+
+
+def _names_fault(text: str) -> bool:
+    """Whether ``text`` carries a word that says something is wrong (a cue, a negation, a fault word)."""
+    return cue_score(text) > 0 or bool(_CRITICISM_EXTRA.search(text) or _FAULT_MARK.search(text))
+
+
 def _clean(text: str) -> str:
     text = _ASIDE.sub(" ", text)
     text = re.sub(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]", "", text)  # an aside in brackets, not the rest
@@ -978,7 +1011,13 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(hard|difficult|easy) to (follow|understand|read|verify|use)\b", r"\1-to-\2", text, flags=re.I)
     text = _HEDGES.sub("", _HEDGE_WORDS.sub("", text))
     text = _LOCATOR.sub("", text)
-    text = _balanced_quotes(_TRAILING.sub("", text).strip(" ,.;:!?-–—"))
+    cut = _TRAILING.sub("", text).strip(" ,.;:!?-–—")
+    trailing = _TRAILING.search(text)
+    if trailing and re.match(r"[,\s]*as\b", trailing.group(0)) and _names_fault(text) and not _names_fault(cut):
+        # "arguments are provided as a JSON string rather than an object": the fault is in what was cut;
+        # keep the text up to the next clause (the name is shortened to its words later)
+        cut = re.split(r",\s*(?:which|so|because|since|leading|making|while|and this)\b", text, maxsplit=1)[0]
+    text = _balanced_quotes(cut.strip(" ,.;:!?-–—"))
     without_effect = _EFFECT.sub("", text)
     if len(without_effect.split()) >= 2:
         text = without_effect
@@ -995,6 +1034,7 @@ _AN = re.compile(
 # have used the calculator" names the missing calculator call.
 _LEADING_FRAME = re.compile(
     r"^(?:per|as per|according to|based on|judging by|in terms of|with respect to|regarding|for this step|"
+    r"as an?|as the|in its role as|in the role of|"
     r"in this step|at this step|here|strictly speaking|technically)\b[^,]{0,80},\s*(.{3,})$",
     re.IGNORECASE,
 )
@@ -1465,6 +1505,8 @@ def _split_subject(text: str) -> tuple[str, str, str] | None:
             if i in inside:
                 continue
             if folded in known and words[i - 1].casefold() not in ("the", "a", "an", "to"):
+                if i + 1 < len(words) and words[i + 1].casefold() in _COPULAS and folded not in _FINITE:
+                    continue  # "the final result is given": a noun before the clause's own verb
                 verb, rest = folded, words[i + 1 :]
                 if verb in ("does", "do", "did") and rest and rest[0].casefold() == "not":
                     verb, rest = f"{verb} not", rest[1:]
@@ -1480,6 +1522,7 @@ def _split_subject(text: str) -> tuple[str, str, str] | None:
     return None
 
 
+_COPULAS = frozenset("is are was were has have had does do did seems appears remains".split())
 _SHOULD_HAVE_BEEN = re.compile(r"^(\w[\w' -]{2,60}?)\s+should\s+(?:also\s+)?have\s+been\s+(\w+\b.*)$", re.I)
 
 
@@ -1574,7 +1617,25 @@ def _shorten(name: str, max_words: int) -> str:
             i
             for i, w in enumerate(head)
             if i >= 3
-            and (w.casefold() in {"of", "in", "for", "with", "to", "that", "and", "when", "on", "by", "from", "at"})
+            and (
+                w.casefold()
+                in {
+                    "of",
+                    "in",
+                    "for",
+                    "with",
+                    "to",
+                    "that",
+                    "and",
+                    "when",
+                    "on",
+                    "by",
+                    "from",
+                    "at",
+                    "rather",
+                    "instead",
+                }
+            )
         ]
         cut = boundaries[-1] if boundaries else max_words
         text = " ".join(head[:cut])
@@ -1981,8 +2042,10 @@ def _choose_name(
         return best
     for _, name, _, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
         repaired = _repair(name, siblings, members, keywords, instances)
-        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not _mostly_hidden(
-            repaired, sentences, masked_forms
+        if (
+            not name_problems(repaired, siblings=siblings, members=members, instances=instances)
+            and not _mostly_hidden(repaired, sentences, masked_forms)
+            and _keeps_fault(name, repaired)
         ):
             return repaired
     # then a rule-passing sentence a little further from the centre (within twice the margin)
@@ -2008,7 +2071,9 @@ def _choose_name(
     # question stays ("Incorrect addition of the full pension amount" rather than "... for 20 years").
     for _, name, _, _ in scored[:10]:
         repaired = _repair(name, siblings, members, keywords, instances)
-        if not name_problems(repaired, siblings=siblings, members=members, instances=instances):
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and _keeps_fault(
+            name, repaired
+        ):
             return repaired
     # Or a name within three margins that passes once repaired ("Out-of-date sources used for a question about
     # 2021" → "... for a question"), when the central one cannot be ("Search results it keeps stale ...").
@@ -2016,13 +2081,39 @@ def _choose_name(
         if similarity < outer or any("recur in no other" in p or "of one row's question" in p for p in found):
             continue  # a summary's own words, a row's question words: not what a repair fixes
         repaired = _repair(name, siblings, members, keywords, instances)
-        if not name_problems(repaired, siblings=siblings, members=members, instances=instances) and not _mostly_hidden(
-            repaired, sentences, masked_forms
+        if (
+            not name_problems(repaired, siblings=siblings, members=members, instances=instances)
+            and not _mostly_hidden(repaired, sentences, masked_forms)
+            and _keeps_fault(name, repaired)
         ):
             return repaired
     # Or its longest head that passes, cut at a phrase boundary ("Link to a news archive that it gives" ->
     # "Link to a news archive"); else the best central name as it is.
     return _passing_head(best, siblings, members, instances) or best
+
+
+def says_what_is_wrong(name: str) -> bool:
+    """Whether an English name carries a word that says something is wrong (a fault cue, a negation, a word
+    such as "missing", "redundant", "unsupported"); Chinese names are not checked. A small cluster named
+    without one ("Necessary constant already provided in the research facts") is a description, not an
+    issue; a large one keeps its name, since "Rounding up the number of guests" can name a fault.
+
+    >>> says_what_is_wrong("Necessary constant already provided in the research facts")
+    False
+    >>> says_what_is_wrong("Redundant lookups of facts already provided"), says_what_is_wrong("朝代错误")
+    (True, True)
+    """
+    return bool(_CJK.search(name)) or _names_fault(name)
+
+
+def _keeps_fault(name: str, repaired: str) -> bool:
+    """A repair that cuts one instance's phrase must not cut what was wrong with it: "Single call to "earth"
+    incomplete for the task" is not repaired into "Single call".
+
+    >>> _keeps_fault('Single call to "earth" incomplete for the task', "Single call")
+    False
+    """
+    return _names_fault(repaired) or not _names_fault(name)
 
 
 def _passing_head(name: str, siblings: Sequence[str], members: Sequence[str], instances: Sequence[str] = ()) -> str:

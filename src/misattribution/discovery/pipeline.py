@@ -1032,9 +1032,11 @@ def _name_issues(
         if n_rows < SMALL_CLUSTER_ROWS and (
             naming.name_problems(name, siblings=used, members=naming_inputs["members"], instances=instances)
             or (not rare and naming.shares_no_problem(name, naming_inputs["member_rows"]))
+            or (not rare and not naming.says_what_is_wrong(name))
         ):
-            # A handful of rows whose best name still breaks the rules ("Step 3 using $4.80") or whose words
-            # no other evidence sentence carries ("Missing income limit" over three unrelated omissions) share
+            # A handful of rows whose best name still breaks the rules ("Step 3 using $4.80"), whose words
+            # no other evidence sentence carries ("Missing income limit" over three unrelated omissions) or
+            # that says nothing is wrong ("Necessary constant already provided in the research facts") share
             # an instance, or nothing, not a problem a developer can act on: not an issue.
             local_ids[c] = None
             continue
