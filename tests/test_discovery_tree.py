@@ -325,6 +325,29 @@ def test_a_clear_agentic_result_is_read_agent_by_agent_as_systems(tmp_path):
     assert set(report.rows["system"]) == {"planner", "writer"}
 
 
+def test_the_space_reads_the_agentic_result_as_discover_does(tmp_path):
+    """The Space's upload of the same unified zip: the agents are its systems, rows fail below CLEAR's
+    threshold (0.91, as in `discover`; the Space counted every score below 1 before), and CLEAR's issues
+    are the report's issues."""
+    from misattribution.uploads import UploadError, load_upload
+
+    path = _unified_zip(
+        tmp_path / "unified_ui_results.zip",
+        {"planner": _agent_zip("planner", [0.2, 0.95, 0.5]), "writer": _agent_zip("writer", [0.9, 1.0])},
+    )
+    loaded = load_upload(path)
+    rows = loaded.report.rows
+    assert loaded.kind == "clear"
+    assert rows["system"].tolist() == ["planner"] * 3 + ["writer"] * 2
+    assert rows["failing"].tolist() == load_judged(path)["failing"].tolist() == [True, False, True, True, False]
+    assert any("2 agents" in note for note in loaded.notes) and any("0.91" in note for note in loaded.notes)
+    disagree = _unified_zip(
+        tmp_path / "u.zip", {"planner": _agent_zip("planner", [0.2], 0.91), "writer": _agent_zip("writer", [0.5], 0.8)}
+    )
+    with pytest.raises(UploadError, match=r"u\.zip: .*different high_score_threshold"):
+        load_upload(disagree)
+
+
 def test_agents_that_disagree_on_the_threshold_are_refused_naming_them(tmp_path):
     from misattribution.io.tables import InputError
 

@@ -216,7 +216,7 @@ def _load_upload(
         names = {PurePosixPath(n).name for n in members}
         if all(m in names for m in BUNDLE_MEMBERS):
             return LoadResult(load_bundle_zip(path, name=label, limits=limits), label, "bundle")
-        if any(_is_clear_results(n) for n in members):
+        if any(_is_clear_results(n) for n in members) or any(_is_agent_bundle(n) for n in members):
             return load_clear_zip(path, name=label, limits=limits)
         raise UploadError(
             f"{label}: a zip, but neither a results bundle (needs {', '.join(BUNDLE_MEMBERS)}) nor a CLEAR "
@@ -296,50 +296,65 @@ def _read_member(archive: SafeZip, member: str) -> bytes:
         raise UploadError(str(err)) from None
 
 
+def _is_agent_bundle(member: str) -> bool:
+    """One agent's bundle inside CLEAR's agentic result: ``agent_results/<agent>.zip``."""
+    parts = PurePosixPath(member.replace("\\", "/")).parts
+    return len(parts) >= 2 and parts[-2] == "agent_results" and parts[-1].lower().endswith(".zip")
+
+
 def _is_clear_results(member: str) -> bool:
     base = PurePosixPath(member).name.lower()
     return base.startswith("results") and base.endswith((".csv", ".parquet"))
 
 
 def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadLimits | None = None) -> LoadResult:
-    """A CLEAR results zip as a report: CLEAR's recurring issues become issues, its rows the rows.
+    """A CLEAR results zip (or CLEAR's agentic ``unified_ui_results.zip``) as a report: CLEAR's recurring
+    issues become issues, its rows the rows.
 
-    Reading is :func:`misattribution.data.importers.import_clear`'s, through the one zip guard with this
-    upload's limits (its rows counted while the results CSV inflates); the score is CLEAR's own, on 0–1, as
-    ``misattribution discover`` reads it. Problems found by the import are summarised in the notes.
+    Reading is :func:`misattribution.discovery.inputs.read_clear`'s, the same as ``misattribution
+    discover``'s, through the one zip guard with this upload's limits (its rows counted while the results
+    CSV inflates): CLEAR's own 0–1 score, rows failing below CLEAR's ``high_score_threshold`` when the
+    bundle sets one (else below 1), an agentic result's agents as systems. Problems found by the import are
+    summarised in the notes.
     """
-    from misattribution.data.importers import import_clear
+    from misattribution.discovery.inputs import read_clear
 
     limits = limits or UploadLimits()
     path = Path(path)
     label = name or path.name
-    stream = io.BytesIO(path.read_bytes())
-    stream.name = label  # the importer names the file in its messages: the user's name, not a temp path
     try:
-        # The importer reads through the same zip guard, rows counted while the results CSV inflates.
-        imported = import_clear(stream, limits=limits.zip_limits())
-        imported.refuse_unusable_scores()  # as `misattribution discover` does
+        frame, found = read_clear(path, label=label, limits=limits.zip_limits())
     except (InputError, ValueError) as err:
         raise UploadError(str(err) if label in str(err) else f"{label}: {err}") from None
-    frame = imported.to_judged()
     if len(frame) > limits.max_rows:
         raise UploadError(f"{label}: {len(frame):,} rows, more than the {limits.max_rows:,} allowed")
-    # As `misattribution discover` reads a CLEAR bundle: CLEAR's own 0-1 score, failing below 1.
+    if frame.attrs.get("clear_thresholds_differ"):
+        raise UploadError(
+            f"{label}: the agents' bundles set different high_score_threshold values "
+            f"({frame.attrs['clear_thresholds_differ']}); upload each agent's bundle on its own"
+        )
+    threshold = frame.attrs.get("clear_threshold")
+    mapping = {"row_id": "id", "score": "clear_score", **({"system": "system"} if "system" in frame else {})}
     result = report_from_table(
-        frame, name=label, mapping={"row_id": "id", "score": "clear_score"}, score_range=(0.0, 1.0), kind="clear"
+        frame, name=label, mapping=mapping, score_range=(0.0, 1.0), kind="clear", fail_below=threshold
     )
     issue_lists = frame["clear_issues"].tolist()
     rows = result.report.rows.assign(clear_issues=[list(v) if _is_listlike(v) else [] for v in issue_lists])
     issues, assignments, _ = clear_issues(rows)
     rows = rows.drop(columns="clear_issues")
-    meta = {**result.report.meta, "source": label, "mode": "clear", "clear_metadata": imported.metadata}
+    meta = {**result.report.meta, "source": label, "mode": "clear", "clear_metadata": frame.attrs.get("clear_metadata")}
     # The views compute intervals; a bootstrap over every row here would only delay the upload.
     result.report = IssueReport(rows=rows, issues=issues, assignments=assignments, meta=meta).recompute(n_resamples=0)
-    problems = [*imported.report.errors, *imported.report.warnings]
-    result.problems = [str(p) for p in problems]
+    problems = [*found["errors"], *found["warnings"]]
+    result.problems = problems
+    if threshold is not None:
+        result.notes.append(f"rows fail below CLEAR's high_score_threshold {threshold:g}.")
+    if "system" in frame:
+        agents = sorted(frame["system"].unique())
+        result.notes.append(f"CLEAR's agentic result: {len(agents)} agents, each a system ({', '.join(agents)}).")
     if problems:
         result.notes.append(
-            f"the import found {len(imported.report.errors)} error(s) and {len(imported.report.warnings)} "
+            f"the import found {len(found['errors'])} error(s) and {len(found['warnings'])} "
             f"warning(s); first: {problems[0]}"
         )
     result.notes.append("CLEAR issues carry no evidence sentences.")
@@ -365,8 +380,10 @@ def rows_from_table(
     name: str = "<table>",
     mapping: Mapping[str, str] | None = None,
     score_range: tuple[float, float] | None = None,
+    fail_below: float | None = None,
 ) -> tuple[pd.DataFrame, dict[str, str], list[str]]:
-    """Judged rows → IssueReport rows (``row_id, score, score_norm, failing, system`` + texts).
+    """Judged rows → IssueReport rows (``row_id, score, score_norm, failing, system`` + texts); a row fails
+    below ``fail_below`` (normalised; default: the top of the scale).
 
     Columns are resolved by the input layer (:func:`misattribution.io.tables.resolve_columns`: the
     ``mapping`` first, then the one alias list) and the rows built by
@@ -383,7 +400,7 @@ def rows_from_table(
         chosen = resolve_columns(frame.columns, name, given=given, required=REQUIRED_ROLES)
         columns = {("row_id" if role == "id" else role): column for role, column in chosen.items() if column}
         loaded = {role: column for role, column in chosen.items() if column and role in _LOAD_JUDGED_ROLES}
-        rows = load_judged(frame, columns=loaded, score_range=score_range)
+        rows = load_judged(frame, columns=loaded, score_range=score_range, fail_below=fail_below)
         for role in ("misattribution", "human_misattribution"):
             if role in columns:
                 rows[role] = _label_cells(frame[columns[role]], name, columns[role])
@@ -393,8 +410,10 @@ def rows_from_table(
     if "row_id" not in columns:
         notes.append("no id column: rows are numbered 0, 1, 2, ... in file order.")
     low, high = rows.attrs.get("score_range") or (None, None)
-    if low is not None:
+    if low is not None and fail_below is None:
         notes.append(f"scores read on {low:g}–{high:g}; a row fails below the top score.")
+    elif low is not None:
+        notes.append(f"scores read on {low:g}–{high:g}.")
     if rows.attrs.get("n_null_scores"):
         notes.append(f"{rows.attrs['n_null_scores']:,} rows have no score (kept; never failing).")
     if "human_score" in columns:
@@ -425,9 +444,12 @@ def report_from_table(
     mapping: Mapping[str, str] | None = None,
     score_range: tuple[float, float] | None = None,
     kind: str = "table",
+    fail_below: float | None = None,
 ) -> LoadResult:
     """A report with the table's rows and no issues yet (run discovery on it to find them)."""
-    rows, columns, notes = rows_from_table(frame, name=name, mapping=mapping, score_range=score_range)
+    rows, columns, notes = rows_from_table(
+        frame, name=name, mapping=mapping, score_range=score_range, fail_below=fail_below
+    )
     report = IssueReport(
         rows=rows,
         issues=[],

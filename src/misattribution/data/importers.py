@@ -309,9 +309,11 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
     return metadata
 
 
-def clear_agent_bundles(path: str | Path, limits: ZipLimits | None = None) -> list[tuple[str, str, bytes]] | None:
+def clear_agent_bundles(
+    path: str | Path, limits: ZipLimits | None = None, *, label: str | None = None
+) -> list[tuple[str, str, bytes]] | None:
     """The per-agent bundles of a CLEAR agentic result, as ``(agent, label, zip bytes)``, or ``None`` when
-    ``path`` is not one.
+    ``path`` is not one (``label`` names it in messages; default: the path).
 
     CLEAR's agentic pipeline writes one bundle per agent (each step the agent took is a row) and packs them
     in ``unified_ui_results.zip`` as ``agent_results/<agent>.zip``. Accepted: that zip (read through the one
@@ -323,6 +325,7 @@ def clear_agent_bundles(path: str | Path, limits: ZipLimits | None = None) -> li
     """
     limits = limits or ZipLimits()
     path = Path(path)
+    label = label or str(path)
     if path.is_dir():
         names = [p.name for p in path.iterdir() if p.is_file()]
         if any(_RESULTS.match(n) for n in names):
@@ -338,12 +341,12 @@ def clear_agent_bundles(path: str | Path, limits: ZipLimits | None = None) -> li
         return bundles
     if not path.is_file() or path.suffix.lower() != ".zip":
         return None
-    with open_zip(path, str(path), limits) as archive:
+    with open_zip(path, label, limits) as archive:
         members = [n for n in archive.names if not is_noise(n)]
         if any(_RESULTS.match(n) for n in members):  # a results file at the top: one bundle
             return None
         agents = [(m.group(1), n) for n in members for m in [_AGENT_BUNDLE.match(n.replace("\\", "/"))] if m]
-        return [(agent, f"{path}:{name}", archive.read(name)) for agent, name in sorted(agents)] or None
+        return [(agent, f"{label}:{name}", archive.read(name)) for agent, name in sorted(agents)] or None
 
 
 def _load_bundle(source: Any, limits: ZipLimits) -> tuple[pd.DataFrame, dict[str, Any], str, list[str]]:

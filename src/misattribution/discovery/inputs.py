@@ -267,19 +267,14 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder")
     try:
-        from misattribution.data.importers import import_clear
+        from misattribution.data import importers  # noqa: F401 - optional: the datasets extra
     except ImportError:
-        import_clear = None
-    if import_clear is not None:
-        from misattribution.data.importers import clear_agent_bundles
-
-        agents = clear_agent_bundles(path)
-        if agents:
-            return _read_agent_bundles(agents, str(path))
-        judged, threshold = _import_bundle(path, str(path))
-        if threshold is not None:
-            judged.attrs["clear_threshold"] = threshold
-        return judged, str(path), "clear-bundle"
+        importers = None
+    if importers is not None:
+        judged, problems = read_clear(path)
+        for problem in problems["errors"]:
+            logger.warning("%s", problem)
+        return judged.rename(columns={"id": "row_id"}), str(path), "clear-bundle"
     if not path.is_dir():
         raise InputError(f"{path}: reading a CLEAR .zip needs misattribution.data.importers")
     found = sorted(path.glob("results*.parquet")) or sorted(path.glob("results*.csv"))
@@ -289,40 +284,69 @@ def _read_clear_bundle(path: Path) -> tuple[pd.DataFrame, str, str]:
     return frame, label, "clear"
 
 
-def _import_bundle(source: Any, label: str) -> tuple[pd.DataFrame, float | None]:
-    """One CLEAR bundle as judged rows (``row_id`` ...) and its own threshold."""
-    from misattribution.data.importers import import_clear
+def read_clear(
+    path: str | Path, *, label: str | None = None, limits: Any = None
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """A CLEAR bundle (``.zip`` or folder) or CLEAR's agentic result as judged rows, read the same way by
+    ``misattribution discover`` and the Space.
 
-    result = import_clear(source)
-    judged = result.to_judged()
-    result.refuse_unusable_scores()
-    for problem in result.report.errors:
-        logger.warning("%s", problem)
-    return judged.rename(columns={"id": "row_id"}), _clear_threshold(result.metadata, label)
+    Returns :meth:`~misattribution.data.importers.ImportResult.to_judged`'s columns (``id``, ..., ``score``
+    on our scale, ``clear_score``, ``clear_issues``), plus ``system`` for an agentic result (each agent's
+    bundle imported, its rows under the agent's name: agents are compared, never pooled blind; ids two
+    agents share get the agent as a prefix), and the import's problems (``errors``, ``warnings``, as text).
+    ``attrs`` holds CLEAR's own threshold (``clear_threshold``), or, when the agents set different ones,
+    ``clear_thresholds_differ`` (refused by :func:`load_judged` unless ``fail_below`` settles it), and
+    ``clear_metadata``. ``label`` names the input in messages (default: the path); ``limits`` are the
+    zip guard's (:class:`~misattribution.io.archives.ZipLimits`).
+    """
+    from misattribution.data.importers import clear_agent_bundles
 
-
-def _read_agent_bundles(agents: list[tuple[str, str, bytes]], label: str) -> tuple[pd.DataFrame, str, str]:
-    """CLEAR's agentic result: each agent's bundle imported, its rows under ``system`` = the agent (so the
-    agents are compared as systems, never pooled blind). Row ids that two agents share get the agent as a
-    prefix. The agents' thresholds must agree (one threshold decides which rows fail): when they differ,
-    :func:`load_judged` refuses the input unless ``fail_below`` is given."""
-    frames, thresholds = [], {}
+    path = Path(path)
+    label = label or str(path)
+    agents = clear_agent_bundles(path, limits, label=label)
+    if not agents:
+        stream: Any = path
+        if label != str(path) and path.is_file():
+            stream = io.BytesIO(path.read_bytes())
+            stream.name = label  # the importer names the user's file, not a temporary path
+        judged, threshold, problems, metadata = _import_bundle(stream, label, limits)
+        if threshold is not None:
+            judged.attrs["clear_threshold"] = threshold
+        judged.attrs["clear_metadata"] = metadata
+        return judged, problems
+    frames, thresholds, problems, metadata = [], {}, {"errors": [], "warnings": []}, {}
     for agent, where, data in agents:
         stream = io.BytesIO(data)
         stream.name = where  # the label import_clear's messages carry
-        judged, threshold = _import_bundle(stream, where)
+        judged, threshold, found, metadata[agent] = _import_bundle(stream, stream.name, limits)
         frames.append(judged.assign(system=agent))
         thresholds[agent] = threshold
+        problems["errors"] += found["errors"]
+        problems["warnings"] += found["warnings"]
     frame = pd.concat(frames, ignore_index=True)
-    if frame["row_id"].duplicated().any():
-        frame["row_id"] = frame["system"] + "/" + frame["row_id"].astype(str)
+    if frame["id"].duplicated().any():
+        frame["id"] = frame["system"] + "/" + frame["id"].astype(str)
     distinct = set(thresholds.values())
-    if len(distinct) > 1:  # refused by load_judged unless fail_below settles it
+    if len(distinct) > 1:
         frame.attrs["clear_thresholds_differ"] = ", ".join(f"{agent}: {value}" for agent, value in thresholds.items())
     elif distinct and (threshold := distinct.pop()) is not None:
         frame.attrs["clear_threshold"] = threshold
+    frame.attrs["clear_metadata"] = metadata
     logger.info("%s: CLEAR agentic result, %d agents: %s", label, len(agents), ", ".join(a for a, _, _ in agents))
-    return frame, label, "clear-bundle"
+    return frame, problems
+
+
+def _import_bundle(
+    source: Any, label: str, limits: Any = None
+) -> tuple[pd.DataFrame, float | None, dict[str, list[str]], dict[str, Any]]:
+    """One CLEAR bundle: judged rows, its own threshold, its problems as text, its metadata."""
+    from misattribution.data.importers import import_clear
+
+    result = import_clear(source, limits=limits)
+    judged = result.to_judged()
+    result.refuse_unusable_scores()
+    problems = {"errors": [str(p) for p in result.report.errors], "warnings": [str(p) for p in result.report.warnings]}
+    return judged, _clear_threshold(result.metadata, label), problems, result.metadata
 
 
 def _clear_threshold(metadata: Mapping[str, Any], label: str) -> float | None:

@@ -337,7 +337,11 @@ def name_problems(
         problems.append(f'context: "{anaphora.group(0)}" points to a sentence the name does not carry')
     if not _specific_words(name):
         problems.append('vague: says nothing specific about what is wrong (only generic words like "errors", "issues")')
-    elif all(w.casefold() in _TOPIC_WORDS or w.casefold() in _STOP for w in words):
+    elif all(w.casefold() in _TOPIC_WORDS or w.casefold() in _STOP for w in words) or (
+        len(words) <= 3
+        and any(w.casefold() in _USE_WORDS - {"explicit", "implicit"} for w in words)
+        and all(w.casefold() in _STOP | _GENERIC | _USE_WORDS for w in words)
+    ):
         problems.append("vague: names a part of the answer, not what is wrong with it")
     elif len(words) == 1 and not _ONE_WORD.search(words[0]):
         problems.append(f'vague: the single word "{words[0]}" names no problem')
@@ -354,8 +358,13 @@ def name_problems(
 
 # "Response instructed to act as a research planner": the task restated, with nothing said to be wrong.
 _RESTATED = re.compile(
-    r"\b(?:instructed|asked|supposed|required|expected|meant|told|designed|tasked|mandated)\s+to\b", re.IGNORECASE
+    r"\b(?:instructed|asked|supposed|required|expected|meant|told|designed|tasked|mandated)\b"
+    r"(?:\s+(?:the|a|an|this|its|their)?\s*\w+)?\s+to\b"
+    r"|\b(?:instructed|told|tasked)\s+(?:the|a|an|this|its|their)\s+\w+$|\bdefines?\b",
+    re.IGNORECASE,
 )
+# "Wrong usage", "Explicit use": a kind of fault on "use" with nothing said of what was used.
+_USE_WORDS = frozenset("use usage used using explicit implicit".split())
 
 
 # A name that announces an improvement idea ("Suggested improvement to state an assumption", from CLEAR's
