@@ -211,7 +211,7 @@ def test_the_table_is_large_and_varied():
         ("Task depends on it", "context"),
         ("User asked", "cut"),  # "But the user asked for one sentence and got three paragraphs.", cut (sample)
         ("Insufficiently if response", "cut"),  # a CLEAR summary's fragment
-        ("Citation of a trade press article, published", "cut"),
+        ("Citation of a trade press article, published", "cut"),  # ", published in 2019" lost its instance
         ("Per the step’s instructions", "clause"),  # the frame of a fault, not the fault (CLEAR agentic)
         ("According to the available tool's supported pairs", "clause"),
         ("To improve, maintain role discipline, avoid redundant lookups", "clause"),
@@ -219,12 +219,12 @@ def test_the_table_is_large_and_varied():
         ("Notable issues", "vague"),
         ("Tool's description specifies available topics", "clause"),
         ("Step falls short on process transparency per the instructions", "clause"),
-        ("No unit conversions needed", "praise"),
-        (
-            "Response instructed to act as a research planner",
-            "restated",
-        ),  # the task, not a fault  # nothing was wrong (CLEAR agentic, test traces: disclosed)
-        ("Ordering and values match the provided data", "praise"),  # ", published in 2019" lost its instance
+        ("No unit conversions needed", "praise"),  # nothing was wrong (CLEAR agentic, test traces: disclosed)
+        ("Ordering and values match the provided data", "praise"),
+        ("Response instructed to act as a research planner", "restated"),  # the task, not a fault
+        ("System instructed the assistant", "restated"),
+        ("Wrong usage", "vague"),  # of what? (CLEAR agentic sample, a 62-row leaf)
+        ("Explicit use", "vague"),
         ("Suggested improvement to state an assumption", "suggestion"),
         ("回答没有使用表格的", "subject"),
         ("未使用表格的", "cut"),
@@ -251,6 +251,9 @@ def test_each_rule_catches_its_violation(name, rule):
         "Failure to say what the user asked",
         "Missing check if empty",
         "Refusal even when the request is safe",
+        "Incorrect use of units",
+        "Misuse of tools",
+        "Step violated the role instructions",
         "未按要求使用表格格式",
     ],
 )
