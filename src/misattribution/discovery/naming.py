@@ -1687,6 +1687,9 @@ def _without_instances(name: str, instances: Sequence[str] = ()) -> str:
         dropped = re.sub(r"\s{2,}", " ", _DETERMINED_NUMBER.sub(r"\1 ", name)).strip()
         if not _NUMBER.search(dropped):  # "which document the 169 percent figure is taken from" → "the figure"
             return dropped
+    count = re.search(r"\s+\d+(?:\.\d+)?\s+(?:times|x|occasions|attempts|calls|tries)$", name, re.IGNORECASE)
+    if count and all(_NUMBER.fullmatch(t) for t in tokens) and len(name[: count.start()].split()) >= 2:
+        return name[: count.start()]  # "Repetition of the methodology 6 times": how often is the instance
     shortened = _shorten(before[: cut[-1].start()], MAX_WORDS) if cut else ""
     after = _after_instance(name, cut[-1].group(0), tokens) if shortened else ""
     if len(shortened.split()) >= 2 or (shortened and after):

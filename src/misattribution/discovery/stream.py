@@ -147,7 +147,8 @@ def _whole_score_range(parquet: Any, columns: Mapping[str, str], names: list[str
     if score_column is None or score_column not in names:
         return None
     scores = parquet.read(columns=[score_column]).column(0).to_pandas()
-    probe = pd.DataFrame({"row_id": np.arange(len(scores)).astype(str), "feedback": "", score_column: scores})
+    # the feedback is a stand-in: only the scores are read here (a column of no text at all is refused)
+    probe = pd.DataFrame({"row_id": np.arange(len(scores)).astype(str), "feedback": "-", score_column: scores})
     try:
         rows = load_judged(probe, columns={"id": "row_id", "feedback": "feedback", "score": score_column})
     except (InputError, ValueError) as err:
