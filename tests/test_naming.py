@@ -21,6 +21,7 @@ from misattribution.discovery.naming import (
     names_no_shortcoming,
     near_duplicate,
     parse_names,
+    says_what_is_wrong,
     shares_no_problem,
     summary_candidates,
     unshared_words,
@@ -145,6 +146,8 @@ TABLE = [
      "match the tool schema expectations.", "Tool call arguments provided as a JSON string"),
     ("While this yields the correct result, it technically violates the instruction to answer in one line.",
      "Violating the instruction to answer in one line"),
+    # an unstressed last syllable takes no "e" ("Failure to limite itself" on CLEAR's agentic sample, test traces)
+    ("It should have limited itself to looking up facts.", "Failure to limit itself to looking up facts"),
     # a noun that looks like a verb ("result") before the clause's own verb is the subject's noun
     ("The final result is given without its units.", "Final result given without its units"),
     # "a" before a vowel letter that sounds like a consonant stays "a"
@@ -656,3 +659,22 @@ def test_a_participle_left_alone_when_an_instance_is_cut_goes_too():
     assert _repair("Citation of a trade press article, published in 2019", [], members, []) == (
         "Citation of a trade press article"
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Chosen tool and topic inappropriate given the tool constraints", "Queried not all required topics",
+     "Misattributed quote", "Stale search results"],
+)  # fmt: skip
+def test_names_that_say_what_is_wrong(name):
+    assert says_what_is_wrong(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Necessary constant already provided in the research facts", "Tool's description specifying available topics",
+     "Mission statement"],
+)  # fmt: skip
+def test_names_that_only_describe(name):
+    """A small cluster named so is dropped (pipeline._name_issues): nothing in its name is wrong."""
+    assert not says_what_is_wrong(name)

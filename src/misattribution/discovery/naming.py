@@ -1001,9 +1001,16 @@ def _balanced_quotes(text: str) -> str:
 
 
 _FAULT_MARK = re.compile(
-    r"\b(?:not|no|never|without|instead of|rather than|fails?|failed|failing|missing|lacks?|omit\w*|incorrect\w*|"
-    r"invalid|violat\w*|redundant\w*|unnecessar\w*|wrong\w*|error\w*|mistak\w*|incomplete|"
-    r"unsupported|unfounded|noncompliant|non-compliant)\b",
+    r"\b(?:not|no|never|none|without|cannot|can't|doesn't|didn't|isn't|aren't|wasn't|instead of|rather than|"
+    r"short of|beyond|fail\w*|missing|lacks?|lacking|absent|omi\w+|skip\w*|neglect\w*|ignor\w*|violat\w*|"
+    r"exceed\w*|error\w*|mistak\w*|bugs?|flaw\w*|faulty|broken|issues?|problems?|wrong\w*|incorrect\w*|"
+    r"inappropriate\w*|improper\w*|inadequate\w*|inaccura\w+|inconsisten\w+|incoherent|incomplete|invalid|"
+    r"irrelevant|illogical|unclear|unsupported|unjustified|unverified|unnecessar\w*|unrelated|unreliable|"
+    r"unusable|unsafe|unfounded|unwarranted|unrequested|disallowed|noncompliant|non-compliant|misleading|"
+    r"mis(?:read|interpret|stat|calculat|count|appl|label|match|use|judg|understood|understand|represent|quot|"
+    r"plac|spell|classif|align|identif|attribut|char|lead|led)\w*|redundan\w*|superfluous|excessive\w*|overly|poor\w*|weak\w*|vague\w*|ambiguous|confus\w*|"
+    r"stale|outdated|obsolete|premature\w*|truncat\w*|hallucinat\w*|fabricat\w*|contradict\w*|"
+    r"too (?:long|short|many|few|much|little|verbose|vague|brief|late|early))\b",
     re.IGNORECASE,
 )
 
@@ -1400,6 +1407,8 @@ def _regular_base(participle: str) -> str | None:
 
     >>> _regular_base("flagged"), _regular_base("checked"), _regular_base("noted"), _regular_base("red")
     ('flag', 'check', 'note', None)
+    >>> _regular_base("limited"), _regular_base("evaluated")
+    ('limit', 'evaluate')
     """
     word = participle.casefold()
     if not re.fullmatch(r"[a-z]{2,}ed", word):
@@ -1412,6 +1421,10 @@ def _regular_base(participle: str) -> str | None:
         return stem[:-1] + "y"
     if re.search(r"([bdgmnprt])\1$", stem) and not stem.endswith("dd"):  # a doubled final consonant: flagged
         return stem[:-1]
+    if re.search(r"(?:it|et|en|er|on|or|om|al|el|ol)$", stem) and len(re.findall(r"[aeiouy]+", stem)) >= 2:
+        return stem  # an unstressed last syllable takes no "e": limited, visited, audited, targeted, happened
+    if re.search(r"[iu]at$", stem):
+        return stem + "e"  # evaluated, initiated
     if re.search(
         r"(?:[^aeiou][aeiou][^aeiouwxy]|[aeiou][cgsvz]|[^aeiou][cgsvz]|[^aeiou]l|[aeiou]r)$", stem
     ) and not re.search(r"(?:ck|sh|ch|ss|ng|rm|rn|nt|st|lt|rt|pt|ct|ft|xt|[aeiou]{2}[^aeioucsvz])$", stem):
