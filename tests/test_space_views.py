@@ -196,7 +196,7 @@ def test_issues_html_has_fixed_number_columns_a_share_bar_and_the_no_issue_row()
     assert shown.index('data-id="cut"') < shown.index('data-id="no-issue"')  # last
     assert "Cut &lt;b&gt;off&lt;/b&gt; &amp; short" in shown and "<b>off</b>" not in shown
     assert 'data-issue="stops"' in shown and "✕ filtered" in _row_of(shown, "stops")
-    assert "minmax(14em, 1fr)" in shown  # the name takes the rest of the width; numbers have fixed widths
+    assert "minmax(12.6rem, 1fr) 4.05rem" in shown  # the name takes the rest; numbers have fixed widths (rem)
     assert 'class="mi-bar" style="width:' in shown and "[" in shown  # bar and interval
     assert render.issues_html(table.iloc[:0], {"count": 0}) == ""
 

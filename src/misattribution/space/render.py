@@ -97,12 +97,22 @@ def node_choices(tree: pd.DataFrame) -> list[tuple[str, str]]:
     ]
 
 
+def _rem(widths: list[str]) -> str:
+    """Column widths given in the body's em (0.9rem) as rem: the header row's smaller font must not make its
+    columns narrower than the body's (with six systems the header ended 5 columns off to the left).
+
+    >>> _rem(["minmax(12em, 1fr)", "4.5em"])
+    'minmax(10.8rem, 1fr) 4.05rem'
+    """
+    return " ".join(re.sub(r"([\d.]+)em\b", lambda m: f"{float(m.group(1)) * 0.9:g}rem", w) for w in widths)
+
+
 # Fixed widths for the numbers (they line up across rows and never leave the screen); the name takes
 # the rest and wraps. Headers break at spaces only, never inside a word.
 _TREE_CSS = """
 .mtree { font-size: 0.9rem; overflow-x: auto; }
-.mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.6em; align-items: baseline;
-  padding: 0.3em 0.4em; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
+.mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.54rem; align-items: baseline;
+  padding: 0.3em 0.36rem; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
   line-height: 1.35; margin: 0; }
 .mtree .mt-head { font-weight: 600; font-size: 0.8rem; line-height: 1.2; color: var(--body-text-color-subdued, #6b7280);
   align-items: end; border-bottom-width: 2px; }
@@ -226,8 +236,7 @@ def tree_html(
     widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
     body = "".join(render(k) for k in children.get(None, []))
     return (
-        f'<div class="mtree" style="--mt-columns: {" ".join(widths)}">'
-        f'<div class="mt-row mt-head">{head}</div>{body}</div>'
+        f'<div class="mtree" style="--mt-columns: {_rem(widths)}"><div class="mt-row mt-head">{head}</div>{body}</div>'
     )
 
 
@@ -347,7 +356,7 @@ def issues_html(
         f'<span class="mt-num">{h}</span>' for h in headers
     )
     return (
-        f'<div class="mtree missues" style="--mt-columns: {" ".join(widths)}">'
+        f'<div class="mtree missues" style="--mt-columns: {_rem(widths)}">'
         f'<div class="mt-row mt-head">{head}</div>{"".join(body)}</div>'
     )
 
