@@ -142,10 +142,6 @@ def test_clear_reference_mismatch_fails_loudly(bench, tmp_path):
         ("The response fails to identify the error in the code.", "none"),
         ("It identifies the wrong variable as the cause.", "none"),
         ("The model spots the bug but then introduces a new one.", "none"),
-        # a fault the answer avoided (written for this test; the styles train split showed the pattern)
-        ("It leaves the field empty instead of guessing a value.", "clears"),
-        ("The reply does not promise a refund date.", "clears"),
-        ("It guesses a value instead of leaving the field empty.", "none"),
         ("回答正确，并且记住了用户的要求。", "clears"),
         ("不过回答已经覆盖了两种情况。", "clears"),
         ("回答简洁，但遗漏了单位。", "none"),

@@ -644,12 +644,7 @@ _CLEARED = re.compile(
     r"(?:padded|repeated|invented|made up|wrong|incorrect|fabricated|missing|broken|duplicated|irrelevant|redundant|"
     r"off-topic|out of date)(?:,?\s+(?:or|and|nor)?\s*(?:padded|repeated|invented|made up|wrong|incorrect|fabricated|"
     r"missing|broken|duplicated|irrelevant|redundant|off-topic|out of date))*\b|\bnothing (?:significant|important|major) to critici[sz]e|\bno (?:further )?"
-    r"(?:issues|complaints)\b"
-    # a fault the answer avoided: "sets email to null instead of inventing an address", "does not promise a date"
-    r"|\b(?:instead of|rather than|without|not)\s+(?:\w+\s+)?(?:inventing|guessing|assuming|speculating|fabricating|"
-    r"hallucinating|overpromising|making (?:\w+\s+)?up)\b"
-    r"|\b(?:does not|doesn't|did not|didn't|never)\s+(?:\w+\s+)?(?:promise|guess|invent|speculate|fabricate|"
-    r"overstate|overpromise|lecture|moralis\w*|moraliz\w*)\b|\bnot excessively\b",
+    r"(?:issues|complaints)\b",
     _P,
 )
 # What the answer fails to do, without an error word: "does not keep the changes", "doesn't help".
@@ -673,9 +668,7 @@ _MORE_FAULTS = re.compile(
     r"(?:runs?|ran|goes|went|is|are) (?:well |far |way )?(?:past|over|beyond) (?:the |its )?(?:word|length|limit|count|"
     r"budget)|disregard\w*|violat\w*|(?:goes|go|went|going|runs?|ran) (?:directly )?against|contrary to|inverted|"
     r"backwards|security (?:risk|hole|flaw|issue)|leak(?:s|ed|ing)?|bloated|redo(?:es|ne)?|redid|unattributed|uncited|"
-    r"not attributed|proceeds? as if|only (?:one|two|three|four|\d+|the first|half) of|swaps?|swapped|misquot\w*|"
-    r"over-\w+|drifts?|is dropped|dropped from|losing|feels? rushed|"
-    r"outside (?:the |its )?(?:provided|given|retrieved|supplied) (?:sources?|documents?|"
+    r"not attributed|proceeds? as if|outside (?:the |its )?(?:provided|given|retrieved|supplied) (?:sources?|documents?|"
     r"context|data|material)|none of (?:the |its |their )?(?:\w+\s+){1,3}?(?:backs?|supports?|confirms?|mentions?|"
     r"(?:is|are) (?:attributed|cited|sourced)))\b",
     _P,
