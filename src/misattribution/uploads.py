@@ -216,7 +216,9 @@ def _load_upload(
         names = {PurePosixPath(n).name for n in members}
         if all(m in names for m in BUNDLE_MEMBERS):
             return LoadResult(load_bundle_zip(path, name=label, limits=limits), label, "bundle")
-        if any(_is_clear_results(n) for n in members) or any(_is_agent_bundle(n) for n in members):
+        from misattribution.data.importers import is_clear_member
+
+        if any(is_clear_member(n) for n in members):
             return load_clear_zip(path, name=label, limits=limits)
         raise UploadError(
             f"{label}: a zip, but neither a results bundle (needs {', '.join(BUNDLE_MEMBERS)}) nor a CLEAR "
@@ -296,17 +298,6 @@ def _read_member(archive: SafeZip, member: str) -> bytes:
         raise UploadError(str(err)) from None
 
 
-def _is_agent_bundle(member: str) -> bool:
-    """One agent's bundle inside CLEAR's agentic result: ``agent_results/<agent>.zip``."""
-    parts = PurePosixPath(member.replace("\\", "/")).parts
-    return len(parts) >= 2 and parts[-2] == "agent_results" and parts[-1].lower().endswith(".zip")
-
-
-def _is_clear_results(member: str) -> bool:
-    base = PurePosixPath(member).name.lower()
-    return base.startswith("results") and base.endswith((".csv", ".parquet"))
-
-
 def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadLimits | None = None) -> LoadResult:
     """A CLEAR results zip (or CLEAR's agentic ``unified_ui_results.zip``) as a report: CLEAR's recurring
     issues become issues, its rows the rows.
@@ -317,22 +308,18 @@ def load_clear_zip(path: str | Path, *, name: str | None = None, limits: UploadL
     bundle sets one (else below 1), an agentic result's agents as systems. Problems found by the import are
     summarised in the notes.
     """
-    from misattribution.discovery.inputs import read_clear
+    from misattribution.discovery.inputs import read_clear, refuse_differing_thresholds
 
     limits = limits or UploadLimits()
     path = Path(path)
     label = name or path.name
     try:
         frame, found = read_clear(path, label=label, limits=limits.zip_limits())
+        refuse_differing_thresholds(frame, label)
     except (InputError, ValueError) as err:
         raise UploadError(str(err) if label in str(err) else f"{label}: {err}") from None
     if len(frame) > limits.max_rows:
         raise UploadError(f"{label}: {len(frame):,} rows, more than the {limits.max_rows:,} allowed")
-    if frame.attrs.get("clear_thresholds_differ"):
-        raise UploadError(
-            f"{label}: the agents' bundles set different high_score_threshold values "
-            f"({frame.attrs['clear_thresholds_differ']}); upload each agent's bundle on its own"
-        )
     threshold = frame.attrs.get("clear_threshold")
     mapping = {"row_id": "id", "score": "clear_score", **({"system": "system"} if "system" in frame else {})}
     result = report_from_table(

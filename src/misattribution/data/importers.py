@@ -309,6 +309,18 @@ def _parse_metadata(data: bytes, where: str) -> dict[str, Any]:
     return metadata
 
 
+def is_clear_member(name: str) -> bool:
+    """Whether a zip member makes the zip a CLEAR upload: a results table or one agent's bundle.
+
+    >>> is_clear_member("bundle/results.parquet"), is_clear_member("agent_results/planner.zip")
+    (True, True)
+    >>> is_clear_member("rows.parquet")
+    False
+    """
+    name = name.replace("\\", "/")
+    return bool(_RESULTS.match(name.rsplit("/", 1)[-1]) or _AGENT_BUNDLE.match(name))
+
+
 def clear_agent_bundles(
     path: str | Path, limits: ZipLimits | None = None, *, label: str | None = None
 ) -> list[tuple[str, str, bytes]] | None:

@@ -115,12 +115,8 @@ def load_judged(
     if unknown:
         raise ValueError(f"unknown column roles {sorted(unknown)}; known roles are {sorted(ROLES)}")
     frame, label, kind = _read(source)
-    if fail_below is None and frame.attrs.get("clear_thresholds_differ"):
-        raise InputError(
-            f"{label}: the agents' bundles set different high_score_threshold values "
-            f"({frame.attrs['clear_thresholds_differ']})\n"
-            "  hint: choose one with fail_below (--fail-below), or read each agent's bundle on its own"
-        )
+    if fail_below is None:
+        refuse_differing_thresholds(frame, label)
     if kind == "rows" and not columns and score_range is None and fail_below is None:
         return _passthrough(frame, label, system)
     if kind == "runner":
@@ -334,6 +330,17 @@ def read_clear(
     frame.attrs["clear_metadata"] = metadata
     logger.info("%s: CLEAR agentic result, %d agents: %s", label, len(agents), ", ".join(a for a, _, _ in agents))
     return frame, problems
+
+
+def refuse_differing_thresholds(frame: pd.DataFrame, label: str) -> None:
+    """Raise :class:`InputError` when :func:`read_clear` found agents with different thresholds: one threshold
+    decides which rows fail, so the user chooses it (``fail_below``) or reads each agent on its own."""
+    if frame.attrs.get("clear_thresholds_differ"):
+        raise InputError(
+            f"{label}: the agents' bundles set different high_score_threshold values "
+            f"({frame.attrs['clear_thresholds_differ']})\n"
+            "  hint: choose one with fail_below (--fail-below), or read each agent's bundle on its own"
+        )
 
 
 def _import_bundle(

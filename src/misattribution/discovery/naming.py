@@ -339,8 +339,8 @@ def name_problems(
         problems.append('vague: says nothing specific about what is wrong (only generic words like "errors", "issues")')
     elif all(w.casefold() in _TOPIC_WORDS or w.casefold() in _STOP for w in words) or (
         len(words) <= 3
-        and any(w.casefold() in _USE_WORDS - {"explicit", "implicit"} for w in words)
-        and all(w.casefold() in _STOP | _GENERIC | _USE_WORDS for w in words)
+        and any(w.casefold() in _USE_WORDS for w in words)
+        and all(w.casefold() in _STOP | _GENERIC | _USE_WORDS | _USE_QUALIFIERS for w in words)
     ):
         problems.append("vague: names a part of the answer, not what is wrong with it")
     elif len(words) == 1 and not _ONE_WORD.search(words[0]):
@@ -364,7 +364,8 @@ _RESTATED = re.compile(
     re.IGNORECASE,
 )
 # "Wrong usage", "Explicit use": a kind of fault on "use" with nothing said of what was used.
-_USE_WORDS = frozenset("use usage used using explicit implicit".split())
+_USE_WORDS = frozenset("use usage used using".split())
+_USE_QUALIFIERS = frozenset("explicit implicit".split())
 
 
 # A name that announces an improvement idea ("Suggested improvement to state an assumption", from CLEAR's
@@ -688,11 +689,12 @@ def _verb(base: str, nominal: str | None = None, third: str | None = None, past:
             third = base[:-1] + "ies"
         else:
             third = base + "s"
-    if past is None:
-        past = (
-            base + "d" if base.endswith("e") else base[:-1] + "ied" if re.search(r"[^aeiou]y$", base) else base + "ed"
-        )
-    _VERBS[base] = (third, past, nominal)
+    _VERBS[base] = (third, past or _regular_past(base), nominal)
+
+
+def _regular_past(base: str) -> str:
+    """The regular past (and past participle) of ``base``: "noted", "verified", "cited"."""
+    return base + "d" if base.endswith("e") else base[:-1] + "ied" if re.search(r"[^aeiou]y$", base) else base + "ed"
 
 
 for _base, _nominal in {
@@ -1027,8 +1029,8 @@ def _clean(text: str) -> str:
     text = re.sub(r"\b(hard|difficult|easy) to (follow|understand|read|verify|use)\b", r"\1-to-\2", text, flags=re.I)
     text = _HEDGES.sub("", _HEDGE_WORDS.sub("", text))
     text = _LOCATOR.sub("", text)
-    cut = _TRAILING.sub("", text).strip(" ,.;:!?-–—")
-    trailing = _TRAILING.search(text)
+    trailing = _TRAILING.search(text)  # every alternative runs to the end: the name is what precedes it
+    cut = (text[: trailing.start()] if trailing else text).strip(" ,.;:!?-–—")
     if trailing and re.match(r"[,\s]*as\b", trailing.group(0)) and _names_fault(text) and not _names_fault(cut):
         # "arguments are provided as a JSON string rather than an object": the fault is in what was cut;
         # keep the text up to the next clause (the name is shortened to its words later)
@@ -1301,9 +1303,7 @@ def _no_object(base: str, rest: str) -> str | None:
     tail = f" {tail}" if tail and tail[0] not in ",;:" else ""
     if base in _PROVIDE:
         return f"Missing {obj}{tail}"
-    participle = _PAST_PARTICIPLES.get(base) or _VERBS.get(base, (None, None, None))[1]
-    if not participle:
-        participle = base + "d" if base.endswith("e") else base + "ed"
+    participle = _PAST_PARTICIPLES.get(base) or (_VERBS[base][1] if base in _VERBS else _regular_past(base))
     return f"No {obj} {participle}{tail}"
 
 
