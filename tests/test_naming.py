@@ -140,12 +140,12 @@ TABLE = [
     ("Per the step’s instructions, it should have used the calculator.", "Failure to use the calculator"),
     ("It fails several critical process requirements.", "Failure to meet several process requirements"),
     ("The step does not perform any calculations or provide an answer.",
-     "Step not performing any calculations or providing an answer"),
+     "Failure to perform any calculations or provide an answer"),
     # "as" that says in what form is not a reason clause: cutting there would cut the fault away
     ("The tool call arguments are provided as a JSON string rather than a structured object, which may not "
      "match the tool schema expectations.", "Tool call arguments provided as a JSON string"),
     ("While this yields the correct result, it technically violates the instruction to answer in one line.",
-     "Violating the instruction to answer in one line"),
+     "Violation of the instruction to answer in one line"),
     # an unstressed last syllable takes no "e" ("Failure to limite itself" on CLEAR's agentic sample, test traces)
     ("It should have limited itself to looking up facts.", "Failure to limit itself to looking up facts"),
     # a noun that looks like a verb ("result") before the clause's own verb is the subject's noun
@@ -153,6 +153,17 @@ TABLE = [
     # "a" before a vowel letter that sounds like a consonant stays "a"
     ("The draft relies on a university working paper instead of the official statistics.",
      "Draft relying on a university working paper instead of the official statistics"),
+    # per-step judges call the judged unit "the step" and point at it ("for this role", "at this stage"):
+    # it is the subject a name drops, and the pointer names no context (CLEAR's agentic sample, session 12)
+    ("The step breaks the system instruction for this role.", "Breaking the system instruction"),
+    ("The step contradicts the plan agreed at this stage.", "Contradiction of the plan agreed"),
+    ("The constants were not fetched with tools in this step.", "Constants not fetched with tools"),
+    # a consequence after a comma ("…, violating the role") is not the fault, unless the fault is only there
+    ("It calls no tool at this stage, violating the planner's role.", "No tool called"),
+    ("The model replies in the wrong language, contradicting the system prompt.", "Replying in the wrong language"),
+    ("The response uses the calculator, violating the instruction.", "Use of the calculator, violating the instruction"),
+    # "and <verb>s no X" is the critical half ("Answer to and calls no tool" before)
+    ("It answers directly and calls no tool.", "No tool called"),
 ]  # fmt: skip
 
 
@@ -163,6 +174,18 @@ def test_a_reporting_verb_with_its_object_is_the_clause_verb_not_the_reported_is
     assert issue_name("The final sentence claims the answer is exact.") == "Final sentence claiming the answer is exact"
     assert issue_name("The summary says the meeting was cancelled.") == "Summary saying the meeting was cancelled"
     assert issue_name("The calculation of the discount is incorrect.") == "Incorrect calculation of the discount"
+
+
+def test_a_pair_of_units_of_one_row_is_generalised_when_a_name_is_repaired():
+    """ "The tool's documented supported pairs do not include km to m" was the issue's own example of a name
+    tied to one instance; a repair puts the pair in general terms."""
+    from misattribution.discovery.naming import _repair
+
+    assert _repair("Unsupported km -> meters", [], [], []) == "Unsupported unit conversion"
+    assert _repair("Tool set not supporting kg↔grams", [], [], []) == "Tool set not supporting unit conversion"
+    assert _repair("Conversion of troy_oz to kg by hand", [], [], []) == "Conversion of units by hand"
+    assert _repair("Distance in km to the town", [], [], []) == "Distance in km to the town"  # one unit: no pair
+    assert name_problems("Unsupported unit conversion") == []
 
 
 @pytest.mark.parametrize(("sentence", "expected"), TABLE, ids=[s[:40] for s, _ in TABLE])

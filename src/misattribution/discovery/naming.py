@@ -447,7 +447,7 @@ def _cut_problems(name: str) -> list[str]:
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
     complete = bool(_RELATIVE_END.search(stripped) or _FREE_RELATIVE_END.search(stripped))
     participle = _BARE_PARTICIPLE.search(stripped)
-    if participle and not complete:
+    if participle and not complete and not re.match(r"no\s", stripped, re.IGNORECASE):  # "No tool called" is whole
         return [f'cut: ends on "{participle.group(0)}", which lacks what it says: the name is cut mid-phrase']
     verb = _CUT_VERB.search(stripped)
     if verb and complete:  # "things that the evidence does not contain": its object is "things"
@@ -563,6 +563,8 @@ def near_duplicate(a: str, b: str, *, threshold: float = 0.75, subset: bool = Fa
     True
     >>> near_duplicate("Missing units of the final result", "Missing units from the final answer")
     True
+    >>> near_duplicate("No tool called", "Failure to perform any tool calls"), near_duplicate("No tool called", "Wrong tool")
+    (True, False)
     """
     ka, kb = _name_key(a), _name_key(b)
     if not ka or not kb:
@@ -575,7 +577,44 @@ def near_duplicate(a: str, b: str, *, threshold: float = 0.75, subset: bool = Fa
     core_a, core_b = ka - topic, kb - topic
     if len(core_a) >= 2 and core_a == core_b:
         return True
+    absent_a, absent_b = _absence_key(a), _absence_key(b)
+    if absent_a and absent_a == absent_b:  # "No units given", "Missing units": one absence
+        return True
     return ka == kb or len(ka & kb) / len(ka | kb) >= threshold
+
+
+# "Failure to perform any tool calls", "No tool called", "Failure to invoke any tool": one absence said
+# three ways. An absence's key is what is absent, without the verb that only says it was done or used.
+_ABSENCE = re.compile(
+    r"^(?:(?:missing|absent|no|lack of|absence of|omission of|omitted|without)\s+|"
+    r"failure to (?:\w+ )?|failing to (?:\w+ )?|not (?:\w+ )?)(.+)$",
+    re.IGNORECASE,
+)
+_LIGHT = frozenset(
+    """perform performed performing make made making do done doing run ran running execute executed executing
+    carry carried carrying out conduct conducted invoke invoked invoking invocation invocations call called
+    calling calls use used using usage uses provide provided providing give given giving include included
+    including any single one""".split()
+)
+
+
+def _absence_key(name: str) -> frozenset[str]:
+    """What an absence name says is absent, as stems without light verbs ("tool" for "No tool called",
+    "Failure to perform any tool calls" and "Failure to invoke any tool"); empty for another kind of name.
+
+    >>> sorted(_absence_key("Failure to perform any tool calls")), sorted(_absence_key("No tool called"))
+    (['tool'], ['tool'])
+    >>> _absence_key("Wrong tool selected")
+    frozenset()
+    """
+    match = _ABSENCE.match(name.strip())
+    if not match or _CJK.search(name):
+        return frozenset()
+    verb = re.match(r"(?:failure|failing|not) (?:to )?(\w+)", name.strip(), re.IGNORECASE)
+    words = [w.casefold() for w in _WORDS.findall(match.group(1))]
+    if verb and verb.group(1).casefold() not in _LIGHT and verb.group(1).casefold() != "to":
+        words.insert(0, verb.group(1).casefold())  # "Failure to verify the source" is not "Missing source"
+    return frozenset(_stem(w) for w in words if w not in _LIGHT and w not in _STOP)
 
 
 def _duplicate_problems(name: str, siblings: Sequence[str]) -> list[str]:
@@ -619,6 +658,7 @@ _TRAILING = re.compile(
     r"though|because|e\.g\.|i\.e\.|for example|for instance|such as|indicating|suggesting)\b.*$"
     r"|,\s*(?:namely|specifically|in particular|notably|here|this time)\b.*$"
     r"|,\s*(?:given|considering)\b.*$|\s+(?:given|considering) that\b.*$"
+    r"|,\s*(?:violating|contravening|breaching|breaking|contradicting|going against)\b.*$"
     r"|\s*[(\[:;].*$"
     r"|(?:,\s*|\s+)(?:but|however|and this|and the model)\b.*$"
     r"|,\s*and\s+(?:the|it|this|a|an|its|there)\b.*$"
@@ -639,13 +679,15 @@ _SEEMS = re.compile(r"\b(?:seems|appears|tends) to (?:\w+ly )?(\w+)", re.IGNOREC
 _IRREGULAR = {"be": "is", "have": "has", "do": "does", "go": "goes"}
 _LOCATOR = re.compile(
     r"\s*,?\s*\b(?:in|at|during)\s+(?:the\s+)?(?:(?:first|second|third|fourth|final|last|initial|next|same|very)\s+)*"
-    r"(?:step|line|paragraph|sentence|bullet|tip)s?(?:\s+#?\d+)?\b|\s+in\s+(?:step|tip|line|bullet)\s+#?\d+\b",
+    r"(?:step|line|paragraph|sentence|bullet|tip)s?(?:\s+#?\d+)?\b|\s+in\s+(?:step|tip|line|bullet)\s+#?\d+\b"
+    # the unit being judged, pointed at: "violates the instructions for this role", "… at this stage"
+    r"|\s*,?\s*\b(?:in|at|during|for|within)\s+(?:this|the current)\s+(?:step|stage|phase|role|turn|point)\b",
     re.IGNORECASE,
 )
 _CONTRAST = re.compile(
     r"(?:,\s*|\s+)(?:but|however|yet|whereas|although|though|even though|except that)\b,?\s*"
     r"|\s*;\s*(?:however,?\s*)?|\s+—\s+"
-    r"|\s+and\s+(?=(?:then\s+)?(?:never|not|does not|doesn't|did not|fails|omits|ignores|misses|lacks)\b)"
+    r"|\s+and\s+(?=(?:then\s+)?(?:never|not|does not|doesn't|did not|fails|omits|ignores|misses|lacks|[a-z]+s\s+no)\b)"
     r"|,\s*(?=(?:omitting|ignoring|missing|forgetting|neglecting|failing|skipping|overlooking)\b)",
     re.IGNORECASE,
 )
@@ -664,7 +706,7 @@ _LEADING_CAUSE = re.compile(
 )
 _GENERIC_SUBJECT = re.compile(
     r"^(?:the |this |its )?(?:model's |model’s |assistant's |ai's )?"
-    r"(response|answer|model|solution|output|assistant|reply|agent)(?:'s)?\s+(?:itself\s+|also\s+|then\s+)?"
+    r"(response|answer|model|solution|output|assistant|reply|agent|step)(?:'s)?\s+(?:itself\s+|also\s+|then\s+)?"
     r"(?=(?:is|are|was|were|has|have|had|does|do|did|doesn't|don't|didn't|can|could|should|would|will|must|may|"
     r"might|never|not|[\w-]+s|\w+ed|incorrectly|wrongly|mistakenly|erroneously|also|then|only)\b)"
     r"|^(?:it|they)\s+(?:also\s+|then\s+)?",
@@ -771,6 +813,8 @@ for _base, _nominal in {
     "sort": "sorting",
     "measure": "measurement",
     "solve": "solution",
+    "violate": "violation",
+    "contradict": "contradiction",
 }.items():
     _verb(_base, _nominal)
 _VERBS["misread"] = ("misreads", "misread", "misreading")
@@ -1031,7 +1075,12 @@ def _clean(text: str) -> str:
     text = _LOCATOR.sub("", text)
     trailing = _TRAILING.search(text)  # every alternative runs to the end: the name is what precedes it
     cut = (text[: trailing.start()] if trailing else text).strip(" ,.;:!?-–—")
-    if trailing and re.match(r"[,\s]*as\b", trailing.group(0)) and _names_fault(text) and not _names_fault(cut):
+    if (
+        trailing
+        and re.match(r"[,\s]*(?:as|violating|contravening|breaching|breaking|contradicting|going)\b", trailing.group(0))
+        and _names_fault(text)
+        and not _names_fault(cut)
+    ):
         # "arguments are provided as a JSON string rather than an object": the fault is in what was cut;
         # keep the text up to the next clause (the name is shortened to its words later)
         cut = re.split(r",\s*(?:which|so|because|since|leading|making|while|and this)\b", text, maxsplit=1)[0]
@@ -2302,13 +2351,24 @@ _UNIT_SWAP = re.compile(
     rf"\b(in|into|to|as)\s+(?:the\s+)?{_UNIT_WORDS}\s+(?:rather than|instead of|not)\s+(?:in\s+)?(?:the\s+)?{_UNIT_WORDS}\b",
     re.IGNORECASE,
 )
+# A conversion between two units of one row: "km to m", "km↔m", "troy_oz -> grams", "seconds/minutes".
+_PAIRED_UNIT = rf"(?:troy[_ ])?(?:{_UNIT_WORDS}|[mgsl])"
+_UNIT_PAIR = re.compile(
+    rf"(?<![\w-]){_PAIRED_UNIT}\s*(?:to|->|→|↔|<->|/)\s*{_PAIRED_UNIT}(?![\w-])", re.IGNORECASE
+)
+
+
+def _general_pair(match: re.Match[str]) -> str:
+    """ "km to m" → "unit conversion"; after "conversion of" or "converting", just "units"."""
+    before = match.string[: match.start()]
+    return "units" if re.search(r"\bconver\w*(?:\s+(?:of|from))?\s*$", before, re.IGNORECASE) else "unit conversion"
 
 
 def _repair(
     name: str, siblings: Sequence[str], members: Sequence[str], keywords: Sequence[str], instances: Sequence[str] = ()
 ) -> str:
     """``name`` made to pass the rules when it can: one row's pair of units generalised ("in miles rather
-    than kilometres" → "in the wrong unit"), the phrase of one instance cut, a near-duplicate of a sibling
+    than kilometres" → "in the wrong unit", "km -> meters" → "unit conversion"), the phrase of one instance cut, a near-duplicate of a sibling
     told apart by a keyword.
 
     >>> _repair("Input given in degrees Fahrenheit rather than degrees Celsius", [], [], [])
@@ -2316,8 +2376,10 @@ def _repair(
     >>> _repair("Kelvin value that was asked for is never given", [], ["The Kelvin value is never given.",
     ...     "The summary that was asked for is never given."], [])
     'Value that was asked for is never given'
+    >>> _repair("Unsupported km -> meters", [], [], [])
+    'Unsupported unit conversion'
     """
-    name = _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name)
+    name = _UNIT_PAIR.sub(_general_pair, _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name))
     lead, _, rest = name.partition(" ")
     if len(rest.split()) >= 3 and rest[:1].islower():  # a leading word of one instance: "Kelvin value that ..."
         problems = name_problems(name, siblings=siblings, members=members, instances=instances)
