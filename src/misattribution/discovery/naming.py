@@ -2353,9 +2353,7 @@ _UNIT_SWAP = re.compile(
 )
 # A conversion between two units of one row: "km to m", "km↔m", "troy_oz -> grams", "seconds/minutes".
 _PAIRED_UNIT = rf"(?:troy[_ ])?(?:{_UNIT_WORDS}|[mgsl])"
-_UNIT_PAIR = re.compile(
-    rf"(?<![\w-]){_PAIRED_UNIT}\s*(?:to|->|→|↔|<->|/)\s*{_PAIRED_UNIT}(?![\w-])", re.IGNORECASE
-)
+_UNIT_PAIR = re.compile(rf"(?<![\w-]){_PAIRED_UNIT}\s*(?:to|->|→|↔|<->|/)\s*{_PAIRED_UNIT}(?![\w-])", re.IGNORECASE)
 
 
 def _general_pair(match: re.Match[str]) -> str:
