@@ -162,6 +162,11 @@ TABLE = [
     ("It calls no tool at this stage, violating the planner's role.", "No tool called"),
     ("The model replies in the wrong language, contradicting the system prompt.", "Replying in the wrong language"),
     ("The response uses the calculator, violating the instruction.", "Use of the calculator, violating the instruction"),
+    # whose the faulty part is goes without saying: "the model's explanation" is "the explanation" (clear_gsm8k
+    # named "Model's simplistic approach to …" and "Miscalculation in the model's explanation")
+    ("However, the model's rounding of the tax does not follow the usual convention.",
+     "Rounding of the tax not following the usual convention"),
+    ("There is a unit slip in the response's second paragraph.", "Unit slip"),
     # "and <verb>s no X" is the critical half ("Answer to and calls no tool" before)
     ("It answers directly and calls no tool.", "No tool called"),
 ]  # fmt: skip

@@ -45,7 +45,8 @@ _SUBJECT = re.compile(
     r"output|reply|ai|system|llm)\b|(?:it|they|there|this|that|these|those|i|we)\b"
     r"|(?:response|model|assistant|answer|reply|output)\s+(?!un|in|im|mis|non|ill|over|under)\w+ed\b"
     r"|(?:response|model|assistant)\s+(?:is|are|was|does|did|has|fails|lacks|contains|makes|uses)\b"
-    r"|(?:response|model|assistant|answer|reply|output)\s+\w+ly\s+\w+s\b)",
+    r"|(?:response|model|assistant|answer|reply|output)\s+\w+ly\s+\w+s\b"
+    r"|(?:model|response|assistant|agent)(?:'s|’s)(?=\s))",
     re.IGNORECASE,
 )
 # Words that name where in an answer something is, not what is wrong with it: a name made only of them
@@ -1066,7 +1067,14 @@ def _names_fault(text: str) -> bool:
     return cue_score(text) > 0 or bool(_CRITICISM_EXTRA.search(text) or _FAULT_MARK.search(text))
 
 
+# "the model's explanation": whose it is goes without saying in a name ("Miscalculation in the explanation").
+_JUDGED_POSSESSIVE = re.compile(
+    r"\b(?:(?:the|this|its)\s+)?(?:model|response|assistant|agent|solution|ai)(?:'s|’s)\s+", re.IGNORECASE
+)
+
+
 def _clean(text: str) -> str:
+    text = _JUDGED_POSSESSIVE.sub("the ", text)
     text = _ASIDE.sub(" ", text)
     text = re.sub(r"\s*\([^()]*\)|\s*\[[^\[\]]*\]", "", text)  # an aside in brackets, not the rest
     text = _SEEMS.sub(_third_person, text)
@@ -1998,6 +2006,8 @@ def drop_rare_phrases(name: str, members: Sequence[str], *, share: float = 0.2) 
     ...     f"There is a contradiction between the table and the text about the {q}." for q in "tip tax fee rent fare".split()]
     >>> drop_rare_phrases("Contradiction between the table and the text about the total cost", members)
     'Contradiction between the table and the text'
+    >>> drop_rare_phrases("Issue with the rounding of the table", members)  # a generic head keeps what it is
+    'Issue with the rounding of the table'
     """
     if _CJK.search(name):
         return name
@@ -2014,10 +2024,13 @@ def drop_rare_phrases(name: str, members: Sequence[str], *, share: float = 0.2) 
         return name
     lowered = [m.casefold() for m in members]
     kept = [pieces[0]]
-    for piece in pieces[1:]:
+    # After a head that only says something is wrong ("Issue", "Minor error"), the next phrase says what:
+    # "Issue with the formatting of the division operation" is not "Issue of the division operation".
+    generic_head = not _specific_words(pieces[0])
+    for k, piece in enumerate(pieces[1:], start=1):
         words = [w for w in _content_words(piece) if w not in _STOP]
         rare = words and all(sum(_stem(w)[:5] in m for m in lowered) < share * len(lowered) for w in words)
-        if not rare or _KEEP_PHRASE.search(piece):
+        if not rare or _KEEP_PHRASE.search(piece) or (generic_head and k == 1):
             kept.append(piece)
     trimmed = "".join(kept).strip(" ,")
     trimmed = re.sub(r",\s*[\w-]+$", "", trimmed)  # a word left alone after a comma (", even", ", co-authored")
