@@ -122,6 +122,12 @@ BAD_TABLES = {
         b"id,feedback,score,misattribution\nr0,x,1,result_error\nr1,y,2," + NESTED.encode() + b"\n",
         r"labels\.csv: row 2, field 'misattribution': brackets nested 1000 deep",
     ),
+    # a spreadsheet export with a copied column: pandas would rename the copy and read the first silently
+    "repeated_column": (
+        "copied.csv",
+        b"id,feedback,feedback,score\nr0,x,y,1\n",
+        r"copied\.csv: line 1: column 'feedback' is named twice \(fields 2, 3\)",
+    ),
     "huge_label_cell": (
         "long.csv",
         b"id,feedback,score,misattribution\nr0,x,1," + b"a;" * 6000 + b"\n",
@@ -182,6 +188,26 @@ def test_clear_results_off_their_0_1_scale(tmp_path: Path) -> None:
         InputError, match=r"results\.parquet: column 'score': 1 score\(s\) outside the CLEAR scale 0-1 \(row 2: 1\.7\)"
     ):
         load_judged(tmp_path / "results.parquet")
+
+
+def test_a_blank_system_cell_is_a_missing_system_not_a_system_named_blank(tmp_path: Path) -> None:
+    """A report listed a system with no name ("… in  (55.0% of its rows …)") for rows whose system cell was
+    blank; they are the fallback system, as a missing cell is."""
+    path = _write(tmp_path, "sys.csv", b"id,feedback,score,system\nr0,Wrong sum.,1,a\nr1,No units.,2, \nr2,Fine.,3,\n")
+    rows = load_judged(path)
+    assert rows["system"].tolist() == ["a", "default", "default"]
+
+
+def test_feedback_stored_as_bytes_in_parquet_is_read_as_text(tmp_path: Path) -> None:
+    """Parquet may store text as binary: it was called "numbers, not text"; UTF-8 bytes are text, other
+    bytes are refused naming the row."""
+    frame = pd.DataFrame({"feedback": [b"Wrong sum.", b"No units."], "score": [1, 2]})
+    frame.to_parquet(tmp_path / "binary.parquet")
+    assert load_judged(tmp_path / "binary.parquet")["feedback"].tolist() == ["Wrong sum.", "No units."]
+    frame.loc[1, "feedback"] = b"caf\xe9"
+    frame.to_parquet(tmp_path / "latin.parquet")
+    with pytest.raises(InputError, match=r"latin\.parquet: row 2, column 'feedback': bytes that are not UTF-8"):
+        load_judged(tmp_path / "latin.parquet")
 
 
 def test_judgment_and_grade_load_the_same_in_discover_and_the_space(tmp_path: Path) -> None:

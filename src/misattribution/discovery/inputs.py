@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +130,7 @@ def load_judged(
         required=("feedback", "score"),
         optional_any={"score": ("clear_score",)},
     )
+    frame = _decoded(frame, [chosen[role] for role in (*TEXT_ROLES, "system") if chosen[role] is not None], label)
     rows = pd.DataFrame(index=frame.index)
     rows["row_id"] = _row_ids(frame, chosen["id"], label, runner=kind == "runner")
     score_column = "clear_score" if kind == "clear-bundle" and "score" not in columns else chosen["score"]
@@ -475,11 +476,33 @@ def _fail_threshold(
     return 1.0, "below the top of the scale"
 
 
+def _decoded(frame: pd.DataFrame, columns: Sequence[str], label: str) -> pd.DataFrame:
+    """``frame`` with the byte cells of ``columns`` decoded as UTF-8 (a Parquet file may store text as
+    binary); :class:`InputError` naming the row and column for bytes that are not UTF-8."""
+    for column in dict.fromkeys(columns):
+        values = frame[column].tolist()
+        if not any(isinstance(v, (bytes, bytearray)) for v in values):
+            continue
+        decoded = []
+        for i, v in enumerate(values):
+            try:
+                decoded.append(bytes(v).decode("utf-8") if isinstance(v, (bytes, bytearray)) else v)
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"{label}: row {i + 1}, column {column!r}: bytes that are not UTF-8 text\n"
+                    "  hint: store the judge's feedback as UTF-8 text"
+                ) from None
+        frame = frame.assign(**{column: pd.Series(decoded, index=frame.index, dtype=object)})
+    return frame
+
+
 def _systems(frame: pd.DataFrame, column: str | None, constant: str | None) -> list[str]:
+    """Each row's system: the column's value, else ``constant``, else ``"default"`` (a blank cell is missing:
+    a report would list a system with no name)."""
     fallback = constant or "default"
     if column is None:
         return [fallback] * len(frame)
-    return [fallback if is_missing(v) else str(v) for v in frame[column]]
+    return [fallback if is_missing(v) or not str(v).strip() else str(v).strip() for v in frame[column]]
 
 
 def _issue_list(value: Any) -> list[str] | None:

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import csv
 import io
 import json
 import math
@@ -275,7 +276,25 @@ def read_csv_bytes(data: bytes, label: str, *, sep: str = ",", max_rows: int | N
         line = f"line {int(where.group(2)) + (where.group(1) == 'row')}" if where else "line 1"
         raise _hint(f"{label}: {line}: not a well-formed {'TSV' if sep == chr(9) else 'CSV'} ({_first_line(err)})",
                     "check the quotes and the number of fields on that line") from None  # fmt: skip
+    _refuse_repeated_names(header, label, sep)
     return _checked(frame, label, max_rows, "a header but no rows")
+
+
+def _refuse_repeated_names(header: bytes, label: str, sep: str) -> None:
+    """Raise :class:`InputError` when the header names a column twice: the parser would rename the second
+    ("feedback.1") and read the first, which may not be the one meant."""
+    names = next(csv.reader([header.decode("utf-8-sig", "replace").rstrip("\r")], delimiter=sep), [])
+    fields: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        if name.strip():
+            fields.setdefault(name.strip(), []).append(position)
+    repeated = {name: where for name, where in fields.items() if len(where) > 1}
+    if repeated:
+        name, where = next(iter(repeated.items()))
+        raise _hint(
+            f"{label}: line 1: column {name!r} is named twice (fields {', '.join(map(str, where))})",
+            "give every column its own name, or drop the copy",
+        )
 
 
 def _raise_decode_error(data: bytes, label: str, sep: str) -> None:
