@@ -484,6 +484,15 @@ def test_two_failing_rows_with_a_clear_shortcoming_yield_a_rare_issue():
     assert sorted(i.count for i in report.issues) == [1, 1] and all(i.rare for i in report.issues)
     passing = discover(frame.assign(score=3), progress=False)
     assert not passing.issues and format_issue_table(passing).endswith("no issue found: no row fails")
+    # a name of twelve words is printed whole ("Factual error and unnecessary content in the explanati…" was
+    # cut at 60 characters): the name column is as wide as its longest label
+    from misattribution.discovery.edits import rename
+
+    long_name = "Missing conversion of the elapsed minutes into hours before adding both totals"
+    renamed = rename(report, report.issues[0].id, long_name)
+    table = format_issue_table(renamed)
+    assert long_name in table and "…" not in table
+    assert "…" in format_issue_table(renamed, width=30)  # a width the caller fixes still cuts
 
 
 def test_cli_previous_keeps_ids_and_lists_new_and_vanished(planted, tmp_path, capsys):

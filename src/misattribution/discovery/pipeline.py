@@ -1137,8 +1137,15 @@ def _assignments(
 
 
 # -- presenting -----------------------------------------------------------------------------------------
-def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int = 4) -> str:
+#: The widest name column :func:`format_issue_table` prints (a 12-word name, indented, fits).
+MAX_LABEL_WIDTH = 110
+
+
+def format_issue_table(report: IssueReport, *, width: int | None = None, max_systems: int = 4) -> str:
     """The issue tree as an indented text table (categories, then their issues, ranked by impact).
+
+    The name column is as wide as the longest label (at least 40, at most ``MAX_LABEL_WIDTH`` characters;
+    ``width`` fixes it): a name of twelve words is shown whole, not cut with "…".
 
     Columns: rows, share of all rows, share of the failing rows, mean score, impact with its 95%
     bootstrap interval, and the share of each system's rows when the report has 2 to ``max_systems``
@@ -1173,7 +1180,7 @@ def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int
     columns = f"{'rows':>5}  {'share':>6}  {'of failing':>10}  {'mean score':>10}  {'impact [95% CI]':>24}"
     if per_system is not None:
         columns += "".join(f"  {s[:10]:>10}" for s in systems)
-    lines = [head, f"{'issue tree':<{width}}  {columns}"]
+    labels = []
     for node in tree.itertuples(index=False):
         label = (
             f"{rank[node.id]}. {node.name}"
@@ -1182,9 +1189,10 @@ def format_issue_table(report: IssueReport, *, width: int = 60, max_systems: int
             if node.depth == 0
             else node.name
         )
-        if node.id in rare:
-            label += " (rare)"
-        label = "  " * int(node.depth) + label
+        labels.append("  " * int(node.depth) + label + (" (rare)" if node.id in rare else ""))
+    width = width or min(max(40, *(len(label) for label in labels)), MAX_LABEL_WIDTH)
+    lines = [head, f"{'issue tree':<{width}}  {columns}"]
+    for node, label in zip(tree.itertuples(index=False), labels):
         label = label if len(label) <= width else label[: width - 1] + "…"
         line = (
             f"{label:<{width}}  {node.count:>5}  {node.share:>6.1%}  {node.failing_share:>10.1%}  "
