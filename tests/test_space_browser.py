@@ -543,6 +543,20 @@ _COLUMN_EDGES = """
 })
 """
 
+# Per tree that overflows sideways: how far it scrolled, and how far its first node name then sits from
+# the tree's left edge (0: the name column stays in view).
+_NAMES_AFTER_SCROLL = """
+() => [...document.querySelectorAll(".mtree")].filter(t => t.offsetParent && t.scrollWidth > t.clientWidth + 20)
+  .map(t => {
+    t.scrollLeft = 200;
+    const moved = t.scrollLeft;
+    const name = t.querySelector(".mt-row:not(.mt-head) .mt-name");
+    const offset = Math.round(name.getBoundingClientRect().left - t.getBoundingClientRect().left);
+    t.scrollLeft = 0;
+    return [moved, offset];
+  })
+"""
+
 
 @pytest.fixture(scope="module")
 def served(sample: Explorer) -> Iterator[str]:
@@ -576,6 +590,14 @@ def test_a_served_report_opens_on_its_summary_and_issues(browser_page, served: s
         assert page.evaluate(_BROKEN_WORDS, _HEADERS) == []
         tables = page.evaluate(_COLUMN_EDGES)
         assert tables and all(len(rows) == 2 and rows[0] == rows[1] for rows in tables), tables
+        # On a narrow window the tree scrolls sideways; its names stay in view (six systems' columns once
+        # scrolled them away, leaving numbers without the node they describe).
+        page.set_viewport_size({"width": 760, "height": 1000})
+        try:
+            scrolled = page.evaluate(_NAMES_AFTER_SCROLL)
+        finally:
+            page.set_viewport_size({"width": 1440, "height": 1000})
+        assert scrolled and all(moved > 0 and abs(offset) <= 2 for moved, offset in scrolled), scrolled
         # Nothing on the first screen needs the chart library: its 4.6 MB bundle waits for the Charts tab.
         assert not [url for url in scripts if "Plotly" in url]
         _shot(page, "13-served-first-screen")

@@ -107,12 +107,26 @@ def _rem(widths: list[str]) -> str:
     return " ".join(re.sub(r"([\d.]+)em\b", lambda m: f"{float(m.group(1)) * 0.9:g}rem", w) for w in widths)
 
 
-# Fixed widths for the numbers (they line up across rows and never leave the screen); the name takes
-# the rest and wraps. Headers break at spaces only, never inside a word.
+def _grid_style(widths: list[str]) -> str:
+    """The table's column template (:func:`_rem`) and the least width of a row: the name column's minimum,
+    the fixed columns, the gaps and the padding. A row at least that wide holds every column, so a name kept
+    in view while the table scrolls sideways (``position: sticky``) can travel its whole width.
+
+    >>> _grid_style(["minmax(10em, 1fr)", "5em"])
+    '--mt-columns: minmax(9rem, 1fr) 4.5rem; --mt-width: 14.76rem'
+    """
+    least = sum(float(m.group(1)) for w in widths for m in [re.search(r"([\d.]+)em\b", w)] if m) * 0.9
+    least += 0.54 * (len(widths) - 1) + 0.72  # column gaps, row padding
+    return f"--mt-columns: {_rem(widths)}; --mt-width: {least:.4g}rem"
+
+
+# Fixed widths for the numbers (they line up across rows); the name takes the rest and wraps, and stays in
+# view when many systems' columns make the table scroll sideways. Headers break at spaces only, never
+# inside a word.
 _TREE_CSS = """
 .mtree { font-size: 0.9rem; overflow-x: auto; }
 .mtree .mt-row { display: grid; grid-template-columns: var(--mt-columns); column-gap: 0.54rem; align-items: baseline;
-  padding: 0.3em 0.36rem; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
+  min-width: var(--mt-width); box-sizing: border-box; padding: 0.3em 0.36rem; border-bottom: 1px solid var(--border-color-primary, #e5e7eb); font-size: 0.9rem;
   line-height: 1.35; margin: 0; }
 .mtree .mt-head { font-weight: 600; font-size: 0.8rem; line-height: 1.2; color: var(--body-text-color-subdued, #6b7280);
   align-items: end; border-bottom-width: 2px; }
@@ -121,7 +135,10 @@ _TREE_CSS = """
 .mtree .mt-num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; font-weight: 400; }
 .mtree .mt-num small { display: block; font-size: 0.75rem; color: var(--body-text-color-subdued, #6b7280); }
 .mtree .mt-name { padding-left: calc(var(--mt-depth) * 1.4em + 1.2em); text-indent: -1.2em;
-  overflow-wrap: anywhere; }
+  overflow-wrap: anywhere; position: sticky; left: 0; z-index: 1; align-self: stretch;
+  background: var(--background-fill-primary, #fff); }
+.mtree summary:hover .mt-name, .mtree .mt-leaf:hover .mt-name { background: var(--background-fill-secondary, #f3f4f6); }
+.mtree .mt-selected .mt-name { background: var(--color-accent-soft, #e0e7ff); }
 .mtree .mt-name small { color: var(--body-text-color-subdued, #6b7280); font-weight: 400; margin-left: 0.4em;
   white-space: nowrap; }
 .mtree summary { list-style: none; cursor: pointer; }
@@ -235,9 +252,7 @@ def tree_html(
     head += '<span class="mt-num">filter</span>'
     widths = ["minmax(12em, 1fr)", "4.5em", "4.5em", "5em", "4.5em", "7.5em", *(["5.5em"] * len(systems)), "5.5em"]
     body = "".join(render(k) for k in children.get(None, []))
-    return (
-        f'<div class="mtree" style="--mt-columns: {_rem(widths)}"><div class="mt-row mt-head">{head}</div>{body}</div>'
-    )
+    return f'<div class="mtree" style="{_grid_style(widths)}"><div class="mt-row mt-head">{head}</div>{body}</div>'
 
 
 # -- the issues table (HTML: fixed number columns, wrapped names, a share bar per issue) ---------------
@@ -356,7 +371,7 @@ def issues_html(
         f'<span class="mt-num">{h}</span>' for h in headers
     )
     return (
-        f'<div class="mtree missues" style="--mt-columns: {_rem(widths)}">'
+        f'<div class="mtree missues" style="{_grid_style(widths)}">'
         f'<div class="mt-row mt-head">{head}</div>{"".join(body)}</div>'
     )
 
