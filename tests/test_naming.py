@@ -167,6 +167,9 @@ TABLE = [
     ("However, the model's rounding of the tax does not follow the usual convention.",
      "Rounding of the tax not following the usual convention"),
     ("There is a unit slip in the response's second paragraph.", "Unit slip"),
+    # another choice that should have been made: the one made was wrong ("Different tool not chosen" before)
+    ("Another tool should have been called for this step.", "Wrong tool called"),
+    ("The agent should have used a different search engine.", "Wrong search engine used"),
     # "and <verb>s no X" is the critical half ("Answer to and calls no tool" before)
     ("It answers directly and calls no tool.", "No tool called"),
 ]  # fmt: skip

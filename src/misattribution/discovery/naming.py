@@ -448,7 +448,8 @@ def _cut_problems(name: str) -> list[str]:
         return [f'cut: ends on the function word "{last.group(0)}": the name is cut mid-phrase']
     complete = bool(_RELATIVE_END.search(stripped) or _FREE_RELATIVE_END.search(stripped))
     participle = _BARE_PARTICIPLE.search(stripped)
-    if participle and not complete and not re.match(r"no\s", stripped, re.IGNORECASE):  # "No tool called" is whole
+    # "No tool called", "Wrong tool used" are whole
+    if participle and not complete and not re.match(r"(?:no|wrong|incorrect)\s", stripped, re.IGNORECASE):
         return [f'cut: ends on "{participle.group(0)}", which lacks what it says: the name is cut mid-phrase']
     verb = _CUT_VERB.search(stripped)
     if verb and complete:  # "things that the evidence does not contain": its object is "things"
@@ -1914,10 +1915,47 @@ def issue_name(sentence: str, *, max_words: int = MAX_WORDS) -> str:
     text = _with_cause(_SEEMS.sub(_third_person, text.strip(" .")))
     text = re.sub(r"^(?:given|considering|due to|because of|owing to)\s+(?=\S+\s+\S+)(?!.*,)", "", text, flags=re.I)
     clause = _mark_relative(_clean(text))
-    name = _shorten(noun_phrase(clause), max_words)
+    name = _wrong_choice(_shorten(noun_phrase(clause), max_words))
     if len(name.split()) < 1:
         name = _shorten(_clean(sentence), max_words)
     return name[:1].upper() + name[1:]
+
+
+# "A different tool should have been chosen" / "should have used another tool": the choice made was wrong.
+_OTHER_NOT_TAKEN = re.compile(
+    r"^(?:a |an |the )?(?:different|another|other|alternative|separate) ([\w' -]+?) not ([a-z]+(?:ed|en|wn))\b(.*)$",
+    re.IGNORECASE,
+)
+_FAILED_OTHER = re.compile(
+    r"^failure to (use|choose|call|select|pick|apply|invoke|take|adopt|follow) (?:a |an |the )?"
+    r"(?:different|another|other|alternative|separate) ([\w' -]+)$",
+    re.IGNORECASE,
+)
+_CHOICE_PAST = {"choose": "chosen", "take": "taken", "use": "used", "apply": "applied", "adopt": "adopted"}
+
+
+def _wrong_choice(name: str) -> str:
+    """ "Different approach not used" → "Wrong approach used"; "Failure to use a different tool" → "Wrong tool
+    used": what should have been another is the wrong one.
+
+    >>> _wrong_choice("Different approach not used"), _wrong_choice("Failure to choose another unit")
+    ('Wrong approach used', 'Wrong unit chosen')
+    >>> _wrong_choice("Different values not distinguished")  # not a choice left untaken: as it was
+    'Different values not distinguished'
+    """
+    other = _OTHER_NOT_TAKEN.match(name)
+    if other and other.group(2).casefold() in _CHOICE_PARTICIPLES:
+        return f"Wrong {other.group(1)} {other.group(2)}{other.group(3)}"
+    failed = _FAILED_OTHER.match(name)
+    if failed:
+        verb = failed.group(1).casefold()
+        return f"Wrong {failed.group(2)} {_CHOICE_PAST.get(verb) or _regular_past(verb)}"
+    return name
+
+
+_CHOICE_PARTICIPLES = frozenset(
+    "used chosen called selected picked applied invoked taken adopted followed employed".split()
+)
 
 
 # -- choosing among a cluster's central sentences -----------------------------------------------------
