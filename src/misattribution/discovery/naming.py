@@ -258,6 +258,11 @@ def name_problems(
       >>> name_problems("Verbosity")
       []
 
+      Nor does an absence of a thing that could be anything ("Missing call": a call to what?).
+
+      >>> name_problems("Missing call"), name_problems("Missing call to the unit converter")
+      (['vague: says something is missing, not what (a call to what? which step?)'], [])
+
     * ``instance``: no number, quoted text, proper name, code identifier (``unit_converter``), single
       letter, unit or word of ``instances`` (the names of the input's systems, say) of one instance,
       unless every evidence sentence of the issue (``members``) has it too.
@@ -346,6 +351,8 @@ def name_problems(
         problems.append("vague: names a part of the answer, not what is wrong with it")
     elif len(words) == 1 and not _ONE_WORD.search(words[0]):
         problems.append(f'vague: the single word "{words[0]}" names no problem')
+    elif _BARE_ABSENCE.match(name):
+        problems.append("vague: says something is missing, not what (a call to what? which step?)")
     problems += _instance_problems(name, members, instances)
     problems += _duplicate_problems(name, siblings)
     if _is_praise(name) or _NOTHING_NEEDED.match(name):
@@ -357,6 +364,14 @@ def name_problems(
     return problems
 
 
+# "Missing call", "Missing step": an absence of a thing that could be anything (what was left when the
+# repair cut "to unit_converter" away).
+_BARE_ABSENCE = re.compile(
+    r"^(?:missing|no|lack of|omitted|absent)\s+(?:the\s+|a\s+|an\s+|any\s+)?(?:calls?|steps?|actions?|tools?|items?|"
+    r"things?|values?|arguments?|parameters?|functions?|fields?|entry|entries|parts?|elements?|components?|pieces?|"
+    r"information|details?|content|data|output|input)$",
+    re.IGNORECASE,
+)
 # "Response instructed to act as a research planner": the task restated, with nothing said to be wrong.
 _RESTATED = re.compile(
     r"\b(?:instructed|asked|supposed|required|expected|meant|told|designed|tasked|mandated)\b"
@@ -2165,14 +2180,18 @@ def _choose_name(
     best_score, best, problems, _ = scored[0]
     if not problems:
         return best
-    for _, name, _, _ in scored[:10]:  # repair the best few: cut the phrase of one instance, tell siblings apart
-        repaired = _repair(name, siblings, members, keywords, instances)
-        if (
-            not name_problems(repaired, siblings=siblings, members=members, instances=instances)
-            and not _mostly_hidden(repaired, sentences, masked_forms)
-            and _keeps_fault(name, repaired)
-        ):
-            return repaired
+    # repair the best few: cut the phrase of one instance, tell siblings apart; a repair that says what is
+    # wrong first ("Failure to convert units" over "Call passing the value in a fraction of one")
+    repairs = [(name, _repair(name, siblings, members, keywords, instances)) for _, name, _, _ in scored[:30]]
+    passing_repairs = [
+        repaired
+        for name, repaired in repairs
+        if not name_problems(repaired, siblings=siblings, members=members, instances=instances)
+        and not _mostly_hidden(repaired, sentences, masked_forms)
+        and _keeps_fault(name, repaired)
+    ]
+    if passing_repairs:
+        return next((r for r in passing_repairs if says_what_is_wrong(r)), passing_repairs[0])
     # then a rule-passing sentence a little further from the centre (within twice the margin)
     halfway = float(np.max(centrality)) - 2 * CENTRAL_MARGIN if len(centrality) else 0.0
     passing = [

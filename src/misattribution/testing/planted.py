@@ -1259,14 +1259,23 @@ def match_kind(line: str, candidates: list[tuple[str, str]]) -> str:
     return best_kind
 
 
+def _praise_name(name: str) -> bool:
+    """Whether the naming rules call ``name`` praise or a name of nothing wrong."""
+    from misattribution.discovery.naming import names_no_shortcoming
+
+    return names_no_shortcoming(name)
+
+
 def leaf_kinds(report: Any, sentence_kinds: PlantedData | pd.DataFrame) -> pd.DataFrame:
     """Every leaf with what its evidence is made of, by the generator's sentence kinds.
 
     Columns: ``issue_id``, ``name``, ``rows``, ``evidence`` (lines), ``unmatched`` (lines matched to
     no generated sentence), ``shortcoming_share`` (of the matched lines), ``majority`` (most common
     kind, ``shortcoming:<key>`` kept apart per key), ``name_kind`` (the kind of the evidence sentence
-    closest in words to the name), ``praise_leaf`` (``name_kind`` is not a shortcoming, or at most
-    half of the matched lines are).
+    closest in words to the name), ``praise_leaf`` (at most half of the matched lines are shortcomings, or
+    the name is closest to a sentence that is not one, or, when its words match no sentence, as when a
+    name puts one row's units in general terms, "Failure to convert units", the naming rules read it as
+    praise).
     """
     index = _sentence_index(sentence_kinds)
     evidence = report.assignments[["row_id", "issue_id", "evidence"]]
@@ -1293,7 +1302,9 @@ def leaf_kinds(report: Any, sentence_kinds: PlantedData | pd.DataFrame) -> pd.Da
                 "shortcoming_share": share,
                 "majority": Counter(matched).most_common(1)[0][0] if matched else "unmatched",
                 "name_kind": name_kind,
-                "praise_leaf": share <= 0.5 or not name_kind.startswith("shortcoming:"),
+                "praise_leaf": share <= 0.5
+                or (name_kind != "unmatched" and not name_kind.startswith("shortcoming:"))
+                or (name_kind == "unmatched" and _praise_name(issue.name)),
             }
         )
     return pd.DataFrame(table, columns=["issue_id", "name", "rows", "evidence", "unmatched", "shortcoming_share",
