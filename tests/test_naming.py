@@ -170,6 +170,11 @@ TABLE = [
     # another choice that should have been made: the one made was wrong ("Different tool not chosen" before)
     ("Another tool should have been called for this step.", "Wrong tool called"),
     ("The agent should have used a different search engine.", "Wrong search engine used"),
+    # "acts as though X never mentioned Y" is Y ignored, not a contrast at "though" ("Missing mention of request
+    # for a table in the user" on the agents' dev pool); "is off" is wrong ("Off tool choice")
+    ("The agent acts as though the planner never provided the list of sources.", "Ignored list of sources"),
+    ("It proceeds as if the user had not asked for a summary in bullet points.", "Ignored summary in bullet points"),
+    ("The tool choice is off.", "Wrong tool choice"),
     # "and <verb>s no X" is the critical half ("Answer to and calls no tool" before)
     ("It answers directly and calls no tool.", "No tool called"),
 ]  # fmt: skip
@@ -193,6 +198,9 @@ def test_a_pair_of_units_of_one_row_is_generalised_when_a_name_is_repaired():
     assert _repair("Tool set not supporting kg↔grams", [], [], []) == "Tool set not supporting unit conversion"
     assert _repair("Conversion of troy_oz to kg by hand", [], [], []) == "Conversion of units by hand"
     assert _repair("Distance in km to the town", [], [], []) == "Distance in km to the town"  # one unit: no pair
+    # two code identifiers of one row, when the evidence calls them tools
+    tools = ["The agent picks the wrong tool.", "Another tool was needed.", "It calls geo_lookup."]
+    assert _repair("Confusion of geo_lookup with sql_query", [], tools, []) == "Confusion of one tool with another"
     assert name_problems("Unsupported unit conversion") == []
 
 
