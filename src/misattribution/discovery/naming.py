@@ -242,6 +242,8 @@ def name_problems(
       []
       >>> name_problems("Moment of confusion in the explanation regarding")
       ['cut: ends on the function word "regarding": the name is cut mid-phrase']
+      >>> name_problems("Statement that the sinking")  # of the Titanic happened in 1921
+      ['cut: "that" opens a clause that ends before its verb: the name is cut mid-phrase']
 
     * ``vague``: it says what is wrong: not only generic words ("Contains errors", "Has several
       issues", "The step contains errors", "Lack of accuracy and completeness").
@@ -450,6 +452,11 @@ def _cut_problems(name: str) -> list[str]:
         return ['cut: "between" names one side only: the name is cut mid-phrase']
     if re.search(r",\s*\w+ly$", stripped):
         return ["cut: ends on a detached adverb: the name is cut mid-phrase"]
+    if re.search(r"\bthat\s+(?:the|a|an|its|their)\s+(?:\w+\s+)?\w+$", stripped, re.IGNORECASE) and not re.search(
+        r"\b(?:is|are|was|were|has|have|had|does|do|did|\w+ed|\w+s)\s*$", stripped
+    ):
+        # "Statement that the sinking" (of the Titanic happened in 1921): a that-clause lost its verb
+        return ['cut: "that" opens a clause that ends before its verb: the name is cut mid-phrase']
     if _DETACHED_PARTICIPLE.search(stripped):
         return ["cut: ends on a detached participle: the name is cut mid-phrase"]
     agent = _AGENT_VERB_END.search(stripped)
@@ -2450,6 +2457,12 @@ def _general_pair(match: re.Match[str]) -> str:
     return "units" if re.search(r"\bconver\w*(?:\s+(?:of|from))?\s*$", before, re.IGNORECASE) else "unit conversion"
 
 
+# "8 paragraphs long", "about 270 words long": how long one row's answer was.
+_LENGTH_COUNT = re.compile(
+    r"\b(?:(?:about|around|roughly|nearly|almost|over|more than|some)\s+)?\d[\d,]*\s+"
+    r"(?:paragraphs?|words?|sentences?|lines?|pages?|characters?|bullets?|bullet points?|items?|tokens?)\s+long\b",
+    re.IGNORECASE,
+)
 # What two code identifiers of one row may be ("confuses geo_lookup with sql_query"), by the word the
 # cluster's evidence uses most for them; none of these in a fifth of it: left as they are.
 _IDENTIFIER_KINDS = ("tool", "function", "column", "field", "endpoint", "table")
@@ -2496,6 +2509,7 @@ def _repair(
     """
     name = _UNIT_PAIR.sub(_general_pair, _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name))
     name = _general_identifiers(name, members)
+    name = _LENGTH_COUNT.sub("too long", name)  # "Reply 8 paragraphs long": one row's count
     lead, _, rest = name.partition(" ")
     if len(rest.split()) >= 3 and rest[:1].islower():  # a leading word of one instance: "Kelvin value that ..."
         problems = name_problems(name, siblings=siblings, members=members, instances=instances)
