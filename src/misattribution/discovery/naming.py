@@ -1816,6 +1816,8 @@ def _after_instance(name: str, connector: str, tokens: Sequence[str]) -> str:
     ' not supported'
     >>> _after_instance("Wrong total for the Smith family of four", " for ", ["Smith"])
     ''
+    >>> _after_instance("Recursion in flatten_lists not reaching its base case", " in ", ["flatten_lists"])
+    ' not reaching its base case'
     """
     last = max(name.rfind(t) + len(t) for t in tokens if t in name)
     rest = name[last:]
@@ -1823,7 +1825,9 @@ def _after_instance(name: str, connector: str, tokens: Sequence[str]) -> str:
         verdict = re.search(r"\s(?:is|are|was|were)\s+(not\s+\w+|\w+)(\s+by\s+[^,;]+)?$", rest)
         return " " + verdict.group(0).split(None, 1)[1] if verdict else ""
     rest = rest.strip()
-    if not rest or rest[:1] in ",;:(" or len(rest.split()) > 3 or _instance_tokens(rest):
+    # a negated participle may run longer: "Recursion in flatten_lists not reaching its base case"
+    longest = 6 if re.match(r"(?:not|never)\s+\w+ing\b", rest, re.IGNORECASE) else 3
+    if not rest or rest[:1] in ",;:(" or len(rest.split()) > longest or _instance_tokens(rest):
         return ""
     first = rest.split()[0].casefold()
     return " " + rest if first in _COMPLEMENT_START else ""
