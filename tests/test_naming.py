@@ -198,6 +198,11 @@ def test_a_pair_of_units_of_one_row_is_generalised_when_a_name_is_repaired():
     assert _repair("Tool set not supporting kg↔grams", [], [], []) == "Tool set not supporting unit conversion"
     assert _repair("Conversion of troy_oz to kg by hand", [], [], []) == "Conversion of units by hand"
     assert _repair("Distance in km to the town", [], [], []) == "Distance in km to the town"  # one unit: no pair
+    # one row's pair of languages, one row's length
+    assert (
+        _repair("Answer written in Dutch rather than in Italian", [], [], []) == "Answer written in the wrong language"
+    )
+    assert _repair("Reply 8 paragraphs long", [], [], []) == "Reply too long"
     # two code identifiers of one row, when the evidence calls them tools
     tools = ["The agent picks the wrong tool.", "Another tool was needed.", "It calls geo_lookup."]
     assert _repair("Confusion of geo_lookup with sql_query", [], tools, []) == "Confusion of one tool with another"

@@ -2461,6 +2461,16 @@ def _general_pair(match: re.Match[str]) -> str:
     return "units" if re.search(r"\bconver\w*(?:\s+(?:of|from))?\s*$", before, re.IGNORECASE) else "unit conversion"
 
 
+# "in Dutch instead of Italian": one row's pair of languages.
+_LANGUAGES = (
+    r"(?:english|french|german|spanish|italian|dutch|portuguese|chinese|mandarin|cantonese|japanese|korean|"
+    r"russian|arabic|hindi|bengali|turkish|polish|swedish|norwegian|danish|finnish|greek|hebrew|czech|"
+    r"hungarian|romanian|ukrainian|vietnamese|thai|indonesian|malay|persian|urdu|swahili|catalan)"
+)
+_LANGUAGE_SWAP = re.compile(
+    rf"\b(in|into|to)\s+{_LANGUAGES}\s+(?:rather than|instead of|not)\s+(?:in(?:to)?\s+)?{_LANGUAGES}\b",
+    re.IGNORECASE,
+)
 # "8 paragraphs long", "about 270 words long": how long one row's answer was.
 _LENGTH_COUNT = re.compile(
     r"\b(?:(?:about|around|roughly|nearly|almost|over|more than|some)\s+)?\d[\d,]*\s+"
@@ -2514,6 +2524,7 @@ def _repair(
     name = _UNIT_PAIR.sub(_general_pair, _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name))
     name = _general_identifiers(name, members)
     name = _LENGTH_COUNT.sub("too long", name)  # "Reply 8 paragraphs long": one row's count
+    name = _LANGUAGE_SWAP.sub(lambda m: f"{m.group(1)} the wrong language", name)
     lead, _, rest = name.partition(" ")
     if len(rest.split()) >= 3 and rest[:1].islower():  # a leading word of one instance: "Kelvin value that ..."
         problems = name_problems(name, siblings=siblings, members=members, instances=instances)
