@@ -224,10 +224,22 @@ def test_praise_and_rationale_leaves_are_counted():
             ("r1", "It picks the wrong tool for the job."),
             ("r0", "The tone is polite and clear."),
         ],  # fmt: skip
+        # A name in general terms that no line words the same way ("units" for one row's miles): judged by
+        # its evidence and by the naming rules, not taken for praise because its words match no sentence.
+        "Mismatched tool selection": [
+            ("r1", "It picks the wrong tool for the job."),
+            ("r2", "The tool choice is off."),
+        ],  # fmt: skip
+        "Nicely structured essay": [
+            ("r1", "It picks the wrong tool for the job."),
+            ("r2", "The tool choice is off."),
+        ],  # fmt: skip
     }
     report = _report(groups)
     found = praise_leaves(report, SENTENCES)
-    assert sorted(found["name"]) == ["Points are deducted", "The tone is polite and clear", "Wrong tool again"]
+    assert sorted(found["name"]) == [
+        "Nicely structured essay", "Points are deducted", "The tone is polite and clear", "Wrong tool again"
+    ]  # fmt: skip
     kinds = leaf_kinds(report, SENTENCES).set_index("name")
     assert kinds.loc["Points are deducted", "majority"] == "rationale"
     assert kinds.loc["The tool choice is off", "shortcoming_share"] == pytest.approx(2 / 3)

@@ -2485,21 +2485,29 @@ _IDENTIFIER_KINDS = ("tool", "function", "column", "field", "endpoint", "table")
 def _general_identifiers(name: str, members: Sequence[str]) -> str:
     """ "Confusion of geo_lookup with sql_query" → "Confusion of one tool with another" when two code
     identifiers of one row are what the name is about and the evidence calls such things tools (or
-    functions, columns ...).
+    functions, columns ...); one identifier after a preposition that not every member names becomes "a tool".
 
     >>> _general_identifiers("Confusion of geo_lookup with sql_query", ["The tool is wrong."] * 3)
     'Confusion of one tool with another'
     >>> _general_identifiers("Confusion of geo_lookup with sql_query", ["It is wrong."] * 3)
     'Confusion of geo_lookup with sql_query'
+    >>> _general_identifiers("Arguments to web_search use the wrong unit", ["The tool gets miles."] * 3)
+    'Arguments to a tool use the wrong unit'
     """
     found = list(_IDENTIFIER.finditer(name))
-    if len(found) != 2 or found[0].group(0).casefold() == found[1].group(0).casefold() or not members:
+    if len(found) not in (1, 2) or len({f.group(0).casefold() for f in found}) < len(found) or not members:
         return name
     lowered = [m.casefold() for m in members]
     counts = {k: sum(bool(re.search(rf"\b{k}s?\b", m)) for m in lowered) for k in _IDENTIFIER_KINDS}
     kind = max(counts, key=counts.get)
     if counts[kind] < 0.2 * len(lowered):
         return name
+    if len(found) == 1:  # "Arguments to web_search use the wrong unit" → "... to a tool ..."
+        one = re.search(rf"\b(?:to|for|of|with|from|in|on|by)\s+(?:the\s+)?{re.escape(found[0].group(0))}\b", name)
+        if not one or all(found[0].group(0).casefold() in m for m in lowered):
+            return name
+        article = "an" if kind[0] in "aeiou" else "a"
+        return name[: one.start()] + one.group(0).split()[0] + f" {article} {kind}" + name[one.end() :]
     (a, b) = found
     text = name[: a.start()] + f"one {kind}" + name[a.end() : b.start()] + "another" + name[b.end() :]
     text = re.sub(rf"\bone {kind} (?:tool|call|function)\b", f"one {kind}", text)  # "one tool tool"

@@ -1259,13 +1259,6 @@ def match_kind(line: str, candidates: list[tuple[str, str]]) -> str:
     return best_kind
 
 
-def _praise_name(name: str) -> bool:
-    """Whether the naming rules call ``name`` praise or a name of nothing wrong."""
-    from misattribution.discovery.naming import names_no_shortcoming
-
-    return names_no_shortcoming(name)
-
-
 def leaf_kinds(report: Any, sentence_kinds: PlantedData | pd.DataFrame) -> pd.DataFrame:
     """Every leaf with what its evidence is made of, by the generator's sentence kinds.
 
@@ -1277,6 +1270,8 @@ def leaf_kinds(report: Any, sentence_kinds: PlantedData | pd.DataFrame) -> pd.Da
     name puts one row's units in general terms, "Failure to convert units", the naming rules read it as
     praise).
     """
+    from misattribution.discovery.naming import names_no_shortcoming
+
     index = _sentence_index(sentence_kinds)
     evidence = report.assignments[["row_id", "issue_id", "evidence"]]
     lines: dict[str, list[tuple[str, str]]] = {}  # issue id → (line, kind)
@@ -1304,7 +1299,7 @@ def leaf_kinds(report: Any, sentence_kinds: PlantedData | pd.DataFrame) -> pd.Da
                 "name_kind": name_kind,
                 "praise_leaf": share <= 0.5
                 or (name_kind != "unmatched" and not name_kind.startswith("shortcoming:"))
-                or (name_kind == "unmatched" and _praise_name(issue.name)),
+                or (name_kind == "unmatched" and names_no_shortcoming(issue.name)),
             }
         )
     return pd.DataFrame(table, columns=["issue_id", "name", "rows", "evidence", "unmatched", "shortcoming_share",
