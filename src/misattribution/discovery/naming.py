@@ -2446,10 +2446,16 @@ _UNIT_WORDS = (
     r"years?|watts?|kilowatts?|[kmgt]wh|joules?|calories?|bytes?|kilobytes?|megabytes?|gigabytes?|"
     r"km|cm|mm|kg|mg|lbs?|oz|ml|mph|kph|ft|usd|eur)"
 )
-_UNIT_SWAP = re.compile(
-    rf"\b(in|into|to|as)\s+(?:the\s+)?{_UNIT_WORDS}\s+(?:rather than|instead of|not)\s+(?:in\s+)?(?:the\s+)?{_UNIT_WORDS}\b",
-    re.IGNORECASE,
-)
+
+
+def _swap(words: str) -> re.Pattern[str]:
+    """ "in <one of words> rather than / instead of / not <another>": one row's pair, to put in general terms."""
+    return re.compile(
+        rf"\b(in|into|to|as)\s+(?:the\s+)?{words}\s+(?:rather than|instead of|not)\s+(?:in(?:to)?\s+)?(?:the\s+)?{words}\b",
+        re.IGNORECASE,
+    )
+
+
 # A conversion between two units of one row: "km to m", "km↔m", "troy_oz -> grams", "seconds/minutes".
 _PAIRED_UNIT = rf"(?:troy[_ ])?(?:{_UNIT_WORDS}|[mgsl])"
 _UNIT_PAIR = re.compile(rf"(?<![\w-]){_PAIRED_UNIT}\s*(?:to|->|→|↔|<->|/)\s*{_PAIRED_UNIT}(?![\w-])", re.IGNORECASE)
@@ -2467,10 +2473,8 @@ _LANGUAGES = (
     r"russian|arabic|hindi|bengali|turkish|polish|swedish|norwegian|danish|finnish|greek|hebrew|czech|"
     r"hungarian|romanian|ukrainian|vietnamese|thai|indonesian|malay|persian|urdu|swahili|catalan)"
 )
-_LANGUAGE_SWAP = re.compile(
-    rf"\b(in|into|to)\s+{_LANGUAGES}\s+(?:rather than|instead of|not)\s+(?:in(?:to)?\s+)?{_LANGUAGES}\b",
-    re.IGNORECASE,
-)
+# One row's pair of units ("in miles rather than kilometres") or languages, and what it becomes.
+_SWAPS = ((_swap(_UNIT_WORDS), "the wrong unit"), (_swap(_LANGUAGES), "the wrong language"))
 # "8 paragraphs long", "about 270 words long": how long one row's answer was.
 _LENGTH_COUNT = re.compile(
     r"\b(?:(?:about|around|roughly|nearly|almost|over|more than|some)\s+)?\d[\d,]*\s+"
@@ -2529,10 +2533,11 @@ def _repair(
     >>> _repair("Unsupported km -> meters", [], [], [])
     'Unsupported unit conversion'
     """
-    name = _UNIT_PAIR.sub(_general_pair, _UNIT_SWAP.sub(lambda m: f"{m.group(1)} the wrong unit", name))
+    for pattern, general in _SWAPS:
+        name = pattern.sub(lambda m, general=general: f"{m.group(1)} {general}", name)
+    name = _UNIT_PAIR.sub(_general_pair, name)
     name = _general_identifiers(name, members)
     name = _LENGTH_COUNT.sub("too long", name)  # "Reply 8 paragraphs long": one row's count
-    name = _LANGUAGE_SWAP.sub(lambda m: f"{m.group(1)} the wrong language", name)
     lead, _, rest = name.partition(" ")
     if len(rest.split()) >= 3 and rest[:1].islower():  # a leading word of one instance: "Kelvin value that ..."
         problems = name_problems(name, siblings=siblings, members=members, instances=instances)
