@@ -1366,7 +1366,16 @@ _OBJECT_END = re.compile(
     r"but|as|into|despite|although|though)\b)|\s*(?=[,;:])",
     re.IGNORECASE,
 )
-_PAST_PARTICIPLES = {base: form for form, base in _PARTICIPLES.items()} | {"forget": "forgotten", "break": "broken"}
+_PAST_PARTICIPLES = {base: form for form, base in _PARTICIPLES.items()} | {
+    "forget": "forgotten",
+    "break": "broken",
+    "take": "taken",
+}
+
+
+def _participle(base: str) -> str:
+    """The past participle of ``base``: "chosen", "taken", "cited"."""
+    return _PAST_PARTICIPLES.get(base) or (_VERBS[base][1] if base in _VERBS else _regular_past(base))
 
 
 def _no_object(base: str, rest: str) -> str | None:
@@ -1386,8 +1395,7 @@ def _no_object(base: str, rest: str) -> str | None:
     tail = f" {tail}" if tail and tail[0] not in ",;:" else ""
     if base in _PROVIDE:
         return f"Missing {obj}{tail}"
-    participle = _PAST_PARTICIPLES.get(base) or (_VERBS[base][1] if base in _VERBS else _regular_past(base))
-    return f"No {obj} {participle}{tail}"
+    return f"No {obj} {_participle(base)}{tail}"
 
 
 def _verb_phrase(base: str, rest: str) -> str:
@@ -1975,7 +1983,6 @@ _FAILED_OTHER = re.compile(
     r"(?:different|another|other|alternative|separate) ([\w' -]+)$",
     re.IGNORECASE,
 )
-_CHOICE_PAST = {"choose": "chosen", "take": "taken", "use": "used", "apply": "applied", "adopt": "adopted"}
 
 
 def _wrong_choice(name: str) -> str:
@@ -1993,7 +2000,7 @@ def _wrong_choice(name: str) -> str:
     failed = _FAILED_OTHER.match(name)
     if failed:
         verb = failed.group(1).casefold()
-        return f"Wrong {failed.group(2)} {_CHOICE_PAST.get(verb) or _regular_past(verb)}"
+        return f"Wrong {failed.group(2)} {_participle(verb)}"
     return name
 
 
